@@ -1,0 +1,302 @@
+//! The REST API: routes, our JSON extractor (so bad input gets our error shape), health
+//! endpoints and the OpenAPI document generated from the handlers' annotations.
+
+mod documents;
+mod invitations;
+mod organisations;
+mod partnerships;
+mod session;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub use documents::DocumentView;
+
+/// All routes, with body limit, timeout and request tracing applied.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let timeout = crate::request_timeout(&state.config);
+    let api = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/refresh", post(session::refresh))
+        .route("/auth/logout", post(session::logout))
+        .route("/me", get(session::me))
+        .route(
+            "/organisations",
+            get(organisations::list).post(organisations::create),
+        )
+        .route("/organisations/{id}", get(organisations::get))
+        .route(
+            "/users",
+            get(organisations::list_users).post(organisations::add_user),
+        )
+        .route(
+            "/partnerships",
+            get(partnerships::list).post(partnerships::create),
+        )
+        .route("/partnerships/{id}", get(partnerships::get))
+        .route("/partnerships/{id}/members", post(partnerships::add_member))
+        .route(
+            "/partnerships/{id}/members/{org_id}",
+            axum::routing::delete(partnerships::remove_member),
+        )
+        .route("/spaces", get(partnerships::list_spaces))
+        .route("/spaces/{id}", get(partnerships::get_space))
+        .route("/documents", get(documents::list).post(documents::create))
+        .route(
+            "/documents/{id}",
+            get(documents::get).patch(documents::update),
+        )
+        .route("/documents/{id}/grants", get(documents::list_grants))
+        .route(
+            "/grants/{id}",
+            axum::routing::delete(documents::revoke_grant),
+        )
+        .route(
+            "/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route("/invitations/accept", post(invitations::accept))
+        .route(
+            "/invitations/{id}",
+            axum::routing::delete(invitations::revoke),
+        )
+        .route("/openapi.json", get(openapi_json))
+        .fallback(|| async { ApiError::NotFound("route") });
+
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The path only: a query string could carry a secret.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "ready"),
+    (status = 503, description = "database unreachable")))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(ApiDoc::openapi()),
+    )
+}
+
+/// A JSON body parsed into `T`, with our error shape: 415 without a JSON content type, 413 past
+/// the size limit, 400 for malformed JSON, 422 naming the field for a well-formed body of the
+/// wrong shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = state.config.max_body_bytes;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::from_body_rejection(r, limit))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                // "missing field `x`" names the field only in the message.
+                let field = match (path.as_str(), message.strip_prefix("missing field `")) {
+                    (".", Some(rest)) => rest.split('`').next().unwrap_or("").to_owned(),
+                    (".", None) => String::new(),
+                    (p, Some(rest)) => format!("{p}.{}", rest.split('`').next().unwrap_or("")),
+                    (p, None) => p.to_owned(),
+                };
+                ApiError::Invalid {
+                    message,
+                    field: (!field.is_empty()).then_some(field),
+                }
+            }
+            _ => ApiError::BadRequest {
+                code: "malformed_json",
+                message: format!("the body is not valid JSON: {message}"),
+                field: None,
+            },
+        }
+    })
+}
+
+/// Query-string parameters, with our error shape.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> axum::extract::FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded_deserializer(q);
+        de.map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_deserializer<T: DeserializeOwned>(q: &str) -> ApiResult<T> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("query", "malformed query string"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| ApiError::BadRequest {
+        code: "bad_request",
+        message: e.body_text(),
+        field: None,
+    })
+}
+
+/// An id in the path that does not parse names nothing that exists.
+pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
+    s.parse().map_err(|_| ApiError::NotFound(what))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Concordat API", description = "Partner councils' shared registers, SLAs, agreements and meetings."),
+    paths(
+        healthz, readyz,
+        session::login, session::refresh, session::logout, session::me,
+        organisations::list, organisations::get, organisations::create,
+        organisations::list_users, organisations::add_user,
+        partnerships::list, partnerships::get, partnerships::create,
+        partnerships::add_member, partnerships::remove_member,
+        partnerships::list_spaces, partnerships::get_space,
+        documents::list, documents::create, documents::get, documents::update,
+        documents::list_grants, documents::revoke_grant,
+        invitations::list, invitations::create, invitations::revoke, invitations::accept,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&BearerAuth),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        title: String,
+        inner: Inner,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn field_of(json: &str) -> Option<String> {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(
+            field_of(r#"{"inner":{"count":1}}"#).as_deref(),
+            Some("title")
+        );
+        assert_eq!(
+            field_of(r#"{"title":"x","inner":{}}"#).as_deref(),
+            Some("inner.count")
+        );
+        assert_eq!(
+            field_of(r#"{"title":5,"inner":{"count":1}}"#).as_deref(),
+            Some("title")
+        );
+        assert_eq!(
+            field_of(r#"{"title":"x","inner":{"count":-1}}"#).as_deref(),
+            Some("inner.count")
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"{\"title\":"),
+            Err(ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,180 @@
+//! Organisations (councils and partner bodies) and the users of one's own organisation.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use domain::{OrgKind, OrgRole, Organisation, Space, SpaceOwner, User, validate};
+use serde::Deserialize;
+use store::{NewUser, System};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ApiJson, parse_uuid};
+use crate::AppState;
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ApiResult};
+
+/// Every organisation: names of public bodies are not tenant data, and a partnership admin
+/// needs them to add a member or guest.
+#[utoipa::path(get, path = "/api/organisations", tag = "organisations", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Organisation>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Organisation>>> {
+    Ok(Json(
+        state.store.list_organisations(&caller.principal).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/organisations/{id}", tag = "organisations", security(("bearer" = [])),
+    responses((status = 200, body = Organisation), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Organisation>> {
+    let id = parse_uuid(&id, "organisation")?;
+    state
+        .store
+        .get_organisation(&caller.principal, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("organisation"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateOrganisation {
+    pub name: String,
+    /// Only partner bodies (third-sector organisations) are created over the API; councils are
+    /// provisioned by the deployment's administrator.
+    pub kind: OrgKind,
+}
+
+/// Registers a partner body (e.g. a charity to invite as a guest). Council admins only.
+#[utoipa::path(post, path = "/api/organisations", tag = "organisations", security(("bearer" = [])),
+    request_body = CreateOrganisation,
+    responses((status = 201, body = Organisation), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateOrganisation>,
+) -> ApiResult<(StatusCode, Json<Organisation>)> {
+    if !caller.principal.is_org_admin() {
+        return Err(ApiError::Forbidden(
+            "only an organisation's admin may do this",
+        ));
+    }
+    if req.kind != OrgKind::Partner {
+        return Err(ApiError::invalid(
+            "kind",
+            "only partner bodies can be created here; councils are provisioned by the administrator",
+        ));
+    }
+    let name = validate::name("name", &req.name)?;
+    let org = provision_organisation(&state, &name, OrgKind::Partner).await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+/// Creates an organisation with its private space.
+pub async fn provision_organisation(
+    state: &AppState,
+    name: &str,
+    kind: OrgKind,
+) -> ApiResult<Organisation> {
+    let org = Organisation {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+        kind,
+        created_at: store::now_millis(),
+    };
+    let space = Space {
+        id: Uuid::new_v4(),
+        name: format!("{name} (private)"),
+        owner: SpaceOwner::Private { org_id: org.id },
+    };
+    state
+        .store
+        .create_organisation(System::PROVISION, &org, &space)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Conflict => {
+                ApiError::Conflict("an organisation with this name exists")
+            }
+            other => other.into(),
+        })?;
+    Ok(org)
+}
+
+/// The users of the caller's own organisation.
+#[utoipa::path(get, path = "/api/users", tag = "organisations", security(("bearer" = [])),
+    responses((status = 200, body = Vec<User>)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(state.store.list_users(&caller.principal).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddUser {
+    pub email: String,
+    pub display_name: String,
+    pub password: String,
+    #[serde(default = "member")]
+    pub role: OrgRole,
+}
+
+fn member() -> OrgRole {
+    OrgRole::Member
+}
+
+/// Adds a user to the caller's organisation. Organisation admins only.
+#[utoipa::path(post, path = "/api/users", tag = "organisations", security(("bearer" = [])),
+    request_body = AddUser,
+    responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AddUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    if !caller.principal.is_org_admin() {
+        return Err(ApiError::Forbidden(
+            "only an organisation's admin may add users",
+        ));
+    }
+    let email = validate::email("email", &req.email)?;
+    let display_name = validate::name("display_name", &req.display_name)?;
+    validate::password("password", &req.password)?;
+    let user = User {
+        id: Uuid::new_v4(),
+        org_id: caller.principal.org_id,
+        email,
+        display_name,
+        role: req.role,
+        is_guest: false,
+        disabled: false,
+        created_at: store::now_millis(),
+    };
+    let password_hash = Some(
+        auth::hash_password(req.password)
+            .await
+            .map_err(ApiError::Internal)?,
+    );
+    state
+        .store
+        .add_user(
+            &caller.principal,
+            &NewUser {
+                user: user.clone(),
+                password_hash,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Conflict => ApiError::Conflict("an account with this e-mail exists"),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(user)))
+}

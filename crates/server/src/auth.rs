@@ -1,0 +1,279 @@
+//! Authentication: argon2id password hashes, short-lived HS256 access tokens (algorithm pinned;
+//! `exp`, `iss`, `aud` required; keys named by `kid` for rotation), opaque single-use refresh
+//! tokens stored only as hashes, and the [`Caller`] extractor that checks the session on every
+//! request so that logout and disabled accounts take effect at once.
+
+use std::collections::HashMap;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::access::Principal;
+use domain::{Millis, User};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// The only signing algorithm accepted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Smallest signing key accepted, in bytes (HS256 wants at least the hash's 32).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The login session, checked on every request.
+    pub sid: Uuid,
+    pub iss: String,
+    pub aud: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Signing and verification keys, by `kid`.
+pub struct Keys {
+    current_kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    access_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("current_kid", &self.current_kid)
+            .field("kids", &self.decoding.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// Builds the key set from configuration; a missing secret becomes a random one.
+    pub fn from_config(c: &Config) -> anyhow::Result<Self> {
+        let current = match &c.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "no CONCORDAT_JWT_SECRET configured: using a random signing key; sessions end when the server restarts"
+                );
+                random_bytes::<32>().to_vec()
+            }
+        };
+        anyhow::ensure!(
+            current.len() >= MIN_KEY_BYTES,
+            "the JWT secret must be at least {MIN_KEY_BYTES} bytes"
+        );
+        let mut decoding = HashMap::new();
+        decoding.insert(c.jwt_key_id.clone(), DecodingKey::from_secret(&current));
+        if let Some(prev) = &c.jwt_previous_keys {
+            for pair in prev.expose().split(',').filter(|p| !p.trim().is_empty()) {
+                let (kid, secret) = pair.trim().split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("CONCORDAT_JWT_PREVIOUS_KEYS entries must be kid=secret")
+                })?;
+                anyhow::ensure!(
+                    secret.len() >= MIN_KEY_BYTES,
+                    "previous JWT key {kid:?} must be at least {MIN_KEY_BYTES} bytes"
+                );
+                anyhow::ensure!(
+                    kid != c.jwt_key_id,
+                    "previous key id {kid:?} is the current one"
+                );
+                decoding.insert(kid.to_owned(), DecodingKey::from_secret(secret.as_bytes()));
+            }
+        }
+        let mut validation = Validation::new(ALGORITHM);
+        validation.algorithms = vec![ALGORITHM];
+        validation.set_issuer(&[&c.jwt_issuer]);
+        validation.set_audience(&[&c.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Ok(Self {
+            current_kid: c.jwt_key_id.clone(),
+            encoding: EncodingKey::from_secret(&current),
+            decoding,
+            validation,
+            issuer: c.jwt_issuer.clone(),
+            audience: c.jwt_audience.clone(),
+            access_ttl_secs: c.access_token_ttl_secs,
+        })
+    }
+
+    /// A signed access token for the user's session, and its lifetime in seconds.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: Millis,
+    ) -> anyhow::Result<(String, u64)> {
+        let iat = u64::try_from(now / 1000).unwrap_or(0);
+        let claims = Claims {
+            sub: user_id,
+            sid: session_id,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat,
+            exp: iat + self.access_ttl_secs,
+        };
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.current_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        Ok((token, self.access_ttl_secs))
+    }
+
+    /// Verifies a token: known `kid`, pinned algorithm, signature, `exp`/`nbf`, `iss`, `aud`.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != ALGORITHM {
+            return None;
+        }
+        let key = self.decoding.get(header.kid.as_deref()?)?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source is available");
+    buf
+}
+
+/// A fresh opaque secret (refresh token, invitation token): 256 random bits, URL-safe.
+pub fn new_opaque_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// What is stored in place of an opaque token: its SHA-256, hex. The tokens carry 256 random
+/// bits, so a fast hash is enough (no dictionary to search).
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hashes a password with argon2id (on a blocking thread: it is deliberately slow).
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&random_bytes::<16>())
+            .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing: {e}"))
+    })
+    .await?
+}
+
+/// Checks a password against a stored hash. With no hash (unknown account, or none set), a
+/// dummy hash is checked so the answer takes as long either way.
+pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let dummy;
+        let hash = match &stored {
+            Some(h) => h.as_str(),
+            None => {
+                dummy = dummy_hash();
+                dummy.as_str()
+            }
+        };
+        let ok = PasswordHash::new(hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        ok && stored.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::encode_b64(&[7u8; 16]).expect("fixed salt encodes");
+            Argon2::default()
+                .hash_password(b"concordat-timing-equaliser", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// The authenticated caller of a request: token verified, session live, account active.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub user: User,
+    pub session_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let claims = state
+            .keys
+            .verify(token.trim())
+            .ok_or(ApiError::Unauthorized)?;
+        state.authenticate(claims.sub, claims.sid).await
+    }
+}
+
+impl AppState {
+    /// Loads the user and session a verified token names; both must still hold.
+    pub async fn authenticate(&self, user_id: Uuid, session_id: Uuid) -> Result<Caller, ApiError> {
+        // The claims only name the user; organisation and role are read fresh so that a
+        // change takes effect at once. This probe principal reaches the user's own row only.
+        let probe = Principal {
+            user_id,
+            org_id: Uuid::nil(),
+            role: domain::OrgRole::Member,
+            is_guest: true,
+        };
+        let (user, session) = self
+            .store
+            .authenticate(&probe, session_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if user.disabled || !session.is_live(store::now_millis()) {
+            return Err(ApiError::Unauthorized);
+        }
+        let principal = Principal {
+            user_id: user.id,
+            org_id: user.org_id,
+            role: user.role,
+            is_guest: user.is_guest,
+        };
+        Ok(Caller {
+            principal,
+            user,
+            session_id,
+        })
+    }
+}

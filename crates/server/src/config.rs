@@ -1,0 +1,264 @@
+//! Configuration: one typed struct, read from flags, then the environment, then an optional
+//! file of `NAME=value` lines (`--config`, same names as the environment). Secrets never show
+//! in `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A value that must not reach a log line: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Concordat: partner councils co-editing their partnership's documents live.
+#[derive(Debug, Parser)]
+#[command(name = "concordat", version, about)]
+pub struct Cli {
+    /// A file of NAME=value lines (e.g. CONCORDAT_DATABASE_URL=...) read before the environment
+    /// is consulted; flags and real environment variables win over it.
+    #[arg(long, env = "CONCORDAT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Create the demo workspace if it is not there, print its accounts, then serve.
+    Demo {
+        /// Create the demo workspace and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+/// Every setting of the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "CONCORDAT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// The URL people reach this server at; invitation links start with it.
+    #[arg(
+        long,
+        env = "CONCORDAT_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// Database: `sqlite:path/to/file.db` (created if missing) or `postgres://user@host/db`.
+    /// On PostgreSQL this role must own no table and lack BYPASSRLS.
+    #[arg(
+        long,
+        env = "CONCORDAT_DATABASE_URL",
+        default_value = "sqlite:data/concordat.db",
+        global = true
+    )]
+    pub database_url: Secret,
+
+    /// PostgreSQL only: the URL of the role that owns the tables, used to run migrations
+    /// (default: the database URL).
+    #[arg(long, env = "CONCORDAT_MIGRATE_DATABASE_URL", global = true)]
+    pub migrate_database_url: Option<Secret>,
+
+    /// Most database connections held open.
+    #[arg(
+        long,
+        env = "CONCORDAT_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// PostgreSQL only: start even if the application role could bypass row-level security.
+    /// Never in production.
+    #[arg(long, env = "CONCORDAT_ALLOW_PRIVILEGED_DB_ROLE", global = true)]
+    pub allow_privileged_db_role: bool,
+
+    /// Key that signs session tokens (HS256), at least 32 bytes. If unset, a random key is made
+    /// at start-up and every session ends when the server restarts.
+    #[arg(
+        long,
+        env = "CONCORDAT_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// Key id (`kid`) of the signing key; tokens name it so keys can be rotated.
+    #[arg(
+        long,
+        env = "CONCORDAT_JWT_KEY_ID",
+        default_value = "k1",
+        global = true
+    )]
+    pub jwt_key_id: String,
+
+    /// Keys still accepted but no longer used to sign, as `kid=secret` pairs separated by
+    /// commas: during a rotation, the previous key.
+    #[arg(
+        long,
+        env = "CONCORDAT_JWT_PREVIOUS_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub jwt_previous_keys: Option<Secret>,
+
+    /// `iss` claim written into and required of session tokens.
+    #[arg(
+        long,
+        env = "CONCORDAT_JWT_ISSUER",
+        default_value = "concordat",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// `aud` claim written into and required of session tokens.
+    #[arg(
+        long,
+        env = "CONCORDAT_JWT_AUDIENCE",
+        default_value = "concordat",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(
+        long,
+        env = "CONCORDAT_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token (a login session), in seconds.
+    #[arg(long, env = "CONCORDAT_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, global = true)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Longest an invitation link stays usable, in days.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_INVITATION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub max_invitation_days: u32,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "CONCORDAT_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Longest a REST request may take, in seconds.
+    #[arg(
+        long,
+        env = "CONCORDAT_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
+    /// Largest page of a listing.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_PAGE_SIZE",
+        default_value_t = 200,
+        global = true
+    )]
+    pub max_page_size: u32,
+
+    /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,server=debug`).
+    #[arg(long, env = "CONCORDAT_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(
+        long,
+        env = "CONCORDAT_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// Parses the command line, first loading `--config` / `CONCORDAT_CONFIG` into the
+    /// environment (never overriding a variable already set).
+    pub fn load() -> anyhow::Result<Self> {
+        let args: Vec<String> = std::env::args().collect();
+        let file = args
+            .iter()
+            .position(|a| a == "--config")
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+            })
+            .or_else(|| std::env::var("CONCORDAT_CONFIG").ok());
+        if let Some(file) = file {
+            dotenvy::from_path(&file)
+                .map_err(|e| anyhow::anyhow!("reading config file {file}: {e}"))?;
+        }
+        Ok(Cli::parse())
+    }
+}
+
+impl Config {
+    /// The defaults, as if no flag or variable were given (tests start from here).
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            c: Config,
+        }
+        Only::parse_from(["concordat"]).c
+    }
+}

@@ -1,0 +1,287 @@
+//! The demo workspace: two councils in a shared-management partnership, a third council outside
+//! it, a third-sector guest with a grant on the SLA, a private register for each council, and the
+//! partnership's shared register, SLA, agreement and a meeting. Seeding is idempotent.
+
+use std::fmt::Write as _;
+
+use domain::access::Principal;
+use domain::{
+    Document, DocumentId, DocumentKind, Grant, GrantRole, LegalBasis, MemberRole, Membership,
+    OrgKind, OrgRole, Organisation, Partnership, Space, SpaceOwner, User,
+};
+use store::{NewUser, Store, System};
+use uuid::Uuid;
+
+/// The password of every demo account (printed: this is a demo, bound to localhost by default).
+pub const DEMO_PASSWORD: &str = "concordat-demo";
+
+pub const COUNCIL_A: &str = "Ashby Borough Council";
+pub const COUNCIL_B: &str = "Brockley District Council";
+pub const COUNCIL_C: &str = "Carrow City Council";
+pub const PARTNER: &str = "Riverside Community Trust";
+pub const PARTNERSHIP: &str = "Ashby & Brockley Shared Services";
+
+/// The demo accounts: (e-mail, name, organisation, role, guest).
+pub const ACCOUNTS: &[(&str, &str, &str, OrgRole, bool)] = &[
+    (
+        "alice@ashby.gov.uk",
+        "Alice Adeyemi (Ashby, admin)",
+        COUNCIL_A,
+        OrgRole::Admin,
+        false,
+    ),
+    (
+        "arun@ashby.gov.uk",
+        "Arun Shah (Ashby)",
+        COUNCIL_A,
+        OrgRole::Member,
+        false,
+    ),
+    (
+        "bella@brockley.gov.uk",
+        "Bella Okafor (Brockley, admin)",
+        COUNCIL_B,
+        OrgRole::Admin,
+        false,
+    ),
+    (
+        "ben@brockley.gov.uk",
+        "Ben Walsh (Brockley)",
+        COUNCIL_B,
+        OrgRole::Member,
+        false,
+    ),
+    (
+        "carl@carrow.gov.uk",
+        "Carl Nowak (Carrow, admin)",
+        COUNCIL_C,
+        OrgRole::Admin,
+        false,
+    ),
+    (
+        "grace@riverside.org.uk",
+        "Grace Lin (Riverside, guest)",
+        PARTNER,
+        OrgRole::Member,
+        true,
+    ),
+];
+
+/// Creates the demo workspace unless it exists; returns a description with the accounts.
+pub async fn seed(store: &dyn Store) -> anyhow::Result<String> {
+    let mut out = String::new();
+    if store
+        .organisation_by_name(System::PROVISION, COUNCIL_A)
+        .await?
+        .is_some()
+    {
+        writeln!(out, "Demo workspace already present.")?;
+    } else {
+        create(store).await?;
+        writeln!(out, "Demo workspace created.")?;
+    }
+    writeln!(out, "Accounts (password for all: {DEMO_PASSWORD}):")?;
+    for (email, name, org, _, _) in ACCOUNTS {
+        writeln!(out, "  {email:<26} {name}  [{org}]")?;
+    }
+    Ok(out)
+}
+
+async fn create(store: &dyn Store) -> anyhow::Result<()> {
+    let now = store::now_millis();
+    let mut orgs = Vec::new();
+    for (name, kind) in [
+        (COUNCIL_A, OrgKind::Council),
+        (COUNCIL_B, OrgKind::Council),
+        (COUNCIL_C, OrgKind::Council),
+        (PARTNER, OrgKind::Partner),
+    ] {
+        let org = Organisation {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            kind,
+            created_at: now,
+        };
+        let space = Space {
+            id: Uuid::new_v4(),
+            name: format!("{name} (private)"),
+            owner: SpaceOwner::Private { org_id: org.id },
+        };
+        store
+            .create_organisation(System::PROVISION, &org, &space)
+            .await?;
+        orgs.push((org, space));
+    }
+    let org_id = |name: &str| {
+        orgs.iter()
+            .find(|(o, _)| o.name == name)
+            .map(|(o, _)| o.id)
+            .unwrap_or_default()
+    };
+    let private_space = |name: &str| {
+        orgs.iter()
+            .find(|(o, _)| o.name == name)
+            .map(|(_, s)| s.id)
+            .unwrap_or_default()
+    };
+
+    let hash = crate::auth::hash_password(DEMO_PASSWORD.to_owned()).await?;
+    let mut users = Vec::new();
+    for (email, name, org, role, guest) in ACCOUNTS {
+        let user = User {
+            id: Uuid::new_v4(),
+            org_id: org_id(org),
+            email: (*email).into(),
+            display_name: (*name).into(),
+            role: *role,
+            is_guest: *guest,
+            disabled: false,
+            created_at: now,
+        };
+        store
+            .create_user(
+                System::PROVISION,
+                &NewUser {
+                    user: user.clone(),
+                    password_hash: Some(hash.clone()),
+                },
+            )
+            .await?;
+        users.push(user);
+    }
+    let principal = |email: &str| {
+        users.iter().find(|u| u.email == email).map(|u| Principal {
+            user_id: u.id,
+            org_id: u.org_id,
+            role: u.role,
+            is_guest: u.is_guest,
+        })
+    };
+    let alice = principal("alice@ashby.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
+    let bella = principal("bella@brockley.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
+    let carl = principal("carl@carrow.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
+    let grace = principal("grace@riverside.org.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
+
+    let partnership = Partnership {
+        id: Uuid::new_v4(),
+        name: PARTNERSHIP.into(),
+        legal_basis: LegalBasis::InterAuthorityAgreement,
+        review_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 31),
+        notice_period_months: Some(12),
+        created_at: now,
+    };
+    let shared = Space {
+        id: Uuid::new_v4(),
+        name: format!("{PARTNERSHIP} (shared)"),
+        owner: SpaceOwner::Partnership {
+            partnership_id: partnership.id,
+        },
+    };
+    let host = Membership {
+        partnership_id: partnership.id,
+        org_id: alice.org_id,
+        role: MemberRole::Host,
+        joined_at: now,
+        left_at: None,
+    };
+    store
+        .create_partnership(System::PROVISION, &partnership, &host, &shared)
+        .await?;
+    for (org, role) in [
+        (bella.org_id, MemberRole::Member),
+        (grace.org_id, MemberRole::Guest),
+    ] {
+        store
+            .put_membership(
+                &alice,
+                &Membership {
+                    partnership_id: partnership.id,
+                    org_id: org,
+                    role,
+                    joined_at: now,
+                    left_at: None,
+                },
+            )
+            .await?;
+    }
+
+    let doc = |space_id: Uuid, kind: DocumentKind, title: &str, by: Principal| {
+        let d = Document {
+            id: DocumentId::random(),
+            space_id,
+            kind,
+            title: title.into(),
+            archived: false,
+            created_by: by.user_id,
+            created_at: now,
+            updated_at: now,
+        };
+        (d, by)
+    };
+    let docs = [
+        doc(
+            private_space(COUNCIL_A),
+            DocumentKind::RiskRegister,
+            "Ashby corporate risk register",
+            alice,
+        ),
+        doc(
+            private_space(COUNCIL_B),
+            DocumentKind::RiskRegister,
+            "Brockley exit planning register",
+            bella,
+        ),
+        doc(
+            private_space(COUNCIL_C),
+            DocumentKind::RiskRegister,
+            "Carrow corporate risk register",
+            carl,
+        ),
+        doc(
+            shared.id,
+            DocumentKind::RiskRegister,
+            "Shared services partnership risk register",
+            alice,
+        ),
+        doc(
+            shared.id,
+            DocumentKind::Sla,
+            "Revenues & benefits SLA 2026/27",
+            alice,
+        ),
+        doc(
+            shared.id,
+            DocumentKind::Agreement,
+            "Inter-authority agreement",
+            alice,
+        ),
+        doc(
+            shared.id,
+            DocumentKind::Meeting,
+            "Joint Governance Committee, 12 March",
+            bella,
+        ),
+    ];
+    for (d, by) in &docs {
+        store
+            .create_document(by, d, &domain::schema::initial_document(d.kind))
+            .await?;
+    }
+    let sla = &docs[4].0;
+    store
+        .create_grant(
+            &alice,
+            &Grant {
+                id: Uuid::new_v4(),
+                document_id: sla.id,
+                user_id: grace.user_id,
+                role: GrantRole::Editor,
+                expires_at: None,
+                revoked_at: None,
+                granted_by: alice.user_id,
+                created_at: now,
+            },
+        )
+        .await?;
+    Ok(())
+}

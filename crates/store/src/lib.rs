@@ -1,0 +1,326 @@
+//! Persistence for Concordat behind one trait, [`Store`], with two implementations: SQLite
+//! (the embedded default) and PostgreSQL (for larger deployments, with row-level security).
+//!
+//! Tenant-scoped by construction: every method that reads or writes tenant data takes the
+//! caller — a [`Principal`] — and its SQL filters by it; on PostgreSQL the same caller is also
+//! set inside the transaction for row-level security. The few operations that must act before
+//! anyone is authenticated (login, invitation acceptance, provisioning) take a [`System`] value
+//! that names why, and nothing else can reach them.
+//!
+//! Both implementations share one body of SQL (`sql.rs`): the queries are written once, in the
+//! subset of SQL both databases accept.
+
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::{
+    DocumentId, DocumentKind, Grant, Invitation, Membership, Millis, Organisation, Partnership,
+    Space, SpaceOwner, User, access::Principal,
+};
+use uuid::Uuid;
+
+pub use error::StoreError;
+pub use postgres::{PgOptions, PostgresStore};
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A named system operation, acting before or outside any user's authority.
+#[derive(Debug, Clone, Copy)]
+pub struct System(&'static str);
+
+impl System {
+    /// Checking a password: looks up one account by e-mail.
+    pub const LOGIN: System = System("login");
+    /// Exchanging a refresh token: looks up one session by the token's hash.
+    pub const REFRESH: System = System("refresh");
+    /// Accepting an invitation: looks it up by the token's hash, creates the guest account.
+    pub const INVITATION: System = System("invitation");
+    /// Creating organisations, first users and partnerships (CLI, demo, org admins' requests the
+    /// server has already authorised).
+    pub const PROVISION: System = System("provision");
+
+    pub fn reason(self) -> &'static str {
+        self.0
+    }
+}
+
+/// The database backend in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A login session: the refresh token's hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+impl Session {
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A document with the owner of its space: what an access decision needs about the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub document: Document,
+    pub owner: SpaceOwner,
+}
+
+pub use domain::Document;
+
+/// What the caller brings to every access decision: their organisation's memberships and their
+/// own grants (live or not).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerContext {
+    pub memberships: Vec<Membership>,
+    pub grants: Vec<Grant>,
+}
+
+impl CallerContext {
+    /// The caller organisation's membership of `partnership_id`, if it ever had one.
+    pub fn membership(&self, org_id: Uuid, partnership_id: Uuid) -> Option<&Membership> {
+        self.memberships
+            .iter()
+            .find(|m| m.partnership_id == partnership_id && m.org_id == org_id)
+    }
+
+    /// The caller's grants on one document.
+    pub fn grants_on(&self, id: DocumentId) -> Vec<Grant> {
+        self.grants
+            .iter()
+            .filter(|g| g.document_id == id)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Which documents to list.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentFilter {
+    pub space_id: Option<Uuid>,
+    pub kind: Option<DocumentKind>,
+    pub include_archived: bool,
+}
+
+/// A position in a listing ordered by (created_at, id): list what comes after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: Millis,
+    pub id: String,
+}
+
+/// A user being created, with the hash of their password (none: cannot log in by password).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// The grants were made to this user (new or existing).
+    Accepted { user: User, created: bool },
+    /// No usable invitation has this token (unknown, used, expired or revoked).
+    NotUsable,
+    /// The invited address has no account yet and no password was given to create one:
+    /// nothing was changed, the invitation is still usable.
+    NeedsAccount,
+}
+
+/// One stored piece of a document's automerge content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub seq: i64,
+    pub snapshot: bool,
+    pub data: Vec<u8>,
+}
+
+/// Everything Concordat persists. See the crate docs for the scoping rule.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    fn backend(&self) -> Backend;
+
+    /// A round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    // --- provisioning (system) ---
+    /// Creates an organisation and its private space.
+    async fn create_organisation(
+        &self,
+        sys: System,
+        org: &Organisation,
+        space: &Space,
+    ) -> Result<()>;
+    async fn organisation_by_name(&self, sys: System, name: &str) -> Result<Option<Organisation>>;
+    async fn create_user(&self, sys: System, user: &NewUser) -> Result<()>;
+    /// Creates a partnership, its shared space and its first (host) membership.
+    async fn create_partnership(
+        &self,
+        sys: System,
+        partnership: &Partnership,
+        host: &Membership,
+        space: &Space,
+    ) -> Result<()>;
+
+    // --- authentication ---
+    /// The account with this e-mail address and its password hash.
+    async fn login_lookup(
+        &self,
+        sys: System,
+        email: &str,
+    ) -> Result<Option<(User, Option<String>)>>;
+    async fn create_session(&self, sys: System, session: &Session) -> Result<()>;
+    async fn session_by_refresh_hash(&self, sys: System, hash: &str) -> Result<Option<Session>>;
+    /// Replaces a session's refresh hash if it still holds `old_hash` (single use of refresh tokens).
+    async fn rotate_session(
+        &self,
+        sys: System,
+        id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// The caller's own user and session, if both still hold: checked on every request.
+    async fn authenticate(
+        &self,
+        p: &Principal,
+        session_id: Uuid,
+    ) -> Result<Option<(User, Session)>>;
+    async fn revoke_session(&self, p: &Principal, session_id: Uuid, now: Millis) -> Result<()>;
+
+    // --- organisations and users ---
+    async fn list_organisations(&self, p: &Principal) -> Result<Vec<Organisation>>;
+    async fn get_organisation(&self, p: &Principal, id: Uuid) -> Result<Option<Organisation>>;
+    async fn get_user(&self, p: &Principal, id: Uuid) -> Result<Option<User>>;
+    async fn list_users(&self, p: &Principal) -> Result<Vec<User>>;
+    /// An org admin adds a user to their own organisation.
+    async fn add_user(&self, p: &Principal, user: &NewUser) -> Result<()>;
+
+    // --- partnerships and spaces ---
+    async fn list_partnerships(&self, p: &Principal) -> Result<Vec<Partnership>>;
+    async fn get_partnership(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<Option<(Partnership, Vec<Membership>)>>;
+    /// Adds an organisation to a partnership, or rejoins one that left (clearing `left_at`).
+    async fn put_membership(&self, p: &Principal, m: &Membership) -> Result<()>;
+    /// Marks a membership as ended. False if there was no active one.
+    async fn end_membership(
+        &self,
+        p: &Principal,
+        partnership_id: Uuid,
+        org_id: Uuid,
+        now: Millis,
+    ) -> Result<bool>;
+    async fn list_spaces(&self, p: &Principal) -> Result<Vec<Space>>;
+    async fn get_space(&self, p: &Principal, id: Uuid) -> Result<Option<Space>>;
+
+    // --- documents ---
+    async fn caller_context(&self, p: &Principal) -> Result<CallerContext>;
+    async fn create_document(&self, p: &Principal, doc: &Document, content: &[u8]) -> Result<()>;
+    async fn get_document(&self, p: &Principal, id: DocumentId) -> Result<Option<DocumentRow>>;
+    async fn list_documents(
+        &self,
+        p: &Principal,
+        filter: &DocumentFilter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<DocumentRow>>;
+    async fn update_document(
+        &self,
+        p: &Principal,
+        id: DocumentId,
+        title: Option<&str>,
+        archived: Option<bool>,
+        now: Millis,
+    ) -> Result<bool>;
+    /// The document's stored automerge chunks, in order.
+    async fn load_chunks(&self, p: &Principal, id: DocumentId) -> Result<Vec<Chunk>>;
+
+    // --- grants and invitations ---
+    async fn create_grant(&self, p: &Principal, grant: &Grant) -> Result<()>;
+    async fn list_grants(&self, p: &Principal, document: DocumentId) -> Result<Vec<Grant>>;
+    async fn get_grant(&self, p: &Principal, id: Uuid) -> Result<Option<Grant>>;
+    async fn revoke_grant(&self, p: &Principal, id: Uuid, now: Millis) -> Result<bool>;
+    async fn create_invitation(
+        &self,
+        p: &Principal,
+        inv: &Invitation,
+        token_hash: &str,
+    ) -> Result<()>;
+    async fn list_invitations(&self, p: &Principal) -> Result<Vec<Invitation>>;
+    async fn revoke_invitation(&self, p: &Principal, id: Uuid, now: Millis) -> Result<bool>;
+    /// Accepts the invitation whose token hashes to `token_hash`: attaches its grants to the
+    /// account with the invited e-mail, or creates a guest account from `new_user` (whose e-mail,
+    /// organisation and id are taken from the invitation). One transaction: all or nothing.
+    async fn accept_invitation(
+        &self,
+        sys: System,
+        token_hash: &str,
+        new_user: &NewUser,
+        now: Millis,
+    ) -> Result<Acceptance>;
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `sqlite:path/to/file.db` or `postgres://…`.
+    pub url: String,
+    /// PostgreSQL only: the owner role's URL used for migrations (default: `url`).
+    pub migrate_url: Option<String>,
+    pub max_connections: u32,
+    /// PostgreSQL only: start even if the application role could bypass row-level security.
+    pub allow_privileged_role: bool,
+}
+
+/// Connects to the database named by `opts.url`, runs migrations, and returns the store.
+pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    if opts.url.starts_with("sqlite:") {
+        let store = SqliteStore::open(&SqliteOptions {
+            url: opts.url.clone(),
+            max_readers: opts.max_connections,
+        })
+        .await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    } else if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
+        PostgresStore::migrate(opts.migrate_url.as_deref().unwrap_or(&opts.url)).await?;
+        let store = PostgresStore::open(&PgOptions {
+            url: opts.url.clone(),
+            max_connections: opts.max_connections,
+            allow_privileged_role: opts.allow_privileged_role,
+        })
+        .await?;
+        Ok(Arc::new(store))
+    } else {
+        Err(StoreError::Config(
+            "database URL must start with sqlite: or postgres://".into(),
+        ))
+    }
+}

@@ -1,0 +1,82 @@
+//! SQLite, the embedded default: one file, WAL, `synchronous=FULL` (a committed write survives
+//! power loss), foreign keys on. Writes go through a single-connection pool so they never race
+//! for SQLite's one write lock; reads use a separate pool and run concurrently under WAL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use domain::access::Principal;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::sql::impl_store;
+use crate::{Backend, Result, StoreError, System};
+
+/// How to open the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `sqlite:path/to/file.db`; the file is created if missing.
+    pub url: String,
+    /// Connections for concurrent reads.
+    pub max_readers: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(opts: &SqliteOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(&opts.url)
+            .map_err(|e| StoreError::Config(format!("SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.max_readers.max(1))
+            .connect_with(connect.read_only(false))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    /// Creates or upgrades the schema.
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    fn backend_kind(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn read_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn pool(&self, write: bool) -> &SqlitePool {
+        if write { &self.writer } else { &self.reader }
+    }
+
+    /// SQLite has no row-level security: the caller is carried by each statement's own filter.
+    async fn user_tx(&self, _p: &Principal, write: bool) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool(write).begin().await?)
+    }
+
+    async fn system_tx(&self, _sys: System, write: bool) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool(write).begin().await?)
+    }
+}
+
+impl_store!(SqliteStore, Sqlite);
