@@ -25,7 +25,7 @@ use domain::{
 use uuid::Uuid;
 
 pub use error::StoreError;
-pub use postgres::{PgOptions, PostgresStore};
+pub use postgres::{PgOptions, PostgresStore, set_caller};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
