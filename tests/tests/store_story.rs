@@ -1,0 +1,403 @@
+//! One storage story, run unchanged against SQLite and PostgreSQL through the `Store` trait:
+//! what each caller sees and may change, and that refusals change nothing.
+
+use domain::access::Principal;
+use domain::{
+    Document, DocumentId, DocumentKind, Grant, GrantRole, Invitation, MemberRole, Membership,
+    OrgKind, Organisation, Space, SpaceOwner,
+};
+use store::{Acceptance, DocumentFilter, NewUser, Store, StoreError, System};
+use tests::{Backend, TestDb, on_both_backends};
+use uuid::Uuid;
+
+async fn principal(store: &dyn Store, email: &str) -> Principal {
+    let (u, _) = store
+        .login_lookup(System::LOGIN, email)
+        .await
+        .unwrap()
+        .expect("demo user");
+    Principal {
+        user_id: u.id,
+        org_id: u.org_id,
+        role: u.role,
+        is_guest: u.is_guest,
+    }
+}
+
+async fn titles(store: &dyn Store, p: &Principal) -> Vec<String> {
+    let filter = DocumentFilter {
+        include_archived: true,
+        ..Default::default()
+    };
+    let mut t: Vec<String> = store
+        .list_documents(p, &filter, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.document.title)
+        .collect();
+    t.sort();
+    t
+}
+
+async fn doc(store: &dyn Store, p: &Principal, title: &str) -> DocumentId {
+    let filter = DocumentFilter {
+        include_archived: true,
+        ..Default::default()
+    };
+    store
+        .list_documents(p, &filter, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.document.title == title)
+        .map(|r| r.document.id)
+        .unwrap_or_else(|| panic!("{title}"))
+}
+
+async fn storage_story(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let store = store.as_ref();
+    server::demo::seed(store).await.unwrap();
+    // Seeding twice is harmless.
+    assert!(
+        server::demo::seed(store)
+            .await
+            .unwrap()
+            .contains("already present")
+    );
+
+    let alice = principal(store, "alice@ashby.gov.uk").await;
+    let arun = principal(store, "arun@ashby.gov.uk").await;
+    let ben = principal(store, "ben@brockley.gov.uk").await;
+    let carl = principal(store, "carl@carrow.gov.uk").await;
+    let grace = principal(store, "grace@riverside.org.uk").await;
+
+    assert_eq!(
+        titles(store, &carl).await,
+        vec!["Carrow corporate risk register"]
+    );
+    assert_eq!(
+        titles(store, &grace).await,
+        vec!["Revenues & benefits SLA 2026/27"]
+    );
+    assert_eq!(titles(store, &arun).await.len(), 5);
+    assert_eq!(titles(store, &ben).await.len(), 5);
+
+    let a_private = doc(store, &arun, "Ashby corporate risk register").await;
+    let shared = doc(store, &arun, "Shared services partnership risk register").await;
+    assert!(store.get_document(&ben, a_private).await.unwrap().is_none());
+    assert!(store.get_document(&carl, shared).await.unwrap().is_none());
+    assert!(store.get_document(&ben, shared).await.unwrap().is_some());
+    assert!(
+        store.load_chunks(&ben, a_private).await.unwrap().is_empty(),
+        "no byte of another council's content"
+    );
+    assert_eq!(store.load_chunks(&arun, a_private).await.unwrap().len(), 1);
+
+    // Refused writes change nothing.
+    assert!(
+        !store
+            .update_document(&ben, a_private, Some("taken"), None, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_document(&grace, shared, Some("taken"), None, 1)
+            .await
+            .unwrap()
+    );
+    let a_space = store
+        .get_document(&arun, a_private)
+        .await
+        .unwrap()
+        .unwrap()
+        .document
+        .space_id;
+    let intruder_doc = Document {
+        id: DocumentId::random(),
+        space_id: a_space,
+        kind: DocumentKind::Meeting,
+        title: "planted".into(),
+        archived: false,
+        created_by: ben.user_id,
+        created_at: 1,
+        updated_at: 1,
+    };
+    assert!(matches!(
+        store.create_document(&ben, &intruder_doc, b"x").await,
+        Err(StoreError::Refused)
+    ));
+    let stolen = Grant {
+        id: Uuid::new_v4(),
+        document_id: a_private,
+        user_id: ben.user_id,
+        role: GrantRole::Editor,
+        expires_at: None,
+        revoked_at: None,
+        granted_by: ben.user_id,
+        created_at: 1,
+    };
+    assert!(matches!(
+        store.create_grant(&ben, &stolen).await,
+        Err(StoreError::Refused)
+    ));
+    assert!(store.list_grants(&ben, a_private).await.unwrap().is_empty());
+    assert!(store.get_space(&ben, a_space).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_document(&arun, a_private)
+            .await
+            .unwrap()
+            .unwrap()
+            .document
+            .title,
+        "Ashby corporate risk register"
+    );
+    let member_invite = store
+        .put_membership(
+            &arun,
+            &Membership {
+                partnership_id: store.list_partnerships(&arun).await.unwrap()[0].id,
+                org_id: carl.org_id,
+                role: MemberRole::Member,
+                joined_at: 1,
+                left_at: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(member_invite, Err(StoreError::Refused)),
+        "a non-admin cannot add members"
+    );
+    assert!(store.list_partnerships(&carl).await.unwrap().is_empty());
+
+    // Users are visible within their own organisation only.
+    let ashby_users = store.list_users(&arun).await.unwrap();
+    assert_eq!(ashby_users.len(), 2);
+    assert!(ashby_users.iter().all(|u| u.org_id == arun.org_id));
+    assert!(store.get_user(&arun, ben.user_id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_user(&arun, alice.user_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Unique names and e-mails are conflicts.
+    let dup = Organisation {
+        id: Uuid::new_v4(),
+        name: "Ashby Borough Council".into(),
+        kind: OrgKind::Council,
+        created_at: 1,
+    };
+    let dup_space = Space {
+        id: Uuid::new_v4(),
+        name: "x".into(),
+        owner: SpaceOwner::Private { org_id: dup.id },
+    };
+    assert!(matches!(
+        store
+            .create_organisation(System::PROVISION, &dup, &dup_space)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let (existing, _) = store
+        .login_lookup(System::LOGIN, "ben@brockley.gov.uk")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut clone = existing.clone();
+    clone.id = Uuid::new_v4();
+    clone.org_id = alice.org_id;
+    assert!(matches!(
+        store
+            .add_user(
+                &alice,
+                &NewUser {
+                    user: clone,
+                    password_hash: None
+                }
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+
+    // An invitation: single use, all-or-nothing.
+    let sla = doc(store, &alice, "Revenues & benefits SLA 2026/27").await;
+    let now = store::now_millis();
+    let inv = Invitation {
+        id: Uuid::new_v4(),
+        email: "new@riverside.org.uk".into(),
+        org_id: alice.org_id,
+        guest_org_id: grace.org_id,
+        role: GrantRole::Commenter,
+        document_ids: vec![sla, shared],
+        expires_at: now + 60_000,
+        grant_expires_at: None,
+        accepted_at: None,
+        revoked_at: None,
+        created_by: alice.user_id,
+        created_at: now,
+    };
+    store
+        .create_invitation(&alice, &inv, "hash-1")
+        .await
+        .unwrap();
+    let mut bad = inv.clone();
+    bad.id = Uuid::new_v4();
+    bad.org_id = ben.org_id;
+    bad.document_ids = vec![a_private];
+    assert!(matches!(
+        store.create_invitation(&ben, &bad, "hash-2").await,
+        Err(StoreError::Refused)
+    ));
+    let listed = store.list_invitations(&alice).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let mut want_docs = vec![sla, shared];
+    want_docs.sort_by_key(|d| d.to_string());
+    assert_eq!(listed[0].document_ids, want_docs);
+    assert!(store.list_invitations(&ben).await.unwrap().is_empty());
+
+    let no_password = NewUser {
+        user: existing.clone(),
+        password_hash: None,
+    };
+    assert_eq!(
+        store
+            .accept_invitation(System::INVITATION, "hash-1", &no_password, now)
+            .await
+            .unwrap(),
+        Acceptance::NeedsAccount
+    );
+    let mut fresh = existing.clone();
+    fresh.id = Uuid::new_v4();
+    let new_user = NewUser {
+        user: fresh,
+        password_hash: Some("$argon2id$placeholder".into()),
+    };
+    let Acceptance::Accepted { user, created } = store
+        .accept_invitation(System::INVITATION, "hash-1", &new_user, now)
+        .await
+        .unwrap()
+    else {
+        panic!("accepted");
+    };
+    assert!(
+        created
+            && user.is_guest
+            && user.org_id == grace.org_id
+            && user.email == "new@riverside.org.uk"
+    );
+    assert_eq!(
+        store
+            .accept_invitation(System::INVITATION, "hash-1", &new_user, now)
+            .await
+            .unwrap(),
+        Acceptance::NotUsable
+    );
+    assert_eq!(
+        store
+            .accept_invitation(System::INVITATION, "no-such-hash", &new_user, now)
+            .await
+            .unwrap(),
+        Acceptance::NotUsable
+    );
+    let newcomer = Principal {
+        user_id: user.id,
+        org_id: user.org_id,
+        role: user.role,
+        is_guest: true,
+    };
+    assert_eq!(
+        titles(store, &newcomer).await,
+        vec![
+            "Revenues & benefits SLA 2026/27",
+            "Shared services partnership risk register"
+        ]
+    );
+    let ctx = store.caller_context(&newcomer).await.unwrap();
+    assert_eq!(ctx.grants.len(), 2);
+
+    // A council leaving: its users lose the shared space; history stays.
+    let pid = store.list_partnerships(&alice).await.unwrap()[0].id;
+    assert!(
+        store
+            .end_membership(&ben, pid, ben.org_id, now)
+            .await
+            .unwrap()
+            == false,
+        "a member who is not an admin cannot withdraw"
+    );
+    let bella = principal(store, "bella@brockley.gov.uk").await;
+    assert!(
+        store
+            .end_membership(&bella, pid, bella.org_id, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        titles(store, &ben).await,
+        vec!["Brockley exit planning register"]
+    );
+    let (_, members) = store.get_partnership(&alice, pid).await.unwrap().unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m.org_id == ben.org_id && m.left_at == Some(now))
+    );
+    // Brockley still sees the partnership record (it was a member), not its documents.
+    assert!(store.get_partnership(&ben, pid).await.unwrap().is_some());
+
+    // Sessions: rotation is compare-and-swap.
+    let session = store::Session {
+        id: Uuid::new_v4(),
+        user_id: arun.user_id,
+        refresh_hash: "r1".into(),
+        created_at: now,
+        expires_at: now + 1000,
+        revoked_at: None,
+    };
+    store.create_session(System::LOGIN, &session).await.unwrap();
+    assert!(
+        store
+            .rotate_session(System::REFRESH, session.id, "r1", "r2", now + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_session(System::REFRESH, session.id, "r1", "r3", now + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .authenticate(&arun, session.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .authenticate(&ben, session.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another user's session"
+    );
+    store.revoke_session(&arun, session.id, now).await.unwrap();
+    let (_, s) = store
+        .authenticate(&arun, session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!s.is_live(now + 1));
+
+    db.drop_db().await;
+}
+
+on_both_backends!(storage_story);
