@@ -1,5 +1,7 @@
 //! The REST API over real HTTP, as the demo workspace's real users, on both backends.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use serde_json::{Value, json};
 use tests::{Backend, StatusCode, TestServer, on_both_backends};
 

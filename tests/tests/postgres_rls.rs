@@ -1,5 +1,7 @@
 //! PostgreSQL's second wall: row-level security holds even for queries with no filter at all.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use domain::access::Principal;
 use sqlx::Connection;
 use sqlx::postgres::PgPoolOptions;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and property tests, and the end-to-end tests
+# (the real server over real HTTP) on SQLite and PostgreSQL.
+#
+# PostgreSQL: started here if this machine has a cluster that is down. Without a reachable
+# PostgreSQL its tests are skipped with a notice — except under CI (CI=true), where that fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_url="${CONCORDAT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_hostport="$(printf '%s' "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')"
+pg_host="${pg_hostport%%:*}"
+pg_port="${pg_hostport##*:}"; [ "$pg_port" = "$pg_hostport" ] && pg_port=5432
+
+pg_up() { (exec 3<>"/dev/tcp/$pg_host/$pg_port") 2>/dev/null; }
+
+if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  echo "==> starting PostgreSQL"
+  for version in $(ls /etc/postgresql); do
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if pg_up; then
+  pg_available=1
+  # Databases left behind by interrupted test runs.
+  if command -v psql >/dev/null 2>&1; then
+    psql "$pg_url" -Atqc "select datname from pg_database where datname like 'concordat\_t\_%'" 2>/dev/null |
+      while read -r db; do psql "$pg_url" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true; done
+  fi
+else
+  pg_available=0
+  if [ -n "${CI:-}" ]; then
+    echo "ERROR: PostgreSQL is not reachable at $pg_hostport and CI requires its tests." >&2
+    exit 1
+  fi
+  echo "NOTICE: PostgreSQL is not reachable at $pg_hostport: the PostgreSQL tests will be SKIPPED." >&2
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  pg_ran=$(grep -cE '^\s+PASS .*(postgres::|postgres_rls)' "$log" || true)
+else
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  pg_ran=$(grep -cE '^test (postgres::|.*postgres).* \.\.\. ok$' "$log" || true)
+fi
+[ "$status" -eq 0 ] || exit "$status"
+
+echo "==> PostgreSQL tests passed: $pg_ran"
+if [ "$pg_available" -eq 0 ]; then
+  echo "NOTICE: PostgreSQL tests were SKIPPED (no PostgreSQL reachable)." >&2
+elif [ "$pg_ran" -eq 0 ]; then
+  echo "ERROR: PostgreSQL is reachable but no PostgreSQL test ran." >&2
+  exit 1
+fi
