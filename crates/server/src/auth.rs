@@ -66,12 +66,8 @@ impl Keys {
     pub fn from_config(c: &Config) -> anyhow::Result<Self> {
         let current = match &c.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
-            None => {
-                tracing::warn!(
-                    "no CONCORDAT_JWT_SECRET configured: using a random signing key; sessions end when the server restarts"
-                );
-                random_bytes::<32>().to_vec()
-            }
+            // `serve` warns about this; a CLI command has no sessions to lose.
+            None => random_bytes::<32>().to_vec(),
         };
         anyhow::ensure!(
             current.len() >= MIN_KEY_BYTES,

@@ -65,6 +65,28 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Invite a guest to documents on behalf of one of their administrators, and print the
+    /// one-time link to pass on (there is no mail server).
+    Invite {
+        /// E-mail of the inviting administrator (acts as them: the CLI runs with database access).
+        #[arg(long = "as")]
+        inviter: String,
+        /// E-mail address to invite.
+        #[arg(long)]
+        email: String,
+        /// Name of the guest's organisation (e.g. the charity).
+        #[arg(long)]
+        organisation: String,
+        /// Document id or automerge: URL; repeat for several.
+        #[arg(long = "document", required = true)]
+        documents: Vec<String>,
+        /// viewer, commenter or editor.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Days the link stays usable.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
     /// Create the demo workspace if it is not there, print its accounts, then serve.
     Demo {
         /// Create the demo workspace and exit without serving.

@@ -15,6 +15,28 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => run(config, store).await,
+        Command::Invite {
+            inviter,
+            email,
+            organisation,
+            documents,
+            role,
+            days,
+        } => {
+            let state = AppState::new(config, store)?;
+            let link = server::api::invite_from_cli(
+                &state,
+                &inviter,
+                &email,
+                &organisation,
+                documents,
+                &role,
+                days,
+            )
+            .await?;
+            println!("{link}");
+            Ok(())
+        }
         Command::Demo { no_serve } => {
             let report = server::demo::seed(store.as_ref()).await?;
             println!("{report}");

@@ -21,6 +21,50 @@ use crate::error::{ApiError, ApiResult};
 
 pub use documents::DocumentView;
 
+/// `concordat invite`: creates an invitation as the named administrator; returns the link.
+pub async fn invite_from_cli(
+    state: &AppState,
+    inviter: &str,
+    email: &str,
+    organisation: &str,
+    documents: Vec<String>,
+    role: &str,
+    days: u32,
+) -> anyhow::Result<String> {
+    let (user, _) = state
+        .store
+        .login_lookup(store::System::LOGIN, &inviter.trim().to_lowercase())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account {inviter}"))?;
+    let org = state
+        .store
+        .organisation_by_name(store::System::PROVISION, organisation)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no organisation named {organisation:?}"))?;
+    let caller = crate::auth::Caller {
+        principal: domain::access::Principal {
+            user_id: user.id,
+            org_id: user.org_id,
+            role: user.role,
+            is_guest: user.is_guest,
+        },
+        user,
+        session_id: uuid::Uuid::nil(),
+    };
+    let req = invitations::CreateInvitation {
+        email: email.to_owned(),
+        organisation_id: org.id,
+        documents,
+        role: role.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        expires_in_days: Some(days),
+        access_days: None,
+    };
+    let created = invitations::invite(state, &caller, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(created.link)
+}
+
 /// All routes, with body limit, timeout and request tracing applied.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
