@@ -1,0 +1,11 @@
+//! Live sync: automerge-repo's websocket protocol ([`codec`]) and a sans-IO state machine for
+//! one document's room ([`room`]): inputs in (a peer joined, a frame arrived, storage finished),
+//! effects out (send, persist, close). No tokio, no sockets, no database here; the server is
+//! the thin shell that performs the effects.
+
+pub mod chunks;
+pub mod codec;
+pub mod room;
+
+pub use codec::{DecodeError, Message, PeerId, PeerMetadata};
+pub use room::{ConnId, Effect, Input, Room, RoomError};

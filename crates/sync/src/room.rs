@@ -1,0 +1,442 @@
+//! One loaded document and the peers syncing it.
+//!
+//! Rules this state machine keeps:
+//! - **Persist before broadcast.** Incoming changes are applied to the in-memory document, then
+//!   handed out as one [`Effect::Persist`] batch. Until storage confirms it, no sync message is
+//!   generated for anyone, so no peer can see an unpersisted change; sync input arriving
+//!   meanwhile is queued and becomes the next batch (group commit). When a batch is confirmed,
+//!   every peer is sent what it lacks *before* the queue is processed, so broadcasts never
+//!   starve under load.
+//! - **Read-only peers never change the document.** A sync message carrying changes from a peer
+//!   without write access is refused with an error and nothing is applied (orphan changes
+//!   included: the check is on the message, not on what automerge would apply).
+//! - **Authors are bound to users.** The first change seen from an automerge actor binds that
+//!   actor to the user who sent it (persisted with the batch); a change from an actor bound to
+//!   someone else is refused.
+//! - **All or nothing.** A message whose changes are refused, or that fails midway (a valid
+//!   change followed by garbage), leaves the document exactly as before it.
+//! - **A failed write is not lost silently.** The unpersisted changes are dropped from memory
+//!   and their senders are told and disconnected; on reconnecting they sync them again.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge, ChangeHash};
+
+use crate::codec::{Message, PeerId};
+
+/// A connection, as the runtime numbers them.
+pub type ConnId = u64;
+
+/// An opaque user id (the server's UUID, as 16 bytes, keeps this crate free of its types).
+pub type UserKey = [u8; 16];
+
+/// The user that owns content the server itself wrote (initial documents).
+pub const SYSTEM_USER: UserKey = [0; 16];
+
+/// What the room is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A connection starts syncing this document, with the access it was granted.
+    Join {
+        conn: ConnId,
+        peer_id: PeerId,
+        user: UserKey,
+        can_write: bool,
+    },
+    /// A `request` or `sync` frame's automerge sync message.
+    Sync { conn: ConnId, data: Vec<u8> },
+    /// An `ephemeral` frame to relay to the other peers.
+    Ephemeral {
+        conn: ConnId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+    },
+    /// The connection's access changed (a grant revoked, a membership ended).
+    SetAccess { conn: ConnId, can_write: bool },
+    /// The connection stopped syncing this document.
+    Leave { conn: ConnId },
+    /// Storage finished the batch with this id.
+    Persisted { batch: u64, ok: bool },
+}
+
+/// What the room asks the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a protocol message to one connection.
+    Send { conn: ConnId, msg: Message },
+    /// Durably append these changes (raw automerge change bytes, concatenated) and record these
+    /// actor bindings, then answer with [`Input::Persisted`].
+    Persist {
+        batch: u64,
+        changes: Vec<u8>,
+        actors: Vec<(ActorId, UserKey)>,
+    },
+    /// Close the connection (after the messages already sent): its sync stream is broken.
+    Close { conn: ConnId, reason: String },
+}
+
+/// Why loading a document failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("stored document does not load: {0}")]
+    Load(#[from] automerge::AutomergeError),
+}
+
+struct Peer {
+    peer_id: PeerId,
+    user: UserKey,
+    can_write: bool,
+    state: sync::State,
+}
+
+struct Batch {
+    id: u64,
+    heads: Vec<ChangeHash>,
+    actors: Vec<(ActorId, UserKey)>,
+    /// Connections whose changes are in the batch.
+    senders: Vec<ConnId>,
+}
+
+/// One document being synced.
+pub struct Room {
+    server_peer: PeerId,
+    document_id: String,
+    doc: Automerge,
+    peers: BTreeMap<ConnId, Peer>,
+    actors: HashMap<ActorId, UserKey>,
+    persisted_heads: Vec<ChangeHash>,
+    /// Changes applied but not yet handed to storage, and who sent them.
+    pending_actors: Vec<(ActorId, UserKey)>,
+    pending_senders: Vec<ConnId>,
+    inflight: Option<Batch>,
+    queue: VecDeque<Input>,
+    next_batch: u64,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("document_id", &self.document_id)
+            .field("peers", &self.peers.len())
+            .field("persisting", &self.inflight.as_ref().map(|b| b.id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Room {
+    /// A room over a document loaded from storage, whose actors are already bound to users.
+    pub fn new(
+        server_peer: PeerId,
+        document_id: String,
+        doc: Automerge,
+        actors: impl IntoIterator<Item = (ActorId, UserKey)>,
+    ) -> Self {
+        let persisted_heads = doc.get_heads();
+        Room {
+            server_peer,
+            document_id,
+            doc,
+            peers: BTreeMap::new(),
+            actors: actors.into_iter().collect(),
+            persisted_heads,
+            pending_actors: Vec::new(),
+            pending_senders: Vec::new(),
+            inflight: None,
+            queue: VecDeque::new(),
+            next_batch: 1,
+        }
+    }
+
+    pub fn document(&self) -> &Automerge {
+        &self.doc
+    }
+
+    pub fn document_id(&self) -> &str {
+        &self.document_id
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True when everything applied has been persisted and nothing is queued.
+    pub fn is_settled(&self) -> bool {
+        self.inflight.is_none()
+            && self.queue.is_empty()
+            && self.doc.get_heads() == self.persisted_heads
+    }
+
+    /// Handles one input; returns the effects to perform, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match input {
+            Input::Persisted { batch, ok } => self.persisted(batch, ok, &mut out),
+            Input::Leave { conn } => {
+                self.peers.remove(&conn);
+                self.queue
+                    .retain(|i| !matches!(i, Input::Sync { conn: c, .. } if *c == conn));
+            }
+            Input::SetAccess { conn, can_write } => {
+                if let Some(p) = self.peers.get_mut(&conn) {
+                    p.can_write = can_write;
+                }
+            }
+            Input::Ephemeral {
+                conn,
+                count,
+                session_id,
+                data,
+            } => self.relay(conn, count, session_id, data, &mut out),
+            sync_input @ (Input::Join { .. } | Input::Sync { .. }) => {
+                if self.inflight.is_some() {
+                    self.queue.push_back(sync_input);
+                } else {
+                    self.apply(sync_input, &mut out);
+                    self.flush(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn relay(
+        &self,
+        conn: ConnId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(from) = self.peers.get(&conn) else {
+            return;
+        };
+        for (other, peer) in &self.peers {
+            if *other != conn {
+                out.push(Effect::Send {
+                    conn: *other,
+                    msg: Message::Ephemeral {
+                        sender_id: from.peer_id.clone(),
+                        target_id: peer.peer_id.clone(),
+                        count,
+                        session_id: session_id.clone(),
+                        document_id: self.document_id.clone(),
+                        data: data.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Applies a join or a sync message to the document (no output to other peers).
+    fn apply(&mut self, input: Input, out: &mut Vec<Effect>) {
+        match input {
+            Input::Join {
+                conn,
+                peer_id,
+                user,
+                can_write,
+            } => {
+                self.peers.insert(
+                    conn,
+                    Peer {
+                        peer_id,
+                        user,
+                        can_write,
+                        state: sync::State::new(),
+                    },
+                );
+            }
+            Input::Sync { conn, data } => self.receive(conn, &data, out),
+            _ => {}
+        }
+    }
+
+    fn refuse(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Effect>) {
+        if let Some(p) = self.peers.remove(&conn) {
+            out.push(Effect::Send {
+                conn,
+                msg: Message::Error {
+                    sender_id: self.server_peer.clone(),
+                    target_id: Some(p.peer_id),
+                    message: reason.to_owned(),
+                },
+            });
+            out.push(Effect::Close {
+                conn,
+                reason: reason.to_owned(),
+            });
+        }
+        self.queue
+            .retain(|i| !matches!(i, Input::Sync { conn: c, .. } if *c == conn));
+    }
+
+    fn receive(&mut self, conn: ConnId, data: &[u8], out: &mut Vec<Effect>) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(_) => return self.refuse(conn, "malformed automerge sync message", out),
+        };
+        if !msg.changes.is_empty() && !peer.can_write {
+            return self.refuse(
+                conn,
+                "read-only access: changes refused, nothing was applied",
+                out,
+            );
+        }
+        if let Err(e) = crate::chunks::verify(msg.changes.iter()) {
+            return self.refuse(
+                conn,
+                &format!("invalid changes ({e}): nothing was applied"),
+                out,
+            );
+        }
+        let user = peer.user;
+        let before = self.doc.get_heads();
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let mut state = std::mem::take(&mut peer.state);
+        let result = self.doc.receive_sync_message(&mut state, msg);
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.state = state;
+        }
+        if result.is_err() {
+            self.rollback(&before);
+            return self.refuse(conn, "invalid changes: nothing was applied", out);
+        }
+        if self.doc.get_heads() == before {
+            return;
+        }
+        // Every new change must be authored by an actor of this user.
+        let mut claims = Vec::new();
+        for change in self.doc.get_changes(&before) {
+            let actor = change.actor_id().clone();
+            let owner = self
+                .actors
+                .get(&actor)
+                .or_else(|| {
+                    self.pending_actors
+                        .iter()
+                        .find(|(a, _)| *a == actor)
+                        .map(|(_, u)| u)
+                })
+                .or_else(|| claims.iter().find(|(a, _)| *a == actor).map(|(_, u)| u));
+            match owner {
+                Some(owner) if *owner == user => {}
+                Some(_) => {
+                    self.rollback(&before);
+                    return self.refuse(
+                        conn,
+                        "changes authored by another user's actor id: refused",
+                        out,
+                    );
+                }
+                None => claims.push((actor, user)),
+            }
+        }
+        self.pending_actors.extend(claims);
+        if !self.pending_senders.contains(&conn) {
+            self.pending_senders.push(conn);
+        }
+    }
+
+    /// Puts the document back to `heads` (only on the refusal path: it costs a copy).
+    fn rollback(&mut self, heads: &[ChangeHash]) {
+        if self.doc.get_heads() != heads
+            && let Ok(doc) = self.doc.fork_at(heads)
+        {
+            self.doc = doc;
+        }
+    }
+
+    /// Starts persisting what is pending, or, if everything is persisted, syncs every peer.
+    fn flush(&mut self, out: &mut Vec<Effect>) {
+        if self.inflight.is_some() {
+            return;
+        }
+        let heads = self.doc.get_heads();
+        if heads != self.persisted_heads {
+            let changes: Vec<u8> = self
+                .doc
+                .get_changes(&self.persisted_heads)
+                .iter()
+                .flat_map(|c| c.raw_bytes().to_vec())
+                .collect();
+            let id = self.next_batch;
+            self.next_batch += 1;
+            let actors = std::mem::take(&mut self.pending_actors);
+            out.push(Effect::Persist {
+                batch: id,
+                changes,
+                actors: actors.clone(),
+            });
+            self.inflight = Some(Batch {
+                id,
+                heads,
+                actors,
+                senders: std::mem::take(&mut self.pending_senders),
+            });
+        } else {
+            self.broadcast(out);
+        }
+    }
+
+    /// Generates each peer's next sync message. Only called when nothing is unpersisted.
+    fn broadcast(&mut self, out: &mut Vec<Effect>) {
+        for (conn, peer) in self.peers.iter_mut() {
+            if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
+                out.push(Effect::Send {
+                    conn: *conn,
+                    msg: Message::Sync {
+                        sender_id: self.server_peer.clone(),
+                        target_id: peer.peer_id.clone(),
+                        document_id: self.document_id.clone(),
+                        data: msg.encode(),
+                    },
+                });
+            }
+        }
+    }
+
+    fn persisted(&mut self, batch: u64, ok: bool, out: &mut Vec<Effect>) {
+        let Some(b) = self.inflight.take_if(|b| b.id == batch) else {
+            return;
+        };
+        if ok {
+            self.persisted_heads = b.heads;
+            self.actors.extend(b.actors);
+        } else {
+            // Drop what storage refused; everything applied after it depends on it or was
+            // sent by peers whose state now assumes it, so drop that too and tell them all.
+            let mut senders = b.senders;
+            senders.append(&mut self.pending_senders);
+            self.pending_actors.clear();
+            let persisted = self.persisted_heads.clone();
+            self.rollback(&persisted);
+            for conn in senders {
+                self.refuse(
+                    conn,
+                    "storage unavailable: your changes were not saved; reconnect to retry",
+                    out,
+                );
+            }
+            // Others may hold state about messages they never got: start them afresh.
+            for peer in self.peers.values_mut() {
+                peer.state = sync::State::new();
+            }
+        }
+        // The document is fully persisted now: let everyone catch up before taking more input.
+        self.broadcast(out);
+        while let Some(input) = self.queue.pop_front() {
+            self.apply(input, out);
+        }
+        self.flush(out);
+    }
+}
+
+#[cfg(test)]
+mod tests;
