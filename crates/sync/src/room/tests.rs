@@ -63,12 +63,15 @@ impl Storage {
     }
 }
 
+/// A batch handed to storage and not yet answered: (id, changes, actor bindings).
+type PendingBatch = (u64, Vec<u8>, Vec<(ActorId, UserKey)>);
+
 struct Sim {
     rng: Rng,
     room: Room,
     clients: Vec<Client>,
     storage: Storage,
-    pending_persist: VecDeque<(u64, Vec<u8>, Vec<(ActorId, UserKey)>)>,
+    pending_persist: VecDeque<PendingBatch>,
     next_conn: ConnId,
     fail_percent: u64,
     refusals: usize,
