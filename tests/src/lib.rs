@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 
 pub use reqwest::StatusCode;
 
+pub mod ws;
+
 /// The signing key test servers use, so tests can forge tokens to attack them.
 pub const JWT_SECRET: &str = "test-signing-key-0123456789abcdef-0123456789";
 pub const JWT_KID: &str = "test-k1";

@@ -236,6 +236,92 @@ pub struct Config {
     )]
     pub max_page_size: u32,
 
+    /// Largest websocket message accepted, in bytes; a larger one closes the connection (1009).
+    #[arg(long, env = "CONCORDAT_SYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
+    pub sync_max_message_bytes: usize,
+
+    /// Most live websocket connections; past it new ones are refused (503).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_MAX_CONNECTIONS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub sync_max_connections: usize,
+
+    /// Messages queued for one connection before it counts as too slow and is disconnected
+    /// (it resyncs when it reconnects; nothing is silently skipped).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_OUTBOUND_QUEUE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub sync_outbound_queue: usize,
+
+    /// Seconds between the server's pings.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_PING_INTERVAL_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub sync_ping_interval_secs: u64,
+
+    /// Seconds without any frame from a peer before its connection is closed (half-open links).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_IDLE_TIMEOUT_SECS",
+        default_value_t = 45,
+        global = true
+    )]
+    pub sync_idle_timeout_secs: u64,
+
+    /// Seconds a new connection has to send `join`.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub sync_handshake_timeout_secs: u64,
+
+    /// Seconds a websocket ticket stays usable (each works once).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_TICKET_TTL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub sync_ticket_ttl_secs: u64,
+
+    /// Seconds a document stays loaded after its last peer leaves.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_UNLOAD_AFTER_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sync_unload_after_secs: u64,
+
+    /// Largest presence (`ephemeral`) message, in bytes.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_MAX_EPHEMERAL_BYTES",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub sync_max_ephemeral_bytes: usize,
+
+    /// Presence messages per second one connection may send (bursts of twice that).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_EPHEMERAL_PER_SEC",
+        default_value_t = 20,
+        global = true
+    )]
+    pub sync_ephemeral_per_sec: u32,
+
     /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,server=debug`).
     #[arg(long, env = "CONCORDAT_LOG", default_value = "info", global = true)]
     pub log: String,

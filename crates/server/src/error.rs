@@ -33,6 +33,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -46,7 +48,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: bad_request, invalid, unauthorized, forbidden, not_found,
-    /// conflict, payload_too_large, unsupported_media_type, internal.
+    /// conflict, payload_too_large, unsupported_media_type, unavailable, internal.
     pub code: &'static str,
     pub message: String,
     /// The request field at fault, as a dotted path, when there is one.
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

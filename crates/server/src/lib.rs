@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod live;
 pub mod logging;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn store::Store>,
     pub keys: auth::Keys,
+    pub hub: Arc<live::Hub>,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,6 +44,7 @@ impl AppState {
             config,
             store,
             keys,
+            hub: Arc::new(live::Hub::new()),
         })))
     }
 }

@@ -44,6 +44,9 @@ impl System {
     /// Creating organisations, first users and partnerships (CLI, demo, org admins' requests the
     /// server has already authorised).
     pub const PROVISION: System = System("provision");
+    /// The live-sync runtime loading and appending document content. It authorises every
+    /// peer's message itself before anything reaches here.
+    pub const SYNC: System = System("sync");
 
     pub fn reason(self) -> &'static str {
         self.0
@@ -151,6 +154,45 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
+/// A document's stored automerge content, ready to load: the latest snapshot and the
+/// incremental chunks after it (checksums verified), and its actor bindings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Content {
+    pub chunks: Vec<Chunk>,
+    /// (automerge actor id bytes, user id); the nil user is the server itself.
+    pub actors: Vec<(Vec<u8>, Uuid)>,
+}
+
+impl Content {
+    /// Bytes held in incremental chunks (compaction pays off once they outweigh the snapshot).
+    pub fn incremental_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter(|c| !c.snapshot)
+            .map(|c| c.data.len())
+            .sum()
+    }
+    pub fn snapshot_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter(|c| c.snapshot)
+            .map(|c| c.data.len())
+            .sum()
+    }
+    pub fn last_seq(&self) -> i64 {
+        self.chunks.last().map(|c| c.seq).unwrap_or(0)
+    }
+}
+
+/// The SHA-256 of a chunk, hex: stored beside it and checked when it is read.
+pub fn checksum(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Everything Concordat persists. See the crate docs for the scoping rule.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -253,6 +295,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool>;
     /// The document's stored automerge chunks, in order.
     async fn load_chunks(&self, p: &Principal, id: DocumentId) -> Result<Vec<Chunk>>;
+
+    // --- live sync ---
+    /// The document's content; `None` if there is no such document. A chunk whose checksum
+    /// does not match is an error ([`StoreError::Corrupt`]), never skipped.
+    async fn load_content(&self, sys: System, id: DocumentId) -> Result<Option<Content>>;
+    /// Durably appends changes (raw automerge change bytes) and actor bindings, in one
+    /// transaction.
+    async fn append_changes(
+        &self,
+        sys: System,
+        id: DocumentId,
+        data: &[u8],
+        actors: &[(Vec<u8>, Uuid)],
+        now: Millis,
+    ) -> Result<()>;
+    /// Replaces every stored chunk by `snapshot`, in one transaction (the snapshot is written
+    /// before the chunks go, so a crash leaves one or the other). Only the document's one
+    /// writer (its room) may call this.
+    async fn compact(
+        &self,
+        sys: System,
+        id: DocumentId,
+        snapshot: &[u8],
+        now: Millis,
+    ) -> Result<()>;
 
     // --- grants and invitations ---
     async fn create_grant(&self, p: &Principal, grant: &Grant) -> Result<()>;

@@ -357,6 +357,33 @@ impl TryFrom<ChunkRow> for Chunk {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredChunkRow {
+    seq: i64,
+    kind: String,
+    data: Vec<u8>,
+    checksum: Option<String>,
+}
+
+impl StoredChunkRow {
+    /// The chunk, if its checksum matches (rows written before checksums existed have none).
+    pub(crate) fn verified(self, doc: &DocumentId) -> Result<Chunk> {
+        if let Some(sum) = &self.checksum
+            && *sum != crate::checksum(&self.data)
+        {
+            return Err(StoreError::Corrupt(format!(
+                "document {doc}: chunk {} fails its checksum",
+                self.seq
+            )));
+        }
+        Chunk::try_from(ChunkRow {
+            seq: self.seq,
+            kind: self.kind,
+            data: self.data,
+        })
+    }
+}
+
 pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
 }
@@ -848,11 +875,22 @@ macro_rules! impl_store {
                     return Err($crate::StoreError::Refused);
                 }
                 sqlx::query(
-                    "insert into doc_chunks (document_id, seq, kind, data, created_at) \
-                     values ($1, 0, 'snapshot', $2, $3)",
+                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                     values ($1, 0, 'snapshot', $2, $3, $4)",
                 )
                 .bind(doc.id.to_string())
                 .bind(content)
+                .bind($crate::checksum(content))
+                .bind(doc.created_at)
+                .execute(&mut *tx)
+                .await?;
+                // The server authored the initial content; no user may write as its actor.
+                sqlx::query(
+                    "insert into doc_actors (document_id, actor_id, user_id, created_at) values ($1, $2, $3, $4)",
+                )
+                .bind(doc.id.to_string())
+                .bind(domain::schema::SERVER_ACTOR.as_slice())
+                .bind(uuid::Uuid::nil())
                 .bind(doc.created_at)
                 .execute(&mut *tx)
                 .await?;
@@ -965,6 +1003,108 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 $crate::sql::convert(rows)
+            }
+
+            async fn load_content(
+                &self,
+                sys: $crate::System,
+                id: domain::DocumentId,
+            ) -> $crate::Result<Option<$crate::Content>> {
+                let mut tx = self.system_tx(sys, false).await?;
+                let exists: Option<(String,)> = sqlx::query_as("select id from documents where id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                let rows: Vec<$crate::sql::StoredChunkRow> = sqlx::query_as(
+                    "select seq, kind, data, checksum from doc_chunks where document_id = $1 and seq >= \
+                     coalesce((select max(seq) from doc_chunks where document_id = $1 and kind = 'snapshot'), 0) \
+                     order by seq",
+                )
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let actors: Vec<(Vec<u8>, uuid::Uuid)> = sqlx::query_as(
+                    "select actor_id, user_id from doc_actors where document_id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let chunks = rows
+                    .into_iter()
+                    .map(|r| r.verified(&id))
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                Ok(Some($crate::Content { chunks, actors }))
+            }
+
+            async fn append_changes(
+                &self,
+                sys: $crate::System,
+                id: domain::DocumentId,
+                data: &[u8],
+                actors: &[(Vec<u8>, uuid::Uuid)],
+                now: domain::Millis,
+            ) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                sqlx::query(
+                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                     select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
+                     from doc_chunks where document_id = $1",
+                )
+                .bind(id.to_string())
+                .bind(data)
+                .bind($crate::checksum(data))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                for (actor, user) in actors {
+                    sqlx::query(
+                        "insert into doc_actors (document_id, actor_id, user_id, created_at) \
+                         values ($1, $2, $3, $4) on conflict (document_id, actor_id) do nothing",
+                    )
+                    .bind(id.to_string())
+                    .bind(actor.as_slice())
+                    .bind(user)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn compact(
+                &self,
+                sys: $crate::System,
+                id: domain::DocumentId,
+                snapshot: &[u8],
+                now: domain::Millis,
+            ) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                sqlx::query(
+                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                     select $1, coalesce(max(seq), 0) + 1, 'snapshot', $2, $3, $4 \
+                     from doc_chunks where document_id = $1",
+                )
+                .bind(id.to_string())
+                .bind(snapshot)
+                .bind($crate::checksum(snapshot))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "delete from doc_chunks where document_id = $1 and seq < \
+                     (select max(seq) from doc_chunks where document_id = $1 and kind = 'snapshot')",
+                )
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn create_grant(

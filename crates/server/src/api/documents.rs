@@ -298,6 +298,9 @@ pub async fn update(
             "you may not change this document's details",
         ));
     }
+    if req.archived.is_some() {
+        state.hub.notify(crate::live::LiveEvent::AccessChanged);
+    }
     let (row, access) = load(&state, &caller, &id).await?;
     Ok(Json(view(row, access)))
 }
@@ -366,6 +369,7 @@ pub async fn revoke_grant(
         .await?
     {
         tracing::info!(grant = %id, "grant revoked");
+        state.hub.notify(crate::live::LiveEvent::AccessChanged);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("grant"))

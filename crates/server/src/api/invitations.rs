@@ -278,6 +278,7 @@ pub async fn accept(
         )),
         Acceptance::Accepted { user, created } => {
             tracing::info!(user = %user.id, created, "invitation accepted");
+            state.hub.notify(crate::live::LiveEvent::AccessChanged);
             let session = if created {
                 Some(start_session(&state, user.clone()).await?)
             } else {

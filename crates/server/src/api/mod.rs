@@ -1,8 +1,9 @@
 //! The REST API: routes, our JSON extractor (so bad input gets our error shape), health
 //! endpoints and the OpenAPI document generated from the handlers' annotations.
 
-mod documents;
+pub(crate) mod documents;
 mod invitations;
+mod live;
 mod organisations;
 mod partnerships;
 mod session;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             "/invitations/{id}",
             axum::routing::delete(invitations::revoke),
         )
+        .route("/sync/ticket", post(live::ticket))
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::NotFound("route") });
 
@@ -121,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/sync", get(live::upgrade))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -269,6 +272,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         documents::list, documents::create, documents::get, documents::update,
         documents::list_grants, documents::revoke_grant,
         invitations::list, invitations::create, invitations::revoke, invitations::accept,
+        live::ticket, live::upgrade,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

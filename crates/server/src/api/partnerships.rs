@@ -232,6 +232,8 @@ pub async fn add_member(
             }
             other => other.into(),
         })?;
+    // A role may have changed (a member re-admitted as a guest loses the shared space).
+    state.hub.notify(crate::live::LiveEvent::AccessChanged);
     Ok(Json(view(&state, &caller, id).await?))
 }
 
@@ -256,6 +258,7 @@ pub async fn remove_member(
         .end_membership(&caller.principal, id, org_id, store::now_millis())
         .await?;
     if ended {
+        state.hub.notify(crate::live::LiveEvent::AccessChanged);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("membership"))

@@ -163,6 +163,9 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
         .store
         .revoke_session(&caller.principal, caller.session_id, store::now_millis())
         .await?;
+    state
+        .hub
+        .notify(crate::live::LiveEvent::SessionEnded(caller.session_id));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,114 @@
+//! The websocket endpoint for live sync and the tickets that open it.
+//!
+//! The unmodified automerge-repo client opens a websocket to a URL and cannot add headers, so
+//! the browser first asks for a short-lived, single-use ticket over REST (with its bearer
+//! token) and puts it in the URL. A ticket is 256 random bits; only its hash is kept, and the
+//! request log records paths without query strings.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiQuery;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+/// A ticket for one websocket connection.
+#[derive(Serialize, ToSchema)]
+pub struct Ticket {
+    pub ticket: String,
+    /// Seconds it stays usable.
+    pub expires_in: u64,
+    /// The websocket URL to open, ticket included.
+    pub url: String,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Issues a single-use ticket to open the sync websocket as the caller.
+#[utoipa::path(post, path = "/api/sync/ticket", tag = "sync", security(("bearer" = [])),
+    responses((status = 200, body = Ticket), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn ticket(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Ticket>> {
+    let ttl = state.config.sync_ticket_ttl_secs.max(1);
+    let ticket =
+        state
+            .hub
+            .issue_ticket(caller.user.id, caller.session_id, Duration::from_secs(ttl));
+    let base = state.config.public_url.trim_end_matches('/');
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    Ok(Json(Ticket {
+        url: format!("{ws_base}/sync?ticket={ticket}"),
+        ticket,
+        expires_in: ttl,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TicketQuery {
+    /// From `POST /api/sync/ticket`.
+    pub ticket: Option<String>,
+}
+
+impl std::fmt::Debug for TicketQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketQuery").finish_non_exhaustive()
+    }
+}
+
+/// Opens the automerge-repo websocket (protocol v1). 401 without a valid ticket; 503 at the
+/// connection cap.
+#[utoipa::path(get, path = "/sync", tag = "sync", params(TicketQuery), responses(
+    (status = 101, description = "switching to the automerge-repo websocket protocol"),
+    (status = 401, body = crate::error::ErrorBody),
+    (status = 503, body = crate::error::ErrorBody)))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TicketQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some((user_id, session_id)) = q.ticket.as_deref().and_then(|t| state.hub.redeem_ticket(t))
+    else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let caller = match state.authenticate(user_id, session_id).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let max = state.config.sync_max_connections;
+    if state.hub.connections.fetch_add(1, Ordering::Relaxed) >= max {
+        state.hub.connections.fetch_sub(1, Ordering::Relaxed);
+        return ApiError::Unavailable("too many live connections; try again shortly")
+            .into_response();
+    }
+    let limit = state.config.sync_max_message_bytes;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_failed_upgrade({
+            let state = state.clone();
+            move |_| {
+                state.hub.connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        })
+        .on_upgrade(move |socket| crate::live::conn::run(state, socket, caller))
+}

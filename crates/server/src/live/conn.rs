@@ -1,0 +1,511 @@
+//! One task per websocket connection.
+//!
+//! The connection was authenticated at the upgrade (a single-use ticket naming a live session).
+//! Here: the `join` handshake binds the peer id to that user; every document message is checked
+//! against the caller's access (decided once per document through `domain::decide`, then
+//! re-decided whenever an access event arrives); presence is bounded in size and rate; a peer
+//! that cannot keep up is disconnected rather than skipped; a silent peer is closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use domain::{Access, DocumentId};
+use sync::codec::{self, Message, PROTOCOL_V1, PeerMetadata};
+use sync::{ConnId, Input};
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::{LiveEvent, RoomMsg};
+use crate::AppState;
+use crate::auth::Caller;
+
+/// Close codes (RFC 6455).
+const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
+const UNSUPPORTED: u16 = 1003;
+const INVALID: u16 = 1007;
+const POLICY: u16 = 1008;
+const TOO_BIG: u16 = 1009;
+
+#[derive(Debug)]
+enum Outbound {
+    Frame(Vec<u8>),
+    Close(u16, String),
+}
+
+/// Where a room sends a connection's frames: a bounded queue. When it is full the connection
+/// is judged too slow and closed — the sync protocol needs an in-order, lossless stream, so a
+/// frame is never dropped and the stream continued.
+#[derive(Clone)]
+pub struct ConnSender {
+    tx: mpsc::Sender<Outbound>,
+    slow: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for ConnSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnSender").finish_non_exhaustive()
+    }
+}
+
+impl ConnSender {
+    pub fn send(&self, frame: &[u8]) {
+        if self.tx.try_send(Outbound::Frame(frame.to_vec())).is_err() {
+            self.too_slow();
+        }
+    }
+
+    pub fn close(&self, reason: &str) {
+        if self
+            .tx
+            .try_send(Outbound::Close(POLICY, reason.to_owned()))
+            .is_err()
+        {
+            self.too_slow();
+        }
+    }
+
+    fn too_slow(&self) {
+        self.slow.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
+struct Sub {
+    can_write: bool,
+}
+
+struct Conn {
+    state: AppState,
+    caller: Caller,
+    id: ConnId,
+    peer_id: Option<String>,
+    out: ConnSender,
+    subs: HashMap<DocumentId, Sub>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// Runs the connection until it closes.
+pub async fn run(state: AppState, socket: WebSocket, caller: Caller) {
+    let hub = state.hub.clone();
+    let cfg = &state.config;
+    let (tx, rx) = mpsc::channel(cfg.sync_outbound_queue.max(1));
+    let out = ConnSender {
+        tx,
+        slow: Arc::new(AtomicBool::new(false)),
+        wake: Arc::new(Notify::new()),
+    };
+    let mut conn = Conn {
+        id: hub.next_conn_id(),
+        state: state.clone(),
+        caller,
+        peer_id: None,
+        out,
+        subs: HashMap::new(),
+        tokens: f64::from(cfg.sync_ephemeral_per_sec) * 2.0,
+        refilled: Instant::now(),
+    };
+    tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
+    conn.serve(socket, rx).await;
+    conn.leave_all().await;
+    if let Some(p) = &conn.peer_id {
+        hub.release_peer(p, conn.id);
+    }
+    hub.connections.fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(conn = conn.id, "sync connection closed");
+}
+
+fn close_frame(code: u16, reason: &str) -> WsMessage {
+    // A close reason is at most 123 bytes.
+    let mut reason = reason.to_owned();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+impl Conn {
+    async fn serve(&mut self, mut socket: WebSocket, mut rx: mpsc::Receiver<Outbound>) {
+        let cfg = self.state.config.clone();
+        let mut events = self.state.hub.events.subscribe();
+        let ping_every = Duration::from_secs(cfg.sync_ping_interval_secs.max(1));
+        let idle = Duration::from_secs(cfg.sync_idle_timeout_secs.max(1));
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let handshake =
+            tokio::time::sleep(Duration::from_secs(cfg.sync_handshake_timeout_secs.max(1)));
+        tokio::pin!(handshake);
+        let mut last_heard = Instant::now();
+        let wake = self.out.wake.clone();
+        let close = loop {
+            tokio::select! {
+                frame = socket.recv() => match frame {
+                    None => break None,
+                    Some(Err(e)) => break Some(read_error(e)),
+                    Some(Ok(msg)) => {
+                        last_heard = Instant::now();
+                        match msg {
+                            WsMessage::Binary(bytes) => {
+                                if let Err(close) = self.frame(&bytes).await {
+                                    break Some(close);
+                                }
+                            }
+                            WsMessage::Text(_) => break Some((UNSUPPORTED, "binary frames only".to_owned())),
+                            WsMessage::Close(_) => break None,
+                            WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                        }
+                    }
+                },
+                out = rx.recv() => match out {
+                    Some(Outbound::Frame(bytes)) => {
+                        if socket.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Outbound::Close(code, reason)) => break Some((code, reason)),
+                    None => break None,
+                },
+                () = wake.notified() => {
+                    if self.out.slow.load(Ordering::Relaxed) {
+                        tracing::info!(conn = self.id, "peer too slow: disconnected, it resyncs on reconnect");
+                        break Some((POLICY, "too slow: reconnect to resync".to_owned()));
+                    }
+                }
+                () = &mut handshake, if self.peer_id.is_none() => {
+                    break Some((POLICY, "no join received in time".to_owned()));
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle {
+                        break Some((GOING_AWAY, "idle timeout".to_owned()));
+                    }
+                    if socket.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                        break None;
+                    }
+                }
+                ev = events.recv() => {
+                    tracing::debug!(conn = self.id, event = ?ev, "access event");
+                    let ended = match ev {
+                        Ok(LiveEvent::SessionEnded(sid)) => sid == self.caller.session_id,
+                        Ok(LiveEvent::AccessChanged) | Err(broadcast::error::RecvError::Lagged(_)) => !self.recheck().await,
+                        Err(broadcast::error::RecvError::Closed) => false,
+                    };
+                    if ended {
+                        break Some((POLICY, "session ended".to_owned()));
+                    }
+                }
+            }
+        };
+        if let Some((code, reason)) = close {
+            // Flush what is already queued (e.g. the error explaining the close) first.
+            while let Ok(Outbound::Frame(bytes)) = rx.try_recv() {
+                if socket.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                    return;
+                }
+            }
+            tracing::debug!(conn = self.id, code, %reason, "closing sync connection");
+            let _ = socket.send(close_frame(code, &reason)).await;
+        }
+    }
+
+    fn server_peer(&self) -> String {
+        self.state.hub.peer_id.clone()
+    }
+
+    fn send(&self, msg: &Message) {
+        self.out.send(&codec::encode(msg));
+    }
+
+    fn error(&self, message: &str) {
+        self.send(&Message::Error {
+            sender_id: self.server_peer(),
+            target_id: self.peer_id.clone(),
+            message: message.to_owned(),
+        });
+    }
+
+    /// Handles one binary frame; `Err` closes the connection with that code and reason.
+    async fn frame(&mut self, bytes: &[u8]) -> Result<(), (u16, String)> {
+        let msg = match codec::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = format!("not a protocol message: {e}");
+                self.error(&reason);
+                return Err((INVALID, reason));
+            }
+        };
+        if let Message::Join {
+            sender_id,
+            supported_protocol_versions,
+            ..
+        } = &msg
+        {
+            return self.join(sender_id, supported_protocol_versions);
+        }
+        let Some(peer_id) = &self.peer_id else {
+            return Err((POLICY, "send join first".to_owned()));
+        };
+        if msg.sender_id() != peer_id {
+            self.error("senderId differs from the peer id this connection joined as");
+            return Err((
+                POLICY,
+                "senderId does not match the connection's peer".to_owned(),
+            ));
+        }
+        match msg {
+            Message::Request {
+                document_id, data, ..
+            }
+            | Message::Sync {
+                document_id, data, ..
+            } => {
+                self.sync(&document_id, data).await;
+            }
+            Message::Ephemeral {
+                document_id,
+                count,
+                session_id,
+                data,
+                ..
+            } => {
+                self.ephemeral(&document_id, count, session_id, data)
+                    .await?;
+            }
+            Message::Leave { .. } => return Err((NORMAL, "left".to_owned())),
+            // The peer lacks a document, speaks of storage subscriptions we do not offer, or
+            // answers: nothing to do.
+            Message::DocUnavailable { .. }
+            | Message::RemoteSubscriptionChange { .. }
+            | Message::RemoteHeadsChanged { .. }
+            | Message::Error { .. }
+            | Message::Peer { .. }
+            | Message::Join { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, sender_id: &str, versions: &[String]) -> Result<(), (u16, String)> {
+        if !versions.is_empty() && !versions.iter().any(|v| v == PROTOCOL_V1) {
+            self.error("unsupported protocol version");
+            return Err((POLICY, "unsupported protocol version".to_owned()));
+        }
+        if let Some(current) = &self.peer_id
+            && current != sender_id
+        {
+            self.error("this connection already joined as another peer");
+            return Err((POLICY, "peer id changed".to_owned()));
+        }
+        if sender_id.is_empty() || sender_id.len() > 256 {
+            return Err((POLICY, "peer id must be 1 to 256 bytes".to_owned()));
+        }
+        if !self
+            .state
+            .hub
+            .claim_peer(sender_id, self.caller.user.id, self.id)
+        {
+            self.error("this peer id belongs to another user");
+            return Err((POLICY, "peer id belongs to another user".to_owned()));
+        }
+        self.peer_id = Some(sender_id.to_owned());
+        self.send(&Message::Peer {
+            sender_id: self.server_peer(),
+            target_id: sender_id.to_owned(),
+            selected_protocol_version: PROTOCOL_V1.to_owned(),
+            peer_metadata: Some(PeerMetadata {
+                storage_id: None,
+                is_ephemeral: false,
+            }),
+        });
+        Ok(())
+    }
+
+    fn unavailable(&self, document_id: &str) {
+        self.send(&Message::DocUnavailable {
+            sender_id: self.server_peer(),
+            target_id: self.peer_id.clone().unwrap_or_default(),
+            document_id: document_id.to_owned(),
+        });
+    }
+
+    /// The caller's access to a document now (none if it does not exist).
+    async fn access(&self, id: DocumentId) -> Access {
+        let p = &self.caller.principal;
+        let row = match self.state.store.get_document(p, id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Access::None,
+            Err(e) => {
+                tracing::error!(error = %e, "access check failed");
+                return Access::None;
+            }
+        };
+        match self.state.store.caller_context(p).await {
+            Ok(ctx) => crate::api::documents::access_of(&self.caller, &ctx, &row),
+            Err(e) => {
+                tracing::error!(error = %e, "access check failed");
+                Access::None
+            }
+        }
+    }
+
+    /// The document the message names, if the caller may read it; joins its room first time.
+    async fn authorised(&mut self, document_id: &str) -> Option<DocumentId> {
+        let Ok(id) = DocumentId::parse_url_or_id(document_id) else {
+            self.unavailable(document_id);
+            return None;
+        };
+        if self.subs.contains_key(&id) {
+            return Some(id);
+        }
+        let access = self.access(id).await;
+        if !access.can_read() {
+            // Never created by syncing, and nothing about its existence revealed.
+            self.unavailable(document_id);
+            return None;
+        }
+        // Commenters write comments through validated changes (documents issue); until then,
+        // only write access may change content.
+        let can_write = access.can_write();
+        let join = Input::Join {
+            conn: self.id,
+            peer_id: self.peer_id.clone().unwrap_or_default(),
+            user: super::user_key(self.caller.user.id),
+            can_write,
+        };
+        let hub = self.state.hub.clone();
+        if !hub
+            .send(
+                &self.state,
+                id,
+                RoomMsg::Join {
+                    input: join,
+                    out: self.out.clone(),
+                },
+            )
+            .await
+        {
+            self.error("document is not available right now");
+            return None;
+        }
+        self.subs.insert(id, Sub { can_write });
+        Some(id)
+    }
+
+    async fn sync(&mut self, document_id: &str, data: Vec<u8>) {
+        let Some(id) = self.authorised(document_id).await else {
+            return;
+        };
+        let hub = self.state.hub.clone();
+        hub.send(
+            &self.state,
+            id,
+            RoomMsg::Input(Input::Sync {
+                conn: self.id,
+                data,
+            }),
+        )
+        .await;
+    }
+
+    async fn ephemeral(
+        &mut self,
+        document_id: &str,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+    ) -> Result<(), (u16, String)> {
+        let cfg = &self.state.config;
+        if data.len() > cfg.sync_max_ephemeral_bytes {
+            self.error("presence message too large: dropped");
+            return Ok(());
+        }
+        let rate = f64::from(cfg.sync_ephemeral_per_sec.max(1));
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(rate * 2.0);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            // Presence is transient: dropping a burst is the right answer to a flood.
+            return Ok(());
+        }
+        self.tokens -= 1.0;
+        let Some(id) = self.authorised(document_id).await else {
+            return Ok(());
+        };
+        let hub = self.state.hub.clone();
+        hub.send(
+            &self.state,
+            id,
+            RoomMsg::Input(Input::Ephemeral {
+                conn: self.id,
+                count,
+                session_id,
+                data,
+            }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Re-decides access to every document after an access event. False if the session itself
+    /// no longer holds.
+    async fn recheck(&mut self) -> bool {
+        match self
+            .state
+            .authenticate(self.caller.user.id, self.caller.session_id)
+            .await
+        {
+            Ok(caller) => self.caller = caller,
+            Err(_) => return false,
+        }
+        let docs: Vec<DocumentId> = self.subs.keys().copied().collect();
+        let hub = self.state.hub.clone();
+        for id in docs {
+            let access = self.access(id).await;
+            if !access.can_read() {
+                self.subs.remove(&id);
+                hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
+                    .await;
+                self.unavailable(&id.to_string());
+                tracing::info!(conn = self.id, document = %id, "access revoked on a live connection");
+            } else if let Some(sub) = self.subs.get_mut(&id)
+                && sub.can_write != access.can_write()
+            {
+                sub.can_write = access.can_write();
+                hub.send_if_loaded(
+                    id,
+                    RoomMsg::Input(Input::SetAccess {
+                        conn: self.id,
+                        can_write: sub.can_write,
+                    }),
+                )
+                .await;
+            }
+        }
+        true
+    }
+
+    async fn leave_all(&mut self) {
+        let hub = self.state.hub.clone();
+        for id in std::mem::take(&mut self.subs).into_keys() {
+            hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
+                .await;
+        }
+    }
+}
+
+/// The close for a read failure: 1009 for an oversized message.
+fn read_error(e: axum::Error) -> (u16, String) {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(c)) => (TOO_BIG, format!("message too large: {c}")),
+        Some(WsError::Protocol(p)) => (1002, format!("protocol error: {p}")),
+        _ => (INVALID, "read error".to_owned()),
+    }
+}

@@ -1,0 +1,234 @@
+//! The live-sync runtime: the tokio shell around the sans-IO `sync` crate.
+//!
+//! - [`conn`]: one task per websocket connection — handshake, per-document authorisation
+//!   through `domain::decide`, presence limits, ping/pong, a bounded outbound queue.
+//! - [`room`]: one task per loaded document — owns the `sync::Room`, performs its effects,
+//!   persists before anything is broadcast, unloads (and compacts) when idle.
+//! - [`Hub`]: finds or starts a document's room task; issues single-use websocket tickets;
+//!   carries access events so that revocations reach live connections.
+
+pub mod conn;
+pub mod room;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use domain::DocumentId;
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+/// Something that may change what live connections may do.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// Grants, memberships or documents changed: every connection rechecks its documents.
+    AccessChanged,
+    /// The login session ended: its connections close.
+    SessionEnded(Uuid),
+}
+
+/// What a room task is sent.
+#[derive(Debug)]
+pub enum RoomMsg {
+    /// A connection joins, with where to send its frames.
+    Join {
+        input: sync::Input,
+        out: conn::ConnSender,
+    },
+    Input(sync::Input),
+}
+
+struct Ticket {
+    user_id: Uuid,
+    session_id: Uuid,
+    expires: Instant,
+}
+
+/// Shared live-sync state.
+pub struct Hub {
+    /// This server's peer id in the protocol.
+    pub peer_id: String,
+    /// Loaded rooms: a generation number (to tell a room from its successor) and its channel.
+    rooms: Mutex<HashMap<DocumentId, (u64, mpsc::Sender<RoomMsg>)>>,
+    next_room: AtomicU64,
+    tickets: Mutex<HashMap<String, Ticket>>,
+    /// Peer ids in use, with their user: a `join` may not claim another user's peer id.
+    peers: Mutex<HashMap<String, (Uuid, sync::ConnId)>>,
+    next_conn: AtomicU64,
+    pub connections: AtomicUsize,
+    pub events: broadcast::Sender<LiveEvent>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("peer_id", &self.peer_id)
+            .field("connections", &self.connections.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Hub {
+            peer_id: format!("concordat-{}", Uuid::new_v4().simple()),
+            rooms: Mutex::new(HashMap::new()),
+            next_room: AtomicU64::new(1),
+            tickets: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+            events,
+        }
+    }
+
+    pub fn next_conn_id(&self) -> sync::ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Tells live connections that access may have changed.
+    pub fn notify(&self, event: LiveEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// A single-use ticket for the caller's session; only its hash is kept.
+    pub fn issue_ticket(&self, user_id: Uuid, session_id: Uuid, ttl: Duration) -> String {
+        let ticket = crate::auth::new_opaque_token();
+        let now = Instant::now();
+        if let Ok(mut t) = self.tickets.lock() {
+            t.retain(|_, v| v.expires > now);
+            t.insert(
+                crate::auth::token_hash(&ticket),
+                Ticket {
+                    user_id,
+                    session_id,
+                    expires: now + ttl,
+                },
+            );
+        }
+        ticket
+    }
+
+    /// The (user, session) a ticket was issued for, if it is unused and unexpired. Uses it up.
+    pub fn redeem_ticket(&self, ticket: &str) -> Option<(Uuid, Uuid)> {
+        let mut t = self.tickets.lock().ok()?;
+        let entry = t.remove(&crate::auth::token_hash(ticket))?;
+        (entry.expires > Instant::now()).then_some((entry.user_id, entry.session_id))
+    }
+
+    /// Binds a peer id to a user's connection. False if another user holds it.
+    pub fn claim_peer(&self, peer_id: &str, user: Uuid, conn: sync::ConnId) -> bool {
+        let Ok(mut peers) = self.peers.lock() else {
+            return false;
+        };
+        match peers.get(peer_id) {
+            Some((owner, _)) if *owner != user => false,
+            _ => {
+                peers.insert(peer_id.to_owned(), (user, conn));
+                true
+            }
+        }
+    }
+
+    pub fn release_peer(&self, peer_id: &str, conn: sync::ConnId) {
+        if let Ok(mut peers) = self.peers.lock()
+            && peers.get(peer_id).is_some_and(|(_, c)| *c == conn)
+        {
+            peers.remove(peer_id);
+        }
+    }
+
+    /// Sends to the document's room, starting it if needed. A room that has just unloaded
+    /// (its channel closed) is replaced once.
+    pub async fn send(
+        self: &Arc<Self>,
+        state: &crate::AppState,
+        doc: DocumentId,
+        mut msg: RoomMsg,
+    ) -> bool {
+        for _ in 0..2 {
+            let tx = self.room_sender(state, doc);
+            match tx.send(msg).await {
+                Ok(()) => return true,
+                Err(mpsc::error::SendError(back)) => {
+                    msg = back;
+                    if let Ok(mut rooms) = self.rooms.lock()
+                        && rooms.get(&doc).is_some_and(|(_, t)| t.same_channel(&tx))
+                    {
+                        rooms.remove(&doc);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Sends to the document's room only if it is loaded (a leave needs no room started).
+    pub async fn send_if_loaded(&self, doc: DocumentId, msg: RoomMsg) {
+        let tx = self
+            .rooms
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&doc).map(|(_, tx)| tx.clone()));
+        if let Some(tx) = tx {
+            let _ = tx.send(msg).await;
+        }
+    }
+
+    fn room_sender(
+        self: &Arc<Self>,
+        state: &crate::AppState,
+        doc: DocumentId,
+    ) -> mpsc::Sender<RoomMsg> {
+        let mut rooms = match self.rooms.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((_, tx)) = rooms.get(&doc) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let generation = self.next_room.fetch_add(1, Ordering::Relaxed);
+        rooms.insert(doc, (generation, tx.clone()));
+        tokio::spawn(room::run(state.clone(), doc, generation, rx));
+        tx
+    }
+
+    /// Forgets the room if it is still this generation's (called by the room as it unloads, with
+    /// its receiver still open so no message is lost in between).
+    pub(crate) fn remove_room_if(
+        &self,
+        doc: DocumentId,
+        generation: u64,
+        rx: &mpsc::Receiver<RoomMsg>,
+    ) -> bool {
+        let Ok(mut rooms) = self.rooms.lock() else {
+            return false;
+        };
+        if !rx.is_empty() {
+            return false;
+        }
+        if rooms.get(&doc).is_some_and(|(g, _)| *g == generation) {
+            rooms.remove(&doc);
+        }
+        true
+    }
+
+    /// Documents loaded right now.
+    pub fn loaded_rooms(&self) -> usize {
+        self.rooms.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+/// The user key the sync core uses for a user id.
+pub fn user_key(id: Uuid) -> sync::room::UserKey {
+    *id.as_bytes()
+}

@@ -1,0 +1,217 @@
+//! One task per loaded document: loads it, drives its `sync::Room`, performs the effects.
+//!
+//! Group commit falls out of the loop: while a batch is being written, new input waits in the
+//! channel; before writing, everything already waiting is handed to the room (which queues
+//! sync input while a batch is in flight), so the next batch holds all of it.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use automerge::{ActorId, Automerge};
+use domain::DocumentId;
+use store::System;
+use sync::codec::{self, Message};
+use sync::{ConnId, Effect, Input, Room};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::RoomMsg;
+use super::conn::ConnSender;
+use crate::AppState;
+
+/// Loads the stored content into an automerge document, refusing a corrupt chunk.
+fn load(content: &store::Content) -> Result<Automerge, String> {
+    let mut doc = Automerge::new();
+    for chunk in &content.chunks {
+        sync::chunks::verify([chunk.data.as_slice()])
+            .map_err(|e| format!("chunk {}: {e}", chunk.seq))?;
+        doc.load_incremental(&chunk.data)
+            .map_err(|e| format!("chunk {}: {e}", chunk.seq))?;
+    }
+    Ok(doc)
+}
+
+pub async fn run(
+    state: AppState,
+    id: DocumentId,
+    generation: u64,
+    mut rx: mpsc::Receiver<RoomMsg>,
+) {
+    let hub = state.hub.clone();
+    let loaded = match state.store.load_content(System::SYNC, id).await {
+        Ok(Some(content)) => load(&content).map(|doc| (doc, content)),
+        Ok(None) => Err("no such document".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (doc, content) = match loaded {
+        Ok(v) => v,
+        Err(reason) => {
+            tracing::error!(document = %id, %reason, "document could not be loaded");
+            // Tell whoever is waiting, then go; a later join tries again.
+            rx.close();
+            while let Some(msg) = rx.recv().await {
+                if let RoomMsg::Join {
+                    input: Input::Join { peer_id, .. },
+                    out,
+                } = msg
+                {
+                    out.send(&codec::encode(&Message::Error {
+                        sender_id: hub.peer_id.clone(),
+                        target_id: Some(peer_id),
+                        message: format!(
+                            "document {id} cannot be loaded; the administrators have been told"
+                        ),
+                    }));
+                }
+            }
+            hub.remove_room_if(id, generation, &rx);
+            return;
+        }
+    };
+    let actors = content
+        .actors
+        .iter()
+        .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
+    let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
+    let mut task = RoomTask {
+        state: state.clone(),
+        id,
+        conns: HashMap::new(),
+        incremental_bytes: content.incremental_bytes(),
+        snapshot_bytes: content.snapshot_bytes(),
+    };
+    let unload_after = Duration::from_secs(state.config.sync_unload_after_secs);
+    loop {
+        let msg = if room.peer_count() == 0 && room.is_settled() {
+            match tokio::time::timeout(unload_after, rx.recv()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    // Compact while this task still owns the document, then let go unless
+                    // someone arrived meanwhile.
+                    task.compact(&room).await;
+                    if hub.remove_room_if(id, generation, &rx) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        let Some(msg) = msg else {
+            task.compact(&room).await;
+            return;
+        };
+        let effects = task.accept(&mut room, msg);
+        task.perform(&mut room, &mut rx, effects).await;
+    }
+}
+
+struct RoomTask {
+    state: AppState,
+    id: DocumentId,
+    conns: HashMap<ConnId, ConnSender>,
+    incremental_bytes: usize,
+    snapshot_bytes: usize,
+}
+
+impl RoomTask {
+    fn accept(&mut self, room: &mut Room, msg: RoomMsg) -> Vec<Effect> {
+        match msg {
+            RoomMsg::Join { input, out } => {
+                if let Input::Join { conn, .. } = &input {
+                    self.conns.insert(*conn, out);
+                }
+                room.handle(input)
+            }
+            RoomMsg::Input(input) => {
+                if let Input::Leave { conn } = &input {
+                    self.conns.remove(conn);
+                }
+                room.handle(input)
+            }
+        }
+    }
+
+    async fn perform(
+        &mut self,
+        room: &mut Room,
+        rx: &mut mpsc::Receiver<RoomMsg>,
+        effects: Vec<Effect>,
+    ) {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Send { conn, msg } => {
+                    if let Some(out) = self.conns.get(&conn) {
+                        out.send(&codec::encode(&msg));
+                    }
+                }
+                Effect::Close { conn, reason } => {
+                    if let Some(out) = self.conns.remove(&conn) {
+                        out.close(&reason);
+                    }
+                }
+                Effect::Persist {
+                    batch,
+                    changes,
+                    actors,
+                } => {
+                    // Everything already waiting joins the next batch.
+                    while let Ok(msg) = rx.try_recv() {
+                        queue.extend(self.accept(room, msg));
+                    }
+                    let actors: Vec<(Vec<u8>, Uuid)> = actors
+                        .into_iter()
+                        .map(|(a, u)| (a.to_bytes().to_vec(), Uuid::from_bytes(u)))
+                        .collect();
+                    let result = self
+                        .state
+                        .store
+                        .append_changes(
+                            System::SYNC,
+                            self.id,
+                            &changes,
+                            &actors,
+                            store::now_millis(),
+                        )
+                        .await;
+                    let ok = match result {
+                        Ok(()) => {
+                            self.incremental_bytes += changes.len();
+                            true
+                        }
+                        Err(e) => {
+                            tracing::error!(document = %self.id, error = %e, "storing changes failed: nothing broadcast");
+                            false
+                        }
+                    };
+                    queue.extend(room.handle(Input::Persisted { batch, ok }));
+                }
+            }
+        }
+    }
+
+    /// Compacts when the incremental chunks outweigh the snapshot.
+    async fn compact(&mut self, room: &Room) {
+        if !room.is_settled() || self.incremental_bytes <= self.snapshot_bytes.max(1024) {
+            return;
+        }
+        let snapshot = room.document().save();
+        match self
+            .state
+            .store
+            .compact(System::SYNC, self.id, &snapshot, store::now_millis())
+            .await
+        {
+            Ok(()) => {
+                tracing::debug!(document = %self.id, bytes = snapshot.len(), "compacted");
+                self.snapshot_bytes = snapshot.len();
+                self.incremental_bytes = 0;
+            }
+            Err(e) => {
+                tracing::warn!(document = %self.id, error = %e, "compaction failed; chunks kept")
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Live sync over real websockets against the real server, on both backends.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use automerge::transaction::Transactable;
+use sync::codec::Message;
+use tests::ws::{Heard, Replica, SyncClient, ticket_url};
+use tests::{Backend, StatusCode, TestServer, on_both_backends};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+const SHARED_REGISTER: &str = "Shared services partnership risk register";
+const SLA: &str = "Revenues & benefits SLA 2026/27";
+const A_PRIVATE: &str = "Ashby corporate risk register";
+
+async fn stored_heads(s: &TestServer, doc: &str) -> Vec<automerge::ChangeHash> {
+    let content = s
+        .store
+        .load_content(store::System::SYNC, doc.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut d = automerge::Automerge::new();
+    for c in content.chunks {
+        d.load_incremental(&c.data).unwrap();
+    }
+    d.get_heads()
+}
+
+fn is_unavailable(h: &[Heard], doc: &str) -> bool {
+    h.iter().any(|h| matches!(h, Heard::Msg(Message::DocUnavailable { document_id, .. }) if document_id == doc))
+}
+
+async fn partner_councils_edit_one_document_and_converge(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+
+    let mut ca = SyncClient::connect(&s, &arun, "peer-arun").await;
+    let mut cb = SyncClient::connect(&s, &ben, "peer-ben").await;
+    let mut ra = Replica::new(&doc);
+    let mut rb = Replica::new(&doc);
+    ra.settle(&mut ca).await;
+    rb.settle(&mut cb).await;
+    // Both received the server-created initial content.
+    assert_eq!(
+        ra.get("schema").as_deref(),
+        Some("\"concordat/risk-register\"")
+    );
+    assert_eq!(ra.doc.get_heads(), rb.doc.get_heads());
+
+    ra.doc
+        .put(automerge::ROOT, "from_ashby", "one partner")
+        .unwrap();
+    rb.doc
+        .put(automerge::ROOT, "from_brockley", "the other")
+        .unwrap();
+    for _ in 0..3 {
+        ra.settle(&mut ca).await;
+        rb.settle(&mut cb).await;
+    }
+    assert_eq!(ra.doc.get_heads(), rb.doc.get_heads(), "converged");
+    assert_eq!(rb.get("from_ashby").as_deref(), Some("\"one partner\""));
+    assert_eq!(ra.get("from_brockley").as_deref(), Some("\"the other\""));
+    // Persisted: what the clients hold is what storage holds.
+    assert_eq!(stored_heads(&s, &doc).await, ra.doc.get_heads());
+    s.stop().await;
+}
+
+async fn outsiders_and_unknown_documents_are_unavailable(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let shared = s.doc_id(&arun, SHARED_REGISTER).await;
+    let private = s.doc_id(&arun, A_PRIVATE).await;
+    let mut cc = SyncClient::connect(&s, &carl, "peer-carl").await;
+    for doc in [
+        shared.clone(),
+        private.clone(),
+        domain::DocumentId::random().to_string(),
+        "not-a-document-id".to_owned(),
+    ] {
+        let mut r = Replica::new(&doc);
+        let heard = r.settle(&mut cc).await;
+        assert!(is_unavailable(&heard, &doc), "{doc}: {heard:?}");
+        assert!(
+            r.doc.get_heads().is_empty(),
+            "no byte of the document reached the outsider"
+        );
+    }
+    // Syncing an unknown id never created it.
+    let (status, _) = s
+        .get(
+            &format!("/api/documents/{}", domain::DocumentId::random()),
+            &arun,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A connection authorised for one document naming another gets nothing of it.
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let mut cb = SyncClient::connect(&s, &ben, "peer-ben").await;
+    let mut ok = Replica::new(&shared);
+    ok.settle(&mut cb).await;
+    assert!(!ok.doc.get_heads().is_empty());
+    let mut sneaky = Replica::new(&private);
+    sneaky.doc.put(automerge::ROOT, "planted", 1).unwrap();
+    let before = stored_heads(&s, &private).await;
+    let heard = sneaky.settle(&mut cb).await;
+    assert!(is_unavailable(&heard, &private));
+    assert_eq!(
+        stored_heads(&s, &private).await,
+        before,
+        "the other document is unchanged"
+    );
+    s.stop().await;
+}
+
+async fn read_only_peer_cannot_change_a_document(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let sla = s.doc_id(&alice, SLA).await;
+    // Grace's grant on the SLA becomes viewer-only: revoke the editor grant, invite as viewer.
+    let (_, grants) = s.get(&format!("/api/documents/{sla}/grants"), &alice).await;
+    for g in grants.as_array().unwrap() {
+        s.delete(
+            &format!("/api/grants/{}", g["id"].as_str().unwrap()),
+            &alice,
+        )
+        .await;
+    }
+    let (_, orgs) = s.get("/api/organisations", &alice).await;
+    let riverside = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Riverside Community Trust")
+        .unwrap()["id"]
+        .clone();
+    let (_, inv) = s.post("/api/invitations", &alice, serde_json::json!({"email": "grace@riverside.org.uk", "organisation_id": riverside, "documents": [sla], "role": "viewer"})).await;
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/invitations/accept",
+            None,
+            Some(serde_json::json!({"token": inv["token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let grace = s.login("grace@riverside.org.uk").await;
+
+    let mut cg = SyncClient::connect(&s, &grace, "peer-grace").await;
+    let mut rg = Replica::new(&sla);
+    rg.settle(&mut cg).await;
+    assert!(
+        !rg.doc.get_heads().is_empty(),
+        "a viewer receives the document"
+    );
+    let before = stored_heads(&s, &sla).await;
+    rg.doc.put(automerge::ROOT, "viewer_edit", 1).unwrap();
+    let heard = rg.settle(&mut cg).await;
+    assert!(
+        heard.iter().any(|h| matches!(h, Heard::Msg(Message::Error { message, .. }) if message.contains("read-only"))),
+        "{heard:?}"
+    );
+    assert_eq!(stored_heads(&s, &sla).await, before, "nothing stored");
+    // And nothing reached an editor.
+    let mut ca = SyncClient::connect(&s, &alice, "peer-alice").await;
+    let mut ra = Replica::new(&sla);
+    ra.settle(&mut ca).await;
+    assert_eq!(ra.get("viewer_edit"), None);
+    assert_eq!(ra.doc.get_heads(), before);
+    s.stop().await;
+}
+
+async fn revocation_reaches_live_connections(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let grace = s.login("grace@riverside.org.uk").await;
+    let sla = s.doc_id(&alice, SLA).await;
+    let mut cg = SyncClient::connect(&s, &grace, "peer-grace").await;
+    let mut rg = Replica::new(&sla);
+    rg.settle(&mut cg).await;
+    assert!(!rg.doc.get_heads().is_empty());
+    let (_, grants) = s.get(&format!("/api/documents/{sla}/grants"), &alice).await;
+    let gid = grants[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s.delete(&format!("/api/grants/{gid}"), &alice).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    match cg.recv().await {
+        Heard::Msg(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, sla),
+        other => panic!(
+            "expected doc-unavailable after revocation, got {other:?}\n{}",
+            tests::captured_logs()
+                .lines()
+                .filter(|l| l.contains("sync") || l.contains("revok") || l.contains("grant"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+    // Her next edit goes nowhere.
+    rg.doc.put(automerge::ROOT, "after_revocation", 1).unwrap();
+    let heard = rg.settle(&mut cg).await;
+    assert!(is_unavailable(&heard, &sla));
+    assert_eq!(stored_heads(&s, &sla).await.len(), 1);
+
+    // Logging out closes the session's live connections, and its ticket-less reconnect fails.
+    let arun = s.login_full("arun@ashby.gov.uk").await;
+    let token = arun["access_token"].as_str().unwrap().to_owned();
+    let mut ca = SyncClient::connect(&s, &token, "peer-arun").await;
+    let url = ticket_url(&s, &token).await;
+    s.call(
+        reqwest::Method::POST,
+        "/api/auth/logout",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(ca.closed().await, Some(1008));
+    assert!(
+        SyncClient::open(&url).await.is_err(),
+        "a ticket of an ended session is refused"
+    );
+    s.stop().await;
+}
+
+async fn tickets_are_required_and_single_use(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let base = s.base.replace("http://", "ws://");
+    assert!(SyncClient::open(&format!("{base}/sync")).await.is_err());
+    assert!(
+        SyncClient::open(&format!("{base}/sync?ticket=forged"))
+            .await
+            .is_err()
+    );
+    assert!(
+        SyncClient::open(&format!("{base}/sync?ticket={arun}"))
+            .await
+            .is_err(),
+        "a JWT is not a ticket"
+    );
+    let url = ticket_url(&s, &arun).await;
+    assert!(SyncClient::open(&url).await.is_ok());
+    assert!(SyncClient::open(&url).await.is_err(), "single use");
+    // No ticket or token reached the logs.
+    let logs = tests::captured_logs();
+    let ticket = url.split("ticket=").nth(1).unwrap();
+    assert!(!logs.contains(ticket) && !logs.contains(&arun));
+    s.stop().await;
+}
+
+async fn a_peer_id_cannot_be_claimed_by_another_user(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let _ca = SyncClient::connect(&s, &arun, "peer-shared-name").await;
+    let url = ticket_url(&s, &ben).await;
+    let ws = SyncClient::open(&url).await.unwrap();
+    let mut cb = SyncClient::from_ws(ws, "peer-shared-name");
+    cb.send(&Message::Join {
+        sender_id: "peer-shared-name".into(),
+        supported_protocol_versions: vec!["1".into()],
+        peer_metadata: None,
+    })
+    .await;
+    match cb.recv().await {
+        Heard::Msg(Message::Error { message, .. }) => assert!(message.contains("another user")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cb.closed().await, Some(1008));
+    s.stop().await;
+}
+
+async fn bad_frames_close_the_sender_and_spare_the_others(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.sync_max_message_bytes = 64 * 1024).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let mut honest = SyncClient::connect(&s, &ben, "peer-honest").await;
+    let mut rh = Replica::new(&doc);
+    rh.settle(&mut honest).await;
+
+    let mut cases = 0;
+    let mut passed = 0;
+    for (name, frame, want) in [
+        ("text frame", Ws::Text("hello".into()), 1003u16),
+        (
+            "garbage",
+            Ws::Binary(vec![0xff, 0x00, 0x13, 0x37].into()),
+            1007,
+        ),
+        (
+            "truncated CBOR",
+            Ws::Binary(
+                sync::codec::encode(&Message::Leave {
+                    sender_id: "peer-bad".into(),
+                })[..5]
+                    .to_vec()
+                    .into(),
+            ),
+            1007,
+        ),
+        ("oversized", Ws::Binary(vec![0u8; 65 * 1024].into()), 1009),
+    ] {
+        cases += 1;
+        let mut bad = SyncClient::connect(&s, &arun, "peer-bad").await;
+        bad.send_raw(frame).await;
+        let code = bad.closed().await;
+        if code == Some(want) {
+            passed += 1;
+        } else {
+            eprintln!("{name}: want close {want}, got {code:?}");
+        }
+    }
+    // Garbage automerge bytes inside a valid frame: an error, then a close; nothing applied.
+    cases += 1;
+    let mut bad = SyncClient::connect(&s, &arun, "peer-bad").await;
+    let before = stored_heads(&s, &doc).await;
+    bad.send(&Message::Request {
+        sender_id: "peer-bad".into(),
+        target_id: bad.server_peer.clone(),
+        document_id: doc.clone(),
+        data: vec![0x13, 0x37, 0xff, 0x00],
+    })
+    .await;
+    // (The server may first send its own opening sync message for the document.)
+    let mut heard = bad.recv().await;
+    while matches!(heard, Heard::Msg(Message::Sync { .. })) {
+        heard = bad.recv().await;
+    }
+    let code = bad.closed().await;
+    if matches!(heard, Heard::Msg(Message::Error { .. })) && code == Some(1008) {
+        passed += 1;
+    } else {
+        eprintln!("garbage sync bytes: heard {heard:?}, close {code:?}");
+    }
+    assert_eq!(stored_heads(&s, &doc).await, before);
+    assert_eq!(
+        passed, cases,
+        "{passed} of {cases} bad-input cases closed as expected"
+    );
+
+    // The honest client still works.
+    rh.doc.put(automerge::ROOT, "still_alive", true).unwrap();
+    rh.settle(&mut honest).await;
+    assert_eq!(stored_heads(&s, &doc).await, rh.doc.get_heads());
+    s.stop().await;
+}
+
+on_both_backends!(
+    partner_councils_edit_one_document_and_converge,
+    outsiders_and_unknown_documents_are_unavailable,
+    read_only_peer_cannot_change_a_document,
+    revocation_reaches_live_connections,
+    tickets_are_required_and_single_use,
+    a_peer_id_cannot_be_claimed_by_another_user,
+    bad_frames_close_the_sender_and_spare_the_others,
+);
