@@ -37,6 +37,16 @@ else
   echo "NOTICE: PostgreSQL is not reachable at $pg_hostport: the PostgreSQL tests will be SKIPPED." >&2
 fi
 
+echo "==> JS interop client (tests/js)"
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+elif [ -n "${CI:-}" ]; then
+  echo "ERROR: npm is required for the JS interop tests." >&2
+  exit 1
+else
+  echo "NOTICE: npm not found: the JS interop tests will be SKIPPED." >&2
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -1,0 +1,86 @@
+//! The unmodified JS automerge-repo client (2.5.x) against the real server, on both backends:
+//! `tests/js/interop.mjs` runs the scenario; here we start the server, run it, and check what
+//! the server stored.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use automerge::ReadDoc;
+use tests::{Backend, TestServer, on_both_backends};
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+async fn unmodified_js_client_interoperates(backend: Backend) {
+    if !js_dir()
+        .join("node_modules/@automerge/automerge-repo")
+        .exists()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tests/js (npm ci) first"
+        );
+        eprintln!(
+            "NOTICE: tests/js/node_modules missing (run `npm ci` in tests/js): JS interop SKIPPED"
+        );
+        return;
+    }
+    let s = TestServer::start(backend).await;
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("interop.mjs")
+            .current_dir(js_dir())
+            .env("CONCORDAT_BASE", base)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "JS interop failed:\n{stdout}\n{stderr}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let passed = results
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| *v == "pass")
+        .count();
+    assert_eq!(passed, 6, "{results}");
+
+    // What the server stored: both councils' edits, not the viewer's.
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let id = s
+        .doc_id(&arun, "Shared services partnership risk register")
+        .await;
+    let content = s
+        .store
+        .load_content(store::System::SYNC, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut doc = automerge::Automerge::new();
+    for c in &content.chunks {
+        doc.load_incremental(&c.data).unwrap();
+    }
+    assert!(doc.get(automerge::ROOT, "fromAshby").unwrap().is_some());
+    assert!(doc.get(automerge::ROOT, "fromBrockley").unwrap().is_some());
+    assert!(doc.get(automerge::ROOT, "viewerEdit").unwrap().is_none());
+    // Each council's actor is bound to its user; nobody else's.
+    assert!(
+        content.actors.len() >= 3,
+        "server + two editors: {:?}",
+        content.actors.len()
+    );
+    s.stop().await;
+}
+
+on_both_backends!(unmodified_js_client_interoperates);
