@@ -54,6 +54,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+echo "==> build the server binary (the durability tests run it as a process)"
+cargo build --locked --bin concordat
+
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -85,11 +85,12 @@ impl SyncClient {
         c
     }
 
-    pub async fn send(&mut self, msg: &Message) {
+    /// Sends one message; false if the connection is gone (a later `recv` reports the close).
+    pub async fn send(&mut self, msg: &Message) -> bool {
         self.ws
             .send(Ws::Binary(codec::encode(msg).into()))
             .await
-            .expect("send");
+            .is_ok()
     }
 
     pub async fn send_raw(&mut self, frame: Ws) {
@@ -172,8 +173,7 @@ impl Replica {
                 data,
             }
         };
-        c.send(&msg).await;
-        true
+        c.send(&msg).await
     }
 
     /// Exchanges sync messages until the server is quiet for 300 ms. Returns every non-sync
