@@ -124,7 +124,7 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
             .to_string()
     };
     let seen = Arc::new(Mutex::new(HashSet::new()));
-    let mut replicas = vec![Replica::new(&doc), Replica::new(&doc)];
+    let mut replicas = [Replica::new(&doc), Replica::new(&doc)];
     let runs = 5;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for run in 0..runs {
