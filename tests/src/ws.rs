@@ -124,7 +124,7 @@ impl SyncClient {
 
     /// Waits for the connection to close, skipping messages; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
-        for _ in 0..100 {
+        for _ in 0..10_000 {
             match self.recv().await {
                 Heard::Closed(code, _) => return code,
                 Heard::Silence => return None,
@@ -179,11 +179,16 @@ impl Replica {
     /// Exchanges sync messages until the server is quiet for 300 ms. Returns every non-sync
     /// message heard (errors, unavailability, presence) and the close, if any.
     pub async fn settle(&mut self, c: &mut SyncClient) -> Vec<Heard> {
+        self.settle_within(c, Duration::from_millis(300)).await
+    }
+
+    /// As [`Replica::settle`], with the quiet period given.
+    pub async fn settle_within(&mut self, c: &mut SyncClient, quiet: Duration) -> Vec<Heard> {
         let mut other = Vec::new();
         let first = self.doc.get_heads().is_empty();
         self.push(c, first).await;
         loop {
-            match c.recv_within(Duration::from_millis(300)).await {
+            match c.recv_within(quiet).await {
                 Heard::Msg(Message::Sync {
                     data, document_id, ..
                 }) if document_id == self.document_id => {

@@ -355,3 +355,121 @@ on_both_backends!(
     a_peer_id_cannot_be_claimed_by_another_user,
     bad_frames_close_the_sender_and_spare_the_others,
 );
+
+mod limits {
+    //! Bounded everything: slow readers, silent peers, peers that never join.
+
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_that_stops_reading_is_disconnected_and_converges_after_reconnecting() {
+        let s = TestServer::start_with(Backend::Sqlite, |c| c.sync_outbound_queue = 4).await;
+        let arun = s.login("arun@ashby.gov.uk").await;
+        let ben = s.login("ben@brockley.gov.uk").await;
+        let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+        let mut slow = SyncClient::connect(&s, &arun, "peer-slow").await;
+        let mut rs = Replica::new(&doc);
+        rs.settle(&mut slow).await;
+        let mut writer = SyncClient::connect(&s, &ben, "peer-writer").await;
+        let mut rw = Replica::new(&doc);
+        rw.settle(&mut writer).await;
+        // The slow peer stops reading while the writer makes large edits.
+        let big = "x".repeat(64 * 1024);
+        for i in 0..120 {
+            rw.doc
+                .put(
+                    automerge::ROOT,
+                    format!("big{}", i % 8),
+                    format!("{i}{big}"),
+                )
+                .unwrap();
+            rw.settle_within(&mut writer, Duration::from_millis(20))
+                .await;
+        }
+        // It was disconnected, not silently skipped: what it does receive ends in a close
+        // (1008, or a dropped socket if even the close frame could not be written in time).
+        let mut ended = None;
+        for _ in 0..10_000 {
+            match slow.recv().await {
+                Heard::Msg(_) => continue,
+                other => {
+                    ended = Some(other);
+                    break;
+                }
+            }
+        }
+        assert!(
+            matches!(
+                ended,
+                Some(Heard::Closed(Some(1008), _)) | Some(Heard::Closed(None, _))
+            ),
+            "slow peer disconnected: {ended:?}"
+        );
+        // Reconnecting, it converges.
+        let mut again = SyncClient::connect(&s, &arun, "peer-slow").await;
+        rs.state = automerge::sync::State::new();
+        for _ in 0..3 {
+            rs.settle(&mut again).await;
+        }
+        assert_eq!(rs.doc.get_heads(), rw.doc.get_heads());
+        s.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_half_open_peer_is_closed_by_the_ping_timeout() {
+        let s = TestServer::start_with(Backend::Sqlite, |c| {
+            c.sync_ping_interval_secs = 1;
+            c.sync_idle_timeout_secs = 2;
+        })
+        .await;
+        let arun = s.login("arun@ashby.gov.uk").await;
+        let mut c = SyncClient::connect(&s, &arun, "peer-silent").await;
+        // Not reading means not answering pings either.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut code = None;
+        for _ in 0..10 {
+            match c.recv().await {
+                Heard::Closed(cd, _) => {
+                    code = cd;
+                    break;
+                }
+                Heard::Silence => break,
+                Heard::Msg(_) => {}
+            }
+        }
+        assert_eq!(
+            code,
+            Some(1001),
+            "closed as going away after the idle timeout"
+        );
+        s.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_never_joins_is_closed_by_a_deadline() {
+        let s =
+            TestServer::start_with(Backend::Sqlite, |c| c.sync_handshake_timeout_secs = 1).await;
+        let arun = s.login("arun@ashby.gov.uk").await;
+        let url = ticket_url(&s, &arun).await;
+        let ws = SyncClient::open(&url).await.unwrap();
+        let mut c = SyncClient::from_ws(ws, "never-joins");
+        // Streams data without joining: refused at once.
+        assert!(
+            c.send(&Message::Leave {
+                sender_id: "never-joins".into()
+            })
+            .await
+        );
+        assert_eq!(c.closed().await, Some(1008));
+        // Says nothing at all: closed at the deadline.
+        let url = ticket_url(&s, &arun).await;
+        let mut quiet = SyncClient::from_ws(SyncClient::open(&url).await.unwrap(), "quiet");
+        let started = std::time::Instant::now();
+        assert_eq!(quiet.closed().await, Some(1008));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        s.stop().await;
+    }
+}

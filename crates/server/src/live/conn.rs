@@ -165,8 +165,18 @@ impl Conn {
                 },
                 out = rx.recv() => match out {
                     Some(Outbound::Frame(bytes)) => {
-                        if socket.send(WsMessage::Binary(bytes.into())).await.is_err() {
-                            break None;
+                        // A peer that stops reading blocks this write; its queue then fills and
+                        // the room marks it slow, which must end the wait.
+                        tokio::select! {
+                            sent = socket.send(WsMessage::Binary(bytes.into())) => {
+                                if sent.is_err() {
+                                    break None;
+                                }
+                            }
+                            () = wake.notified() => {
+                                tracing::info!(conn = self.id, "peer too slow: disconnected, it resyncs on reconnect");
+                                break Some((POLICY, "too slow: reconnect to resync".to_owned()));
+                            }
                         }
                     }
                     Some(Outbound::Close(code, reason)) => break Some((code, reason)),
@@ -203,14 +213,20 @@ impl Conn {
             }
         };
         if let Some((code, reason)) = close {
-            // Flush what is already queued (e.g. the error explaining the close) first.
-            while let Ok(Outbound::Frame(bytes)) = rx.try_recv() {
-                if socket.send(WsMessage::Binary(bytes.into())).await.is_err() {
-                    return;
+            // Flush what is already queued (e.g. the error explaining the close), then say why;
+            // a peer that is not reading gets a bounded wait, then the socket is dropped.
+            let farewell = async {
+                if !self.out.slow.load(Ordering::Relaxed) {
+                    while let Ok(Outbound::Frame(bytes)) = rx.try_recv() {
+                        if socket.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                            return;
+                        }
+                    }
                 }
-            }
-            tracing::debug!(conn = self.id, code, %reason, "closing sync connection");
-            let _ = socket.send(close_frame(code, &reason)).await;
+                tracing::debug!(conn = self.id, code, %reason, "closing sync connection");
+                let _ = socket.send(close_frame(code, &reason)).await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
         }
     }
 
