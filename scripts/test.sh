@@ -39,7 +39,9 @@ fi
 
 echo "==> JS interop client (tests/js)"
 if command -v npm >/dev/null 2>&1; then
-  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm install` (not `npm ci`): npm 11 leaves cbor-extract's optional per-platform packages
+  # out of the lock file and then refuses `npm ci`; versions are still pinned by the lock.
+  (cd tests/js && npm install --no-audit --no-fund --loglevel=error)
 elif [ -n "${CI:-}" ]; then
   echo "ERROR: npm is required for the JS interop tests." >&2
   exit 1
