@@ -21,10 +21,10 @@ async fn unmodified_js_client_interoperates(backend: Backend) {
     {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install tests/js (npm ci) first"
+            "CI must install tests/js (npm install) first"
         );
         eprintln!(
-            "NOTICE: tests/js/node_modules missing (run `npm ci` in tests/js): JS interop SKIPPED"
+            "NOTICE: tests/js/node_modules missing (run `npm install` in tests/js): JS interop SKIPPED"
         );
         return;
     }
