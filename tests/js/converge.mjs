@@ -1,0 +1,47 @@
+// The JS half of the samod ↔ JS convergence test (tests/tests/samod_interop.rs): the
+// unmodified JS automerge-repo client, as a user of a second council, edits the same Concordat
+// document as a samod client. Protocol between the two (through the document itself):
+//   samod writes fromSamod → JS waits for it, writes fromJs → samod waits for that, writes
+//   samodSawJs → JS waits for it and prints its heads (hex) and what it saw as one JSON line.
+// Env: CONCORDAT_BASE, DOC_URL, USER_EMAIL.
+
+import { Repo } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import * as A from "@automerge/automerge"
+
+const { CONCORDAT_BASE: BASE, DOC_URL, USER_EMAIL } = process.env
+if (!BASE || !DOC_URL || !USER_EMAIL) throw new Error("set CONCORDAT_BASE, DOC_URL, USER_EMAIL")
+
+const sleep = ms => new Promise(r => setTimeout(r, ms))
+async function post(path, body, token) {
+  const res = await fetch(BASE + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })
+  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`)
+  return res.json()
+}
+async function until(check, what, ms = 15000) {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (check()) return
+    await sleep(20)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+const { access_token } = await post("/api/auth/login", { email: USER_EMAIL, password: "concordat-demo" })
+const { url } = await post("/api/sync/ticket", {}, access_token)
+const repo = new Repo({ network: [new WebSocketClientAdapter(url, 60_000)], peerId: `js-converge-${Date.now()}` })
+try {
+  const h = await repo.find(DOC_URL)
+  await until(() => h.doc()?.fromSamod !== undefined, "samod's edit")
+  h.change(d => { d.fromJs = "written by the JS client" })
+  await until(() => h.doc()?.samodSawJs === true, "samod to see the JS edit")
+  const doc = h.doc()
+  console.log(JSON.stringify({ heads: A.getHeads(doc), fromSamod: String(doc.fromSamod) }))
+} finally {
+  await repo.shutdown().catch(() => {})
+}
+process.exit(0)

@@ -1,0 +1,195 @@
+//! `samod` (the Rust automerge-repo) as a client of Concordat, converging with the unmodified
+//! JS automerge-repo client on one document, on both backends. Two users of two partner
+//! councils: samod as Arun (Ashby), JS as Ben (Brockley). `tests/js/converge.mjs` is the JS half.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, StreamExt};
+use samod::{BackoffConfig, DialError, Dialer, DocHandle, DocumentId, Repo, Transport};
+use tests::{Backend, TestServer, on_both_backends, ws::ticket_url};
+use tokio_tungstenite::tungstenite::{self, Message as Ws};
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Dials a ticketed Concordat websocket URL with our tokio-tungstenite (samod's own dialer
+/// pulls in native-tls; this keeps the tree lean). A ticket works once, so a redial fails.
+struct TicketDialer(samod::Url);
+
+impl Dialer for TicketDialer {
+    type Error = tungstenite::Error;
+
+    fn url(&self) -> samod::Url {
+        self.0.clone()
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Self::Error>>> {
+        let url = self.0.to_string();
+        Box::pin(async move {
+            let (ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .map_err(DialError::PermanentFailure)?;
+            let (sink, stream) = ws.split();
+            let stream = Box::pin(stream.filter_map(|m| async move {
+                match m {
+                    Ok(Ws::Binary(b)) => Some(Ok(b.to_vec())),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }));
+            let sink = Box::pin(sink.with(|b: Vec<u8>| async move {
+                Ok::<_, tungstenite::Error>(Ws::Binary(b.into()))
+            }));
+            Ok(Transport::new(stream, sink))
+        })
+    }
+}
+
+/// A root key's value as a string: the JS client writes strings as collaborative text objects,
+/// the server and samod as scalars.
+fn get(h: &DocHandle, key: &str) -> Option<String> {
+    h.with_document(|d| match d.get(ROOT, key).unwrap()? {
+        (automerge::Value::Object(automerge::ObjType::Text), id) => Some(d.text(&id).unwrap()),
+        (v, _) => Some(
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string()),
+        ),
+    })
+}
+
+fn put(h: &DocHandle, key: &str, value: impl Into<automerge::ScalarValue>) {
+    let value = value.into();
+    h.with_document(|d| {
+        d.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, key, value.clone()))
+            .unwrap();
+    });
+}
+
+async fn wait_for(h: &DocHandle, key: &str) -> String {
+    for _ in 0..1500 {
+        if let Some(v) = get(h, key) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("samod never saw {key}");
+}
+
+async fn samod_and_js_converge(backend: Backend) {
+    if !js_dir()
+        .join("node_modules/@automerge/automerge-repo")
+        .exists()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tests/js (npm install) first"
+        );
+        eprintln!("NOTICE: tests/js/node_modules missing: samod/JS interop SKIPPED");
+        return;
+    }
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let id = s
+        .doc_id(&arun, "Shared services partnership risk register")
+        .await;
+
+    let repo = Repo::build_tokio().load().await;
+    let url = samod::Url::parse(&ticket_url(&s, &arun).await).unwrap();
+    let dialer = repo
+        .dial(
+            BackoffConfig {
+                max_retries: Some(0),
+                ..BackoffConfig::default()
+            },
+            Arc::new(TicketDialer(url)),
+        )
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), dialer.established())
+        .await
+        .expect("samod connects in time")
+        .expect("samod's handshake with Concordat succeeds");
+    let handle = tokio::time::timeout(
+        Duration::from_secs(10),
+        repo.find(DocumentId::from_str(&id).unwrap()),
+    )
+    .await
+    .expect("find answers in time")
+    .unwrap()
+    .expect("samod receives the document");
+    assert_eq!(
+        get(&handle, "schema").as_deref(),
+        Some("concordat/risk-register")
+    );
+    put(&handle, "fromSamod", "written by samod");
+
+    let base = s.base.clone();
+    let doc_url = format!("automerge:{id}");
+    let js = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("converge.mjs")
+            .current_dir(js_dir())
+            .env("CONCORDAT_BASE", base)
+            .env("DOC_URL", doc_url)
+            .env("USER_EMAIL", "ben@brockley.gov.uk")
+            .output()
+    });
+    let from_js = wait_for(&handle, "fromJs").await;
+    assert_eq!(from_js, "written by the JS client");
+    put(&handle, "samodSawJs", true);
+
+    let out = js.await.unwrap().expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "JS half failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let js: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(js["fromSamod"], "written by samod");
+    let mut js_heads: Vec<String> = js["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_owned())
+        .collect();
+    js_heads.sort();
+    let mut samod_heads: Vec<String> =
+        handle.with_document(|d| d.get_heads().iter().map(|h| h.to_string()).collect());
+    samod_heads.sort();
+    assert_eq!(samod_heads, js_heads, "samod and JS end with equal heads");
+
+    // And the server stored all three edits.
+    let content = s
+        .store
+        .load_content(store::System::SYNC, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut stored = automerge::Automerge::new();
+    for c in &content.chunks {
+        stored.load_incremental(&c.data).unwrap();
+    }
+    let mut stored_heads: Vec<String> = stored.get_heads().iter().map(|h| h.to_string()).collect();
+    stored_heads.sort();
+    assert_eq!(
+        stored_heads, samod_heads,
+        "the server stored what both converged on"
+    );
+
+    repo.stop().await;
+    s.stop().await;
+}
+
+on_both_backends!(samod_and_js_converge);
