@@ -472,4 +472,69 @@ mod limits {
         assert!(started.elapsed() < Duration::from_secs(3));
         s.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flooding_client_is_throttled_and_honest_clients_still_sync() {
+        // 20 messages/s, bursts of 40: a flood of 100 takes at least (100 - 40) / 20 = 3 s to be
+        // read (a lower bound the limiter guarantees, not a timing guess).
+        let s = TestServer::start_with(Backend::Sqlite, |c| c.sync_messages_per_sec = 20).await;
+        let arun = s.login("arun@ashby.gov.uk").await;
+        let ben = s.login("ben@brockley.gov.uk").await;
+        let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+
+        let mut flooder = SyncClient::connect(&s, &arun, "peer-flood").await;
+        let started = std::time::Instant::now();
+        let flood = 100;
+        let empty_request = {
+            use automerge::sync::SyncDoc;
+            automerge::Automerge::new()
+                .generate_sync_message(&mut automerge::sync::State::new())
+                .unwrap()
+                .encode()
+        };
+        for i in 0..flood {
+            let unknown = domain::DocumentId::random().to_string();
+            assert!(
+                flooder
+                    .send(&Message::Request {
+                        sender_id: "peer-flood".into(),
+                        target_id: flooder.server_peer.clone(),
+                        document_id: unknown,
+                        data: empty_request.clone(),
+                    })
+                    .await,
+                "flood frame {i} sent"
+            );
+        }
+
+        // Meanwhile two honest clients edit and converge.
+        let mut a = SyncClient::connect(&s, &arun, "peer-honest-a").await;
+        let mut ra = Replica::new(&doc);
+        ra.settle(&mut a).await;
+        let mut b = SyncClient::connect(&s, &ben, "peer-honest-b").await;
+        let mut rb = Replica::new(&doc);
+        rb.settle(&mut b).await;
+        ra.doc
+            .put(automerge::ROOT, "during_flood", "still syncing")
+            .unwrap();
+        ra.settle(&mut a).await;
+        rb.settle(&mut b).await;
+        assert_eq!(rb.get("during_flood").as_deref(), Some("\"still syncing\""));
+
+        // Every flood message is answered (throttled, not dropped), no faster than the limit.
+        let mut answered = 0;
+        while answered < flood {
+            match flooder.recv_within(Duration::from_secs(10)).await {
+                Heard::Msg(Message::DocUnavailable { .. }) => answered += 1,
+                Heard::Msg(_) => {}
+                other => panic!("flooder after {answered} answers: {other:?}"),
+            }
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(2900),
+            "the limiter let {flood} messages through in {:?}",
+            started.elapsed()
+        );
+        s.stop().await;
+    }
 }

@@ -322,6 +322,16 @@ pub struct Config {
     )]
     pub sync_ephemeral_per_sec: u32,
 
+    /// Protocol messages per second one connection may send (bursts of twice that); over it,
+    /// the server stops reading that connection until it is back under (nothing is dropped).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_MESSAGES_PER_SEC",
+        default_value_t = 200,
+        global = true
+    )]
+    pub sync_messages_per_sec: u32,
+
     /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,server=debug`).
     #[arg(long, env = "CONCORDAT_LOG", default_value = "info", global = true)]
     pub log: String,

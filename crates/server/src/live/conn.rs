@@ -85,8 +85,58 @@ struct Conn {
     peer_id: Option<String>,
     out: ConnSender,
     subs: HashMap<DocumentId, Sub>,
+    /// Presence messages: a burst over the rate is dropped (presence is transient).
+    presence: Bucket,
+    /// Every inbound frame: over the rate, the connection stops reading until the bucket
+    /// refills — a flood is slowed to the rate by TCP backpressure, nothing is dropped.
+    inbound: Bucket,
+}
+
+/// A token bucket: `rate` per second, bursts of twice that.
+#[derive(Debug)]
+struct Bucket {
     tokens: f64,
-    refilled: Instant,
+    rate: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(per_sec: u32) -> Bucket {
+        let rate = f64::from(per_sec.max(1));
+        Bucket {
+            tokens: rate * 2.0,
+            rate,
+            at: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
+            .min(self.rate * 2.0);
+        self.at = now;
+    }
+
+    /// Takes a token if there is one.
+    fn try_take(&mut self) -> bool {
+        self.refill();
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
+    /// Takes a token, going into debt if need be; returns how long to wait before the next.
+    fn take(&mut self) -> Duration {
+        self.refill();
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
 }
 
 /// Runs the connection until it closes.
@@ -106,8 +156,8 @@ pub async fn run(state: AppState, socket: WebSocket, caller: Caller) {
         peer_id: None,
         out,
         subs: HashMap::new(),
-        tokens: f64::from(cfg.sync_ephemeral_per_sec) * 2.0,
-        refilled: Instant::now(),
+        presence: Bucket::new(cfg.sync_ephemeral_per_sec),
+        inbound: Bucket::new(cfg.sync_messages_per_sec),
     };
     tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
     conn.serve(socket, rx).await;
@@ -144,9 +194,13 @@ impl Conn {
         tokio::pin!(handshake);
         let mut last_heard = Instant::now();
         let wake = self.out.wake.clone();
+        let throttle = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(throttle);
+        let mut throttled = false;
         let close = loop {
             tokio::select! {
-                frame = socket.recv() => match frame {
+                () = &mut throttle, if throttled => throttled = false,
+                frame = socket.recv(), if !throttled => match frame {
                     None => break None,
                     Some(Err(e)) => break Some(read_error(e)),
                     Some(Ok(msg)) => {
@@ -155,6 +209,11 @@ impl Conn {
                             WsMessage::Binary(bytes) => {
                                 if let Err(close) = self.frame(&bytes).await {
                                     break Some(close);
+                                }
+                                let wait = self.inbound.take();
+                                if !wait.is_zero() {
+                                    throttled = true;
+                                    throttle.as_mut().reset(tokio::time::Instant::now() + wait);
                                 }
                             }
                             WsMessage::Text(_) => break Some((UNSUPPORTED, "binary frames only".to_owned())),
@@ -440,16 +499,10 @@ impl Conn {
             self.error("presence message too large: dropped");
             return Ok(());
         }
-        let rate = f64::from(cfg.sync_ephemeral_per_sec.max(1));
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(rate * 2.0);
-        self.refilled = now;
-        if self.tokens < 1.0 {
+        if !self.presence.try_take() {
             // Presence is transient: dropping a burst is the right answer to a flood.
             return Ok(());
         }
-        self.tokens -= 1.0;
         let Some(id) = self.authorised(document_id).await else {
             return Ok(());
         };

@@ -1,0 +1,333 @@
+//! The servers under test, each a separate process so its CPU time and memory are its own:
+//! Concordat (release binary, SQLite with `synchronous=FULL`, persist-before-broadcast), the
+//! reference Node sync server (file-system storage) and samod (file-system storage).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Node,
+    Samod,
+    Concordat,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Node => "node",
+            Kind::Samod => "samod",
+            Kind::Concordat => "concordat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Kind> {
+        Ok(match s {
+            "node" => Kind::Node,
+            "samod" => Kind::Samod,
+            "concordat" => Kind::Concordat,
+            _ => bail!("unknown server {s:?} (node, samod, concordat)"),
+        })
+    }
+}
+
+/// A running server process.
+#[derive(Debug)]
+pub struct Target {
+    pub kind: Kind,
+    child: Child,
+    pub port: u16,
+    http: reqwest::Client,
+    token: Option<String>,
+    space: Option<String>,
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe.with_file_name(name);
+    if !p.exists() {
+        bail!(
+            "{} not found next to the bench binary: build it with `cargo build --release --bin {name}`",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// How long Concordat keeps a document loaded after its last peer leaves, in this benchmark
+/// (short, so the cold-join scenarios really load from the database).
+pub const CONCORDAT_UNLOAD_SECS: u64 = 1;
+
+impl Target {
+    pub async fn start(kind: Kind, work: &Path, node_dir: &Path) -> Result<Target> {
+        let port = free_port()?;
+        let dir = work.join(format!("{}-{port}", kind.name()));
+        std::fs::create_dir_all(&dir)?;
+        let mut cmd = match kind {
+            Kind::Node => {
+                let mut c = Command::new("node");
+                c.arg(node_dir.join("server.mjs"))
+                    .env("PORT", port.to_string())
+                    .env("DATA_DIR", dir.join("data"));
+                c
+            }
+            Kind::Samod => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("samod-server")
+                    .arg("--port")
+                    .arg(port.to_string())
+                    .arg("--data-dir")
+                    .arg(dir.join("data"));
+                c
+            }
+            Kind::Concordat => {
+                let bin = sibling_binary("concordat")?;
+                let env = concordat_env(&dir, port);
+                let seeded = Command::new(&bin)
+                    .args(["demo", "--no-serve"])
+                    .envs(env.iter().cloned())
+                    .stdout(Stdio::null())
+                    .status()
+                    .await?;
+                if !seeded.success() {
+                    bail!("concordat demo --no-serve failed");
+                }
+                let mut c = Command::new(bin);
+                c.arg("serve").envs(env);
+                c
+            }
+        };
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", kind.name()))?;
+        // Drain stdout so the server never blocks on it.
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(_)) = lines.next_line().await {}
+            });
+        }
+        let mut t = Target {
+            kind,
+            child,
+            port,
+            http: reqwest::Client::new(),
+            token: None,
+            space: None,
+        };
+        t.wait_listening().await?;
+        if kind == Kind::Concordat {
+            t.sign_in().await?;
+        }
+        Ok(t)
+    }
+
+    async fn wait_listening(&mut self) -> Result<()> {
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited at start: {status}", self.kind.name());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("{} did not listen within 15 s", self.kind.name())
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let mut req = self.http.post(format!("{}{path}", self.base())).json(&body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    async fn sign_in(&mut self) -> Result<()> {
+        let login = self
+            .post(
+                "/api/auth/login",
+                json!({"email": "arun@ashby.gov.uk", "password": "concordat-demo"}),
+            )
+            .await?;
+        self.token = login["access_token"].as_str().map(str::to_owned);
+        let spaces: Value = self
+            .http
+            .get(format!("{}/api/spaces", self.base()))
+            .bearer_auth(self.token.as_deref().unwrap_or_default())
+            .send()
+            .await?
+            .json()
+            .await?;
+        self.space = spaces[0]["id"].as_str().map(str::to_owned);
+        Ok(())
+    }
+
+    /// True when documents must be created by the server (REST) rather than by a client's
+    /// first sync message.
+    pub fn server_creates(&self) -> bool {
+        self.kind == Kind::Concordat
+    }
+
+    /// `n` document ids. Concordat creates them over REST with their initial content (sync
+    /// never creates a document there); the peers learn a document from its writer's first sync.
+    pub async fn new_documents(&self, n: usize) -> Result<Vec<String>> {
+        if !self.server_creates() {
+            return Ok((0..n).map(|_| crate::client::new_document_id()).collect());
+        }
+        let mut ids = Vec::with_capacity(n);
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        for i in 0..n {
+            pending.push_back(self.post(
+                "/api/documents",
+                json!({"space_id": self.space, "kind": "risk-register", "title": format!("bench {i}")}),
+            ));
+            if pending.len() >= 16 {
+                ids.push(next_id(&mut pending).await?);
+            }
+        }
+        while !pending.is_empty() {
+            ids.push(next_id(&mut pending).await?);
+        }
+        Ok(ids)
+    }
+
+    /// `n` websocket URLs, one per connection (Concordat: single-use tickets, fetched before the
+    /// timed part; the peers take anyone).
+    pub async fn urls(&self, n: usize) -> Result<Vec<String>> {
+        if self.kind != Kind::Concordat {
+            return Ok(vec![format!("ws://127.0.0.1:{}", self.port); n]);
+        }
+        let mut urls = Vec::with_capacity(n);
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        for _ in 0..n {
+            pending.push_back(self.post("/api/sync/ticket", json!({})));
+            if pending.len() >= 16 {
+                urls.push(next_url(&mut pending).await?);
+            }
+        }
+        while !pending.is_empty() {
+            urls.push(next_url(&mut pending).await?);
+        }
+        Ok(urls)
+    }
+
+    pub async fn url(&self) -> Result<String> {
+        Ok(self.urls(1).await?.remove(0))
+    }
+
+    /// Waits until a document nobody is connected to is unloaded (Concordat), so the next join
+    /// loads it from the database. The peers keep documents in memory.
+    pub async fn let_unload(&self) {
+        if self.kind == Kind::Concordat {
+            tokio::time::sleep(Duration::from_millis(CONCORDAT_UNLOAD_SECS * 1000 + 1500)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+type Pending<F> = futures_util::stream::FuturesOrdered<F>;
+
+async fn next_id<F: Future<Output = Result<Value>>>(p: &mut Pending<F>) -> Result<String> {
+    use futures_util::StreamExt;
+    let v = p.next().await.context("pending")??;
+    v["id"].as_str().map(str::to_owned).context("document id")
+}
+
+async fn next_url<F: Future<Output = Result<Value>>>(p: &mut Pending<F>) -> Result<String> {
+    use futures_util::StreamExt;
+    let v = p.next().await.context("pending")??;
+    v["url"].as_str().map(str::to_owned).context("ticket url")
+}
+
+fn concordat_env(dir: &Path, port: u16) -> Vec<(String, String)> {
+    [
+        (
+            "CONCORDAT_DATABASE_URL",
+            format!("sqlite:{}", dir.join("bench.db").display()),
+        ),
+        ("CONCORDAT_LISTEN", format!("127.0.0.1:{port}")),
+        ("CONCORDAT_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+        (
+            "CONCORDAT_JWT_SECRET",
+            "benchmark-signing-key-0123456789abcdef".into(),
+        ),
+        ("CONCORDAT_ACCESS_TOKEN_TTL_SECS", "3600".into()),
+        ("CONCORDAT_SYNC_MAX_CONNECTIONS", "50000".into()),
+        ("CONCORDAT_SYNC_TICKET_TTL_SECS", "600".into()),
+        (
+            "CONCORDAT_SYNC_UNLOAD_AFTER_SECS",
+            CONCORDAT_UNLOAD_SECS.to_string(),
+        ),
+        ("CONCORDAT_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// CPU time (user + system) a process has used, from /proc.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let total = ticks(11) + ticks(12);
+    Duration::from_millis(total * 1000 / clock_ticks())
+}
+
+fn clock_ticks() -> u64 {
+    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on; no libc call needed.
+    100
+}
+
+/// Resident memory of a process in bytes.
+pub fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
