@@ -18,7 +18,7 @@
 //! - **A failed write is not lost silently.** The unpersisted changes are dropped from memory
 //!   and their senders are told and disconnected; on reconnecting they sync them again.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash};
@@ -113,6 +113,11 @@ pub struct Room {
     inflight: Option<Batch>,
     queue: VecDeque<Input>,
     next_batch: u64,
+    /// Peers whose sync state changed (they joined or sent a message) since their last
+    /// generated message. A peer's next message depends only on its state and the document,
+    /// so when the document has not changed only these need one: an acknowledgement from one
+    /// reader costs one generation, not one per peer.
+    dirty: BTreeSet<ConnId>,
 }
 
 impl std::fmt::Debug for Room {
@@ -146,6 +151,7 @@ impl Room {
             inflight: None,
             queue: VecDeque::new(),
             next_batch: 1,
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -238,6 +244,7 @@ impl Room {
                 user,
                 can_write,
             } => {
+                self.dirty.insert(conn);
                 self.peers.insert(
                     conn,
                     Peer {
@@ -300,6 +307,7 @@ impl Room {
             return;
         };
         let mut state = std::mem::take(&mut peer.state);
+        self.dirty.insert(conn);
         let result = self.doc.receive_sync_message(&mut state, msg);
         if let Some(p) = self.peers.get_mut(&conn) {
             p.state = state;
@@ -381,12 +389,34 @@ impl Room {
                 senders: std::mem::take(&mut self.pending_senders),
             });
         } else {
-            self.broadcast(out);
+            self.answer_dirty(out);
         }
     }
 
-    /// Generates each peer's next sync message. Only called when nothing is unpersisted.
+    /// The document is unchanged: only peers that spoke since their last message may need one.
+    fn answer_dirty(&mut self, out: &mut Vec<Effect>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for conn in dirty {
+            if let Some(peer) = self.peers.get_mut(&conn)
+                && let Some(msg) = self.doc.generate_sync_message(&mut peer.state)
+            {
+                out.push(Effect::Send {
+                    conn,
+                    msg: Message::Sync {
+                        sender_id: self.server_peer.clone(),
+                        target_id: peer.peer_id.clone(),
+                        document_id: self.document_id.clone(),
+                        data: msg.encode(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Generates each peer's next sync message (the document changed, or states were reset).
+    /// Only called when nothing is unpersisted.
     fn broadcast(&mut self, out: &mut Vec<Effect>) {
+        self.dirty.clear();
         for (conn, peer) in self.peers.iter_mut() {
             if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
                 out.push(Effect::Send {
