@@ -383,3 +383,36 @@ impl TestServer {
         }
     }
 }
+
+/// A document as the server stored it (snapshot and chunks, checksums verified).
+pub async fn stored_document(store: &dyn Store, id: &str) -> automerge::Automerge {
+    let content = store
+        .load_content(store::System::SYNC, id.parse().expect("document id"))
+        .await
+        .expect("stored content loads")
+        .expect("the document exists");
+    let mut doc = automerge::Automerge::new();
+    for c in &content.chunks {
+        doc.load_incremental(&c.data).expect("stored chunk loads");
+    }
+    doc
+}
+
+/// `tests/js`, where the JS client scenarios live.
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Whether `tests/js` has its packages installed; without them a JS test is skipped with a
+/// notice, except under CI, where that fails.
+pub fn js_client_installed(test: &str) -> bool {
+    if js_dir().join("node_modules/@automerge/automerge-repo").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install tests/js (npm install) first"
+    );
+    eprintln!("NOTICE: tests/js/node_modules missing (run `npm install` in tests/js): {test} SKIPPED");
+    false
+}

@@ -157,15 +157,7 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
     }
     // Everything any client was sent is stored.
     let store = db.store().await;
-    let content = store
-        .load_content(store::System::SYNC, doc.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut stored = automerge::Automerge::new();
-    for c in &content.chunks {
-        stored.load_incremental(&c.data).unwrap();
-    }
+    let stored = tests::stored_document(store.as_ref(), &doc).await;
     let stored: HashSet<ChangeHash> = stored.get_changes(&[]).iter().map(|c| c.hash()).collect();
     let seen = seen.lock().unwrap().clone();
     let lost: Vec<_> = seen.difference(&stored).collect();

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,12 +14,8 @@ use automerge::{ROOT, ReadDoc};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use samod::{BackoffConfig, DialError, Dialer, DocHandle, DocumentId, Repo, Transport};
-use tests::{Backend, TestServer, on_both_backends, ws::ticket_url};
+use tests::{Backend, TestServer, js_dir, on_both_backends, ws::ticket_url};
 use tokio_tungstenite::tungstenite::{self, Message as Ws};
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
-}
 
 /// Dials a ticketed Concordat websocket URL with our tokio-tungstenite (samod's own dialer
 /// pulls in native-tls; this keeps the tree lean). A ticket works once, so a redial fails.
@@ -87,15 +82,7 @@ async fn wait_for(h: &DocHandle, key: &str) -> String {
 }
 
 async fn samod_and_js_converge(backend: Backend) {
-    if !js_dir()
-        .join("node_modules/@automerge/automerge-repo")
-        .exists()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install tests/js (npm install) first"
-        );
-        eprintln!("NOTICE: tests/js/node_modules missing: samod/JS interop SKIPPED");
+    if !tests::js_client_installed("samod/JS interop") {
         return;
     }
     let s = TestServer::start(backend).await;
@@ -171,16 +158,7 @@ async fn samod_and_js_converge(backend: Backend) {
     assert_eq!(samod_heads, js_heads, "samod and JS end with equal heads");
 
     // And the server stored all three edits.
-    let content = s
-        .store
-        .load_content(store::System::SYNC, id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut stored = automerge::Automerge::new();
-    for c in &content.chunks {
-        stored.load_incremental(&c.data).unwrap();
-    }
+    let stored = tests::stored_document(s.store.as_ref(), &id).await;
     let mut stored_heads: Vec<String> = stored.get_heads().iter().map(|h| h.to_string()).collect();
     stored_heads.sort();
     assert_eq!(

@@ -294,7 +294,10 @@ fn concordat_env(dir: &Path, port: u16) -> Vec<(String, String)> {
             "CONCORDAT_SYNC_UNLOAD_AFTER_SECS",
             CONCORDAT_UNLOAD_SECS.to_string(),
         ),
-        ("CONCORDAT_LOG", "warn".into()),
+        (
+            "CONCORDAT_LOG",
+            std::env::var("CONCORDAT_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

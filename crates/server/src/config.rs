@@ -322,6 +322,16 @@ pub struct Config {
     )]
     pub sync_ephemeral_per_sec: u32,
 
+    /// Most documents whose pending changes share one database transaction (group commit
+    /// across documents).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_COMMIT_MAX_DOCUMENTS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub sync_commit_max_documents: usize,
+
     /// Protocol messages per second one connection may send (bursts of twice that); over it,
     /// the server stops reading that connection until it is back under (nothing is dropped).
     #[arg(

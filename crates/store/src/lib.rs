@@ -193,6 +193,15 @@ pub fn checksum(data: &[u8]) -> String {
         .collect()
 }
 
+/// Changes to append to one document: raw automerge change bytes, concatenated, and the actor
+/// ids first seen in them with the user each is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub id: DocumentId,
+    pub data: Vec<u8>,
+    pub actors: Vec<(Vec<u8>, Uuid)>,
+}
+
 /// Everything Concordat persists. See the crate docs for the scoping rule.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -300,16 +309,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The document's content; `None` if there is no such document. A chunk whose checksum
     /// does not match is an error ([`StoreError::Corrupt`]), never skipped.
     async fn load_content(&self, sys: System, id: DocumentId) -> Result<Option<Content>>;
-    /// Durably appends changes (raw automerge change bytes) and actor bindings, in one
-    /// transaction.
-    async fn append_changes(
-        &self,
-        sys: System,
-        id: DocumentId,
-        data: &[u8],
-        actors: &[(Vec<u8>, Uuid)],
-        now: Millis,
-    ) -> Result<()>;
+    /// Durably appends each document's changes (raw automerge change bytes) and actor
+    /// bindings, all in one transaction: one commit for many documents (group commit across
+    /// documents), all or nothing.
+    async fn append_changes(&self, sys: System, batch: &[Append], now: Millis) -> Result<()>;
     /// Replaces every stored chunk by `snapshot`, in one transaction (the snapshot is written
     /// before the chunks go, so a crash leaves one or the other). Only the document's one
     /// writer (its room) may call this.

@@ -1044,34 +1044,35 @@ macro_rules! impl_store {
             async fn append_changes(
                 &self,
                 sys: $crate::System,
-                id: domain::DocumentId,
-                data: &[u8],
-                actors: &[(Vec<u8>, uuid::Uuid)],
+                batch: &[$crate::Append],
                 now: domain::Millis,
             ) -> $crate::Result<()> {
                 let mut tx = self.system_tx(sys, true).await?;
-                sqlx::query(
-                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                     select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
-                     from doc_chunks where document_id = $1",
-                )
-                .bind(id.to_string())
-                .bind(data)
-                .bind($crate::checksum(data))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                for (actor, user) in actors {
+                for append in batch {
+                    let id = append.id.to_string();
                     sqlx::query(
-                        "insert into doc_actors (document_id, actor_id, user_id, created_at) \
-                         values ($1, $2, $3, $4) on conflict (document_id, actor_id) do nothing",
+                        "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                         select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
+                         from doc_chunks where document_id = $1",
                     )
-                    .bind(id.to_string())
-                    .bind(actor.as_slice())
-                    .bind(user)
+                    .bind(&id)
+                    .bind(append.data.as_slice())
+                    .bind($crate::checksum(&append.data))
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    for (actor, user) in &append.actors {
+                        sqlx::query(
+                            "insert into doc_actors (document_id, actor_id, user_id, created_at) \
+                             values ($1, $2, $3, $4) on conflict (document_id, actor_id) do nothing",
+                        )
+                        .bind(&id)
+                        .bind(actor.as_slice())
+                        .bind(user)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())

@@ -4,15 +4,17 @@
 //!   through `domain::decide`, presence limits, ping/pong, a bounded outbound queue.
 //! - [`room`]: one task per loaded document — owns the `sync::Room`, performs its effects,
 //!   persists before anything is broadcast, unloads (and compacts) when idle.
+//! - [`commit`]: one task that commits every room's batch, many documents per transaction.
 //! - [`Hub`]: finds or starts a document's room task; issues single-use websocket tickets;
 //!   carries access events so that revocations reach live connections.
 
+pub mod commit;
 pub mod conn;
 pub mod room;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use domain::DocumentId;
@@ -58,6 +60,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     pub connections: AtomicUsize,
     pub events: broadcast::Sender<LiveEvent>,
+    /// Started by the first room that persists (it needs the runtime and the store).
+    committer: OnceLock<commit::Committer>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -87,7 +91,18 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             events,
+            committer: OnceLock::new(),
         }
+    }
+
+    /// The cross-document committer, started on first use.
+    pub fn committer(&self, state: &crate::AppState) -> &commit::Committer {
+        self.committer.get_or_init(|| {
+            commit::Committer::spawn(
+                state.store.clone(),
+                state.config.sync_commit_max_documents,
+            )
+        })
     }
 
     pub fn next_conn_id(&self) -> sync::ConnId {

@@ -2,7 +2,8 @@
 //!
 //! Group commit falls out of the loop: while a batch is being written, new input waits in the
 //! channel; before writing, everything already waiting is handed to the room (which queues
-//! sync input while a batch is in flight), so the next batch holds all of it.
+//! sync input while a batch is in flight), so the next batch holds all of it. Across
+//! documents, the batches of all rooms share transactions in the committer (`commit`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -80,6 +81,9 @@ pub async fn run(
         incremental_bytes: content.incremental_bytes(),
         snapshot_bytes: content.snapshot_bytes(),
     };
+    // The stored bytes are in the document now; holding them for the room's life would
+    // double its memory.
+    drop(content);
     let unload_after = Duration::from_secs(state.config.sync_unload_after_secs);
     loop {
         let msg = if room.peer_count() == 0 && room.is_settled() {
@@ -165,27 +169,20 @@ impl RoomTask {
                         .into_iter()
                         .map(|(a, u)| (a.to_bytes().to_vec(), Uuid::from_bytes(u)))
                         .collect();
-                    let result = self
+                    let bytes = changes.len();
+                    let ok = self
                         .state
-                        .store
-                        .append_changes(
-                            System::SYNC,
-                            self.id,
-                            &changes,
-                            &actors,
-                            store::now_millis(),
-                        )
+                        .hub
+                        .committer(&self.state)
+                        .append(store::Append {
+                            id: self.id,
+                            data: changes,
+                            actors,
+                        })
                         .await;
-                    let ok = match result {
-                        Ok(()) => {
-                            self.incremental_bytes += changes.len();
-                            true
-                        }
-                        Err(e) => {
-                            tracing::error!(document = %self.id, error = %e, "storing changes failed: nothing broadcast");
-                            false
-                        }
-                    };
+                    if ok {
+                        self.incremental_bytes += bytes;
+                    }
                     queue.extend(room.handle(Input::Persisted { batch, ok }));
                 }
             }
