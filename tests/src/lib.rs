@@ -406,13 +406,18 @@ pub fn js_dir() -> std::path::PathBuf {
 /// Whether `tests/js` has its packages installed; without them a JS test is skipped with a
 /// notice, except under CI, where that fails.
 pub fn js_client_installed(test: &str) -> bool {
-    if js_dir().join("node_modules/@automerge/automerge-repo").exists() {
+    if js_dir()
+        .join("node_modules/@automerge/automerge-repo")
+        .exists()
+    {
         return true;
     }
     assert!(
         std::env::var_os("CI").is_none(),
         "CI must install tests/js (npm install) first"
     );
-    eprintln!("NOTICE: tests/js/node_modules missing (run `npm install` in tests/js): {test} SKIPPED");
+    eprintln!(
+        "NOTICE: tests/js/node_modules missing (run `npm install` in tests/js): {test} SKIPPED"
+    );
     false
 }

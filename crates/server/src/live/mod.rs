@@ -98,10 +98,7 @@ impl Hub {
     /// The cross-document committer, started on first use.
     pub fn committer(&self, state: &crate::AppState) -> &commit::Committer {
         self.committer.get_or_init(|| {
-            commit::Committer::spawn(
-                state.store.clone(),
-                state.config.sync_commit_max_documents,
-            )
+            commit::Committer::spawn(state.store.clone(), state.config.sync_commit_max_documents)
         })
     }
 
