@@ -9,7 +9,41 @@ use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn main() {
+    // Memory of a small loaded document (an idle connection's room holds one).
+    let mut small = Automerge::new();
+    {
+        let mut tx = small.transaction();
+        tx.put(ROOT, "schema", "concordat/risk-register").unwrap();
+        tx.put(ROOT, "schemaVersion", 1_u64).unwrap();
+        tx.put_object(ROOT, "risks", automerge::ObjType::List)
+            .unwrap();
+        tx.put_object(ROOT, "actions", automerge::ObjType::List)
+            .unwrap();
+        tx.commit();
+    }
+    let bytes = small.save();
+    let before = rss_kb();
+    let docs: Vec<Automerge> = (0..5000)
+        .map(|_| Automerge::load(&bytes).unwrap())
+        .collect();
+    println!(
+        "a small loaded document ({} bytes saved): {:.1} KB resident each",
+        bytes.len(),
+        (rss_kb() - before) as f64 / docs.len() as f64
+    );
+    drop(docs);
+
     let n = 20_000;
     let mut doc = Automerge::new();
     for i in 0..n {
