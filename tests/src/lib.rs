@@ -217,6 +217,8 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     pub db: Option<TestDb>,
     pub http: reqwest::Client,
+    /// The live-sync hub, to observe loaded rooms and connections.
+    pub hub: Arc<server::live::Hub>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -249,6 +251,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         config.public_url = format!("http://{addr}");
         let state = server::AppState::new(config, store.clone()).expect("state");
+        let hub = state.hub.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server::serve(state, listener, async {
@@ -262,6 +265,7 @@ impl TestServer {
             store,
             db: Some(db),
             http: reqwest::Client::new(),
+            hub,
             stop: Some(stop),
             task: Some(task),
         }

@@ -537,4 +537,31 @@ mod limits {
         );
         s.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_closes_live_connections_and_settles_rooms() {
+        let s = TestServer::start(Backend::Sqlite).await;
+        let arun = s.login("arun@ashby.gov.uk").await;
+        let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+        let mut c = SyncClient::connect(&s, &arun, "peer-at-shutdown").await;
+        let mut r = Replica::new(&doc);
+        r.settle(&mut c).await;
+        r.doc
+            .put(automerge::ROOT, "before_shutdown", "kept")
+            .unwrap();
+        r.settle(&mut c).await;
+        let hub = s.hub.clone();
+        assert_eq!(hub.loaded_rooms(), 1);
+        let (code, stopped) = tokio::join!(
+            c.closed(),
+            tokio::time::timeout(Duration::from_secs(15), s.stop())
+        );
+        assert_eq!(code, Some(1001), "told the server is going away");
+        stopped.expect("shutdown completes in time");
+        assert_eq!(hub.loaded_rooms(), 0, "every room unloaded");
+        assert_eq!(
+            hub.connections.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+    }
 }

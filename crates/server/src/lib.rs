@@ -76,18 +76,34 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn store::Sto
     Ok(store)
 }
 
-/// Serves Concordat on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// How long shutdown waits for live connections to close and rooms to persist and unload.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves Concordat on `listener` until `shutdown` completes, then finishes in-flight requests,
+/// closes live connections (1001) and waits for every room to persist, compact and unload.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let hub = state.hub.clone();
     let app = api::router(state);
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    let closing = hub.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Websockets outlive axum's graceful shutdown: close them and settle the rooms.
+            closing.begin_shutdown();
+        })
         .await
         .context("serving")?;
+    if !hub.wait_closed(SHUTDOWN_GRACE).await {
+        tracing::warn!(
+            rooms = hub.loaded_rooms(),
+            "live sync did not settle before the shutdown deadline; unsaved edits resync when clients reconnect"
+        );
+    }
     Ok(())
 }
 

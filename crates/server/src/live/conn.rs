@@ -197,8 +197,16 @@ impl Conn {
         let throttle = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(throttle);
         let mut throttled = false;
+        let mut closing = self.state.hub.closing();
         let close = loop {
+            if *closing.borrow_and_update() {
+                break Some((
+                    GOING_AWAY,
+                    "server shutting down; reconnect shortly".to_owned(),
+                ));
+            }
             tokio::select! {
+                _ = closing.changed() => continue,
                 () = &mut throttle, if throttled => throttled = false,
                 frame = socket.recv(), if !throttled => match frame {
                     None => break None,

@@ -62,6 +62,8 @@ pub struct Hub {
     pub events: broadcast::Sender<LiveEvent>,
     /// Started by the first room that persists (it needs the runtime and the store).
     committer: OnceLock<commit::Committer>,
+    /// Set when the server shuts down: connections close (1001), rooms settle, compact, go.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -92,6 +94,33 @@ impl Hub {
             connections: AtomicUsize::new(0),
             events,
             committer: OnceLock::new(),
+            closing: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Starts closing live sync: every connection is told the server is going away, and every
+    /// room persists what it holds, compacts and unloads as soon as its peers are gone.
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves when shutdown has begun.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Waits until every connection has closed and every room has unloaded, or the deadline.
+    /// True if everything closed in time.
+    pub async fn wait_closed(&self, deadline: Duration) -> bool {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            if self.connections.load(Ordering::Relaxed) == 0 && self.loaded_rooms() == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -112,9 +112,21 @@ pub async fn run(
     // double its memory.
     drop(content);
     let unload_after = Duration::from_secs(state.config.sync_unload_after_secs);
+    let mut closing = hub.closing();
     loop {
-        let msg = if room.peer_count() == 0 && room.is_settled() {
-            match tokio::time::timeout(unload_after, rx.recv()).await {
+        let idle = room.peer_count() == 0 && room.is_settled();
+        let grace = if *closing.borrow_and_update() {
+            Duration::ZERO
+        } else {
+            unload_after
+        };
+        let msg = if idle {
+            let next = tokio::select! {
+                m = rx.recv() => Ok(m),
+                _ = tokio::time::sleep(grace) => Err(()),
+                _ = closing.changed() => continue,
+            };
+            match next {
                 Ok(m) => m,
                 Err(_) => {
                     // Compact while this task still owns the document, then let go unless
