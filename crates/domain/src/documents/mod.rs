@@ -1,0 +1,9 @@
+//! What the live documents hold, as types, and the rules derived from them. Pure: the server
+//! reads a document's JSON form into these types to validate it and to build views.
+//!
+//! - [`risk`]: the risk register — matrix as data, risks, assessments (never overwritten),
+//!   actions, appetite; score and band, direction of travel, overdue and stale, heat map.
+//! - [`sla`]: KPI RAG and trend, cost split by basis with the re-base check, savings.
+
+pub mod risk;
+pub mod sla;
