@@ -3,7 +3,10 @@
 //!
 //! - [`risk`]: the risk register — matrix as data, risks, assessments (never overwritten),
 //!   actions, appetite; score and band, direction of travel, overdue and stale, heat map.
-//! - [`sla`]: KPI RAG and trend, cost split by basis with the re-base check, savings.
+//! - [`sla`]: the SLA — KPIs and measurements, cost shares, time allocation, savings; KPI
+//!   RAG and trend, cost split by basis with the re-base check, savings per council.
+//! - [`check`]: problems found by each document's `check()`, each with the JSON path at fault.
 
+pub mod check;
 pub mod risk;
 pub mod sla;

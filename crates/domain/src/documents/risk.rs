@@ -337,6 +337,61 @@ pub enum Direction {
 }
 
 impl RiskRegister {
+    /// Everything that must hold beyond the types: a usable matrix, unique ids, assessments
+    /// inside the matrix and attached to a risk, actions and related risks that resolve.
+    pub fn check(&self) -> Result<(), Vec<super::check::Problem>> {
+        let mut p = super::check::Problems::default();
+        if let Err(e) = self.matrix.check() {
+            p.add("matrix", e.to_string());
+        }
+        p.unique("risks", self.risks.iter().map(|r| r.id.as_str()));
+        p.unique(
+            "assessments",
+            self.assessments.iter().map(|a| a.id.as_str()),
+        );
+        p.unique("actions", self.actions.iter().map(|a| a.id.as_str()));
+        let risks: std::collections::HashSet<&str> =
+            self.risks.iter().map(|r| r.id.as_str()).collect();
+        for (i, r) in self.risks.iter().enumerate() {
+            p.required(format!("risks[{i}].title"), &r.title);
+            p.required(format!("risks[{i}].owner"), &r.owner);
+            if r.review_frequency_days == 0 {
+                p.add(
+                    format!("risks[{i}].reviewFrequencyDays"),
+                    "must be at least one day",
+                );
+            }
+            for (k, rel) in r.related.iter().enumerate() {
+                p.resolves(format!("risks[{i}].related[{k}]"), rel, &risks, "risk");
+            }
+        }
+        for (i, a) in self.assessments.iter().enumerate() {
+            p.resolves(
+                format!("assessments[{i}].riskId"),
+                &a.risk_id,
+                &risks,
+                "risk",
+            );
+            if !self.matrix.contains(a.likelihood, a.impact) {
+                p.add(
+                    format!("assessments[{i}]"),
+                    format!(
+                        "likelihood {} × impact {} is outside the {}×{} matrix",
+                        a.likelihood,
+                        a.impact,
+                        self.matrix.likelihood.len(),
+                        self.matrix.impact.len()
+                    ),
+                );
+            }
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            p.resolves(format!("actions[{i}].riskId"), &a.risk_id, &risks, "risk");
+            p.required(format!("actions[{i}].owner"), &a.owner);
+        }
+        p.into_result()
+    }
+
     /// A risk's assessments of one kind, oldest first (by date, then by position: the later
     /// entry wins on the same day).
     pub fn history(&self, risk_id: &str, kind: AssessmentKind) -> Vec<&Assessment> {
@@ -596,6 +651,28 @@ mod tests {
         assert_eq!(map[1][2], 2);
         assert_eq!(map[4][4], 0, "superseded assessments do not count");
         assert_eq!(map.iter().flatten().sum::<u32>(), 2);
+    }
+
+    #[test]
+    fn check_names_each_problem_by_path() {
+        let mut r = register();
+        assert_eq!(r.check(), Ok(()));
+        r.assessments
+            .push(assess("9", AssessmentKind::Current, 6, 1, "2026-01-10"));
+        r.risks[1].id = "1".into();
+        r.risks[0].related = vec!["missing".into()];
+        let problems = r.check().unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "risks[1].id",
+                "risks[0].related[0]",
+                "assessments[0].riskId",
+                "assessments[0]"
+            ],
+            "{problems:?}"
+        );
     }
 
     proptest! {

@@ -203,6 +203,219 @@ pub fn savings_per_council(lines: &[SavingsLine]) -> BTreeMap<String, i64> {
     out
 }
 
+/// How often a KPI is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Frequency {
+    Monthly,
+    Quarterly,
+    Annual,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kpi {
+    pub id: String,
+    pub name: String,
+    pub polarity: Polarity,
+    pub frequency: Frequency,
+    /// "%", "days", "£" …
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    pub target: f64,
+    /// How far short of the target is still amber, in the KPI's units.
+    pub amber_tolerance: f64,
+    /// Each council's share of an outcome target (organisation id → share of the target).
+    #[serde(default)]
+    pub council_shares: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Measurement {
+    pub id: String,
+    pub kpi_id: String,
+    /// `2026-03`, `2026-Q2`, `2026/27` or `2026`.
+    pub period: String,
+    pub actual: f64,
+    #[serde(default)]
+    pub commentary: String,
+    #[serde(default)]
+    pub corrective_action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostShare {
+    pub id: String,
+    pub description: String,
+    pub basis: Basis,
+    /// Pence.
+    pub total_estimate: i64,
+    #[serde(default)]
+    pub total_actual: Option<i64>,
+    /// Organisation id → driver value (caseload, headcount, properties, hours).
+    #[serde(default)]
+    pub estimate_drivers: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub actual_drivers: BTreeMap<String, f64>,
+    /// Percentage points a council's actual share may drift before the split is re-based.
+    #[serde(default)]
+    pub rebase_tolerance_points: f64,
+}
+
+/// A shared post's time, planned and actual, per council (percentages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeAllocation {
+    pub id: String,
+    pub post: String,
+    pub planned: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub actual: BTreeMap<String, f64>,
+}
+
+/// The SLA document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sla {
+    /// Organisation ids.
+    pub provider: String,
+    pub client: String,
+    #[serde(default)]
+    pub specification: String,
+    pub term_start: chrono::NaiveDate,
+    pub term_end: chrono::NaiveDate,
+    pub review_date: chrono::NaiveDate,
+    #[serde(default)]
+    pub dispute_clause: String,
+    #[serde(default)]
+    pub exit_clause: String,
+    #[serde(default)]
+    pub kpis: Vec<Kpi>,
+    #[serde(default)]
+    pub measurements: Vec<Measurement>,
+    #[serde(default)]
+    pub cost_shares: Vec<CostShare>,
+    #[serde(default)]
+    pub time_allocations: Vec<TimeAllocation>,
+    #[serde(default)]
+    pub savings: Vec<SavingsLine>,
+}
+
+/// A KPI's latest position.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiStatus {
+    pub kpi_id: String,
+    pub period: String,
+    pub actual: f64,
+    pub rag: Rag,
+    pub trend: Trend,
+}
+
+impl Sla {
+    /// The latest measurement of each KPI (the last period in sort order) with its RAG and
+    /// trend against the same period a year earlier.
+    pub fn kpi_status(&self) -> Vec<KpiStatus> {
+        self.kpis
+            .iter()
+            .filter_map(|k| {
+                let ms: Vec<&Measurement> = self
+                    .measurements
+                    .iter()
+                    .filter(|m| m.kpi_id == k.id)
+                    .collect();
+                let latest = ms.iter().max_by(|a, b| a.period.cmp(&b.period))?;
+                let last_year = same_period_last_year(&latest.period)
+                    .and_then(|p| ms.iter().find(|m| m.period == p))
+                    .map(|m| m.actual);
+                Some(KpiStatus {
+                    kpi_id: k.id.clone(),
+                    period: latest.period.clone(),
+                    actual: latest.actual,
+                    rag: rag(k.polarity, k.target, k.amber_tolerance, latest.actual),
+                    trend: trend(k.polarity, last_year, latest.actual),
+                })
+            })
+            .collect()
+    }
+
+    /// Everything that must hold beyond the types.
+    pub fn check(&self) -> Result<(), Vec<super::check::Problem>> {
+        let mut p = super::check::Problems::default();
+        if self.term_end < self.term_start {
+            p.add("termEnd", "ends before the term starts");
+        }
+        p.unique("kpis", self.kpis.iter().map(|k| k.id.as_str()));
+        p.unique(
+            "measurements",
+            self.measurements.iter().map(|m| m.id.as_str()),
+        );
+        p.unique("costShares", self.cost_shares.iter().map(|c| c.id.as_str()));
+        p.unique(
+            "timeAllocations",
+            self.time_allocations.iter().map(|t| t.id.as_str()),
+        );
+        let kpis: std::collections::HashSet<&str> =
+            self.kpis.iter().map(|k| k.id.as_str()).collect();
+        for (i, k) in self.kpis.iter().enumerate() {
+            p.required(format!("kpis[{i}].name"), &k.name);
+            if k.amber_tolerance.is_nan() || k.amber_tolerance < 0.0 {
+                p.add(format!("kpis[{i}].amberTolerance"), "must be zero or more");
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.measurements.iter().enumerate() {
+            p.resolves(format!("measurements[{i}].kpiId"), &m.kpi_id, &kpis, "KPI");
+            if same_period_last_year(&m.period).is_none() {
+                p.add(
+                    format!("measurements[{i}].period"),
+                    format!(
+                        "{:?} is not a period (2026-03, 2026-Q2, 2026/27 or 2026)",
+                        m.period
+                    ),
+                );
+            }
+            if !seen.insert((m.kpi_id.as_str(), m.period.as_str())) {
+                p.add(
+                    format!("measurements[{i}].period"),
+                    format!(
+                        "KPI {:?} already has a measurement for {}",
+                        m.kpi_id, m.period
+                    ),
+                );
+            }
+            if !m.actual.is_finite() {
+                p.add(format!("measurements[{i}].actual"), "must be a number");
+            }
+        }
+        for (i, c) in self.cost_shares.iter().enumerate() {
+            if c.total_estimate < 0 {
+                p.add(
+                    format!("costShares[{i}].totalEstimate"),
+                    "must not be negative",
+                );
+            }
+            if let Err(e) = split(c.total_estimate, c.basis, &c.estimate_drivers) {
+                p.add(format!("costShares[{i}].estimateDrivers"), e.to_string());
+            }
+        }
+        for (i, t) in self.time_allocations.iter().enumerate() {
+            let total: f64 = t.planned.values().sum();
+            if (total - 100.0).abs() > 0.01 {
+                p.add(
+                    format!("timeAllocations[{i}].planned"),
+                    format!("planned time adds up to {total}%, not 100%"),
+                );
+            }
+        }
+        p.into_result()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +524,90 @@ mod tests {
         let s = savings_per_council(&lines);
         assert_eq!(s["ashby"], 70_000 * POUND);
         assert_eq!(s["brockley"], 40_000 * POUND);
+    }
+
+    fn sla() -> Sla {
+        Sla {
+            provider: "ashby".into(),
+            client: "brockley".into(),
+            specification: "Revenues and benefits".into(),
+            term_start: "2026-04-01".parse().unwrap(),
+            term_end: "2029-03-31".parse().unwrap(),
+            review_date: "2027-03-31".parse().unwrap(),
+            dispute_clause: String::new(),
+            exit_clause: String::new(),
+            kpis: vec![Kpi {
+                id: "k1".into(),
+                name: "Council tax collection rate".into(),
+                polarity: Polarity::HigherIsBetter,
+                frequency: Frequency::Monthly,
+                unit: "%".into(),
+                baseline: Some(96.2),
+                target: 97.0,
+                amber_tolerance: 0.5,
+                council_shares: BTreeMap::new(),
+            }],
+            measurements: vec![],
+            cost_shares: vec![],
+            time_allocations: vec![],
+            savings: vec![],
+        }
+    }
+
+    fn measure(id: &str, period: &str, actual: f64) -> Measurement {
+        Measurement {
+            id: id.into(),
+            kpi_id: "k1".into(),
+            period: period.into(),
+            actual,
+            commentary: String::new(),
+            corrective_action: String::new(),
+        }
+    }
+
+    #[test]
+    fn kpi_status_takes_the_latest_period_and_last_years() {
+        let mut s = sla();
+        s.measurements = vec![
+            measure("m1", "2025-03", 96.0),
+            measure("m3", "2026-03", 96.7),
+            measure("m2", "2026-02", 97.5),
+        ];
+        let st = s.kpi_status();
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0].period, "2026-03");
+        assert_eq!(st[0].rag, Rag::Amber);
+        assert_eq!(st[0].trend, Trend::Better);
+        assert_eq!(s.check(), Ok(()));
+    }
+
+    #[test]
+    fn sla_check_names_each_problem() {
+        let mut s = sla();
+        s.term_end = "2025-01-01".parse().unwrap();
+        s.measurements = vec![
+            measure("m1", "March", 1.0),
+            measure("m2", "2026-03", 1.0),
+            measure("m3", "2026-03", 2.0),
+        ];
+        s.measurements[0].kpi_id = "nope".into();
+        s.time_allocations = vec![TimeAllocation {
+            id: "t1".into(),
+            post: "Joint chief executive".into(),
+            planned: [("ashby".to_owned(), 60.0), ("brockley".to_owned(), 30.0)].into(),
+            actual: BTreeMap::new(),
+        }];
+        let paths: Vec<String> = s.check().unwrap_err().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "termEnd",
+                "measurements[0].kpiId",
+                "measurements[0].period",
+                "measurements[2].period",
+                "timeAllocations[0].planned"
+            ]
+        );
     }
 
     proptest! {
