@@ -5,8 +5,12 @@
 //!   actions, appetite; score and band, direction of travel, overdue and stale, heat map.
 //! - [`sla`]: the SLA — KPIs and measurements, cost shares, time allocation, savings; KPI
 //!   RAG and trend, cost split by basis with the re-base check, savings per council.
+//! - [`agreement`]: clauses of rich text with status, anchored comments, sign-offs.
+//! - [`meeting`]: attendees, agenda, decisions, actions linked to risks and KPIs.
 //! - [`check`]: problems found by each document's `check()`, each with the JSON path at fault.
 
+pub mod agreement;
 pub mod check;
+pub mod meeting;
 pub mod risk;
 pub mod sla;
