@@ -1,18 +1,19 @@
-//! The initial content of each kind of live document. The server creates every document from
-//! here; a sync peer never creates one.
+//! The initial content of each kind of live document, and the upgrade of documents an older
+//! version wrote. The server creates every document from here; a sync peer never creates one.
 //!
 //! Each document's root records `schema` (its kind) and `schemaVersion`, so later versions can
-//! recognise and upgrade what older ones wrote.
+//! recognise and upgrade what older ones wrote. The content itself is
+//! [`crate::documents::Content::initial`], written field by field.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT};
+use automerge::{AutoCommit, ROOT, ReadDoc};
+use serde_json::Value;
 
+use crate::documents::{Content, SCHEMA_VERSION, put_json};
 use crate::model::DocumentKind;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 1;
-
-/// The automerge actor the server uses for content it authors itself (initial documents).
+/// The automerge actor the server uses for content it authors itself (initial documents,
+/// upgrades).
 pub const SERVER_ACTOR: [u8; 16] = *b"concordat-server";
 
 /// The saved bytes of a new document of `kind`.
@@ -25,31 +26,53 @@ pub fn initial_document(kind: DocumentKind) -> Vec<u8> {
 fn build(doc: &mut AutoCommit, kind: DocumentKind) -> Result<(), automerge::AutomergeError> {
     doc.put(ROOT, "schema", format!("concordat/{}", kind.as_str()))?;
     doc.put(ROOT, "schemaVersion", SCHEMA_VERSION)?;
-    let lists: &[&str] = match kind {
-        DocumentKind::RiskRegister => &["risks", "assessments", "actions"],
-        DocumentKind::Sla => &[
-            "kpis",
-            "measurements",
-            "costShares",
-            "timeAllocations",
-            "savings",
-        ],
-        DocumentKind::Agreement => &["clauses", "signOffs"],
-        DocumentKind::Meeting => &["attendees", "agenda", "decisions", "actions"],
-    };
-    for list in lists {
-        doc.put_object(ROOT, *list, ObjType::List)?;
+    let content = serde_json::to_value(Content::initial(kind)).unwrap_or(Value::Null);
+    if let Value::Object(fields) = content {
+        for (k, v) in &fields {
+            put_json(doc, &ROOT, k, v)?;
+        }
     }
     Ok(())
+}
+
+/// Brings a document written by an older version up to [`SCHEMA_VERSION`], as changes by the
+/// server's actor; returns whether anything changed. Version 1 held empty lists only; version 2
+/// adds the risk register's matrix and appetite and the agreement's comments.
+pub fn upgrade(
+    doc: &mut AutoCommit,
+    kind: DocumentKind,
+) -> Result<bool, automerge::AutomergeError> {
+    let version = match doc.get(ROOT, "schemaVersion")? {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Uint(v) => *v,
+            automerge::ScalarValue::Int(v) => u64::try_from(*v).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    if version >= SCHEMA_VERSION {
+        return Ok(false);
+    }
+    let initial = serde_json::to_value(Content::initial(kind)).unwrap_or(Value::Null);
+    if let Value::Object(fields) = initial {
+        for (k, v) in &fields {
+            // Add what is missing; never overwrite what users wrote.
+            if doc.get(ROOT, k.as_str())?.is_none() {
+                put_json(doc, &ROOT, k, v)?;
+            }
+        }
+    }
+    doc.put(ROOT, "schemaVersion", SCHEMA_VERSION)?;
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use automerge::ReadDoc;
+    use crate::documents::{self, Content};
 
     #[test]
-    fn every_kind_loads_with_its_schema_tag() {
+    fn every_kind_loads_with_its_schema_tag_and_reads_as_its_schema() {
         for kind in DocumentKind::ALL {
             let bytes = initial_document(*kind);
             let doc = automerge::Automerge::load(&bytes).expect("loads");
@@ -58,6 +81,44 @@ mod tests {
                 schema.into_string().ok().as_deref(),
                 Some(format!("concordat/{kind}").as_str())
             );
+            let content = documents::read(*kind, &doc).expect("a new document is valid");
+            assert_eq!(content, Content::initial(*kind));
         }
+    }
+
+    #[test]
+    fn a_version_1_document_is_upgraded_and_then_reads() {
+        // What version 1 wrote: the tag, the version, empty lists.
+        let mut v1 = AutoCommit::new();
+        v1.put(ROOT, "schema", "concordat/risk-register").unwrap();
+        v1.put(ROOT, "schemaVersion", 1_u64).unwrap();
+        for list in ["risks", "assessments", "actions"] {
+            v1.put_object(ROOT, list, automerge::ObjType::List).unwrap();
+        }
+        let problems = documents::read(DocumentKind::RiskRegister, &v1).unwrap_err();
+        assert_eq!(problems[0].path, "schemaVersion");
+        assert!(upgrade(&mut v1, DocumentKind::RiskRegister).unwrap());
+        assert!(
+            !upgrade(&mut v1, DocumentKind::RiskRegister).unwrap(),
+            "once"
+        );
+        let content = documents::read(DocumentKind::RiskRegister, &v1).unwrap();
+        let Content::RiskRegister(r) = content else {
+            panic!("a register")
+        };
+        assert_eq!(r.matrix, documents::risk::Matrix::five_by_five());
+    }
+
+    #[test]
+    fn a_type_error_names_its_path() {
+        let mut doc = AutoCommit::load(&initial_document(DocumentKind::RiskRegister)).unwrap();
+        let (_, risks) = doc.get(ROOT, "risks").unwrap().unwrap();
+        let risk = doc
+            .insert_object(&risks, 0, automerge::ObjType::Map)
+            .unwrap();
+        doc.put(&risk, "id", "r1").unwrap();
+        doc.put(&risk, "title", 12).unwrap();
+        let problems = documents::read(DocumentKind::RiskRegister, &doc).unwrap_err();
+        assert_eq!(problems[0].path, "risks[0].title", "{problems:?}");
     }
 }

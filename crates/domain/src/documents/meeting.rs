@@ -65,7 +65,7 @@ pub struct MeetingAction {
     pub links: Vec<Link>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meeting {
     #[serde(default)]

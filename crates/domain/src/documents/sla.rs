@@ -281,14 +281,19 @@ pub struct TimeAllocation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sla {
-    /// Organisation ids.
+    /// Organisation ids (empty until chosen).
+    #[serde(default)]
     pub provider: String,
+    #[serde(default)]
     pub client: String,
     #[serde(default)]
     pub specification: String,
-    pub term_start: chrono::NaiveDate,
-    pub term_end: chrono::NaiveDate,
-    pub review_date: chrono::NaiveDate,
+    #[serde(default)]
+    pub term_start: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub term_end: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub review_date: Option<chrono::NaiveDate>,
     #[serde(default)]
     pub dispute_clause: String,
     #[serde(default)]
@@ -303,6 +308,27 @@ pub struct Sla {
     pub time_allocations: Vec<TimeAllocation>,
     #[serde(default)]
     pub savings: Vec<SavingsLine>,
+}
+
+impl Sla {
+    /// A new, empty SLA.
+    pub fn empty() -> Sla {
+        Sla {
+            provider: String::new(),
+            client: String::new(),
+            specification: String::new(),
+            term_start: None,
+            term_end: None,
+            review_date: None,
+            dispute_clause: String::new(),
+            exit_clause: String::new(),
+            kpis: vec![],
+            measurements: vec![],
+            cost_shares: vec![],
+            time_allocations: vec![],
+            savings: vec![],
+        }
+    }
 }
 
 /// A KPI's latest position.
@@ -346,7 +372,9 @@ impl Sla {
     /// Everything that must hold beyond the types.
     pub fn check(&self) -> Result<(), Vec<super::check::Problem>> {
         let mut p = super::check::Problems::default();
-        if self.term_end < self.term_start {
+        if let (Some(start), Some(end)) = (self.term_start, self.term_end)
+            && end < start
+        {
             p.add("termEnd", "ends before the term starts");
         }
         p.unique("kpis", self.kpis.iter().map(|k| k.id.as_str()));
@@ -531,9 +559,9 @@ mod tests {
             provider: "ashby".into(),
             client: "brockley".into(),
             specification: "Revenues and benefits".into(),
-            term_start: "2026-04-01".parse().unwrap(),
-            term_end: "2029-03-31".parse().unwrap(),
-            review_date: "2027-03-31".parse().unwrap(),
+            term_start: Some("2026-04-01".parse().unwrap()),
+            term_end: Some("2029-03-31".parse().unwrap()),
+            review_date: Some("2027-03-31".parse().unwrap()),
             dispute_clause: String::new(),
             exit_clause: String::new(),
             kpis: vec![Kpi {
@@ -584,7 +612,7 @@ mod tests {
     #[test]
     fn sla_check_names_each_problem() {
         let mut s = sla();
-        s.term_end = "2025-01-01".parse().unwrap();
+        s.term_end = Some("2025-01-01".parse().unwrap());
         s.measurements = vec![
             measure("m1", "March", 1.0),
             measure("m2", "2026-03", 1.0),
