@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use sync::codec::Message;
 use tests::ws::{Heard, Replica, SyncClient, ticket_url};
@@ -346,7 +347,73 @@ async fn bad_frames_close_the_sender_and_spare_the_others(backend: Backend) {
     s.stop().await;
 }
 
+/// A change that breaks the register's schema is refused whole with the place at fault named;
+/// a valid one is stored and reaches the other council.
+async fn schema_violations_are_refused_and_valid_edits_go_through(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let before = stored_heads(&s, &doc).await;
+
+    let mut c = SyncClient::connect(&s, &arun, "peer-bad-risk").await;
+    let mut r = Replica::new(&doc);
+    r.settle(&mut c).await;
+    let risk = serde_json::json!({
+        "id": "r1", "reference": "SP-01", "title": "One council withdraws",
+        "category": "Partnership", "owner": "Joint chief executive",
+        "identified": "2026-01-10", "response": "treat", "reviewFrequencyDays": 90,
+        "nextReview": "2026-06-30", "status": "open", "escalation": "committee"
+    });
+    let mut bad = risk.clone();
+    bad["title"] = serde_json::json!(12);
+    let (_, risks) = r.doc.get(automerge::ROOT, "risks").unwrap().unwrap();
+    domain::documents::insert_json(&mut r.doc, &risks, 0, &bad).unwrap();
+    let heard = r.settle(&mut c).await;
+    let error = heard.iter().find_map(|h| match h {
+        Heard::Msg(Message::Error { message, .. }) => Some(message.clone()),
+        _ => None,
+    });
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|m| m.contains("risks[0].title")),
+        "the refusal names the field: {heard:?}"
+    );
+    assert!(
+        heard.iter().any(|h| matches!(h, Heard::Closed(..))),
+        "told to reload"
+    );
+    assert_eq!(stored_heads(&s, &doc).await, before, "nothing stored");
+
+    // Reloaded, a valid risk goes through and reaches the partner council.
+    let mut c = SyncClient::connect(&s, &arun, "peer-good-risk").await;
+    let mut r = Replica::new(&doc);
+    r.settle(&mut c).await;
+    let (_, risks) = r.doc.get(automerge::ROOT, "risks").unwrap().unwrap();
+    domain::documents::insert_json(&mut r.doc, &risks, 0, &risk).unwrap();
+    let heard = r.settle(&mut c).await;
+    assert!(
+        !heard
+            .iter()
+            .any(|h| matches!(h, Heard::Msg(Message::Error { .. }) | Heard::Closed(..))),
+        "{heard:?}"
+    );
+    let mut b = SyncClient::connect(&s, &ben, "peer-partner").await;
+    let mut rb = Replica::new(&doc);
+    rb.settle(&mut b).await;
+    let stored = tests::stored_document(s.store.as_ref(), &doc).await;
+    let content = domain::documents::read(domain::DocumentKind::RiskRegister, &stored).unwrap();
+    let domain::documents::Content::RiskRegister(register) = content else {
+        panic!("a register");
+    };
+    assert_eq!(register.risks.len(), 1);
+    assert_eq!(rb.doc.get_heads(), stored.get_heads());
+    s.stop().await;
+}
+
 on_both_backends!(
+    schema_violations_are_refused_and_valid_edits_go_through,
     partner_councils_edit_one_document_and_converge,
     outsiders_and_unknown_documents_are_unavailable,
     read_only_peer_cannot_change_a_document,

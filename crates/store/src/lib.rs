@@ -158,6 +158,8 @@ pub struct Chunk {
 /// incremental chunks after it (checksums verified), and its actor bindings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Content {
+    /// The document's kind (`None` only for content built by hand in tests).
+    pub kind: Option<domain::DocumentKind>,
     pub chunks: Vec<Chunk>,
     /// (automerge actor id bytes, user id); the nil user is the server itself.
     pub actors: Vec<(Vec<u8>, Uuid)>,

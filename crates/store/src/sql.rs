@@ -1011,14 +1011,14 @@ macro_rules! impl_store {
                 id: domain::DocumentId,
             ) -> $crate::Result<Option<$crate::Content>> {
                 let mut tx = self.system_tx(sys, false).await?;
-                let exists: Option<(String,)> = sqlx::query_as("select id from documents where id = $1")
+                let exists: Option<(String,)> = sqlx::query_as("select kind from documents where id = $1")
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
                     .await?;
-                if exists.is_none() {
+                let Some((kind,)) = exists else {
                     tx.commit().await?;
                     return Ok(None);
-                }
+                };
                 let rows: Vec<$crate::sql::StoredChunkRow> = sqlx::query_as(
                     "select seq, kind, data, checksum from doc_chunks where document_id = $1 and seq >= \
                      coalesce((select max(seq) from doc_chunks where document_id = $1 and kind = 'snapshot'), 0) \
@@ -1038,7 +1038,11 @@ macro_rules! impl_store {
                     .into_iter()
                     .map(|r| r.verified(&id))
                     .collect::<$crate::Result<Vec<_>>>()?;
-                Ok(Some($crate::Content { chunks, actors }))
+                Ok(Some($crate::Content {
+                    kind: kind.parse().ok(),
+                    chunks,
+                    actors,
+                }))
             }
 
             async fn append_changes(

@@ -99,6 +99,9 @@ struct Batch {
     senders: Vec<ConnId>,
 }
 
+/// Checks a document after a peer's changes were applied; `Err` explains the refusal.
+pub type Validator = Box<dyn Fn(&Automerge) -> Result<(), String> + Send + Sync>;
+
 /// One document being synced.
 pub struct Room {
     server_peer: PeerId,
@@ -118,6 +121,8 @@ pub struct Room {
     /// so when the document has not changed only these need one: an acknowledgement from one
     /// reader costs one generation, not one per peer.
     dirty: BTreeSet<ConnId>,
+    /// The document's schema, checked after every message that changes it.
+    validator: Option<Validator>,
 }
 
 impl std::fmt::Debug for Room {
@@ -152,7 +157,16 @@ impl Room {
             queue: VecDeque::new(),
             next_batch: 1,
             dirty: BTreeSet::new(),
+            validator: None,
         }
+    }
+
+    /// Checks the document with `validator` after every message that changes it; a message
+    /// that leaves it invalid is refused whole (nothing applied, stored or broadcast) and its
+    /// sender told why and disconnected, so it reloads.
+    pub fn with_validator(mut self, validator: Validator) -> Self {
+        self.validator = Some(validator);
+        self
     }
 
     pub fn document(&self) -> &Automerge {
@@ -356,6 +370,16 @@ impl Room {
                 }
                 None => claims.push((actor, user)),
             }
+        }
+        if let Some(validate) = &self.validator
+            && let Err(why) = validate(&self.doc)
+        {
+            self.rollback(&before);
+            return self.refuse(
+                conn,
+                &format!("change refused, nothing was applied: {why}. Reload the document."),
+                out,
+            );
         }
         self.pending_actors.extend(claims);
         if !self.pending_senders.contains(&conn) {

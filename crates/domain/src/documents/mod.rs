@@ -135,7 +135,8 @@ pub fn put_json(
     Ok(())
 }
 
-fn insert_json(
+/// Inserts a JSON value into a list at `index` (see [`put_json`]).
+pub fn insert_json(
     doc: &mut AutoCommit,
     list: &ObjId,
     index: usize,

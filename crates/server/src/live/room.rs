@@ -75,32 +75,48 @@ pub async fn run(
         Ok(v) => v,
         Err(reason) => {
             tracing::error!(document = %id, %reason, "document could not be loaded");
-            // Tell whoever is waiting, then go; a later join tries again.
-            rx.close();
-            while let Some(msg) = rx.recv().await {
-                if let RoomMsg::Join {
-                    input: Input::Join { peer_id, .. },
-                    out,
-                } = msg
-                {
-                    out.send(&codec::encode(&Message::Error {
-                        sender_id: hub.peer_id.clone(),
-                        target_id: Some(peer_id),
-                        message: format!(
-                            "document {id} cannot be loaded; the administrators have been told"
-                        ),
-                    }));
-                }
-            }
-            hub.remove_room_if(id, generation, &rx);
+            refuse_all(&state, id, generation, rx).await;
             return;
         }
+    };
+    // A document an older version wrote is brought up to the current schema first, as a
+    // change by the server's actor, stored before anyone syncs it.
+    let doc = match content.kind {
+        Some(kind) if needs_upgrade(&doc) => match upgrade(&state, id, kind, doc).await {
+            Ok(doc) => doc,
+            Err(reason) => {
+                tracing::error!(document = %id, %reason, "document could not be upgraded");
+                refuse_all(&state, id, generation, rx).await;
+                return;
+            }
+        },
+        _ => doc,
     };
     let actors = content
         .actors
         .iter()
         .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
     let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
+    if let Some(kind) = content.kind {
+        room = room.with_validator(Box::new(move |doc: &Automerge| {
+            domain::documents::read(kind, doc)
+                .map(|_| ())
+                .map_err(|problems| {
+                    problems
+                        .iter()
+                        .take(3)
+                        .map(|p| {
+                            if p.path.is_empty() {
+                                p.message.clone()
+                            } else {
+                                format!("{}: {}", p.path, p.message)
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+        }));
+    }
     let mut task = RoomTask {
         state: state.clone(),
         id,
@@ -148,6 +164,83 @@ pub async fn run(
         let effects = task.accept(&mut room, msg);
         task.perform(&mut room, &mut rx, effects).await;
     }
+}
+
+/// Tells whoever is waiting that the document cannot be opened, then goes; a later join tries
+/// again.
+async fn refuse_all(
+    state: &AppState,
+    id: DocumentId,
+    generation: u64,
+    mut rx: mpsc::Receiver<RoomMsg>,
+) {
+    let hub = &state.hub;
+    rx.close();
+    while let Some(msg) = rx.recv().await {
+        if let RoomMsg::Join {
+            input: Input::Join { peer_id, .. },
+            out,
+        } = msg
+        {
+            out.send(&codec::encode(&Message::Error {
+                sender_id: hub.peer_id.clone(),
+                target_id: Some(peer_id),
+                message: format!(
+                    "document {id} cannot be loaded; the administrators have been told"
+                ),
+            }));
+        }
+    }
+    hub.remove_room_if(id, generation, &rx);
+}
+
+fn needs_upgrade(doc: &Automerge) -> bool {
+    use automerge::ReadDoc;
+    let version = match doc.get(automerge::ROOT, "schemaVersion") {
+        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::Uint(v) => *v,
+            automerge::ScalarValue::Int(v) => u64::try_from(*v).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    version < domain::documents::SCHEMA_VERSION
+}
+
+/// Upgrades the document's schema as a change by the server's actor and stores that change.
+async fn upgrade(
+    state: &AppState,
+    id: DocumentId,
+    kind: domain::DocumentKind,
+    doc: Automerge,
+) -> Result<Automerge, String> {
+    let heads = doc.get_heads();
+    let mut working = automerge::AutoCommit::load(&doc.save())
+        .map_err(|e| e.to_string())?
+        .with_actor(ActorId::from(domain::schema::SERVER_ACTOR));
+    if !domain::schema::upgrade(&mut working, kind).map_err(|e| e.to_string())? {
+        return Ok(doc);
+    }
+    let upgraded = working.document().clone();
+    let data: Vec<u8> = upgraded
+        .get_changes(&heads)
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let stored = state
+        .hub
+        .committer(state)
+        .append(store::Append {
+            id,
+            data,
+            actors: Vec::new(),
+        })
+        .await;
+    if !stored {
+        return Err("storing the schema upgrade failed".into());
+    }
+    tracing::info!(document = %id, "document upgraded to the current schema");
+    Ok(upgraded)
 }
 
 struct RoomTask {

@@ -633,3 +633,65 @@ fn ack_fast_path_matches_automerge() {
         );
     }
 }
+
+/// A change that leaves the document invalid is refused whole: an explanation, a close,
+/// nothing persisted or broadcast, heads unchanged; a valid one goes through.
+#[test]
+fn a_change_the_validator_refuses_is_not_applied() {
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "register").unwrap();
+    let doc = Automerge::load(&base.save()).unwrap();
+    let mut room = Room::new("server".into(), "doc".into(), doc, []).with_validator(Box::new(
+        |d: &Automerge| match d.get(ROOT, "title") {
+            Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
+            _ => Err("title: must be text".into()),
+        },
+    ));
+    for conn in [1, 2] {
+        room.handle(Input::Join {
+            conn,
+            peer_id: format!("p{conn}"),
+            user: [conn as u8; 16],
+            can_write: true,
+        });
+    }
+    let heads = room.document().get_heads();
+    let mut client = AutoCommit::load(&base.save()).unwrap();
+    client.put(ROOT, "title", 42).unwrap();
+    let mut state = sync::State::new();
+    let mut effects = Vec::new();
+    for _ in 0..5 {
+        let Some(m) = client.sync().generate_sync_message(&mut state) else {
+            break;
+        };
+        let out = room.handle(Input::Sync {
+            conn: 1,
+            data: m.encode(),
+        });
+        for e in &out {
+            if let Effect::Send {
+                conn: 1,
+                msg: Message::Sync { data, .. },
+            } = e
+            {
+                let m = sync::Message::decode(data).unwrap();
+                client.sync().receive_sync_message(&mut state, m).unwrap();
+            }
+        }
+        effects.extend(out);
+    }
+    assert_eq!(room.document().get_heads(), heads);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Persist { .. })));
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Send { conn: 1, msg: Message::Error { message, .. } } if message.contains("title: must be text"))));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Close { conn: 1, .. }))
+    );
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send { conn: 2, .. }))
+    );
+}
