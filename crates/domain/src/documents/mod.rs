@@ -109,6 +109,12 @@ pub fn read(kind: DocumentKind, doc: &impl ReadDoc) -> Result<Content, Vec<Probl
     Ok(content)
 }
 
+/// Where a value goes: a key of a map, or an index of a list (inserted).
+enum Place<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 /// Writes a JSON value into a document at `key` of the map `obj`: objects become maps, arrays
 /// lists, integers signed integers (as the JS client writes them), other numbers floats.
 pub fn put_json(
@@ -117,22 +123,7 @@ pub fn put_json(
     key: &str,
     value: &Value,
 ) -> Result<(), automerge::AutomergeError> {
-    match value {
-        Value::Object(map) => {
-            let child = doc.put_object(obj, key, ObjType::Map)?;
-            for (k, v) in map {
-                put_json(doc, &child, k, v)?;
-            }
-        }
-        Value::Array(items) => {
-            let child = doc.put_object(obj, key, ObjType::List)?;
-            for (i, v) in items.iter().enumerate() {
-                insert_json(doc, &child, i, v)?;
-            }
-        }
-        scalar => doc.put(obj, key, scalar_of(scalar))?,
-    }
-    Ok(())
+    write_json(doc, obj, Place::Key(key), value)
 }
 
 /// Inserts a JSON value into a list at `index` (see [`put_json`]).
@@ -142,20 +133,36 @@ pub fn insert_json(
     index: usize,
     value: &Value,
 ) -> Result<(), automerge::AutomergeError> {
+    write_json(doc, list, Place::Index(index), value)
+}
+
+fn write_json(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    place: Place<'_>,
+    value: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    let new_object = |doc: &mut AutoCommit, kind| match place {
+        Place::Key(k) => doc.put_object(obj, k, kind),
+        Place::Index(i) => doc.insert_object(obj, i, kind),
+    };
     match value {
         Value::Object(map) => {
-            let child = doc.insert_object(list, index, ObjType::Map)?;
+            let child = new_object(doc, ObjType::Map)?;
             for (k, v) in map {
-                put_json(doc, &child, k, v)?;
+                write_json(doc, &child, Place::Key(k), v)?;
             }
         }
         Value::Array(items) => {
-            let child = doc.insert_object(list, index, ObjType::List)?;
+            let child = new_object(doc, ObjType::List)?;
             for (i, v) in items.iter().enumerate() {
-                insert_json(doc, &child, i, v)?;
+                write_json(doc, &child, Place::Index(i), v)?;
             }
         }
-        scalar => doc.insert(list, index, scalar_of(scalar))?,
+        scalar => match place {
+            Place::Key(k) => doc.put(obj, k, scalar_of(scalar))?,
+            Place::Index(i) => doc.insert(obj, i, scalar_of(scalar))?,
+        },
     }
     Ok(())
 }
