@@ -496,21 +496,22 @@ mod limits {
         let mut c = SyncClient::connect(&s, &arun, "peer-silent").await;
         // Not reading means not answering pings either.
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let mut code = None;
+        let mut closed = None;
         for _ in 0..10 {
             match c.recv().await {
-                Heard::Closed(cd, _) => {
-                    code = cd;
+                Heard::Closed(code, why) => {
+                    closed = Some((code, why));
                     break;
                 }
                 Heard::Silence => break,
                 Heard::Msg(_) => {}
             }
         }
-        assert_eq!(
-            code,
-            Some(1001),
-            "closed as going away after the idle timeout"
+        // The server closes with 1001; the client may instead see the reset, when answering a
+        // queued ping races the server dropping the socket. Silence would be the failure.
+        assert!(
+            matches!(&closed, Some((Some(1001), _)) | Some((None, _))),
+            "closed by the server after the idle timeout: {closed:?}"
         );
         s.stop().await;
     }
