@@ -412,7 +412,45 @@ async fn schema_violations_are_refused_and_valid_edits_go_through(backend: Backe
     s.stop().await;
 }
 
+/// A document written by schema version 1 is upgraded when its room loads it: clients receive
+/// version 2 (the matrix included), storage holds it, and edits are checked against it.
+async fn a_version_1_document_is_upgraded_on_load(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    // What version 1 stored: tag, version 1, empty lists, by the server's actor.
+    let mut v1 = automerge::AutoCommit::new()
+        .with_actor(automerge::ActorId::from(domain::schema::SERVER_ACTOR));
+    v1.put(automerge::ROOT, "schema", "concordat/risk-register")
+        .unwrap();
+    v1.put(automerge::ROOT, "schemaVersion", 1_u64).unwrap();
+    for list in ["risks", "assessments", "actions"] {
+        v1.put_object(automerge::ROOT, list, automerge::ObjType::List)
+            .unwrap();
+    }
+    s.store
+        .compact(store::System::SYNC, doc.parse().unwrap(), &v1.save(), 0)
+        .await
+        .unwrap();
+
+    let mut c = SyncClient::connect(&s, &arun, "peer-after-upgrade").await;
+    let mut r = Replica::new(&doc);
+    r.settle(&mut c).await;
+    assert_eq!(r.get("schemaVersion").as_deref(), Some("2"));
+    assert!(r.doc.get(automerge::ROOT, "matrix").unwrap().is_some());
+    let stored = tests::stored_document(s.store.as_ref(), &doc).await;
+    assert_eq!(
+        stored.get_heads(),
+        r.doc.get_heads(),
+        "the upgrade was stored"
+    );
+    domain::documents::read(domain::DocumentKind::RiskRegister, &stored)
+        .expect("the stored document is valid version 2");
+    s.stop().await;
+}
+
 on_both_backends!(
+    a_version_1_document_is_upgraded_on_load,
     schema_violations_are_refused_and_valid_edits_go_through,
     partner_councils_edit_one_document_and_converge,
     outsiders_and_unknown_documents_are_unavailable,
