@@ -1,17 +1,17 @@
 //! Where a room's time goes on a long document: the costs of one edit's server-side steps on a
 //! document with 20 000 changes of history (`cargo run --release -p bench --example room_cost`).
 
-#![allow(clippy::unwrap_used)]
-
 use std::time::Instant;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
-        .unwrap()
+        .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -19,24 +19,40 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn main() {
+/// Exchanges sync messages between two documents until both are quiet.
+fn settle(
+    a: &mut Automerge,
+    sa: &mut sync::State,
+    b: &mut Automerge,
+    sb: &mut sync::State,
+) -> Result<()> {
+    for _ in 0..10 {
+        if let Some(m) = a.generate_sync_message(sa) {
+            b.receive_sync_message(sb, m)?;
+        }
+        if let Some(m) = b.generate_sync_message(sb) {
+            a.receive_sync_message(sa, m)?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
     // Memory of a small loaded document (an idle connection's room holds one).
     let mut small = Automerge::new();
     {
         let mut tx = small.transaction();
-        tx.put(ROOT, "schema", "concordat/risk-register").unwrap();
-        tx.put(ROOT, "schemaVersion", 1_u64).unwrap();
-        tx.put_object(ROOT, "risks", automerge::ObjType::List)
-            .unwrap();
-        tx.put_object(ROOT, "actions", automerge::ObjType::List)
-            .unwrap();
+        tx.put(ROOT, "schema", "concordat/risk-register")?;
+        tx.put(ROOT, "schemaVersion", 1_u64)?;
+        tx.put_object(ROOT, "risks", automerge::ObjType::List)?;
+        tx.put_object(ROOT, "actions", automerge::ObjType::List)?;
         tx.commit();
     }
     let bytes = small.save();
     let before = rss_kb();
     let docs: Vec<Automerge> = (0..5000)
-        .map(|_| Automerge::load(&bytes).unwrap())
-        .collect();
+        .map(|_| Automerge::load(&bytes))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     println!(
         "a small loaded document ({} bytes saved): {:.1} KB resident each",
         bytes.len(),
@@ -48,12 +64,12 @@ fn main() {
     let mut doc = Automerge::new();
     for i in 0..n {
         let mut tx = doc.transaction();
-        tx.put(ROOT, "n", i as u64).unwrap();
+        tx.put(ROOT, "n", i as u64)?;
         tx.commit();
     }
     let saved = doc.save();
     let t = Instant::now();
-    let server = Automerge::load(&saved).unwrap();
+    let server = Automerge::load(&saved)?;
     println!(
         "load {n}-change snapshot ({} bytes): {:?}",
         saved.len(),
@@ -65,39 +81,23 @@ fn main() {
         automerge::LoadOptions::new()
             .verification_mode(automerge::VerificationMode::DontCheck)
             .on_partial_load(automerge::OnPartialLoad::Error),
-    )
-    .unwrap();
+    )?;
     println!(
         "  the same without re-hashing (checksummed storage): {:?}",
         t.elapsed()
     );
     let t = Instant::now();
-    ::sync::chunks::verify([saved.as_slice()]).unwrap();
+    ::sync::chunks::verify([saved.as_slice()])?;
     println!("  chunk verification of it: {:?}", t.elapsed());
 
-    // Server and one client in sync.
+    // Server and one client in sync, and a second peer (a reader) for the acknowledgement cost.
     let mut server = server;
     let mut client = server.fork();
     let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
-    for _ in 0..10 {
-        if let Some(m) = server.generate_sync_message(&mut ss) {
-            client.receive_sync_message(&mut cs, m).unwrap();
-        }
-        if let Some(m) = client.generate_sync_message(&mut cs) {
-            server.receive_sync_message(&mut ss, m).unwrap();
-        }
-    }
-    // A second peer, also in sync, for the acknowledgement cost.
+    settle(&mut server, &mut ss, &mut client, &mut cs)?;
     let mut reader = server.fork();
     let (mut sr, mut rs) = (sync::State::new(), sync::State::new());
-    for _ in 0..10 {
-        if let Some(m) = server.generate_sync_message(&mut sr) {
-            reader.receive_sync_message(&mut rs, m).unwrap();
-        }
-        if let Some(m) = reader.generate_sync_message(&mut rs) {
-            server.receive_sync_message(&mut sr, m).unwrap();
-        }
-    }
+    settle(&mut server, &mut sr, &mut reader, &mut rs)?;
 
     let rounds = 20;
     let mut recv = std::time::Duration::ZERO;
@@ -107,29 +107,35 @@ fn main() {
     let mut heads = std::time::Duration::ZERO;
     for i in 0..rounds {
         let mut tx = client.transaction();
-        tx.put(ROOT, "n", (n + i) as u64).unwrap();
+        tx.put(ROOT, "n", (n + i) as u64)?;
         tx.commit();
-        let m = client.generate_sync_message(&mut cs).unwrap();
+        let m = client
+            .generate_sync_message(&mut cs)
+            .ok_or("the client has a change to send")?;
         let t = Instant::now();
         let before = server.get_heads();
         heads += t.elapsed();
         let t = Instant::now();
-        server.receive_sync_message(&mut ss, m).unwrap();
+        server.receive_sync_message(&mut ss, m)?;
         recv += t.elapsed();
         let t = Instant::now();
         let new = server.get_changes(&before);
         changes_since += t.elapsed();
         assert_eq!(new.len(), 1);
         let t = Instant::now();
-        let to_reader = server.generate_sync_message(&mut sr).unwrap();
+        let to_reader = server
+            .generate_sync_message(&mut sr)
+            .ok_or("the server has a change for the reader")?;
         gen_reader += t.elapsed();
-        reader.receive_sync_message(&mut rs, to_reader).unwrap();
-        let back = reader.generate_sync_message(&mut rs).unwrap();
+        reader.receive_sync_message(&mut rs, to_reader)?;
+        let back = reader
+            .generate_sync_message(&mut rs)
+            .ok_or("the reader acknowledges")?;
         let t = Instant::now();
-        server.receive_sync_message(&mut sr, back).unwrap();
+        server.receive_sync_message(&mut sr, back)?;
         ack += t.elapsed();
         if let Some(m) = server.generate_sync_message(&mut ss) {
-            client.receive_sync_message(&mut cs, m).unwrap();
+            client.receive_sync_message(&mut cs, m)?;
         }
     }
     let per = |d: std::time::Duration| d / rounds as u32;
@@ -142,4 +148,5 @@ fn main() {
     let t = Instant::now();
     let _ = server.save();
     println!("save (compaction): {:?}", t.elapsed());
+    Ok(())
 }

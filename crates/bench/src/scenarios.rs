@@ -392,18 +392,15 @@ pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>
         handles.push((w, r));
     }
     let mut lat = Vec::new();
-    let mut last_arrival = started;
     for (w, r) in handles {
         let _ = w.await?;
         let (l, _, p, _) = r.await?;
         lat.extend(l);
         p.close().await;
     }
-    // Arrival time of the last delivery is not tracked per sample; the delivered rate is over
-    // the edit phase plus the time it took the last reader to finish.
-    last_arrival = last_arrival.max(Instant::now());
+    // The delivered rate is over the edit phase plus the time the last reader took to finish.
     let delivered = lat.len();
-    let window = last_arrival.duration_since(started).as_secs_f64();
+    let window = started.elapsed().as_secs_f64();
     cpu.figures(&name, out);
     let rate = delivered as f64 / window.max(secs as f64);
     out.push(Figure::num(

@@ -202,21 +202,13 @@ impl Target {
         if !self.server_creates() {
             return Ok((0..n).map(|_| crate::client::new_document_id()).collect());
         }
-        let mut ids = Vec::with_capacity(n);
-        let mut pending = futures_util::stream::FuturesOrdered::new();
-        for i in 0..n {
-            pending.push_back(self.post(
+        self.post_many(n, "id", |i| {
+            (
                 "/api/documents",
                 json!({"space_id": self.space, "kind": "risk-register", "title": format!("bench {i}")}),
-            ));
-            if pending.len() >= 16 {
-                ids.push(next_id(&mut pending).await?);
-            }
-        }
-        while !pending.is_empty() {
-            ids.push(next_id(&mut pending).await?);
-        }
-        Ok(ids)
+            )
+        })
+        .await
     }
 
     /// `n` websocket URLs, one per connection (Concordat: single-use tickets, fetched before the
@@ -225,18 +217,34 @@ impl Target {
         if self.kind != Kind::Concordat {
             return Ok(vec![format!("ws://127.0.0.1:{}", self.port); n]);
         }
-        let mut urls = Vec::with_capacity(n);
-        let mut pending = futures_util::stream::FuturesOrdered::new();
-        for _ in 0..n {
-            pending.push_back(self.post("/api/sync/ticket", json!({})));
-            if pending.len() >= 16 {
-                urls.push(next_url(&mut pending).await?);
-            }
+        self.post_many(n, "url", |_| ("/api/sync/ticket", json!({})))
+            .await
+    }
+
+    /// `n` POSTs, 16 at a time, in order; returns each answer's `field`.
+    async fn post_many(
+        &self,
+        n: usize,
+        field: &str,
+        request: impl Fn(usize) -> (&'static str, Value),
+    ) -> Result<Vec<String>> {
+        use futures_util::StreamExt;
+        let mut out = Vec::with_capacity(n);
+        let mut pending = futures_util::stream::iter((0..n).map(|i| {
+            let (path, body) = request(i);
+            self.post(path, body)
+        }))
+        .buffered(16);
+        while let Some(answer) = pending.next().await {
+            let answer = answer?;
+            out.push(
+                answer[field]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("no {field} in {answer}"))?,
+            );
         }
-        while !pending.is_empty() {
-            urls.push(next_url(&mut pending).await?);
-        }
-        Ok(urls)
+        Ok(out)
     }
 
     pub async fn url(&self) -> Result<String> {
@@ -259,20 +267,6 @@ impl Target {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
-}
-
-type Pending<F> = futures_util::stream::FuturesOrdered<F>;
-
-async fn next_id<F: Future<Output = Result<Value>>>(p: &mut Pending<F>) -> Result<String> {
-    use futures_util::StreamExt;
-    let v = p.next().await.context("pending")??;
-    v["id"].as_str().map(str::to_owned).context("document id")
-}
-
-async fn next_url<F: Future<Output = Result<Value>>>(p: &mut Pending<F>) -> Result<String> {
-    use futures_util::StreamExt;
-    let v = p.next().await.context("pending")??;
-    v["url"].as_str().map(str::to_owned).context("ticket url")
 }
 
 fn concordat_env(dir: &Path, port: u16) -> Vec<(String, String)> {

@@ -35,6 +35,18 @@ fn build(doc: &mut AutoCommit, kind: DocumentKind) -> Result<(), automerge::Auto
     Ok(())
 }
 
+/// The schema version a document was written with (0 if it records none).
+pub fn version(doc: &impl ReadDoc) -> u64 {
+    match doc.get(ROOT, "schemaVersion") {
+        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::Uint(v) => *v,
+            automerge::ScalarValue::Int(v) => u64::try_from(*v).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 /// Brings a document written by an older version up to [`SCHEMA_VERSION`], as changes by the
 /// server's actor; returns whether anything changed. Version 1 held empty lists only; version 2
 /// adds the risk register's matrix and appetite and the agreement's comments.
@@ -42,14 +54,7 @@ pub fn upgrade(
     doc: &mut AutoCommit,
     kind: DocumentKind,
 ) -> Result<bool, automerge::AutomergeError> {
-    let version = match doc.get(ROOT, "schemaVersion")? {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Uint(v) => *v,
-            automerge::ScalarValue::Int(v) => u64::try_from(*v).unwrap_or(0),
-            _ => 0,
-        },
-        _ => 0,
-    };
+    let version = version(doc);
     if version >= SCHEMA_VERSION {
         return Ok(false);
     }

@@ -82,14 +82,16 @@ pub async fn run(
     // A document an older version wrote is brought up to the current schema first, as a
     // change by the server's actor, stored before anyone syncs it.
     let doc = match content.kind {
-        Some(kind) if needs_upgrade(&doc) => match upgrade(&state, id, kind, doc).await {
-            Ok(doc) => doc,
-            Err(reason) => {
-                tracing::error!(document = %id, %reason, "document could not be upgraded");
-                refuse_all(&state, id, generation, rx).await;
-                return;
+        Some(kind) if domain::schema::version(&doc) < domain::documents::SCHEMA_VERSION => {
+            match upgrade(&state, id, kind, doc).await {
+                Ok(doc) => doc,
+                Err(reason) => {
+                    tracing::error!(document = %id, %reason, "document could not be upgraded");
+                    refuse_all(&state, id, generation, rx).await;
+                    return;
+                }
             }
-        },
+        }
         _ => doc,
     };
     let actors = content
@@ -192,19 +194,6 @@ async fn refuse_all(
         }
     }
     hub.remove_room_if(id, generation, &rx);
-}
-
-fn needs_upgrade(doc: &Automerge) -> bool {
-    use automerge::ReadDoc;
-    let version = match doc.get(automerge::ROOT, "schemaVersion") {
-        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
-            automerge::ScalarValue::Uint(v) => *v,
-            automerge::ScalarValue::Int(v) => u64::try_from(*v).unwrap_or(0),
-            _ => 0,
-        },
-        _ => 0,
-    };
-    version < domain::documents::SCHEMA_VERSION
 }
 
 /// Upgrades the document's schema as a change by the server's actor and stores that change.
