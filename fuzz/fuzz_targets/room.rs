@@ -6,15 +6,15 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ROOT};
 use libfuzzer_sys::fuzz_target;
-use sync::room::{Effect, Input, Room};
+use sync::room::{Edit, Effect, Input, Room};
 
 fuzz_target!(|data: &[u8]| {
     let mut base = AutoCommit::new();
     base.put(ROOT, "title", "register").expect("put");
     let doc = Automerge::load(&base.save()).expect("load");
     let mut room = Room::new("server".into(), "doc".into(), doc, []);
-    room.handle(Input::Join { conn: 1, peer_id: "writer".into(), user: [1; 16], can_write: true });
-    room.handle(Input::Join { conn: 2, peer_id: "reader".into(), user: [2; 16], can_write: false });
+    room.handle(Input::Join { conn: 1, peer_id: "writer".into(), user: [1; 16], edit: Edit::All });
+    room.handle(Input::Join { conn: 2, peer_id: "reader".into(), user: [2; 16], edit: Edit::None });
     let heads = room.document().get_heads();
 
     // The reader's bytes never change anything.

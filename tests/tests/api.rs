@@ -831,8 +831,29 @@ async fn health_and_openapi(backend: Backend) {
         "/api/documents/{id}",
         "/api/invitations/accept",
         "/api/partnerships/{id}/members",
+        "/api/partnerships/{id}/dashboard",
+        "/api/overview",
+        "/api/documents/{id}/versions",
+        "/api/documents/{id}/changes",
+        "/api/documents/{id}/audit",
+        "/api/documents/{id}/import/preview",
+        "/api/documents/{id}/export.xlsx",
+        "/api/documents/{id}/report.html",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
+    }
+    // The documents' schemas, the source a client's types are generated from.
+    let schemas = &spec["components"]["schemas"];
+    for (schema, field) in [
+        ("RiskRegister", "risks"),
+        ("Sla", "measurements"),
+        ("Agreement", "clauses"),
+        ("Meeting", "decisions"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field} in the OpenAPI components"
+        );
     }
     s.stop().await;
 }

@@ -143,6 +143,39 @@ pub fn decide(f: &AccessFacts<'_>) -> Access {
     }
 }
 
+/// Which parts of a document a user may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "lists")]
+pub enum Editable {
+    Nothing,
+    /// Only inside these top-level lists of the document: adding elements and editing within
+    /// them, never removing one.
+    Only(&'static [&'static str]),
+    Everything,
+}
+
+/// What `access` lets its holder change in a document of `kind`. A commenter adds comments
+/// (only agreements carry comment threads, so elsewhere a commenter reads). A guest editor —
+/// a third-sector partner — changes only the part of a document a delivery partner reports
+/// against: an SLA's measurements, a register's or a meeting's actions, an agreement's
+/// comments; the terms themselves stay with the councils.
+pub fn editable(access: Access, kind: crate::model::DocumentKind, is_guest: bool) -> Editable {
+    use crate::model::DocumentKind as K;
+    match access {
+        Access::None | Access::Read => Editable::Nothing,
+        Access::Comment => match kind {
+            K::Agreement => Editable::Only(&["comments"]),
+            _ => Editable::Nothing,
+        },
+        Access::Write | Access::Admin if is_guest => Editable::Only(match kind {
+            K::Sla => &["measurements"],
+            K::RiskRegister | K::Meeting => &["actions"],
+            K::Agreement => &["comments"],
+        }),
+        Access::Write | Access::Admin => Editable::Everything,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

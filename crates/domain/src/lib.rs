@@ -11,6 +11,6 @@ pub mod model;
 pub mod schema;
 pub mod validate;
 
-pub use access::{Access, AccessFacts, SpaceAccess, decide};
+pub use access::{Access, AccessFacts, Editable, SpaceAccess, decide, editable};
 pub use ids::{DocumentId, DocumentIdError};
 pub use model::*;

@@ -171,6 +171,19 @@ pub struct Document {
     pub updated_at: Millis,
 }
 
+/// A named version: the document's heads frozen under a label ("Agreed at Joint Governance
+/// Committee, 12 March"). Never altered once made (the database refuses updates and deletes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Version {
+    pub id: Uuid,
+    pub document_id: DocumentId,
+    pub label: String,
+    /// The automerge change hashes (hex) that were the document's heads.
+    pub heads: Vec<String>,
+    pub created_by: Uuid,
+    pub created_at: Millis,
+}
+
 /// Per-document access for one user, with optional expiry; revocable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Grant {

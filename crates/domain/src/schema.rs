@@ -18,19 +18,53 @@ pub const SERVER_ACTOR: [u8; 16] = *b"concordat-server";
 
 /// The saved bytes of a new document of `kind`.
 pub fn initial_document(kind: DocumentKind) -> Vec<u8> {
+    document(kind, &Content::initial(kind))
+}
+
+/// The saved bytes of a new document of `kind` holding `content` (demo content, a document
+/// created from a template), written by the server's actor.
+pub fn document(kind: DocumentKind, content: &Content) -> Vec<u8> {
     let mut doc = AutoCommit::new().with_actor(automerge::ActorId::from(SERVER_ACTOR));
-    build(&mut doc, kind).expect("writing to a fresh in-memory document cannot fail");
+    build(&mut doc, kind, content).expect("writing to a fresh in-memory document cannot fail");
     doc.save()
 }
 
-fn build(doc: &mut AutoCommit, kind: DocumentKind) -> Result<(), automerge::AutomergeError> {
+fn build(
+    doc: &mut AutoCommit,
+    kind: DocumentKind,
+    content: &Content,
+) -> Result<(), automerge::AutomergeError> {
     doc.put(ROOT, "schema", format!("concordat/{}", kind.as_str()))?;
     doc.put(ROOT, "schemaVersion", SCHEMA_VERSION)?;
-    let content = serde_json::to_value(Content::initial(kind)).unwrap_or(Value::Null);
+    let content = serde_json::to_value(content).unwrap_or(Value::Null);
     if let Value::Object(fields) = content {
         for (k, v) in &fields {
             put_json(doc, &ROOT, k, v)?;
         }
+    }
+    if kind == DocumentKind::Agreement {
+        clause_text_as_text(doc)?;
+    }
+    Ok(())
+}
+
+/// An agreement's clause text is edited character by character by several people at once, so
+/// it is an automerge text object (which also carries marks), not a string.
+fn clause_text_as_text(doc: &mut AutoCommit) -> Result<(), automerge::AutomergeError> {
+    use automerge::{ObjType, Value as AmValue};
+    let Some((AmValue::Object(ObjType::List), clauses)) = doc.get(ROOT, "clauses")? else {
+        return Ok(());
+    };
+    for i in 0..doc.length(&clauses) {
+        let Some((AmValue::Object(ObjType::Map), clause)) = doc.get(&clauses, i)? else {
+            continue;
+        };
+        let text = match doc.get(&clause, "text")? {
+            Some((AmValue::Scalar(s), _)) => s.as_str().unwrap_or_default().to_owned(),
+            _ => continue,
+        };
+        let obj = doc.put_object(&clause, "text", ObjType::Text)?;
+        doc.splice_text(&obj, 0, 0, &text)?;
     }
     Ok(())
 }

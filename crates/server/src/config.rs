@@ -236,6 +236,33 @@ pub struct Config {
     )]
     pub max_page_size: u32,
 
+    /// Most documents one view (a dashboard, a council's overview) reads.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_VIEW_DOCUMENTS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub max_view_documents: usize,
+
+    /// Largest spreadsheet accepted for import, in bytes.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_BYTES",
+        default_value_t = 10 * 1024 * 1024,
+        global = true
+    )]
+    pub max_import_bytes: usize,
+
+    /// Most data rows one import may hold.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_ROWS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub max_import_rows: usize,
+
     /// Largest websocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "CONCORDAT_SYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
     pub sync_max_message_bytes: usize,

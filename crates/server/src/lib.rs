@@ -5,10 +5,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod content;
 pub mod demo;
 pub mod error;
 pub mod live;
 pub mod logging;
+pub mod report;
 
 use std::sync::Arc;
 use std::time::Duration;

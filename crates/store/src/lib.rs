@@ -20,7 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use domain::{
     DocumentId, DocumentKind, Grant, Invitation, Membership, Millis, Organisation, Partnership,
-    Space, SpaceOwner, User, access::Principal,
+    Space, SpaceOwner, User, Version, access::Principal,
 };
 use uuid::Uuid;
 
@@ -47,6 +47,9 @@ impl System {
     /// The live-sync runtime loading and appending document content. It authorises every
     /// peer's message itself before anything reaches here.
     pub const SYNC: System = System("sync");
+    /// Naming a document's authors (users of other councils, whom row-level security would
+    /// hide) for a caller the same statement has checked may see the document.
+    pub const AUDIT: System = System("audit");
 
     pub fn reason(self) -> &'static str {
         self.0
@@ -204,6 +207,17 @@ pub struct Append {
     pub actors: Vec<(Vec<u8>, Uuid)>,
 }
 
+/// The user behind an automerge actor id, as the audit trail names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub actor: Vec<u8>,
+    /// The nil id for the server's own actor (schema upgrades).
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub org_id: Option<Uuid>,
+    pub org_name: Option<String>,
+}
+
 /// Everything Concordat persists. See the crate docs for the scoping rule.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -304,8 +318,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         archived: Option<bool>,
         now: Millis,
     ) -> Result<bool>;
-    /// The document's stored automerge chunks, in order.
+    /// The document's stored automerge chunks from the latest snapshot on, in order, checksums
+    /// verified (a corrupt chunk is an error). Empty if the caller may not see the document.
     async fn load_chunks(&self, p: &Principal, id: DocumentId) -> Result<Vec<Chunk>>;
+    /// Who authored with each of the document's automerge actors, with their names and
+    /// councils: the audit trail of a shared document names every council's editors to anyone
+    /// who may see the document (and only to them). Empty if the caller may not see it.
+    async fn document_authors(&self, p: &Principal, id: DocumentId) -> Result<Vec<Author>>;
+
+    // --- named versions ---
+    /// Records a named version of a document the caller may see; false if they may not.
+    async fn create_version(&self, p: &Principal, v: &Version) -> Result<bool>;
+    /// The document's named versions, oldest first.
+    async fn list_versions(&self, p: &Principal, id: DocumentId) -> Result<Vec<Version>>;
+    async fn get_version(&self, p: &Principal, id: Uuid) -> Result<Option<Version>>;
 
     // --- live sync ---
     /// The document's content; `None` if there is no such document. A chunk whose checksum

@@ -294,6 +294,31 @@ impl TryFrom<GrantRow> for Grant {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct VersionRow {
+    id: Uuid,
+    document_id: String,
+    label: String,
+    heads: String,
+    created_by: Uuid,
+    created_at: i64,
+}
+
+impl TryFrom<VersionRow> for domain::Version {
+    type Error = StoreError;
+    fn try_from(r: VersionRow) -> Result<Self> {
+        Ok(domain::Version {
+            id: r.id,
+            document_id: document_id(&r.document_id)?,
+            label: r.label,
+            heads: serde_json::from_str(&r.heads)
+                .map_err(|e| StoreError::Corrupt(format!("version {}: heads: {e}", r.id)))?,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        })
+    }
+}
+
 pub(crate) const INVITATION_COLUMNS: &str = "id, email, org_id, guest_org_id, role, expires_at, \
     grant_expires_at, accepted_at, revoked_at, created_by, created_at";
 
@@ -988,9 +1013,10 @@ macro_rules! impl_store {
                 id: domain::DocumentId,
             ) -> $crate::Result<Vec<$crate::Chunk>> {
                 let mut tx = self.user_tx(p, false).await?;
-                let rows: Vec<$crate::sql::ChunkRow> = sqlx::query_as(concat!(
-                    "select seq, kind, data from doc_chunks where document_id = $5 and exists \
-                     (select 1 from documents d join spaces s on s.id = d.space_id where d.id = $5 and ",
+                let rows: Vec<$crate::sql::StoredChunkRow> = sqlx::query_as(concat!(
+                    "select seq, kind, data, checksum from doc_chunks where document_id = $5 and seq >= \
+                     coalesce((select max(seq) from doc_chunks where document_id = $5 and kind = 'snapshot'), 0) \
+                     and exists (select 1 from documents d join spaces s on s.id = d.space_id where d.id = $5 and ",
                     $crate::sql::visible_doc!(),
                     ") order by seq"
                 ))
@@ -1002,7 +1028,122 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                rows.into_iter().map(|r| r.verified(&id)).collect()
+            }
+
+            async fn document_authors(
+                &self,
+                p: &domain::access::Principal,
+                id: domain::DocumentId,
+            ) -> $crate::Result<Vec<$crate::Author>> {
+                // A system transaction (users of other councils are outside the caller's
+                // row-level security), so the statement itself checks the caller may see the
+                // document.
+                let mut tx = self.system_tx($crate::System::AUDIT, false).await?;
+                let rows: Vec<(Vec<u8>, uuid::Uuid, Option<String>, Option<uuid::Uuid>, Option<String>)> =
+                    sqlx::query_as(concat!(
+                        "select a.actor_id, a.user_id, u.display_name, o.id, o.name from doc_actors a \
+                         left join users u on u.id = a.user_id left join organisations o on o.id = u.org_id \
+                         where a.document_id = $5 and exists (select 1 from documents d \
+                         join spaces s on s.id = d.space_id where d.id = $5 and ",
+                        $crate::sql::visible_doc!(),
+                        ") order by a.created_at"
+                    ))
+                    .bind(p.org_id)
+                    .bind(p.is_guest)
+                    .bind(p.user_id)
+                    .bind(domain_now())
+                    .bind(id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(actor, user_id, name, org_id, org_name)| $crate::Author {
+                        actor,
+                        user_id,
+                        display_name: name.unwrap_or_else(|| "Concordat (server)".to_owned()),
+                        org_id,
+                        org_name,
+                    })
+                    .collect())
+            }
+
+            async fn create_version(
+                &self,
+                p: &domain::access::Principal,
+                v: &domain::Version,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.user_tx(p, true).await?;
+                let heads = serde_json::to_string(&v.heads)
+                    .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+                let done = sqlx::query(concat!(
+                    "insert into doc_versions (id, document_id, label, heads, created_by, created_at) \
+                     select $6, d.id, $7, $8, $3, $9 from documents d join spaces s on s.id = d.space_id \
+                     where d.id = $5 and ",
+                    $crate::sql::visible_doc!()
+                ))
+                .bind(p.org_id)
+                .bind(p.is_guest)
+                .bind(p.user_id)
+                .bind(domain_now())
+                .bind(v.document_id.to_string())
+                .bind(v.id)
+                .bind(&v.label)
+                .bind(heads)
+                .bind(v.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(done == 1)
+            }
+
+            async fn list_versions(
+                &self,
+                p: &domain::access::Principal,
+                id: domain::DocumentId,
+            ) -> $crate::Result<Vec<domain::Version>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let rows: Vec<$crate::sql::VersionRow> = sqlx::query_as(concat!(
+                    "select v.id, v.document_id, v.label, v.heads, v.created_by, v.created_at \
+                     from doc_versions v join documents d on d.id = v.document_id \
+                     join spaces s on s.id = d.space_id where v.document_id = $5 and ",
+                    $crate::sql::visible_doc!(),
+                    " order by v.created_at, v.id"
+                ))
+                .bind(p.org_id)
+                .bind(p.is_guest)
+                .bind(p.user_id)
+                .bind(domain_now())
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 $crate::sql::convert(rows)
+            }
+
+            async fn get_version(
+                &self,
+                p: &domain::access::Principal,
+                id: uuid::Uuid,
+            ) -> $crate::Result<Option<domain::Version>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let row: Option<$crate::sql::VersionRow> = sqlx::query_as(concat!(
+                    "select v.id, v.document_id, v.label, v.heads, v.created_by, v.created_at \
+                     from doc_versions v join documents d on d.id = v.document_id \
+                     join spaces s on s.id = d.space_id where v.id = $5 and ",
+                    $crate::sql::visible_doc!()
+                ))
+                .bind(p.org_id)
+                .bind(p.is_guest)
+                .bind(p.user_id)
+                .bind(domain_now())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn load_content(

@@ -8,4 +8,4 @@ pub mod codec;
 pub mod room;
 
 pub use codec::{DecodeError, Message, PeerId, PeerMetadata};
-pub use room::{ConnId, Effect, Input, Room, RoomError};
+pub use room::{ConnId, Edit, Effect, Input, Room, RoomError};

@@ -34,6 +34,18 @@ pub type UserKey = [u8; 16];
 /// The user that owns content the server itself wrote (initial documents).
 pub const SYSTEM_USER: UserKey = [0; 16];
 
+/// What a peer may change in the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Nothing: a sync message carrying changes is refused.
+    None,
+    /// Only inside these top-level lists: adding elements and editing inside them, never
+    /// removing or replacing one (a commenter adds comments; a guest reports measurements).
+    Only(Vec<String>),
+    /// Anything the document's schema allows.
+    All,
+}
+
 /// What the room is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -42,7 +54,7 @@ pub enum Input {
         conn: ConnId,
         peer_id: PeerId,
         user: UserKey,
-        can_write: bool,
+        edit: Edit,
     },
     /// A `request` or `sync` frame's automerge sync message.
     Sync { conn: ConnId, data: Vec<u8> },
@@ -54,11 +66,19 @@ pub enum Input {
         data: Vec<u8>,
     },
     /// The connection's access changed (a grant revoked, a membership ended).
-    SetAccess { conn: ConnId, can_write: bool },
+    SetAccess { conn: ConnId, edit: Edit },
     /// The connection stopped syncing this document.
     Leave { conn: ConnId },
     /// Storage finished the batch with this id.
     Persisted { batch: u64, ok: bool },
+    /// Changes made on the server on a user's behalf (an import, an upgrade): raw automerge
+    /// change bytes, checked like a peer's (authors, schema), then persisted and broadcast.
+    /// Answered with [`Effect::Applied`] once stored or refused.
+    Apply {
+        request: u64,
+        user: UserKey,
+        changes: Vec<u8>,
+    },
 }
 
 /// What the room asks the runtime to do.
@@ -75,6 +95,11 @@ pub enum Effect {
     },
     /// Close the connection (after the messages already sent): its sync stream is broken.
     Close { conn: ConnId, reason: String },
+    /// The outcome of an [`Input::Apply`]: stored (and broadcast), or refused and why.
+    Applied {
+        request: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Why loading a document failed.
@@ -87,7 +112,7 @@ pub enum RoomError {
 struct Peer {
     peer_id: PeerId,
     user: UserKey,
-    can_write: bool,
+    edit: Edit,
     state: sync::State,
 }
 
@@ -97,6 +122,8 @@ struct Batch {
     actors: Vec<(ActorId, UserKey)>,
     /// Connections whose changes are in the batch.
     senders: Vec<ConnId>,
+    /// [`Input::Apply`] requests whose changes are in the batch.
+    requests: Vec<u64>,
 }
 
 /// Checks a document after a peer's changes were applied; `Err` explains the refusal.
@@ -113,6 +140,7 @@ pub struct Room {
     /// Changes applied but not yet handed to storage, and who sent them.
     pending_actors: Vec<(ActorId, UserKey)>,
     pending_senders: Vec<ConnId>,
+    pending_requests: Vec<u64>,
     inflight: Option<Batch>,
     queue: VecDeque<Input>,
     next_batch: u64,
@@ -153,6 +181,7 @@ impl Room {
             persisted_heads,
             pending_actors: Vec::new(),
             pending_senders: Vec::new(),
+            pending_requests: Vec::new(),
             inflight: None,
             queue: VecDeque::new(),
             next_batch: 1,
@@ -198,9 +227,9 @@ impl Room {
                 self.queue
                     .retain(|i| !matches!(i, Input::Sync { conn: c, .. } if *c == conn));
             }
-            Input::SetAccess { conn, can_write } => {
+            Input::SetAccess { conn, edit } => {
                 if let Some(p) = self.peers.get_mut(&conn) {
-                    p.can_write = can_write;
+                    p.edit = edit;
                 }
             }
             Input::Ephemeral {
@@ -209,7 +238,7 @@ impl Room {
                 session_id,
                 data,
             } => self.relay(conn, count, session_id, data, &mut out),
-            sync_input @ (Input::Join { .. } | Input::Sync { .. }) => {
+            sync_input @ (Input::Join { .. } | Input::Sync { .. } | Input::Apply { .. }) => {
                 if self.inflight.is_some() {
                     self.queue.push_back(sync_input);
                 } else {
@@ -256,7 +285,7 @@ impl Room {
                 conn,
                 peer_id,
                 user,
-                can_write,
+                edit,
             } => {
                 self.dirty.insert(conn);
                 self.peers.insert(
@@ -264,12 +293,17 @@ impl Room {
                     Peer {
                         peer_id,
                         user,
-                        can_write,
+                        edit,
                         state: sync::State::new(),
                     },
                 );
             }
             Input::Sync { conn, data } => self.receive(conn, &data, out),
+            Input::Apply {
+                request,
+                user,
+                changes,
+            } => self.apply_local(request, user, &changes, out),
             _ => {}
         }
     }
@@ -301,7 +335,7 @@ impl Room {
             Ok(m) => m,
             Err(_) => return self.refuse(conn, "malformed automerge sync message", out),
         };
-        if !msg.changes.is_empty() && !peer.can_write {
+        if !msg.changes.is_empty() && peer.edit == Edit::None {
             return self.refuse(
                 conn,
                 "read-only access: changes refused, nothing was applied",
@@ -327,6 +361,7 @@ impl Room {
             );
         }
         let user = peer.user;
+        let edit = peer.edit.clone();
         let before = self.doc.get_heads();
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
@@ -344,9 +379,31 @@ impl Room {
         if self.doc.get_heads() == before {
             return;
         }
-        // Every new change must be authored by an actor of this user.
-        let mut claims = Vec::new();
-        for change in self.doc.get_changes(&before) {
+        let claims = match self.admit(&before, user, &edit) {
+            Ok(claims) => claims,
+            Err(why) => {
+                self.rollback(&before);
+                return self.refuse(conn, &why, out);
+            }
+        };
+        self.pending_actors.extend(claims);
+        if !self.pending_senders.contains(&conn) {
+            self.pending_senders.push(conn);
+        }
+    }
+
+    /// Checks the changes applied since `before`, all sent by `user`: each must be authored by
+    /// an actor of this user (an actor seen for the first time is claimed for them: the claims
+    /// are returned), must stay within what the user may edit, and the document must still
+    /// satisfy its schema. `Err` is the refusal to send; the caller rolls back.
+    fn admit(
+        &self,
+        before: &[ChangeHash],
+        user: UserKey,
+        edit: &Edit,
+    ) -> Result<Vec<(ActorId, UserKey)>, String> {
+        let mut claims: Vec<(ActorId, UserKey)> = Vec::new();
+        for change in self.doc.get_changes(before) {
             let actor = change.actor_id().clone();
             let owner = self
                 .actors
@@ -361,29 +418,57 @@ impl Room {
             match owner {
                 Some(owner) if *owner == user => {}
                 Some(_) => {
-                    self.rollback(&before);
-                    return self.refuse(
-                        conn,
-                        "changes authored by another user's actor id: refused",
-                        out,
-                    );
+                    return Err("changes authored by another user's actor id: refused".into());
                 }
                 None => claims.push((actor, user)),
             }
         }
+        if let Edit::Only(lists) = edit {
+            within(&self.doc, before, lists).map_err(|why| {
+                format!("change refused, nothing was applied: {why}. Reload the document.")
+            })?;
+        }
         if let Some(validate) = &self.validator
             && let Err(why) = validate(&self.doc)
         {
-            self.rollback(&before);
-            return self.refuse(
-                conn,
-                &format!("change refused, nothing was applied: {why}. Reload the document."),
-                out,
-            );
+            return Err(format!(
+                "change refused, nothing was applied: {why}. Reload the document."
+            ));
         }
-        self.pending_actors.extend(claims);
-        if !self.pending_senders.contains(&conn) {
-            self.pending_senders.push(conn);
+        Ok(claims)
+    }
+
+    /// Applies changes made on the server on `user`'s behalf, all or nothing.
+    fn apply_local(&mut self, request: u64, user: UserKey, changes: &[u8], out: &mut Vec<Effect>) {
+        let before = self.doc.get_heads();
+        let refused = |why: String| Effect::Applied {
+            request,
+            result: Err(why),
+        };
+        if let Err(e) = crate::chunks::verify([changes]) {
+            return out.push(refused(format!("invalid changes ({e})")));
+        }
+        if let Err(e) = self.doc.load_incremental(changes) {
+            self.rollback(&before);
+            return out.push(refused(format!("invalid changes ({e})")));
+        }
+        if self.doc.get_heads() == before {
+            // Nothing new: already applied.
+            return out.push(Effect::Applied {
+                request,
+                result: Ok(()),
+            });
+        }
+        // The server has already decided the user may make this change (as an editor).
+        match self.admit(&before, user, &Edit::All) {
+            Ok(claims) => {
+                self.pending_actors.extend(claims);
+                self.pending_requests.push(request);
+            }
+            Err(why) => {
+                self.rollback(&before);
+                out.push(refused(why));
+            }
         }
     }
 
@@ -422,6 +507,7 @@ impl Room {
                 heads,
                 actors,
                 senders: std::mem::take(&mut self.pending_senders),
+                requests: std::mem::take(&mut self.pending_requests),
             });
         } else {
             self.answer_dirty(out);
@@ -471,10 +557,31 @@ impl Room {
         let Some(b) = self.inflight.take_if(|b| b.id == batch) else {
             return;
         };
+        let outcome = |result: Result<(), String>| -> Vec<Effect> {
+            b.requests
+                .iter()
+                .map(|&request| Effect::Applied {
+                    request,
+                    result: result.clone(),
+                })
+                .collect()
+        };
         if ok {
+            out.extend(outcome(Ok(())));
             self.persisted_heads = b.heads;
             self.actors.extend(b.actors);
         } else {
+            out.extend(outcome(
+                Err("storage unavailable: nothing was saved".into()),
+            ));
+            out.extend(
+                std::mem::take(&mut self.pending_requests)
+                    .into_iter()
+                    .map(|request| Effect::Applied {
+                        request,
+                        result: Err("storage unavailable: nothing was saved".into()),
+                    }),
+            );
             // Drop what storage refused; everything applied after it depends on it or was
             // sent by peers whose state now assumes it, so drop that too and tell them all.
             let mut senders = b.senders;
@@ -501,6 +608,46 @@ impl Room {
         }
         self.flush(out);
     }
+}
+
+/// Whether everything that changed since `before` lies inside one of the top-level `lists`:
+/// new elements and edits within elements are allowed; removing or replacing an element, and
+/// anything outside those lists, is not. The message names the first place at fault.
+fn within(doc: &Automerge, before: &[ChangeHash], lists: &[String]) -> Result<(), String> {
+    use automerge::{PatchAction, Prop};
+    let allowed = || {
+        if lists.is_empty() {
+            "nothing".to_owned()
+        } else {
+            lists.join(", ")
+        }
+    };
+    for patch in doc.diff(before, &doc.get_heads()) {
+        let top = match (patch.path.first(), &patch.action) {
+            (Some((_, Prop::Map(k))), _) => k.clone(),
+            (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.clone(),
+            _ => String::new(),
+        };
+        let inside = !patch.path.is_empty() && lists.contains(&top);
+        let list_itself = patch.path.len() == 1;
+        let removes = list_itself
+            && matches!(
+                patch.action,
+                PatchAction::DeleteSeq { .. } | PatchAction::PutSeq { .. }
+            );
+        if !inside || removes {
+            return Err(format!(
+                "you may only add to {} in this document, not change {}",
+                allowed(),
+                if top.is_empty() {
+                    "its structure"
+                } else {
+                    &top
+                }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What `receive_sync_message` does to a peer's sync state for a message that carries no

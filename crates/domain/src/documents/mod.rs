@@ -7,9 +7,11 @@
 //!   RAG and trend, cost split by basis with the re-base check, savings per council.
 //! - [`agreement`]: clauses of rich text with status, anchored comments, sign-offs.
 //! - [`meeting`]: attendees, agenda, decisions, actions linked to risks and KPIs.
+//! - [`changes`]: the change report between two versions ("what changed since the last report").
 //! - [`check`]: problems found by each document's `check()`, each with the JSON path at fault.
 
 pub mod agreement;
+pub mod changes;
 pub mod check;
 pub mod meeting;
 pub mod risk;
@@ -109,6 +111,86 @@ pub fn read(kind: DocumentKind, doc: &impl ReadDoc) -> Result<Content, Vec<Probl
     Ok(content)
 }
 
+/// Writes into `doc` what changed from `before` to `after` (two JSON forms of the document),
+/// as small edits rather than a rewrite, so concurrent edits elsewhere survive: top-level
+/// lists of objects with an `id` get new elements appended and changed fields of existing
+/// elements set (text fields through a minimal text update); other changed top-level values
+/// are replaced. Elements missing from `after` are left alone (a server-side change such as
+/// an import never deletes what people wrote).
+pub fn write_diff(
+    doc: &mut AutoCommit,
+    before: &Value,
+    after: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    use automerge::{ROOT, Value as Am};
+    let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+        return Ok(());
+    };
+    for (key, new) in after {
+        let old = before.get(key);
+        if old == Some(new) {
+            continue;
+        }
+        let (
+            Some(Value::Array(old_items)),
+            Value::Array(new_items),
+            Some((Am::Object(ObjType::List), list)),
+        ) = (old, new, doc.get(ROOT, key.as_str())?)
+        else {
+            put_json(doc, &ROOT, key, new)?;
+            continue;
+        };
+        let id_of = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_owned);
+        for item in new_items {
+            let Some(id) = id_of(item) else { continue };
+            match old_items.iter().find(|o| id_of(o).as_deref() == Some(&id)) {
+                None => {
+                    let end = doc.length(&list);
+                    insert_json(doc, &list, end, item)?;
+                }
+                Some(old_item) if old_item != item => {
+                    let Some(index) = (0..doc.length(&list)).find(|i| {
+                        doc.get(&list, *i)
+                            .ok()
+                            .flatten()
+                            .and_then(|(_, obj)| doc.get(&obj, "id").ok().flatten())
+                            .is_some_and(|(v, obj)| match v {
+                                Am::Scalar(s) => s.as_str() == Some(id.as_str()),
+                                Am::Object(ObjType::Text) => {
+                                    doc.text(&obj).ok().as_deref() == Some(id.as_str())
+                                }
+                                _ => false,
+                            })
+                    }) else {
+                        continue;
+                    };
+                    let Some((_, element)) = doc.get(&list, index)? else {
+                        continue;
+                    };
+                    let (Some(old_fields), Some(new_fields)) =
+                        (old_item.as_object(), item.as_object())
+                    else {
+                        continue;
+                    };
+                    for (field, value) in new_fields {
+                        if old_fields.get(field) == Some(value) {
+                            continue;
+                        }
+                        match (doc.get(&element, field.as_str())?, value) {
+                            (Some((Am::Object(ObjType::Text), text)), Value::String(s)) => {
+                                doc.update_text(&text, s)?
+                            }
+                            _ => put_json(doc, &element, field, value)?,
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a value goes: a key of a map, or an index of a list (inserted).
 enum Place<'a> {
     Key(&'a str),
@@ -176,5 +258,52 @@ fn scalar_of(v: &Value) -> automerge::ScalarValue {
         },
         Value::String(s) => automerge::ScalarValue::Str(s.as_str().into()),
         _ => automerge::ScalarValue::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::ROOT;
+    use serde_json::json;
+
+    /// The document ends equal to `after`; a text field is updated in place (its object id is
+    /// kept, so concurrent character edits merge), and an element missing from `after` stays.
+    #[test]
+    fn write_diff_appends_sets_and_keeps() {
+        let before = json!({
+            "schema": "x",
+            "risks": [
+                { "id": "r1", "title": "old title", "owner": "A" },
+                { "id": "r2", "title": "kept", "owner": "B" },
+            ],
+            "assessments": [],
+        });
+        let mut doc = AutoCommit::new();
+        for (k, v) in before.as_object().unwrap() {
+            put_json(&mut doc, &ROOT, k, v).unwrap();
+        }
+        // A client wrote r1's title as collaborative text.
+        let (_, risks) = doc.get(ROOT, "risks").unwrap().unwrap();
+        let (_, r1) = doc.get(&risks, 0).unwrap().unwrap();
+        let title = doc.put_object(&r1, "title", ObjType::Text).unwrap();
+        doc.splice_text(&title, 0, 0, "old title").unwrap();
+
+        let after = json!({
+            "schema": "x",
+            "risks": [
+                { "id": "r1", "title": "new title", "owner": "A2" },
+                { "id": "r3", "title": "added", "owner": "C" },
+            ],
+            "assessments": [ { "id": "a1", "riskId": "r3" } ],
+        });
+        write_diff(&mut doc, &before, &after).unwrap();
+        let json = to_json(&doc);
+        assert_eq!(json["risks"][0], after["risks"][0]);
+        assert_eq!(json["risks"][1], before["risks"][1], "r2 is never deleted");
+        assert_eq!(json["risks"][2], after["risks"][1]);
+        assert_eq!(json["assessments"], after["assessments"]);
+        let (_, same) = doc.get(&r1, "title").unwrap().unwrap();
+        assert_eq!(same, title, "text updated in place");
     }
 }

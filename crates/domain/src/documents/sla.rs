@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Which way is good for a KPI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Polarity {
     HigherIsBetter,
@@ -15,7 +15,9 @@ pub enum Polarity {
 }
 
 /// Red / amber / green, always shown with its word as well as its colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rag {
     Red,
@@ -41,7 +43,7 @@ pub fn rag(polarity: Polarity, target: f64, tolerance: f64, actual: f64) -> Rag 
 }
 
 /// Direction of travel of a KPI against the same period a year earlier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trend {
     /// No measurement for the same period last year.
@@ -88,7 +90,7 @@ pub fn same_period_last_year(period: &str) -> Option<String> {
 }
 
 /// How a shared cost is split between councils.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Basis {
     Equal,
@@ -185,7 +187,7 @@ pub fn rebase_needed(
 }
 
 /// A savings line: what the partnership saves, and how much of it falls to each council (pence).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SavingsLine {
     pub description: String,
@@ -204,7 +206,7 @@ pub fn savings_per_council(lines: &[SavingsLine]) -> BTreeMap<String, i64> {
 }
 
 /// How often a KPI is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Frequency {
     Monthly,
@@ -212,7 +214,7 @@ pub enum Frequency {
     Annual,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Kpi {
     pub id: String,
@@ -232,7 +234,7 @@ pub struct Kpi {
     pub council_shares: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     pub id: String,
@@ -246,7 +248,7 @@ pub struct Measurement {
     pub corrective_action: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostShare {
     pub id: String,
@@ -267,7 +269,7 @@ pub struct CostShare {
 }
 
 /// A shared post's time, planned and actual, per council (percentages).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimeAllocation {
     pub id: String,
@@ -278,7 +280,7 @@ pub struct TimeAllocation {
 }
 
 /// The SLA document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sla {
     /// Organisation ids (empty until chosen).

@@ -58,7 +58,11 @@ fn view(row: DocumentRow, access: Access) -> DocumentView {
 }
 
 /// Loads a document and the caller's access, or "not found" if they have none.
-async fn load(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(DocumentRow, Access)> {
+pub(crate) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<(DocumentRow, Access)> {
     let id = DocumentId::parse_url_or_id(id).map_err(|_| ApiError::NotFound("document"))?;
     let row = state
         .store

@@ -2,11 +2,14 @@
 //! endpoints and the OpenAPI document generated from the handlers' annotations.
 
 pub(crate) mod documents;
+mod exchange;
+mod history;
 mod invitations;
 mod live;
 mod organisations;
 mod partnerships;
 mod session;
+mod views;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
@@ -69,6 +72,8 @@ pub async fn invite_from_cli(
 /// All routes, with body limit, timeout and request tracing applied.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    // An import carries the file as base64 (4 bytes per 3) inside a small JSON body.
+    let import_limit = state.config.max_import_bytes / 3 * 4 + 64 * 1024;
     let timeout = crate::request_timeout(&state.config);
     let api = Router::new()
         .route("/auth/login", post(session::login))
@@ -102,6 +107,27 @@ pub fn router(state: AppState) -> Router {
             get(documents::get).patch(documents::update),
         )
         .route("/documents/{id}/grants", get(documents::list_grants))
+        .route("/documents/{id}/content", get(history::content))
+        .route(
+            "/documents/{id}/versions",
+            get(history::list_versions).post(history::create_version),
+        )
+        .route("/documents/{id}/changes", get(history::changes))
+        .route("/documents/{id}/audit", get(history::audit))
+        .route("/versions/{id}", get(history::get_version))
+        .route(
+            "/documents/{id}/import/preview",
+            post(exchange::preview).layer(DefaultBodyLimit::max(import_limit)),
+        )
+        .route(
+            "/documents/{id}/import/apply",
+            post(exchange::apply).layer(DefaultBodyLimit::max(import_limit)),
+        )
+        .route("/documents/{id}/export.xlsx", get(exchange::export_xlsx))
+        .route("/documents/{id}/export.csv", get(exchange::export_csv))
+        .route("/documents/{id}/report.html", get(exchange::report))
+        .route("/partnerships/{id}/dashboard", get(views::dashboard))
+        .route("/overview", get(views::overview))
         .route(
             "/grants/{id}",
             axum::routing::delete(documents::revoke_grant),
@@ -273,8 +299,22 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         documents::list_grants, documents::revoke_grant,
         invitations::list, invitations::create, invitations::revoke, invitations::accept,
         live::ticket, live::upgrade,
+        history::content, history::create_version, history::list_versions, history::changes,
+        history::audit, history::get_version,
+        views::dashboard, views::overview,
+        exchange::preview, exchange::apply, exchange::export_xlsx, exchange::export_csv,
+        exchange::report,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    // The documents' own schemas, so a client's types are generated from the same Rust types
+    // the server validates against.
+    components(schemas(
+        crate::error::ErrorBody,
+        domain::documents::risk::RiskRegister,
+        domain::documents::sla::Sla,
+        domain::documents::agreement::Agreement,
+        domain::documents::meeting::Meeting,
+        domain::documents::changes::ChangeReport,
+    )),
     modifiers(&BearerAuth),
 )]
 #[derive(Debug)]

@@ -75,7 +75,7 @@ impl ConnSender {
 }
 
 struct Sub {
-    can_write: bool,
+    edit: sync::Edit,
 }
 
 struct Conn {
@@ -417,23 +417,33 @@ impl Conn {
     }
 
     /// The caller's access to a document now (none if it does not exist).
-    async fn access(&self, id: DocumentId) -> Access {
+    /// The caller's access to a document, and what that lets them change in it.
+    async fn access(&self, id: DocumentId) -> (Access, sync::Edit) {
         let p = &self.caller.principal;
+        let none = (Access::None, sync::Edit::None);
         let row = match self.state.store.get_document(p, id).await {
             Ok(Some(row)) => row,
-            Ok(None) => return Access::None,
+            Ok(None) => return none,
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
-                return Access::None;
+                return none;
             }
         };
-        match self.state.store.caller_context(p).await {
+        let access = match self.state.store.caller_context(p).await {
             Ok(ctx) => crate::api::documents::access_of(&self.caller, &ctx, &row),
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
-                Access::None
+                return none;
             }
-        }
+        };
+        let edit = match domain::editable(access, row.document.kind, p.is_guest) {
+            domain::Editable::Nothing => sync::Edit::None,
+            domain::Editable::Only(lists) => {
+                sync::Edit::Only(lists.iter().map(|l| (*l).to_owned()).collect())
+            }
+            domain::Editable::Everything => sync::Edit::All,
+        };
+        (access, edit)
     }
 
     /// The document the message names, if the caller may read it; joins its room first time.
@@ -445,20 +455,17 @@ impl Conn {
         if self.subs.contains_key(&id) {
             return Some(id);
         }
-        let access = self.access(id).await;
+        let (access, edit) = self.access(id).await;
         if !access.can_read() {
             // Never created by syncing, and nothing about its existence revealed.
             self.unavailable(document_id);
             return None;
         }
-        // Commenters write comments through validated changes (documents issue); until then,
-        // only write access may change content.
-        let can_write = access.can_write();
         let join = Input::Join {
             conn: self.id,
             peer_id: self.peer_id.clone().unwrap_or_default(),
             user: super::user_key(self.caller.user.id),
-            can_write,
+            edit: edit.clone(),
         };
         let hub = self.state.hub.clone();
         if !hub
@@ -475,7 +482,7 @@ impl Conn {
             self.error("document is not available right now");
             return None;
         }
-        self.subs.insert(id, Sub { can_write });
+        self.subs.insert(id, Sub { edit });
         Some(id)
     }
 
@@ -543,7 +550,7 @@ impl Conn {
         let docs: Vec<DocumentId> = self.subs.keys().copied().collect();
         let hub = self.state.hub.clone();
         for id in docs {
-            let access = self.access(id).await;
+            let (access, edit) = self.access(id).await;
             if !access.can_read() {
                 self.subs.remove(&id);
                 hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
@@ -551,14 +558,14 @@ impl Conn {
                 self.unavailable(&id.to_string());
                 tracing::info!(conn = self.id, document = %id, "access revoked on a live connection");
             } else if let Some(sub) = self.subs.get_mut(&id)
-                && sub.can_write != access.can_write()
+                && sub.edit != edit
             {
-                sub.can_write = access.can_write();
+                sub.edit = edit.clone();
                 hub.send_if_loaded(
                     id,
                     RoomMsg::Input(Input::SetAccess {
                         conn: self.id,
-                        can_write: sub.can_write,
+                        edit,
                     }),
                 )
                 .await;

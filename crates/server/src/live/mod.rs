@@ -39,6 +39,13 @@ pub enum RoomMsg {
         out: conn::ConnSender,
     },
     Input(sync::Input),
+    /// Changes made on the server on a user's behalf (an import): checked like a peer's, then
+    /// stored and broadcast; answered once stored, or refused with the reason.
+    Apply {
+        user: Uuid,
+        changes: Vec<u8>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
 }
 
 struct Ticket {
@@ -210,6 +217,35 @@ impl Hub {
             }
         }
         false
+    }
+
+    /// Applies changes on `user`'s behalf through the document's room (so connected peers see
+    /// them, after they are stored). `Err` says why they were refused.
+    pub async fn apply(
+        self: &Arc<Self>,
+        state: &crate::AppState,
+        doc: DocumentId,
+        user: Uuid,
+        changes: Vec<u8>,
+    ) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !self
+            .send(
+                state,
+                doc,
+                RoomMsg::Apply {
+                    user,
+                    changes,
+                    reply,
+                },
+            )
+            .await
+        {
+            return Err("the document could not be opened".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the document could not be opened".into()))
     }
 
     /// Sends to the document's room only if it is loaded (a leave needs no room started).

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use automerge::{ActorId, Automerge, LoadOptions, OnPartialLoad, VerificationMode};
+use automerge::{ActorId, Automerge};
 use domain::DocumentId;
 use store::System;
 use sync::codec::{self, Message};
@@ -19,32 +19,6 @@ use uuid::Uuid;
 use super::RoomMsg;
 use super::conn::ConnSender;
 use crate::AppState;
-
-/// Loads the stored content into an automerge document, refusing a corrupt chunk. Storage has
-/// already checked every chunk against its checksum (a corrupt one never gets here).
-/// Incremental chunks are also parsed whole before they are applied (`load_incremental` would
-/// apply a valid prefix of a bad chunk); the snapshot, which this server wrote with `save()`,
-/// is loaded in one piece without re-deriving its change hashes — on a 20 000-change document
-/// those two checks cost as much as the load itself (`cargo run --release -p bench --example
-/// room_cost`).
-fn load(content: &store::Content) -> Result<Automerge, String> {
-    let mut doc: Option<Automerge> = None;
-    for chunk in &content.chunks {
-        let at = |e: &dyn std::fmt::Display| format!("chunk {}: {e}", chunk.seq);
-        if chunk.snapshot && doc.is_none() {
-            let options = LoadOptions::new()
-                .verification_mode(VerificationMode::DontCheck)
-                .on_partial_load(OnPartialLoad::Error);
-            doc = Some(Automerge::load_with_options(&chunk.data, options).map_err(|e| at(&e))?);
-            continue;
-        }
-        sync::chunks::verify([chunk.data.as_slice()]).map_err(|e| at(&e))?;
-        doc.get_or_insert_with(Automerge::new)
-            .load_incremental(&chunk.data)
-            .map_err(|e| at(&e))?;
-    }
-    Ok(doc.unwrap_or_default())
-}
 
 pub async fn run(
     state: AppState,
@@ -57,7 +31,7 @@ pub async fn run(
     let stored = state.store.load_content(System::SYNC, id).await;
     let read = started.elapsed();
     let loaded = match stored {
-        Ok(Some(content)) => load(&content).map(|doc| (doc, content)),
+        Ok(Some(content)) => crate::content::load(&content.chunks).map(|doc| (doc, content)),
         Ok(None) => Err("no such document".to_owned()),
         Err(e) => Err(e.to_string()),
     };
@@ -123,6 +97,8 @@ pub async fn run(
         state: state.clone(),
         id,
         conns: HashMap::new(),
+        replies: HashMap::new(),
+        next_request: 1,
         incremental_bytes: content.incremental_bytes(),
         snapshot_bytes: content.snapshot_bytes(),
     };
@@ -179,18 +155,20 @@ async fn refuse_all(
     let hub = &state.hub;
     rx.close();
     while let Some(msg) = rx.recv().await {
-        if let RoomMsg::Join {
-            input: Input::Join { peer_id, .. },
-            out,
-        } = msg
-        {
-            out.send(&codec::encode(&Message::Error {
+        let why = format!("document {id} cannot be loaded; the administrators have been told");
+        match msg {
+            RoomMsg::Join {
+                input: Input::Join { peer_id, .. },
+                out,
+            } => out.send(&codec::encode(&Message::Error {
                 sender_id: hub.peer_id.clone(),
                 target_id: Some(peer_id),
-                message: format!(
-                    "document {id} cannot be loaded; the administrators have been told"
-                ),
-            }));
+                message: why,
+            })),
+            RoomMsg::Apply { reply, .. } => {
+                let _ = reply.send(Err(why));
+            }
+            _ => {}
         }
     }
     hub.remove_room_if(id, generation, &rx);
@@ -236,6 +214,9 @@ struct RoomTask {
     state: AppState,
     id: DocumentId,
     conns: HashMap<ConnId, ConnSender>,
+    /// Who waits for each `Apply` request's outcome.
+    replies: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>,
+    next_request: u64,
     incremental_bytes: usize,
     snapshot_bytes: usize,
 }
@@ -254,6 +235,20 @@ impl RoomTask {
                     self.conns.remove(conn);
                 }
                 room.handle(input)
+            }
+            RoomMsg::Apply {
+                user,
+                changes,
+                reply,
+            } => {
+                let request = self.next_request;
+                self.next_request += 1;
+                self.replies.insert(request, reply);
+                room.handle(Input::Apply {
+                    request,
+                    user: super::user_key(user),
+                    changes,
+                })
             }
         }
     }
@@ -275,6 +270,11 @@ impl RoomTask {
                 Effect::Close { conn, reason } => {
                     if let Some(out) = self.conns.remove(&conn) {
                         out.close(&reason);
+                    }
+                }
+                Effect::Applied { request, result } => {
+                    if let Some(reply) = self.replies.remove(&request) {
+                        let _ = reply.send(result);
                     }
                 }
                 Effect::Persist {

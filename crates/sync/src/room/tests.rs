@@ -154,6 +154,7 @@ impl Sim {
                         c.conn = None;
                     }
                 }
+                Effect::Applied { .. } => unreachable!("the simulation makes no local changes"),
             }
         }
     }
@@ -170,7 +171,7 @@ impl Sim {
             conn,
             peer_id: format!("client-{i}"),
             user: c.user,
-            can_write: c.can_write,
+            edit: if c.can_write { Edit::All } else { Edit::None },
         };
         let e = self.room.handle(join);
         self.run_effects(e);
@@ -652,7 +653,7 @@ fn a_change_the_validator_refuses_is_not_applied() {
             conn,
             peer_id: format!("p{conn}"),
             user: [conn as u8; 16],
-            can_write: true,
+            edit: Edit::All,
         });
     }
     let heads = room.document().get_heads();
@@ -694,4 +695,131 @@ fn a_change_the_validator_refuses_is_not_applied() {
             .iter()
             .any(|e| matches!(e, Effect::Send { conn: 2, .. }))
     );
+}
+
+/// Changes made on a user's behalf on the server: stored before anyone is sent them, answered
+/// only once stored; refused whole when they break the schema or use another user's actor.
+#[test]
+fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "register").unwrap();
+    let doc = Automerge::load(&base.save()).unwrap();
+    let mut room = Room::new(
+        "server".into(),
+        "doc".into(),
+        doc,
+        [(ActorId::from(&[9u8; 16][..]), [9u8; 16])],
+    )
+    .with_validator(Box::new(|d: &Automerge| match d.get(ROOT, "title") {
+        Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
+        _ => Err("title: must be text".into()),
+    }));
+    room.handle(Input::Join {
+        conn: 1,
+        peer_id: "reader".into(),
+        user: [2; 16],
+        edit: Edit::None,
+    });
+    let saved = base.save();
+    let base_heads = base.get_heads();
+    let change = |actor: u8, title: automerge::ScalarValue| {
+        let mut d = AutoCommit::load(&saved)
+            .unwrap()
+            .with_actor(ActorId::from(&[actor; 16][..]));
+        d.put(ROOT, "title", title).unwrap();
+        d.save_after(&base_heads)
+    };
+    let user = [7u8; 16];
+
+    // Invalid content: refused at once, nothing applied or stored.
+    let heads = room.document().get_heads();
+    let out = room.handle(Input::Apply {
+        request: 1,
+        user,
+        changes: change(7, 42.into()),
+    });
+    assert!(
+        matches!(&out[..], [Effect::Applied { request: 1, result: Err(why) }] if why.contains("title: must be text")),
+        "{out:?}"
+    );
+    assert_eq!(room.document().get_heads(), heads);
+
+    // Another user's actor: refused.
+    let out = room.handle(Input::Apply {
+        request: 2,
+        user,
+        changes: change(9, "stolen".into()),
+    });
+    assert!(
+        matches!(&out[..], [Effect::Applied { request: 2, result: Err(why) }] if why.contains("another user")),
+        "{out:?}"
+    );
+
+    // Valid: persisted first, answered and broadcast only after storage confirms.
+    let out = room.handle(Input::Apply {
+        request: 3,
+        user,
+        changes: change(7, "Partnership register".into()),
+    });
+    let [Effect::Persist { batch, actors, .. }] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(actors, &[(ActorId::from(&[7u8; 16][..]), user)]);
+    assert!(
+        !out.iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::Applied { .. }))
+    );
+    let out = room.handle(Input::Persisted {
+        batch: *batch,
+        ok: true,
+    });
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Applied {
+            request: 3,
+            result: Ok(())
+        }
+    )));
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, Effect::Send { conn: 1, .. }))
+    );
+    assert_eq!(
+        room.document()
+            .get(ROOT, "title")
+            .unwrap()
+            .unwrap()
+            .0
+            .to_string(),
+        "\"Partnership register\""
+    );
+
+    // Storage refuses: the request is told, the document goes back.
+    let heads = room.document().get_heads();
+    let out = room.handle(Input::Apply {
+        request: 4,
+        user,
+        changes: {
+            let mut d = AutoCommit::load(&room.document().save())
+                .unwrap()
+                .with_actor(ActorId::from(&[7u8; 16][..]));
+            d.put(ROOT, "title", "again").unwrap();
+            d.save_after(&heads)
+        },
+    });
+    let [Effect::Persist { batch, .. }] = &out[..] else {
+        panic!("{out:?}")
+    };
+    let out = room.handle(Input::Persisted {
+        batch: *batch,
+        ok: false,
+    });
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Applied {
+            request: 4,
+            result: Err(_)
+        }
+    )));
+    assert_eq!(room.document().get_heads(), heads);
 }

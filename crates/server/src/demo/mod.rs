@@ -2,6 +2,8 @@
 //! it, a third-sector guest with a grant on the SLA, a private register for each council, and the
 //! partnership's shared register, SLA, agreement and a meeting. Seeding is idempotent.
 
+mod content;
+
 use std::fmt::Write as _;
 
 use domain::access::Principal;
@@ -262,9 +264,78 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             bella,
         ),
     ];
-    for (d, by) in &docs {
+    let today = chrono::Utc::now().date_naive();
+    let councils = content::Councils {
+        a: alice.org_id.to_string(),
+        b: bella.org_id.to_string(),
+        c: carl.org_id.to_string(),
+        partner: grace.org_id.to_string(),
+    };
+    let contents = [
+        content::private_register(
+            &councils.a,
+            "ash",
+            &[
+                (
+                    "Ashby bears the exit costs if Brockley withdraws",
+                    "Financial",
+                    3,
+                    4,
+                ),
+                (
+                    "Ashby's own priorities lose out in the shared team",
+                    "Strategic",
+                    3,
+                    3,
+                ),
+                (
+                    "Leisure centre contract ends without a successor",
+                    "Operational",
+                    2,
+                    4,
+                ),
+            ],
+            today,
+        )?,
+        content::private_register(
+            &councils.b,
+            "brk",
+            &[
+                (
+                    "Exit plan: revenues system licence cannot be split",
+                    "Operational",
+                    3,
+                    3,
+                ),
+                ("Exit plan: staff transfer back under TUPE", "People", 2, 4),
+            ],
+            today,
+        )?,
+        content::private_register(
+            &councils.c,
+            "car",
+            &[("City centre regeneration grant clawback", "Financial", 2, 5)],
+            today,
+        )?,
+        content::shared_register(&councils, today)?,
+        content::sla(&councils, today)?,
+        content::agreement(today)?,
+        content::meeting(
+            &councils,
+            today,
+            &docs[3].0.id.to_string(),
+            &docs[4].0.id.to_string(),
+        )?,
+    ];
+    for ((d, by), c) in docs.iter().zip(&contents) {
+        if let Err(problems) = c.check() {
+            anyhow::bail!(
+                "demo content for {:?} fails its schema: {problems:?}",
+                d.title
+            );
+        }
         store
-            .create_document(by, d, &domain::schema::initial_document(d.kind))
+            .create_document(by, d, &domain::schema::document(d.kind, c))
             .await?;
     }
     let sla = &docs[4].0;

@@ -1,0 +1,18 @@
+//! Import: from a council's workbook or CSV to a preview of the changes to a register.
+//!
+//! The steps are separate so a person (or a REST client) can look between them:
+//! 1. [`read_table`] reads the cells and finds the header, keeping sheet row numbers so every
+//!    problem can be found in the original file;
+//! 2. [`Mapping::guess`] maps columns to [`Field`]s from the header text; the caller may send
+//!    its own [`Mapping`] as JSON instead;
+//! 3. [`preview`] decides, per row, create / update / unchanged / error, listing all of a
+//!    row's problems at once; [`Preview::apply_to`] applies exactly that.
+
+mod mapping;
+mod preview;
+mod table;
+pub(crate) mod values;
+
+pub use mapping::{Field, Mapping, MappingError};
+pub use preview::{FieldChange, Outcome, Preview, RowPreview, preview};
+pub use table::{Cell, Format, ImportError, Row, Table, column_letter, read_table};

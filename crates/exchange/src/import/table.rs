@@ -1,0 +1,479 @@
+//! Reading cells and finding the header.
+//!
+//! Council workbooks are made for people: a title row or two, a blank row, headings merged
+//! over two rows ("Current score" over "Likelihood" | "Impact"), blank rows between sections.
+//! This module turns any of that into one header per column and the data rows below it, each
+//! with the row number Excel shows, so that errors can point at the original.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Xlsx};
+use chrono::NaiveDate;
+
+use super::mapping::guess_field;
+use super::values::{looks_like_number_or_date, ymd};
+use crate::import::Field;
+
+/// Which kind of file the bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+/// Why a file could not be read as a table at all (problems with single rows are reported by
+/// the preview instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is not a readable XLSX workbook: {0}")]
+    Xlsx(String),
+    #[error("the file is not readable as CSV: {0}")]
+    Csv(String),
+    #[error("the workbook has no sheet named {0:?}")]
+    NoSuchSheet(String),
+    #[error("the workbook has no sheets")]
+    NoSheets,
+    #[error(
+        "no header row found: none of the first {HEADER_SEARCH_ROWS} rows names at least \
+         {MIN_KNOWN_HEADERS} known columns (such as Ref, Risk title, Owner)"
+    )]
+    NoHeader,
+}
+
+/// How far down the header is looked for: below that, a sheet is not a register.
+const HEADER_SEARCH_ROWS: usize = 10;
+/// How many recognised column names make a row the header: fewer could be a title or a note.
+const MIN_KNOWN_HEADERS: usize = 3;
+
+/// One cell, with just the kinds the import needs to tell apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    Number(f64),
+    /// A cell Excel formatted as a date.
+    Date(NaiveDate),
+    Bool(bool),
+}
+
+impl Cell {
+    /// Empty, or only whitespace.
+    pub fn is_blank(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(t) => t.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The cell as text, trimmed: numbers without a trailing `.0`, dates as `dd/mm/yyyy`.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(t) => t.trim().replace("\r\n", "\n"),
+            Cell::Number(n) => format_number(*n),
+            Cell::Date(d) => d.format("%d/%m/%Y").to_string(),
+            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+        }
+    }
+
+    /// How an error message shows the value: numbers bare, text quoted.
+    pub fn shown(&self) -> String {
+        match self {
+            Cell::Number(n) => format_number(*n),
+            other => format!("{:?}", other.text()),
+        }
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A data row below the header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The row number Excel shows (1-based); for CSV, the row Excel would show on opening it.
+    pub number: u32,
+    /// Cells from column A; a row may be shorter than the header.
+    pub cells: Vec<Cell>,
+}
+
+impl Row {
+    /// The cell in column `col` (0 = A); empty past the end of the row.
+    pub fn get(&self, col: usize) -> &Cell {
+        self.cells.get(col).unwrap_or(&Cell::Empty)
+    }
+
+    pub fn is_blank(&self) -> bool {
+        self.cells.iter().all(Cell::is_blank)
+    }
+}
+
+/// A sheet as header plus data rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// One heading per column from A; a heading spread over two rows is combined
+    /// ("Current score Likelihood"). Empty where a column has no heading.
+    pub headers: Vec<String>,
+    /// The sheet row of the (first) header row, 1-based.
+    pub header_row: u32,
+    /// 1, or 2 when a group heading row sits above the sub headings.
+    pub header_height: u32,
+    /// Every row below the header, blank ones included (the preview counts them).
+    pub rows: Vec<Row>,
+}
+
+impl Table {
+    /// The column's heading for messages, or its letter when it has none.
+    pub fn header_name(&self, col: usize) -> String {
+        match self.headers.get(col) {
+            Some(h) if !h.trim().is_empty() => h.trim().to_owned(),
+            _ => format!("Column {}", column_letter(col)),
+        }
+    }
+}
+
+/// The spreadsheet letter of a column: 0 → `A`, 26 → `AA`.
+pub fn column_letter(col: usize) -> String {
+    let mut n = col + 1;
+    let mut s = Vec::new();
+    while n > 0 {
+        let r = (n - 1) % 26;
+        s.push(b'A' + r as u8);
+        n = (n - 1) / 26;
+    }
+    s.reverse();
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// Reads the first sheet of a workbook (or the named one), or a CSV file, and finds its header.
+///
+/// `sheet` is ignored for CSV.
+pub fn read_table(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Table, ImportError> {
+    match format {
+        Format::Xlsx => read_xlsx(bytes, sheet),
+        Format::Csv => {
+            let grid = read_csv(bytes)?;
+            detect(grid, None)
+        }
+    }
+}
+
+/// A merged range, 0-based and inclusive: ((first row, first col), (last row, last col)).
+type Merge = ((u32, u32), (u32, u32));
+
+fn read_xlsx(bytes: &[u8], sheet: Option<&str>) -> Result<Table, ImportError> {
+    let mut book: Xlsx<_> =
+        Xlsx::new(Cursor::new(bytes)).map_err(|e| ImportError::Xlsx(e.to_string()))?;
+    let names = book.sheet_names();
+    let name = match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(s)))
+            .cloned()
+            .ok_or_else(|| ImportError::NoSuchSheet(s.to_owned()))?,
+        None => names.first().cloned().ok_or(ImportError::NoSheets)?,
+    };
+    let range = book
+        .worksheet_range(&name)
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?;
+    let merges: Vec<Merge> = book
+        .merge_cells_by_sheet_name(&name)
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?
+        .into_iter()
+        .map(|d| (d.start, d.end))
+        .collect();
+    let Some((row0, col0)) = range.start() else {
+        return Err(ImportError::NoHeader);
+    };
+    let mut grid = Vec::with_capacity(range.height());
+    for (i, cells) in range.rows().enumerate() {
+        let mut row: Vec<Cell> = vec![Cell::Empty; col0 as usize];
+        row.extend(cells.iter().map(convert));
+        grid.push(Row {
+            number: row0 + i as u32 + 1,
+            cells: row,
+        });
+    }
+    // Row numbers are absolute, so the header search counts rows as a person sees them even
+    // when the used range starts lower down.
+    detect(grid, Some(&merges))
+}
+
+fn convert(d: &Data) -> Cell {
+    match d {
+        Data::Empty => Cell::Empty,
+        Data::String(s) if s.trim().is_empty() => Cell::Empty,
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Int(i) => Cell::Number(*i as f64),
+        Data::Float(f) => Cell::Number(*f),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, m, day, ..) = dt.to_ymd_hms_milli();
+            ymd(i32::from(y), u32::from(m), u32::from(day))
+                .map_or_else(|| Cell::Number(dt.as_f64()), Cell::Date)
+        }
+        Data::DateTime(dt) => Cell::Number(dt.as_f64()),
+        Data::DateTimeIso(s) => s
+            .get(..10)
+            .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
+            .map_or_else(|| Cell::Text(s.clone()), Cell::Date),
+        Data::DurationIso(s) => Cell::Text(s.clone()),
+        Data::Error(e) => Cell::Text(e.to_string()),
+    }
+}
+
+fn read_csv(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
+    // One kind of line break, ending every record: the row numbering below relies on it
+    // (the csv crate counts a CRLF's LF towards the next record).
+    let mut text = decode(bytes).replace("\r\n", "\n").replace('\r', "\n");
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut grid = Vec::new();
+    // The csv crate skips empty lines; Excel shows them as blank rows. Put them back so row
+    // numbers match what a person sees when opening the file.
+    let mut record = csv::StringRecord::new();
+    loop {
+        // The reader's position before a record is where the previous one ended, before any
+        // skipped empty lines; after it, the line following the record. The record's own
+        // first line is found by counting back over the new lines inside its quoted cells.
+        let before = reader.position().line();
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| ImportError::Csv(e.to_string()))?;
+        if !more {
+            break;
+        }
+        let inner = record
+            .iter()
+            .map(|f| f.matches('\n').count() as u64)
+            .sum::<u64>();
+        let start = reader.position().line().saturating_sub(1 + inner);
+        for _ in before..start {
+            grid.push(Row {
+                number: grid.len() as u32 + 1,
+                cells: Vec::new(),
+            });
+        }
+        let cells = record
+            .iter()
+            .map(|f| {
+                if f.trim().is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(f.to_owned())
+                }
+            })
+            .collect();
+        grid.push(Row {
+            number: grid.len() as u32 + 1,
+            cells,
+        });
+    }
+    Ok(grid)
+}
+
+/// UTF-8 (with or without a byte-order mark), or else Windows-1252, which is what Excel on a
+/// UK council desktop writes as "CSV" — so "£" survives either way.
+fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| windows_1252(b)).collect(),
+    }
+}
+
+fn windows_1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
+/// Text of a header cell (numbers and dates never name a column).
+fn heading(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(t) => t.split_whitespace().collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
+}
+
+/// How many different fields a candidate header names.
+fn known(headers: &[String]) -> usize {
+    let mut fields: Vec<Field> = headers
+        .iter()
+        .map(|h| guess_field(h))
+        .filter(|f| *f != Field::Ignore)
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields.len()
+}
+
+/// Finds the header in the first rows and splits the grid into header and data rows.
+///
+/// `merges` is `None` for CSV, where a group heading spans its sub headings by being followed
+/// by empty cells; in a workbook, merged ranges say exactly which columns a heading covers.
+fn detect(grid: Vec<Row>, merges: Option<&[Merge]>) -> Result<Table, ImportError> {
+    let width = grid.iter().map(|r| r.cells.len()).max().unwrap_or(0);
+    let window = grid
+        .iter()
+        .take_while(|r| (r.number as usize) <= HEADER_SEARCH_ROWS)
+        .count();
+    let Some(at) = (0..window).find(|&i| {
+        let h: Vec<String> = grid[i].cells.iter().map(heading).collect();
+        known(&h) >= MIN_KNOWN_HEADERS
+    }) else {
+        return Err(ImportError::NoHeader);
+    };
+    let single: Vec<String> = (0..width).map(|c| heading(grid[at].get(c))).collect();
+    let mut headers = single.clone();
+    let mut height = 1;
+    if let Some(below) = grid.get(at + 1)
+        && is_sub_heading_row(below)
+    {
+        let combined = combine(&grid[at], below, width, merges);
+        if known(&combined) > known(&single) {
+            headers = combined;
+            height = 2;
+        }
+    }
+    let header_row = grid[at].number;
+    let rows = grid.into_iter().skip(at + height).collect();
+    Ok(Table {
+        headers,
+        header_row,
+        header_height: height as u32,
+        rows,
+    })
+}
+
+/// A row of sub headings holds only words: a data row has numbers or dates somewhere.
+fn is_sub_heading_row(row: &Row) -> bool {
+    !row.is_blank()
+        && row.cells.iter().all(|c| match c {
+            Cell::Empty => true,
+            Cell::Text(t) => !looks_like_number_or_date(t),
+            _ => false,
+        })
+}
+
+/// Each column's group heading (from the row above, spread over its merged range) joined with
+/// its sub heading: "Current score" + "Likelihood" → "Current score Likelihood".
+fn combine(top: &Row, below: &Row, width: usize, merges: Option<&[Merge]>) -> Vec<String> {
+    let top_row = top.number - 1; // 0-based, as calamine reports merges
+    let mut groups: Vec<String> = Vec::with_capacity(width);
+    for c in 0..width {
+        let own = heading(top.get(c));
+        let group = if !own.is_empty() {
+            own
+        } else {
+            match merges {
+                Some(merges) => merges
+                    .iter()
+                    .find(|((r0, c0), (r1, c1))| {
+                        *r0 <= top_row && top_row <= *r1 && (*c0 as usize) <= c && c <= *c1 as usize
+                    })
+                    .map(|((_, c0), _)| heading(top.get(*c0 as usize)))
+                    .unwrap_or_default(),
+                // CSV: a heading carries right over empty cells while there are sub headings
+                // under them.
+                None if c > 0 && !below.get(c).is_blank() && !below.get(c - 1).is_blank() => {
+                    groups[c - 1].clone()
+                }
+                None => String::new(),
+            }
+        };
+        groups.push(group);
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(c, group)| {
+            let sub = heading(below.get(c));
+            match (group.is_empty(), sub.is_empty()) {
+                (_, true) => group,
+                (true, false) => sub,
+                (false, false) => format!("{group} {sub}"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters() {
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(column_letter(701), "ZZ");
+        assert_eq!(column_letter(702), "AAA");
+    }
+
+    #[test]
+    fn csv_keeps_excel_row_numbers_across_blank_lines_and_multiline_cells() {
+        let csv = "Register\n\nRef,Title,Owner\nA1,\"two\nlines\",Jo\n\n\nA2,x,Jo";
+        let t = read_table(csv.as_bytes(), Format::Csv, None).unwrap();
+        assert_eq!(t.header_row, 3);
+        let numbers: Vec<(u32, bool)> = t.rows.iter().map(|r| (r.number, r.is_blank())).collect();
+        assert_eq!(numbers, [(4, false), (5, true), (6, true), (7, false)]);
+        assert_eq!(t.rows[0].get(1), &Cell::Text("two\nlines".into()));
+        // The same with Windows line ends and a byte-order mark, as Excel saves "CSV UTF-8".
+        let crlf = format!("\u{feff}{}", csv.replace('\n', "\r\n"));
+        let t = read_table(crlf.as_bytes(), Format::Csv, None).unwrap();
+        assert_eq!(t.headers[0], "Ref");
+        let again: Vec<(u32, bool)> = t.rows.iter().map(|r| (r.number, r.is_blank())).collect();
+        assert_eq!(again, numbers);
+        assert_eq!(t.rows[0].get(1).text(), "two\nlines");
+    }
+
+    #[test]
+    fn csv_group_headings_carry_over_empty_cells() {
+        let csv = "Ref,Title,Owner,Current score,,Notes\n,,,L,I,\nR1,t,o,2,3,n\n";
+        let t = read_table(csv.as_bytes(), Format::Csv, None).unwrap();
+        assert_eq!(t.header_height, 2);
+        assert_eq!(t.headers[3], "Current score L");
+        assert_eq!(t.headers[4], "Current score I");
+        assert_eq!(t.headers[5], "Notes");
+        assert_eq!(t.rows[0].number, 3);
+    }
+
+    #[test]
+    fn windows_1252_csv_is_decoded() {
+        let bytes = b"Ref,Title,Owner\nR1,Cost \xa3100k \x96 rising,Jo\n";
+        let t = read_table(bytes, Format::Csv, None).unwrap();
+        assert_eq!(t.rows[0].get(1).text(), "Cost £100k – rising");
+    }
+
+    #[test]
+    fn a_sheet_without_a_header_is_refused() {
+        let csv = "just,some,words\n1,2,3\n";
+        assert_eq!(
+            read_table(csv.as_bytes(), Format::Csv, None),
+            Err(ImportError::NoHeader)
+        );
+        assert!(matches!(
+            read_table(b"not a zip", Format::Xlsx, None),
+            Err(ImportError::Xlsx(_))
+        ));
+    }
+}

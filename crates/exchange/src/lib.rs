@@ -1,0 +1,27 @@
+//! Spreadsheet exchange for the risk register: import from and export to XLSX and CSV.
+//!
+//! Partner councils already keep their risk registers in Excel, and committees still want a
+//! workbook they can print and filter. This crate is the bridge, and it is pure: bytes in,
+//! bytes out, no IO, no async, so the server can call it from a request handler and the tests
+//! can run it on workbooks built in memory.
+//!
+//! - [`import`] turns a council's workbook into changes to a register in three steps that a
+//!   person can check between: [`import::read_table`] finds the header row (below title rows,
+//!   across merged two-row headings) and keeps each row's sheet row number;
+//!   [`import::Mapping::guess`] says which column holds which field, and a REST caller can
+//!   override it as JSON; [`import::preview`] shows, row by row, what would be created, updated
+//!   or refused and why, and [`import::Preview::apply_to`] does exactly that and nothing more.
+//! - [`export`] writes the register as a workbook (one sheet per entity, with bands as text
+//!   *and* colour, real dates, frozen and filterable headers, print titles) or the risks as
+//!   CSV. Its column headers are ones [`import::Mapping::guess`] recognises, so a workbook
+//!   exported, edited and imported again round-trips.
+//!
+//! Council fields hold organisation ids; sheets hold council names. Both directions take the
+//! partnership's `(organisation id, name)` pairs to translate.
+
+pub mod export;
+pub mod import;
+
+/// The partnership's councils as `(organisation id, display name)` pairs: names are what a
+/// sheet shows, ids are what the register stores.
+pub type Councils = [(String, String)];

@@ -1,0 +1,435 @@
+//! Excel and CSV in and out of a risk register, and the printable committee report.
+//!
+//! Import is two calls with the same body: `preview` says row by row what would be created,
+//! changed or refused (and why); `apply` recomputes that preview against the register as it
+//! stands and writes it as one change by the importing user, through the document's room, so
+//! everyone editing sees it at once and the audit trail names them. The file travels as
+//! base64 in JSON so that bad input gets the API's usual error shape.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use domain::documents::Content;
+use domain::documents::risk::RiskRegister;
+use domain::{DocumentKind, SpaceOwner};
+use exchange::import::{self, Format, Mapping, Preview, Table};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ApiJson, ApiQuery};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::content::{self, Opened};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// `xlsx` or `csv`.
+    pub format: String,
+    /// The file's bytes, base64.
+    pub file: String,
+    /// The sheet to read (XLSX; default the first).
+    pub sheet: Option<String>,
+    /// Overrides the guessed column mapping: `{"columns": {"A": "reference", "B": "title",
+    /// "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter.
+    #[schema(value_type = Object)]
+    pub mapping: Option<serde_json::Value>,
+}
+
+/// One column of the file, as read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnView {
+    /// The column letter, as Excel shows it.
+    pub column: String,
+    pub heading: String,
+    /// The field it is mapped to (`ignore` if none).
+    pub field: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportPreview {
+    /// The sheet row of the (first) header row.
+    pub header_row: u32,
+    pub columns: Vec<ColumnView>,
+    /// The mapping used: send it back, edited, to change it.
+    #[schema(value_type = Object)]
+    pub mapping: serde_json::Value,
+    /// Row by row: create, update (with each field's old and new value), unchanged, or error
+    /// (with every problem of the row, naming the column and the value).
+    #[schema(value_type = Object)]
+    pub preview: Preview,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportApplied {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Rows not imported because of their errors (see the preview for why).
+    pub errors: usize,
+    /// The document's heads after the import (hex); absent if there was nothing to write.
+    pub heads: Option<Vec<String>>,
+}
+
+/// A register the caller may see, typed, with the councils its sheets name.
+struct RegisterFile {
+    opened: Opened,
+    register: RiskRegister,
+    /// (organisation id, name): the partnership's members, or the owning council.
+    councils: Vec<(String, String)>,
+}
+
+async fn register(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RegisterFile> {
+    let opened = content::open(state, caller, id).await?;
+    if opened.row.document.kind != DocumentKind::RiskRegister {
+        return Err(ApiError::invalid(
+            "",
+            "spreadsheet import and export are for risk registers",
+        ));
+    }
+    let Content::RiskRegister(register) = content::typed(DocumentKind::RiskRegister, &opened.doc)?
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "register read as another kind"
+        )));
+    };
+    let orgs = state.store.list_organisations(&caller.principal).await?;
+    let ids: Vec<Uuid> = match opened.row.owner {
+        SpaceOwner::Private { org_id } => vec![org_id],
+        SpaceOwner::Partnership { partnership_id } => state
+            .store
+            .get_partnership(&caller.principal, partnership_id)
+            .await?
+            .map(|(_, members)| {
+                members
+                    .iter()
+                    .filter(|m| m.gives_space_access())
+                    .map(|m| m.org_id)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let councils = ids
+        .iter()
+        .filter_map(|id| orgs.iter().find(|o| o.id == *id))
+        .map(|o| (o.id.to_string(), o.name.clone()))
+        .collect();
+    Ok(RegisterFile {
+        opened,
+        register,
+        councils,
+    })
+}
+
+/// Reads the uploaded file and works out the preview against `file.register`.
+fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    req: &ImportRequest,
+    file: &RegisterFile,
+) -> ApiResult<(Table, Mapping, Preview)> {
+    let format = match req.format.to_ascii_lowercase().as_str() {
+        "xlsx" => Format::Xlsx,
+        "csv" => Format::Csv,
+        _ => return Err(ApiError::invalid("format", "must be \"xlsx\" or \"csv\"")),
+    };
+    let bytes = STANDARD
+        .decode(req.file.trim())
+        .map_err(|_| ApiError::invalid("file", "is not base64"))?;
+    let max = state.config.max_import_bytes;
+    if bytes.len() > max {
+        return Err(ApiError::invalid(
+            "file",
+            format!("is larger than the {max}-byte import limit"),
+        ));
+    }
+    let table = import::read_table(&bytes, format, req.sheet.as_deref())
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    let rows = state.config.max_import_rows;
+    if table.rows.len() > rows {
+        return Err(ApiError::invalid(
+            "file",
+            format!(
+                "holds {} rows; one import takes at most {rows}",
+                table.rows.len()
+            ),
+        ));
+    }
+    let mapping = match &req.mapping {
+        Some(m) => serde_json::from_value::<Mapping>(m.clone())
+            .map_err(|e| ApiError::invalid("mapping", e.to_string()))?,
+        None => Mapping::guess(&table),
+    };
+    let preview = import::preview(
+        &table,
+        &mapping,
+        &file.register,
+        &file.councils,
+        chrono::Utc::now().date_naive(),
+        &caller.user.display_name,
+        &mut || Uuid::new_v4().simple().to_string(),
+    );
+    Ok((table, mapping, preview))
+}
+
+/// What importing a spreadsheet into this register would do, row by row. Changes nothing.
+#[utoipa::path(post, path = "/api/documents/{id}/import/preview", tag = "exchange", security(("bearer" = [])),
+    request_body = ImportRequest,
+    responses((status = 200, body = ImportPreview), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> ApiResult<Json<ImportPreview>> {
+    let file = register(&state, &caller, &id).await?;
+    let (table, mapping, preview) = prepare(&state, &caller, &req, &file)?;
+    let columns = table
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(col, heading)| ColumnView {
+            column: import::column_letter(col),
+            heading: heading.clone(),
+            field: serde_json::to_value(mapping.field(col))
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(ImportPreview {
+        header_row: table.header_row,
+        columns,
+        mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
+        preview,
+    }))
+}
+
+/// Imports the spreadsheet: the rows the preview shows as creates and updates are written as
+/// one change by the caller (rows with errors are skipped). Needs full edit rights.
+#[utoipa::path(post, path = "/api/documents/{id}/import/apply", tag = "exchange", security(("bearer" = [])),
+    request_body = ImportRequest,
+    responses((status = 200, body = ImportApplied), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> ApiResult<Json<ImportApplied>> {
+    let file = register(&state, &caller, &id).await?;
+    let editable = domain::editable(
+        file.opened.access,
+        DocumentKind::RiskRegister,
+        caller.principal.is_guest,
+    );
+    if editable != domain::Editable::Everything {
+        return Err(ApiError::Forbidden(
+            "importing needs edit rights over the whole register",
+        ));
+    }
+    let (_, _, preview) = prepare(&state, &caller, &req, &file)?;
+    let mut applied = ImportApplied {
+        created: preview.creates,
+        updated: preview.updates,
+        unchanged: preview.unchanged,
+        errors: preview.errors,
+        heads: None,
+    };
+    if preview.creates + preview.updates == 0 {
+        return Ok(Json(applied));
+    }
+    let mut after = file.register.clone();
+    preview.apply_to(&mut after);
+    let to_json =
+        |r: &RiskRegister| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into()));
+    let heads = file.opened.doc.get_heads();
+    let mut working = automerge::AutoCommit::load(&file.opened.doc.save())
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .with_actor(automerge::ActorId::random());
+    domain::documents::write_diff(&mut working, &to_json(&file.register)?, &to_json(&after)?)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let changes = working.save_after(&heads);
+    let doc_id = file.opened.row.document.id;
+    state
+        .hub
+        .apply(&state, doc_id, caller.user.id, changes)
+        .await
+        .map_err(|why| ApiError::invalid("file", why))?;
+    tracing::info!(document = %doc_id, created = preview.creates, updated = preview.updates, "spreadsheet imported");
+    applied.heads = Some(content::heads_hex(working.document()));
+    Ok(Json(applied))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// A named version's id: export the register as it stood then (default: now). A
+    /// version's export is the same every time.
+    pub version: Option<Uuid>,
+}
+
+/// The register (now, or at a named version) and its title.
+async fn register_at(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    version: Option<Uuid>,
+) -> ApiResult<(
+    RegisterFile,
+    RiskRegister,
+    String,
+    Option<chrono::NaiveDateTime>,
+)> {
+    let file = register(state, caller, id).await?;
+    let Some(v) = version else {
+        let reg = file.register.clone();
+        let title = file.opened.row.document.title.clone();
+        return Ok((file, reg, title, None));
+    };
+    let version = state
+        .store
+        .get_version(&caller.principal, v)
+        .await?
+        .filter(|x| x.document_id == file.opened.row.document.id)
+        .ok_or(ApiError::NotFound("version"))?;
+    let doc = content::at(&file.opened.doc, &version.heads)?;
+    let Content::RiskRegister(reg) = content::typed(DocumentKind::RiskRegister, &doc)? else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "register read as another kind"
+        )));
+    };
+    let title = format!("{} — {}", file.opened.row.document.title, version.label);
+    let created =
+        chrono::DateTime::from_timestamp_millis(version.created_at).map(|t| t.naive_utc());
+    Ok((file, reg, title, created))
+}
+
+fn attachment(content_type: &'static str, name: &str, ext: &str, body: Vec<u8>) -> Response {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == ' ' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.{ext}\"", safe.trim()),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The register as a workbook: sheets Risks, Assessments, Actions, Matrix and Appetite, bands
+/// as text and fill, frozen and filterable headers, headings repeated on printed pages.
+#[utoipa::path(get, path = "/api/documents/{id}/export.xlsx", tag = "exchange", security(("bearer" = [])),
+    params(("id" = String, Path), ExportQuery),
+    responses((status = 200, description = "the workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    let (file, reg, title, created) = register_at(&state, &caller, &id, q.version).await?;
+    let bytes = exchange::export::xlsx(&reg, &file.councils, &title, created)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &title,
+        "xlsx",
+        bytes,
+    ))
+}
+
+/// The register's risks as CSV (the Risks sheet's columns).
+#[utoipa::path(get, path = "/api/documents/{id}/export.csv", tag = "exchange", security(("bearer" = [])),
+    params(("id" = String, Path), ExportQuery),
+    responses((status = 200, description = "the CSV", content_type = "text/csv"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    let (file, reg, title, _) = register_at(&state, &caller, &id, q.version).await?;
+    let csv = exchange::export::csv(&reg, &file.councils);
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        &title,
+        "csv",
+        csv.into_bytes(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// Show what changed since this named version.
+    pub since: Option<Uuid>,
+}
+
+/// The committee report, as HTML for print: heat maps (inherent, current, target), the red
+/// risks, overdue actions and reviews, and what changed since a chosen version; headings
+/// repeat on every printed page and bands are always named, never shown by colour alone.
+#[utoipa::path(get, path = "/api/documents/{id}/report.html", tag = "exchange", security(("bearer" = [])),
+    params(("id" = String, Path), ReportQuery),
+    responses((status = 200, description = "the report", content_type = "text/html"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> ApiResult<Response> {
+    let file = register(&state, &caller, &id).await?;
+    let since = match q.since {
+        Some(v) => {
+            let version = state
+                .store
+                .get_version(&caller.principal, v)
+                .await?
+                .filter(|x| x.document_id == file.opened.row.document.id)
+                .ok_or(ApiError::NotFound("version"))?;
+            let report = super::history::change_report(&file.opened, &version, None)?;
+            Some((version, report))
+        }
+        None => None,
+    };
+    let names = file.councils.clone();
+    let html = crate::report::committee_report(&crate::report::ReportInput {
+        title: &file.opened.row.document.title,
+        register: &file.register,
+        today: chrono::Utc::now().date_naive(),
+        since: since.as_ref().map(|(v, r)| (v, r)),
+        council_name: &|id: &str| {
+            names
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| id.to_owned())
+        },
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response())
+}

@@ -1,0 +1,562 @@
+//! A document's past: its content now or at a named version, named versions (heads frozen
+//! under a label, never altered), the change report between two versions, and the audit trail
+//! derived from the automerge history with each actor bound to the user who authored with it.
+
+use std::collections::HashMap;
+
+use automerge::{Automerge, ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use domain::documents::changes::{self, ChangeReport};
+use domain::{Version, validate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ApiJson, ApiQuery, parse_uuid};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::content::{self, Opened};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ContentQuery {
+    /// A named version's id: the content as it stood then (default: now).
+    pub version: Option<Uuid>,
+}
+
+/// A document's content, checked against its schema.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentView {
+    pub document_id: String,
+    pub kind: domain::DocumentKind,
+    /// The automerge heads this content is at (hex).
+    pub heads: Vec<String>,
+    /// The version read, if one was asked for.
+    pub version: Option<Version>,
+    /// The typed content (the schema of its kind).
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+}
+
+/// The document's content now, or at a named version.
+#[utoipa::path(get, path = "/api/documents/{id}/content", tag = "history", security(("bearer" = [])),
+    params(("id" = String, Path), ContentQuery),
+    responses((status = 200, body = ContentView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
+) -> ApiResult<Json<ContentView>> {
+    let opened = content::open(&state, &caller, &id).await?;
+    let (doc, version) = match q.version {
+        Some(v) => {
+            let version = version_of(&state, &caller, &opened, v).await?;
+            (content::at(&opened.doc, &version.heads)?, Some(version))
+        }
+        None => (opened.doc.clone(), None),
+    };
+    let kind = opened.row.document.kind;
+    let typed = content::typed(kind, &doc)?;
+    Ok(Json(ContentView {
+        document_id: opened.row.document.id.to_string(),
+        kind,
+        heads: content::heads_hex(&doc),
+        version,
+        content: serde_json::to_value(typed).map_err(|e| ApiError::Internal(e.into()))?,
+    }))
+}
+
+/// A version of this document, or "not found".
+async fn version_of(
+    state: &AppState,
+    caller: &Caller,
+    opened: &Opened,
+    id: Uuid,
+) -> ApiResult<Version> {
+    state
+        .store
+        .get_version(&caller.principal, id)
+        .await?
+        .filter(|v| v.document_id == opened.row.document.id)
+        .ok_or(ApiError::NotFound("version"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVersion {
+    /// "Agreed at Joint Governance Committee, 12 March".
+    pub label: String,
+}
+
+/// Freezes the document as it stands now (everything stored, which is everything anyone has
+/// been shown) under a label. Needs write access. A version is never altered or deleted.
+#[utoipa::path(post, path = "/api/documents/{id}/versions", tag = "history", security(("bearer" = [])),
+    request_body = CreateVersion,
+    responses((status = 201, body = Version), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateVersion>,
+) -> ApiResult<(StatusCode, Json<Version>)> {
+    let label = validate::name("label", &req.label)?;
+    let opened = content::open(&state, &caller, &id).await?;
+    if !opened.access.can_write() {
+        return Err(ApiError::Forbidden(
+            "only those who may edit a document may name a version of it",
+        ));
+    }
+    let version = Version {
+        id: Uuid::new_v4(),
+        document_id: opened.row.document.id,
+        label,
+        heads: content::heads_hex(&opened.doc),
+        created_by: caller.user.id,
+        created_at: store::now_millis(),
+    };
+    if !state
+        .store
+        .create_version(&caller.principal, &version)
+        .await?
+    {
+        return Err(ApiError::NotFound("document"));
+    }
+    tracing::info!(document = %version.document_id, version = %version.id, "named version created");
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+/// The document's named versions, oldest first.
+#[utoipa::path(get, path = "/api/documents/{id}/versions", tag = "history", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Version>), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Version>>> {
+    let (row, _) = super::documents::load(&state, &caller, &id).await?;
+    Ok(Json(
+        state
+            .store
+            .list_versions(&caller.principal, row.document.id)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ChangesQuery {
+    /// The earlier version's id.
+    pub from: Uuid,
+    /// The later version's id (default: the document now).
+    pub to: Option<Uuid>,
+}
+
+/// "What changed since the last report".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesView {
+    pub from: Version,
+    /// Absent when compared with the document now.
+    pub to: Option<Version>,
+    pub report: ChangeReport,
+}
+
+/// The change report between a named version and a later one (or now): risks added, closed
+/// and reopened, score moves with their reasons, new, completed and overdue actions, KPI RAG
+/// changes.
+#[utoipa::path(get, path = "/api/documents/{id}/changes", tag = "history", security(("bearer" = [])),
+    params(("id" = String, Path), ChangesQuery),
+    responses((status = 200, body = ChangesView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<Json<ChangesView>> {
+    let opened = content::open(&state, &caller, &id).await?;
+    let from = version_of(&state, &caller, &opened, q.from).await?;
+    let to = match q.to {
+        Some(v) => Some(version_of(&state, &caller, &opened, v).await?),
+        None => None,
+    };
+    let report = change_report(&opened, &from, to.as_ref())?;
+    Ok(Json(ChangesView { from, to, report }))
+}
+
+/// The report from `from` to `to` (or now) for an opened document.
+pub fn change_report(
+    opened: &Opened,
+    from: &Version,
+    to: Option<&Version>,
+) -> ApiResult<ChangeReport> {
+    let kind = opened.row.document.kind;
+    let before = content::typed(kind, &content::at(&opened.doc, &from.heads)?)?;
+    let after = match to {
+        Some(v) => content::typed(kind, &content::at(&opened.doc, &v.heads)?)?,
+        None => content::typed(kind, &opened.doc)?,
+    };
+    Ok(changes::report(
+        &before,
+        &after,
+        chrono::Utc::now().date_naive(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Only edits to this risk (its fields, its assessments and its actions).
+    pub risk: Option<String>,
+    /// Changes per page, newest first (default 50, at most the configured page size).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditAuthor {
+    /// The nil id for the server itself (schema upgrades).
+    pub user_id: Uuid,
+    pub name: String,
+    pub organisation_id: Option<Uuid>,
+    pub organisation: Option<String>,
+}
+
+/// One field edit within a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldEdit {
+    /// Where, as a JSON path at the time of the change: `risks[3].title`.
+    pub path: String,
+    /// set, insert, delete or text.
+    pub action: &'static str,
+    #[schema(value_type = Object)]
+    pub from: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub to: Option<serde_json::Value>,
+    /// The risk the edit belongs to, for register documents.
+    pub risk_id: Option<String>,
+}
+
+/// One automerge change: who, when, and what it did field by field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// The change's hash.
+    pub change: String,
+    /// When, by the author's clock (milliseconds since the epoch): automerge records the
+    /// time the author's client gave; the server orders changes by their history.
+    pub at: i64,
+    pub author: AuditAuthor,
+    pub edits: Vec<FieldEdit>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// The document's audit trail, newest first: every change with its author (a real user,
+/// through the actor binding made when they first synced it) and each field's old and new
+/// value. `risk` narrows it to one risk.
+#[utoipa::path(get, path = "/api/documents/{id}/audit", tag = "history", security(("bearer" = [])),
+    params(("id" = String, Path), AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    let max = state.config.max_page_size.max(1);
+    let limit = q.limit.unwrap_or(50.min(max));
+    if limit == 0 || limit > max {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    let opened = content::open(&state, &caller, &id).await?;
+    let authors: HashMap<Vec<u8>, AuditAuthor> = state
+        .store
+        .document_authors(&caller.principal, opened.row.document.id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.actor,
+                AuditAuthor {
+                    user_id: a.user_id,
+                    name: a.display_name,
+                    organisation_id: a.org_id,
+                    organisation: a.org_name,
+                },
+            )
+        })
+        .collect();
+    let doc = &opened.doc;
+    let changes = doc.get_changes(&[]);
+    let start = match &q.cursor {
+        Some(c) => {
+            let hash: ChangeHash = c
+                .parse()
+                .map_err(|_| ApiError::bad_request("cursor", "not a cursor from this API"))?;
+            changes
+                .iter()
+                .position(|ch| ch.hash() == hash)
+                .ok_or_else(|| ApiError::bad_request("cursor", "not a cursor from this API"))?
+        }
+        None => changes.len(),
+    };
+    let mut items = Vec::new();
+    let mut next_cursor = None;
+    for change in changes[..start].iter().rev() {
+        if items.len() == limit as usize {
+            next_cursor = items.last().map(|e: &AuditEntry| e.change.clone());
+            break;
+        }
+        let before: Vec<ChangeHash> = change.deps().to_vec();
+        let after = [change.hash()];
+        let mut edits = field_edits(doc, &before, &after);
+        if let Some(risk) = &q.risk {
+            edits.retain(|e| e.risk_id.as_deref() == Some(risk.as_str()));
+            if edits.is_empty() {
+                continue;
+            }
+        }
+        let actor = change.actor_id().to_bytes().to_vec();
+        let author = authors.get(&actor).cloned().unwrap_or_else(|| AuditAuthor {
+            user_id: Uuid::nil(),
+            name: if actor == domain::schema::SERVER_ACTOR {
+                "Concordat (server)".into()
+            } else {
+                "Concordat (document created)".into()
+            },
+            organisation_id: None,
+            organisation: None,
+        });
+        let t = change.timestamp();
+        items.push(AuditEntry {
+            change: change.hash().to_string(),
+            // automerge-js records seconds; some clients record milliseconds.
+            at: if t.abs() < 100_000_000_000 {
+                t * 1000
+            } else {
+                t
+            },
+            author,
+            edits,
+        });
+    }
+    Ok(Json(AuditPage { items, next_cursor }))
+}
+
+/// A value as the audit shows it: scalars as JSON, objects by their type (their contents
+/// appear as edits of their own).
+fn shown(
+    doc: &Automerge,
+    value: &Value<'_>,
+    obj: &ObjId,
+    heads: &[ChangeHash],
+) -> serde_json::Value {
+    use automerge::ScalarValue as S;
+    match value {
+        Value::Object(ObjType::Text) => doc
+            .text_at(obj, heads)
+            .map(serde_json::Value::String)
+            .unwrap_or(serde_json::Value::Null),
+        Value::Object(t) => serde_json::json!({ "object": t.to_string() }),
+        Value::Scalar(s) => match s.as_ref() {
+            S::Str(s) => serde_json::Value::String(s.to_string()),
+            S::Int(i) => (*i).into(),
+            S::Uint(u) => (*u).into(),
+            S::F64(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            S::Boolean(b) => (*b).into(),
+            S::Timestamp(t) => (*t).into(),
+            S::Counter(c) => i64::from(c).into(),
+            S::Null => serde_json::Value::Null,
+            other => serde_json::Value::String(other.to_string()),
+        },
+    }
+}
+
+/// The value at `obj[prop]` at `heads`, as shown.
+fn value_at(
+    doc: &Automerge,
+    obj: &ObjId,
+    prop: Prop,
+    heads: &[ChangeHash],
+) -> Option<serde_json::Value> {
+    let (v, id) = doc.get_at(obj, prop, heads).ok().flatten()?;
+    Some(shown(doc, &v, &id, heads))
+}
+
+/// What one change did, field by field: automerge's diff between the change's parents and the
+/// change, with old values read at the parents. Edits inside a text field are reported once,
+/// as the field's whole text before and after.
+fn field_edits(doc: &Automerge, before: &[ChangeHash], after: &[ChangeHash]) -> Vec<FieldEdit> {
+    let mut out: Vec<FieldEdit> = Vec::new();
+    let mut texts: Vec<ObjId> = Vec::new();
+    for patch in doc.diff(before, after) {
+        let mut path = String::new();
+        for (_, prop) in &patch.path {
+            push_prop(&mut path, prop);
+        }
+        let risk_id = risk_of(doc, &patch.path, &patch.obj, after);
+        let is_text = doc.object_type(&patch.obj) == Ok(ObjType::Text);
+        if is_text {
+            if texts.contains(&patch.obj) {
+                continue;
+            }
+            texts.push(patch.obj.clone());
+            let text_at = |h: &[ChangeHash]| doc.text_at(&patch.obj, h).ok();
+            out.push(FieldEdit {
+                path,
+                action: "text",
+                from: text_at(before).map(serde_json::Value::String),
+                to: text_at(after).map(serde_json::Value::String),
+                risk_id,
+            });
+            continue;
+        }
+        use automerge::PatchAction as A;
+        let (prop, action, to) = match &patch.action {
+            A::PutMap { key, value, .. } => (
+                Prop::Map(key.clone()),
+                "set",
+                Some(shown(doc, &value.0, &value.1, after)),
+            ),
+            A::PutSeq { index, value, .. } => (
+                Prop::Seq(*index),
+                "set",
+                Some(shown(doc, &value.0, &value.1, after)),
+            ),
+            A::Insert { index, values } => {
+                for (k, (v, id, _)) in values.iter().enumerate() {
+                    let mut p = path.clone();
+                    push_prop(&mut p, &Prop::Seq(index + k));
+                    out.push(FieldEdit {
+                        path: p,
+                        action: "insert",
+                        from: None,
+                        to: Some(shown(doc, v, id, after)),
+                        risk_id: risk_id.clone(),
+                    });
+                }
+                continue;
+            }
+            A::DeleteMap { key } => (Prop::Map(key.clone()), "delete", None),
+            A::DeleteSeq { index, length } => {
+                for k in 0..*length {
+                    let mut p = path.clone();
+                    push_prop(&mut p, &Prop::Seq(index + k));
+                    out.push(FieldEdit {
+                        path: p,
+                        action: "delete",
+                        from: value_at(doc, &patch.obj, Prop::Seq(index + k), before),
+                        to: None,
+                        risk_id: risk_id.clone(),
+                    });
+                }
+                continue;
+            }
+            A::Increment { prop, value } => (
+                prop.clone(),
+                "increment",
+                Some(serde_json::Value::from(*value)),
+            ),
+            A::Conflict { .. } | A::SpliceText { .. } | A::Mark { .. } => continue,
+        };
+        let from = match &prop {
+            // A sequence index names a different element before the change.
+            Prop::Map(_) => value_at(doc, &patch.obj, prop.clone(), before),
+            Prop::Seq(_) => None,
+        };
+        push_prop(&mut path, &prop);
+        // Skip a put that leaves the value as it was (a client re-writing the same text).
+        if action == "set" && from.is_some() && from == to {
+            continue;
+        }
+        out.push(FieldEdit {
+            path,
+            action,
+            from,
+            to,
+            risk_id,
+        });
+    }
+    out
+}
+
+fn push_prop(path: &mut String, prop: &Prop) {
+    match prop {
+        Prop::Map(k) => {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+        }
+        Prop::Seq(i) => {
+            path.push('[');
+            path.push_str(&i.to_string());
+            path.push(']');
+        }
+    }
+}
+
+/// The risk an edit belongs to, in a register: the `id` of the element of `risks`, or the
+/// `riskId` of the element of `assessments` or `actions`, that the edit is inside.
+fn risk_of(
+    doc: &Automerge,
+    path: &[(ObjId, Prop)],
+    obj: &ObjId,
+    heads: &[ChangeHash],
+) -> Option<String> {
+    let (Some((_, Prop::Map(list))), Some((_, Prop::Seq(_)))) = (path.first(), path.get(1)) else {
+        return None;
+    };
+    let field = match list.as_str() {
+        "risks" => "id",
+        "assessments" | "actions" => "riskId",
+        _ => return None,
+    };
+    // The element is the object the third step lives in, or the patched object itself.
+    let element = path.get(2).map(|(o, _)| o).unwrap_or(obj);
+    match doc.get_at(element, field, heads).ok().flatten()? {
+        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+        (Value::Object(ObjType::Text), id) => doc.text_at(&id, heads).ok(),
+        _ => None,
+    }
+}
+
+/// A named version with its content.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub version: Version,
+    pub document_title: String,
+}
+
+/// One named version.
+#[utoipa::path(get, path = "/api/versions/{id}", tag = "history", security(("bearer" = [])),
+    responses((status = 200, body = VersionView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VersionView>> {
+    let id = parse_uuid(&id, "version")?;
+    let version = state
+        .store
+        .get_version(&caller.principal, id)
+        .await?
+        .ok_or(ApiError::NotFound("version"))?;
+    let (row, _) =
+        super::documents::load(&state, &caller, &version.document_id.to_string()).await?;
+    Ok(Json(VersionView {
+        version,
+        document_title: row.document.title,
+    }))
+}

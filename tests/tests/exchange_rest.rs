@@ -1,0 +1,314 @@
+//! Excel and CSV over REST on the real server, both backends: export → import round trip,
+//! an import's preview with per-row errors, applying it as one change by the importing user
+//! (seen live by a connected client, named in the audit trail), who may import, a version's
+//! export staying byte-for-byte the same, and the printable committee report.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use exchange::import::{self, Format};
+use serde_json::{Value, json};
+use tests::ws::{Replica, SyncClient};
+use tests::{Backend, StatusCode, TestServer, on_both_backends};
+
+const SHARED_REGISTER: &str = "Shared services partnership risk register";
+
+async fn download(s: &TestServer, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    let resp = s
+        .http
+        .get(s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ctype, resp.bytes().await.unwrap().to_vec())
+}
+
+fn body(format: &str, bytes: &[u8]) -> Value {
+    json!({ "format": format, "file": STANDARD.encode(bytes) })
+}
+
+async fn export_import_round_trip(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+
+    let (status, ctype, xlsx) =
+        download(&s, &format!("/api/documents/{doc}/export.xlsx"), &arun).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.contains("spreadsheetml"), "{ctype}");
+    assert!(xlsx.starts_with(b"PK"), "a zip container");
+    let table = import::read_table(&xlsx, Format::Xlsx, Some("Risks")).unwrap();
+    assert_eq!(table.rows.len(), 10);
+    let (status, ctype, csv) =
+        download(&s, &format!("/api/documents/{doc}/export.csv"), &arun).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/csv"));
+    assert!(String::from_utf8(csv.clone()).unwrap().contains("SP-07"));
+
+    // Importing what was exported changes nothing.
+    for (format, bytes) in [("xlsx", &xlsx), ("csv", &csv)] {
+        let (status, p) = s
+            .post(
+                &format!("/api/documents/{doc}/import/preview"),
+                &arun,
+                body(format, bytes),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        let preview = &p["preview"];
+        assert_eq!(
+            (
+                &preview["creates"],
+                &preview["updates"],
+                &preview["errors"],
+                &preview["unchanged"]
+            ),
+            (&json!(0), &json!(0), &json!(0), &json!(10)),
+            "{format}: {preview}"
+        );
+    }
+
+    // Someone outside the partnership can neither export nor preview.
+    let (status, _, _) = download(&s, &format!("/api/documents/{doc}/export.xlsx"), &carl).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .post(
+            &format!("/api/documents/{doc}/import/preview"),
+            &carl,
+            body("csv", &csv),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bad files are explained, not guessed at.
+    let (status, e) = s
+        .post(
+            &format!("/api/documents/{doc}/import/preview"),
+            &arun,
+            body("xlsx", b"not a workbook"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "file", "{e}");
+    let (status, e) = s
+        .post(
+            &format!("/api/documents/{doc}/import/preview"),
+            &arun,
+            json!({ "format": "ods", "file": "" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "format");
+
+    // A version exports to the same bytes every time.
+    let (_, v) = s
+        .post(
+            &format!("/api/documents/{doc}/versions"),
+            &arun,
+            json!({ "label": "Quarter 3 report" }),
+        )
+        .await;
+    let path = format!(
+        "/api/documents/{doc}/export.xlsx?version={}",
+        v["id"].as_str().unwrap()
+    );
+    let (_, _, first) = download(&s, &path, &arun).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, _, second) = download(&s, &path, &arun).await;
+    assert!(
+        first == second,
+        "a version's export changed between downloads"
+    );
+    s.stop().await;
+}
+
+const IMPORT_CSV: &str = "\
+Partnership risk register - import
+Reference,Risk title,Risk owner,Category,Current Likelihood,Current Impact,Owning councils,Next review
+SP-02,The councils' priorities diverge,Director of Strategy and Policy,Strategic,4,3,Ashby Borough Council,2026-12-31
+SP-20,Joint waste contract <script>alert(1)</script> renewal,Head of Environment,Operational,3,4,Brockley District Council,31/01/2027
+
+SP-21,Shared legal team capacity,Head of Legal,People,7,2,Ashby Borough Council,2027-01-15
+SP-22,Procurement challenge,Head of Procurement,Compliance,2,3,Carrow City Council,2027-01-15
+";
+
+async fn import_preview_and_apply(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let grace = s.login("grace@riverside.org.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+
+    let (status, p) = s
+        .post(
+            &format!("/api/documents/{doc}/import/preview"),
+            &ben,
+            body("csv", IMPORT_CSV.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["header_row"], 2);
+    let preview = &p["preview"];
+    assert_eq!(preview["creates"], 1, "{preview}");
+    assert_eq!(preview["updates"], 1);
+    assert_eq!(preview["errors"], 2);
+    assert_eq!(preview["skippedBlank"], 1);
+    let rows = preview["rows"].as_array().unwrap();
+    let row = |n: u64| {
+        rows.iter()
+            .find(|r| r["row"] == n)
+            .unwrap_or_else(|| panic!("row {n}: {preview}"))
+    };
+    assert_eq!(row(3)["outcome"]["kind"], "update");
+    let changes = row(3)["outcome"]["changes"].to_string();
+    assert!(
+        changes.contains("Director of Strategy and Policy"),
+        "{changes}"
+    );
+    assert_eq!(row(4)["outcome"]["kind"], "create");
+    // Row 6: likelihood 7 on a 5 × 5 matrix; row 7: a council outside the partnership.
+    assert_eq!(row(6)["outcome"]["kind"], "error");
+    assert!(
+        row(6)["outcome"]["problems"]
+            .to_string()
+            .contains("Current Likelihood"),
+        "{}",
+        row(6)
+    );
+    assert_eq!(row(7)["outcome"]["kind"], "error");
+    assert!(
+        row(7)["outcome"]["problems"].to_string().contains("Carrow"),
+        "{}",
+        row(7)
+    );
+    // The preview changed nothing.
+    let (_, now) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
+    assert_eq!(now["content"]["risks"].as_array().unwrap().len(), 10);
+
+    // The register as it stood before the import.
+    let (_, v) = s
+        .post(
+            &format!("/api/documents/{doc}/versions"),
+            &arun,
+            json!({ "label": "Before review" }),
+        )
+        .await;
+
+    // Arun watches live while Ben imports.
+    let mut client = SyncClient::connect(&s, &arun, "peer-arun").await;
+    let mut live = Replica::new(&doc);
+    live.settle(&mut client).await;
+
+    // The guest may not import into the shared register (cannot even see it).
+    let (status, _) = s
+        .post(
+            &format!("/api/documents/{doc}/import/apply"),
+            &grace,
+            body("csv", IMPORT_CSV.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, applied) = s
+        .post(
+            &format!("/api/documents/{doc}/import/apply"),
+            &ben,
+            body("csv", IMPORT_CSV.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(
+        (
+            applied["created"].as_u64(),
+            applied["updated"].as_u64(),
+            applied["errors"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+
+    let (_, now) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
+    let risks = now["content"]["risks"].as_array().unwrap();
+    assert_eq!(risks.len(), 11);
+    let sp02 = risks.iter().find(|r| r["reference"] == "SP-02").unwrap();
+    assert_eq!(sp02["owner"], "Director of Strategy and Policy");
+    assert!(risks.iter().any(|r| r["reference"] == "SP-20"));
+    assert!(
+        !risks.iter().any(|r| r["reference"] == "SP-21"),
+        "error rows are not imported"
+    );
+    // A new current assessment for SP-02 (4 × 3, from 3 × 3), never an overwrite.
+    let sp02_current: Vec<&Value> = now["content"]["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["riskId"] == sp02["id"] && a["kind"] == "current")
+        .collect();
+    assert_eq!(sp02_current.len(), 3);
+
+    // The live client received the import.
+    live.settle(&mut client).await;
+    assert_eq!(
+        domain::documents::to_json(&live.doc)["risks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        11
+    );
+    // One change, by Ben.
+    let (_, audit) = s
+        .get(&format!("/api/documents/{doc}/audit?limit=1"), &arun)
+        .await;
+    assert_eq!(
+        audit["items"][0]["author"]["name"], "Ben Walsh (Brockley)",
+        "{audit}"
+    );
+
+    // Applying the same file again changes nothing more.
+    let (_, again) = s
+        .post(
+            &format!("/api/documents/{doc}/import/apply"),
+            &ben,
+            body("csv", IMPORT_CSV.as_bytes()),
+        )
+        .await;
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+
+    // The committee report: escaped, headed, banded in words, with the changes.
+    let (status, ctype, html) = download(
+        &s,
+        &format!(
+            "/api/documents/{doc}/report.html?since={}",
+            v["id"].as_str().unwrap()
+        ),
+        &arun,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/html"));
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("<thead>") && html.contains("display: table-header-group"));
+    assert!(html.contains("What changed since “Before review”"));
+    assert!(html.contains("SP-07"), "red risk listed");
+    assert!(html.contains("↑ Worsening"), "direction in words");
+    assert!(!html.contains("<script>"), "imported text is escaped");
+    assert!(
+        html.contains("&lt;script&gt;"),
+        "SP-20 among the risks added"
+    );
+    s.stop().await;
+}
+
+on_both_backends!(export_import_round_trip, import_preview_and_apply);
