@@ -492,7 +492,29 @@ async fn guests_and_commenters_edit_only_their_part(backend: Backend) {
     let before = content_of(&s, &alice, &sla).await;
     assert!(before["measurements"].to_string().contains("m-grace"));
 
-    // …but may not move the target, nor delete a measurement.
+    // She may correct her own measurement, not another's.
+    let heard = edit_as(&s, &grace, &sla, |d| {
+        let (_, list) = d.get(ROOT, "measurements").unwrap().unwrap();
+        let n = d.length(&list);
+        let (_, mine) = d.get(&list, n - 1).unwrap().unwrap();
+        d.put(&mine, "actual", 20.5).unwrap();
+    })
+    .await;
+    assert!(heard.is_empty(), "{heard:?}");
+    let heard = edit_as(&s, &grace, &sla, |d| {
+        let (_, list) = d.get(ROOT, "measurements").unwrap().unwrap();
+        let (_, theirs) = d.get(&list, 0).unwrap().unwrap();
+        d.put(&theirs, "actual", 1.0).unwrap();
+    })
+    .await;
+    assert!(
+        refused_with(&heard, "only the entries of measurements you added"),
+        "{heard:?}"
+    );
+    let before = content_of(&s, &alice, &sla).await;
+    assert!(before["measurements"].to_string().contains("20.5"));
+
+    // …and may not move the target, nor delete a measurement.
     let heard = edit_as(&s, &grace, &sla, |d| {
         let (_, kpis) = d.get(ROOT, "kpis").unwrap().unwrap();
         let (_, k) = d.get(&kpis, 0).unwrap().unwrap();

@@ -46,7 +46,7 @@ async fn export_import_round_trip(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert!(ctype.contains("spreadsheetml"), "{ctype}");
     assert!(xlsx.starts_with(b"PK"), "a zip container");
-    let table = import::read_table(&xlsx, Format::Xlsx, Some("Risks")).unwrap();
+    let table = import::read_table(&xlsx, Format::Xlsx, Some("Risks"), Default::default()).unwrap();
     assert_eq!(table.rows.len(), 10);
     let (status, ctype, csv) =
         download(&s, &format!("/api/documents/{doc}/export.csv"), &arun).await;

@@ -183,11 +183,25 @@ pub fn csv(register: &RiskRegister, councils: &Councils) -> String {
         line(
             risk_row(register, r, councils)
                 .iter()
-                .map(Out::text)
+                .map(|o| match o {
+                    Out::Text(t) => defuse(t),
+                    other => other.text(),
+                })
                 .collect(),
         );
     }
     out
+}
+
+/// Text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a leading tab or
+/// carriage return) gets a leading apostrophe, which Excel shows as text and the import
+/// strips: a partner's risk title cannot become a formula on another council's desktop.
+pub fn defuse(t: &str) -> String {
+    if t.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{t}")
+    } else {
+        t.to_owned()
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -325,14 +339,31 @@ impl<'a> SheetWriter<'a> {
                         .write_number_with_format(r, col(c), *n, &self.styles.text)?;
                 }
                 Out::Date(d) => {
-                    let dt = ExcelDateTime::from_ymd(
-                        // Years outside 1900–9999 are refused by from_ymd.
+                    // Excel has no dates before 1900 (nor after 9999): such a date (a typing
+                    // slip that the register accepted) goes out as text rather than failing
+                    // the whole workbook.
+                    match ExcelDateTime::from_ymd(
                         u16::try_from(d.year()).unwrap_or(0),
                         d.month() as u8,
                         d.day() as u8,
-                    )?;
-                    self.ws
-                        .write_datetime_with_format(r, col(c), &dt, &self.styles.date)?;
+                    ) {
+                        Ok(dt) => {
+                            self.ws.write_datetime_with_format(
+                                r,
+                                col(c),
+                                &dt,
+                                &self.styles.date,
+                            )?;
+                        }
+                        Err(_) => {
+                            self.ws.write_string_with_format(
+                                r,
+                                col(c),
+                                date_text(*d),
+                                &self.styles.text,
+                            )?;
+                        }
+                    }
                 }
                 Out::Band(Some(b)) => {
                     self.ws

@@ -11,7 +11,13 @@ use exchange::import::{
 use fixture::{councils, counter, day, empty_register, today};
 
 fn table() -> Table {
-    read_table(&fixture::workbook(&fixture::rows()), Format::Xlsx, None).unwrap()
+    read_table(
+        &fixture::workbook(&fixture::rows()),
+        Format::Xlsx,
+        None,
+        Default::default(),
+    )
+    .unwrap()
 }
 
 fn run(table: &Table, register: &RiskRegister) -> Preview {

@@ -16,7 +16,13 @@ use fixture::{councils, counter, day, empty_register, today};
 /// The fixture's valid rows imported, then made more varied: history, a bearing council,
 /// closed and escalated risks, awkward text, actions and appetite.
 fn register() -> RiskRegister {
-    let t = read_table(&fixture::workbook(&fixture::rows()), Format::Xlsx, None).unwrap();
+    let t = read_table(
+        &fixture::workbook(&fixture::rows()),
+        Format::Xlsx,
+        None,
+        Default::default(),
+    )
+    .unwrap();
     let mut r = empty_register();
     let mut ids = counter();
     preview(
@@ -61,7 +67,7 @@ fn register() -> RiskRegister {
 }
 
 fn import(bytes: &[u8], format: Format, into: &RiskRegister) -> Preview {
-    let t = read_table(bytes, format, None).unwrap();
+    let t = read_table(bytes, format, None, Default::default()).unwrap();
     let mut ids = counter();
     preview(
         &t,
@@ -234,11 +240,22 @@ fn the_workbook_has_a_sheet_per_entity_with_bands_as_text_and_colour() {
     assert_eq!(text(&appetite, 1, 0), "Partnership");
 
     // Another sheet can be read by name.
-    let t = read_table(&bytes_again(&reg), Format::Xlsx, Some("Actions")).unwrap();
+    let t = read_table(
+        &bytes_again(&reg),
+        Format::Xlsx,
+        Some("Actions"),
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(t.headers[2], "Action");
     assert_eq!(t.rows.len(), 1);
     assert_eq!(
-        read_table(&bytes_again(&reg), Format::Xlsx, Some("Risks 2")),
+        read_table(
+            &bytes_again(&reg),
+            Format::Xlsx,
+            Some("Risks 2"),
+            Default::default()
+        ),
         Err(exchange::import::ImportError::NoSuchSheet("Risks 2".into()))
     );
 
@@ -263,12 +280,51 @@ fn csv_has_the_same_columns_and_quotes_awkward_text() {
     let reg = register();
     let csv = export::csv(&reg, &councils());
     let bytes = export::xlsx(&reg, &councils(), fixture::TITLE, None).unwrap();
-    let x = read_table(&bytes, Format::Xlsx, None).unwrap();
-    let c = read_table(csv.as_bytes(), Format::Csv, None).unwrap();
+    let x = read_table(&bytes, Format::Xlsx, None, Default::default()).unwrap();
+    let c = read_table(csv.as_bytes(), Format::Csv, None, Default::default()).unwrap();
     assert_eq!(x.headers, c.headers);
     assert!(csv.contains("\"Joint plan, agreed by both cabinets;\nreviewed \"\"annually\"\"\""));
     assert_eq!(
         csv.lines().next().map(|l| l.starts_with("Ref,Risk title,")),
         Some(true)
     );
+}
+
+/// A title that a spreadsheet would run as a formula is exported as text and imported back
+/// unchanged.
+#[test]
+fn csv_export_defuses_formulas_and_import_restores_them() {
+    let mut reg = register();
+    reg.risks[0].title = "=HYPERLINK(\"http://evil\",\"click\")".into();
+    reg.risks[1].owner = "-Head of Finance".into();
+    let csv = export::csv(&reg, &councils());
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(
+        !csv.lines()
+            .any(|l| l.split(',').any(|c| c.starts_with('=')))
+    );
+    let mut empty = reg.clone();
+    empty.risks.clear();
+    empty.assessments.clear();
+    empty.actions.clear();
+    let t = read_table(csv.as_bytes(), Format::Csv, None, Default::default()).unwrap();
+    let p = exchange::import::preview(
+        &t,
+        &exchange::import::Mapping::guess(&t),
+        &empty,
+        &councils(),
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        "tester",
+        &mut {
+            let mut n = 0;
+            move || {
+                n += 1;
+                format!("id-{n}")
+            }
+        },
+    );
+    let mut back = empty.clone();
+    p.apply_to(&mut back);
+    assert_eq!(back.risks[0].title, reg.risks[0].title);
+    assert_eq!(back.risks[1].owner, reg.risks[1].owner);
 }

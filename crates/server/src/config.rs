@@ -263,6 +263,25 @@ pub struct Config {
     )]
     pub max_import_rows: usize,
 
+    /// Most columns a sheet for import may use.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_COLUMNS",
+        default_value_t = 200,
+        global = true
+    )]
+    pub max_import_columns: u32,
+
+    /// Most changes one page of the audit trail examines (each is diffed against its parents),
+    /// so a narrow filter over a long history answers in bounded time with a cursor to go on.
+    #[arg(
+        long,
+        env = "CONCORDAT_AUDIT_MAX_SCAN",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub audit_max_scan: usize,
+
     /// Largest websocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "CONCORDAT_SYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
     pub sync_max_message_bytes: usize,

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 
 use crate::codec::{Message, PeerId};
 
@@ -376,6 +376,16 @@ impl Room {
             self.rollback(&before);
             return self.refuse(conn, "invalid changes: nothing was applied", out);
         }
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            // automerge would hold these until their dependencies arrive, then apply them under
+            // whoever sent those: refuse them now, with the sender they came from.
+            self.rollback(&before);
+            return self.refuse(
+                conn,
+                "changes depend on changes the server does not have: nothing was applied",
+                out,
+            );
+        }
         if self.doc.get_heads() == before {
             return;
         }
@@ -424,7 +434,19 @@ impl Room {
             }
         }
         if let Edit::Only(lists) = edit {
-            within(&self.doc, before, lists).map_err(|why| {
+            let owner = |actor: &ActorId| {
+                self.actors
+                    .get(actor)
+                    .or_else(|| {
+                        self.pending_actors
+                            .iter()
+                            .chain(claims.iter())
+                            .find(|(a, _)| a == actor)
+                            .map(|(_, u)| u)
+                    })
+                    .copied()
+            };
+            within(&self.doc, before, lists, user, &owner).map_err(|why| {
                 format!("change refused, nothing was applied: {why}. Reload the document.")
             })?;
         }
@@ -452,6 +474,12 @@ impl Room {
             self.rollback(&before);
             return out.push(refused(format!("invalid changes ({e})")));
         }
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            self.rollback(&before);
+            return out.push(refused(
+                "changes depend on changes the document does not have".into(),
+            ));
+        }
         if self.doc.get_heads() == before {
             // Nothing new: already applied.
             return out.push(Effect::Applied {
@@ -472,9 +500,10 @@ impl Room {
         }
     }
 
-    /// Puts the document back to `heads` (only on the refusal path: it costs a copy).
+    /// Puts the document back to `heads`, dropping any changes automerge queued for missing
+    /// dependencies (only on the refusal path: it costs a copy).
     fn rollback(&mut self, heads: &[ChangeHash]) {
-        if self.doc.get_heads() != heads
+        if (self.doc.get_heads() != heads || !self.doc.get_missing_deps(&[]).is_empty())
             && let Ok(doc) = self.doc.fork_at(heads)
         {
             self.doc = doc;
@@ -610,41 +639,80 @@ impl Room {
     }
 }
 
-/// Whether everything that changed since `before` lies inside one of the top-level `lists`:
-/// new elements and edits within elements are allowed; removing or replacing an element, and
-/// anything outside those lists, is not. The message names the first place at fault.
-fn within(doc: &Automerge, before: &[ChangeHash], lists: &[String]) -> Result<(), String> {
-    use automerge::{PatchAction, Prop};
-    let allowed = || {
-        if lists.is_empty() {
-            "nothing".to_owned()
-        } else {
-            lists.join(", ")
-        }
+/// Whether every operation of the changes since `before` lies inside one of the top-level
+/// `lists`, and inside an element `user` created: a scoped peer may insert new elements into
+/// those lists and edit the elements it made, nothing else — not the document's root, not
+/// another element (another council's comment, another partner's measurement), not the list
+/// itself (no deleting or replacing an element). Checked on the operations themselves, not on
+/// the visible diff, so a change that shows nothing (a conflict loser, a write into a deleted
+/// object) is judged too. The message names the first place at fault.
+fn within(
+    doc: &Automerge,
+    before: &[ChangeHash],
+    lists: &[String],
+    user: UserKey,
+    owner: &dyn Fn(&ActorId) -> Option<UserKey>,
+) -> Result<(), String> {
+    use automerge::{ObjId, Prop};
+    let only = || {
+        format!(
+            "you may only add to {} in this document",
+            if lists.is_empty() {
+                "nothing".to_owned()
+            } else {
+                lists.join(", ")
+            }
+        )
     };
-    for patch in doc.diff(before, &doc.get_heads()) {
-        let top = match (patch.path.first(), &patch.action) {
-            (Some((_, Prop::Map(k))), _) => k.clone(),
-            (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.clone(),
-            _ => String::new(),
-        };
-        let inside = !patch.path.is_empty() && lists.contains(&top);
-        let list_itself = patch.path.len() == 1;
-        let removes = list_itself
-            && matches!(
-                patch.action,
-                PatchAction::DeleteSeq { .. } | PatchAction::PutSeq { .. }
-            );
-        if !inside || removes {
-            return Err(format!(
-                "you may only add to {} in this document, not change {}",
-                allowed(),
-                if top.is_empty() {
-                    "its structure"
-                } else {
-                    &top
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            let target = op.obj.to_string();
+            if target == "_root" {
+                return Err(format!("{}, not change its top level", only()));
+            }
+            let obj = doc.import_obj(&target).map_err(|_| only())?;
+            // The chain from the target up to the root: the last step names the top-level list.
+            let chain: Vec<_> = doc.parents(&obj).map_err(|_| only())?.collect();
+            let top = match chain.last() {
+                Some(p) if p.obj == ObjId::Root => match &p.prop {
+                    Prop::Map(k) => k.clone(),
+                    Prop::Seq(_) => String::new(),
+                },
+                _ => String::new(),
+            };
+            if !lists.contains(&top) {
+                return Err(format!(
+                    "{}, not change {}",
+                    only(),
+                    if top.is_empty() {
+                        "its structure"
+                    } else {
+                        &top
+                    }
+                ));
+            }
+            let element = match chain.len() {
+                // An operation on the list itself: only inserting a new element.
+                1 if op.insert => continue,
+                1 => {
+                    return Err(format!(
+                        "{}: removing or replacing an entry of {top} is refused",
+                        only()
+                    ));
                 }
-            ));
+                2 => &obj,
+                n => &chain[n - 3].obj,
+            };
+            let made_by = match element {
+                ObjId::Id(_, actor, _) => owner(&actor),
+                ObjId::Root => None,
+            };
+            if made_by != Some(user) {
+                return Err(format!(
+                    "{}: you may change only the entries of {top} you added",
+                    only()
+                ));
+            }
         }
     }
     Ok(())

@@ -15,4 +15,4 @@ pub(crate) mod values;
 
 pub use mapping::{Field, Mapping, MappingError};
 pub use preview::{FieldChange, Outcome, Preview, RowPreview, preview};
-pub use table::{Cell, Format, ImportError, Row, Table, column_letter, read_table};
+pub use table::{Cell, Format, ImportError, Limits, Row, Table, column_letter, read_table};

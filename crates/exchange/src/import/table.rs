@@ -33,6 +33,8 @@ pub enum ImportError {
     NoSuchSheet(String),
     #[error("the workbook has no sheets")]
     NoSheets,
+    #[error("the sheet is larger than an import takes ({0} rows, {1} columns)")]
+    TooLarge(u32, u32),
     #[error(
         "no header row found: none of the first {HEADER_SEARCH_ROWS} rows names at least \
          {MIN_KNOWN_HEADERS} known columns (such as Ref, Risk title, Owner)"
@@ -151,14 +153,38 @@ pub fn column_letter(col: usize) -> String {
     String::from_utf8_lossy(&s).into_owned()
 }
 
+/// How large a sheet may be: a workbook names its own size, and a hostile one with a single
+/// cell at XFD1048576 would otherwise make a grid of seventeen billion cells. Checked cell by
+/// cell while reading, before anything is allocated for the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Rows, counted as the sheet numbers them (title and header rows included).
+    pub rows: u32,
+    pub columns: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            rows: 5_000,
+            columns: 200,
+        }
+    }
+}
+
 /// Reads the first sheet of a workbook (or the named one), or a CSV file, and finds its header.
 ///
-/// `sheet` is ignored for CSV.
-pub fn read_table(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Table, ImportError> {
+/// `sheet` is ignored for CSV. A sheet past `limits` is refused whole.
+pub fn read_table(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: Limits,
+) -> Result<Table, ImportError> {
     match format {
-        Format::Xlsx => read_xlsx(bytes, sheet),
+        Format::Xlsx => read_xlsx(bytes, sheet, limits),
         Format::Csv => {
-            let grid = read_csv(bytes)?;
+            let grid = read_csv(bytes, limits)?;
             detect(grid, None)
         }
     }
@@ -167,7 +193,7 @@ pub fn read_table(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<T
 /// A merged range, 0-based and inclusive: ((first row, first col), (last row, last col)).
 type Merge = ((u32, u32), (u32, u32));
 
-fn read_xlsx(bytes: &[u8], sheet: Option<&str>) -> Result<Table, ImportError> {
+fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table, ImportError> {
     let mut book: Xlsx<_> =
         Xlsx::new(Cursor::new(bytes)).map_err(|e| ImportError::Xlsx(e.to_string()))?;
     let names = book.sheet_names();
@@ -180,24 +206,46 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>) -> Result<Table, ImportError> {
             .ok_or_else(|| ImportError::NoSuchSheet(s.to_owned()))?,
         None => names.first().cloned().ok_or(ImportError::NoSheets)?,
     };
-    let range = book
-        .worksheet_range(&name)
-        .map_err(|e| ImportError::Xlsx(e.to_string()))?;
     let merges: Vec<Merge> = book
         .merge_cells_by_sheet_name(&name)
         .map_err(|e| ImportError::Xlsx(e.to_string()))?
         .into_iter()
         .map(|d| (d.start, d.end))
         .collect();
-    let Some((row0, col0)) = range.start() else {
+    // Cell by cell, sparse, so a far-away cell is refused before a grid is built for it.
+    let mut cells: std::collections::BTreeMap<u32, Vec<(u32, Cell)>> = Default::default();
+    let mut reader = book
+        .worksheet_cells_reader(&name)
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?;
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?
+    {
+        let (r, c) = cell.get_position();
+        let value = convert(&Data::from(cell.get_value().clone()));
+        if value == Cell::Empty {
+            continue;
+        }
+        if r >= limits.rows || c >= limits.columns {
+            return Err(ImportError::TooLarge(limits.rows, limits.columns));
+        }
+        cells.entry(r).or_default().push((c, value));
+    }
+    let Some(last) = cells.keys().next_back().copied() else {
         return Err(ImportError::NoHeader);
     };
-    let mut grid = Vec::with_capacity(range.height());
-    for (i, cells) in range.rows().enumerate() {
-        let mut row: Vec<Cell> = vec![Cell::Empty; col0 as usize];
-        row.extend(cells.iter().map(convert));
+    let first = cells.keys().next().copied().unwrap_or(0);
+    let mut grid = Vec::with_capacity((last - first + 1) as usize);
+    for r in first..=last {
+        let mut row: Vec<Cell> = Vec::new();
+        for (c, value) in cells.remove(&r).unwrap_or_default() {
+            if row.len() <= c as usize {
+                row.resize(c as usize + 1, Cell::Empty);
+            }
+            row[c as usize] = value;
+        }
         grid.push(Row {
-            number: row0 + i as u32 + 1,
+            number: r + 1,
             cells: row,
         });
     }
@@ -229,7 +277,7 @@ fn convert(d: &Data) -> Cell {
     }
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
+fn read_csv(bytes: &[u8], limits: Limits) -> Result<Vec<Row>, ImportError> {
     // One kind of line break, ending every record: the row numbering below relies on it
     // (the csv crate counts a CRLF's LF towards the next record).
     let mut text = decode(bytes).replace("\r\n", "\n").replace('\r', "\n");
@@ -260,11 +308,18 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
             .map(|f| f.matches('\n').count() as u64)
             .sum::<u64>();
         let start = reader.position().line().saturating_sub(1 + inner);
+        if start.saturating_sub(before) + grid.len() as u64 > u64::from(limits.rows) {
+            return Err(ImportError::TooLarge(limits.rows, limits.columns));
+        }
         for _ in before..start {
             grid.push(Row {
                 number: grid.len() as u32 + 1,
                 cells: Vec::new(),
             });
+        }
+        if grid.len() as u64 + 1 > u64::from(limits.rows) || record.len() > limits.columns as usize
+        {
+            return Err(ImportError::TooLarge(limits.rows, limits.columns));
         }
         let cells = record
             .iter()
@@ -272,7 +327,13 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
                 if f.trim().is_empty() {
                     Cell::Empty
                 } else {
-                    Cell::Text(f.to_owned())
+                    // The export's guard against formulas (`'=…`) comes off again.
+                    match f.strip_prefix('\'') {
+                        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+                            Cell::Text(rest.to_owned())
+                        }
+                        _ => Cell::Text(f.to_owned()),
+                    }
                 }
             })
             .collect();
@@ -432,14 +493,14 @@ mod tests {
     #[test]
     fn csv_keeps_excel_row_numbers_across_blank_lines_and_multiline_cells() {
         let csv = "Register\n\nRef,Title,Owner\nA1,\"two\nlines\",Jo\n\n\nA2,x,Jo";
-        let t = read_table(csv.as_bytes(), Format::Csv, None).unwrap();
+        let t = read_table(csv.as_bytes(), Format::Csv, None, Default::default()).unwrap();
         assert_eq!(t.header_row, 3);
         let numbers: Vec<(u32, bool)> = t.rows.iter().map(|r| (r.number, r.is_blank())).collect();
         assert_eq!(numbers, [(4, false), (5, true), (6, true), (7, false)]);
         assert_eq!(t.rows[0].get(1), &Cell::Text("two\nlines".into()));
         // The same with Windows line ends and a byte-order mark, as Excel saves "CSV UTF-8".
         let crlf = format!("\u{feff}{}", csv.replace('\n', "\r\n"));
-        let t = read_table(crlf.as_bytes(), Format::Csv, None).unwrap();
+        let t = read_table(crlf.as_bytes(), Format::Csv, None, Default::default()).unwrap();
         assert_eq!(t.headers[0], "Ref");
         let again: Vec<(u32, bool)> = t.rows.iter().map(|r| (r.number, r.is_blank())).collect();
         assert_eq!(again, numbers);
@@ -449,7 +510,7 @@ mod tests {
     #[test]
     fn csv_group_headings_carry_over_empty_cells() {
         let csv = "Ref,Title,Owner,Current score,,Notes\n,,,L,I,\nR1,t,o,2,3,n\n";
-        let t = read_table(csv.as_bytes(), Format::Csv, None).unwrap();
+        let t = read_table(csv.as_bytes(), Format::Csv, None, Default::default()).unwrap();
         assert_eq!(t.header_height, 2);
         assert_eq!(t.headers[3], "Current score L");
         assert_eq!(t.headers[4], "Current score I");
@@ -460,7 +521,7 @@ mod tests {
     #[test]
     fn windows_1252_csv_is_decoded() {
         let bytes = b"Ref,Title,Owner\nR1,Cost \xa3100k \x96 rising,Jo\n";
-        let t = read_table(bytes, Format::Csv, None).unwrap();
+        let t = read_table(bytes, Format::Csv, None, Default::default()).unwrap();
         assert_eq!(t.rows[0].get(1).text(), "Cost £100k – rising");
     }
 
@@ -468,12 +529,44 @@ mod tests {
     fn a_sheet_without_a_header_is_refused() {
         let csv = "just,some,words\n1,2,3\n";
         assert_eq!(
-            read_table(csv.as_bytes(), Format::Csv, None),
+            read_table(csv.as_bytes(), Format::Csv, None, Default::default()),
             Err(ImportError::NoHeader)
         );
         assert!(matches!(
-            read_table(b"not a zip", Format::Xlsx, None),
+            read_table(b"not a zip", Format::Xlsx, None, Default::default()),
             Err(ImportError::Xlsx(_))
         ));
+    }
+
+    /// A hostile workbook with one far-away cell, and a CSV too wide or too long, are refused
+    /// before a grid is built for them.
+    #[test]
+    fn sheets_past_the_limits_are_refused() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "Ref").unwrap();
+        sheet.write_string(0, 1, "Risk title").unwrap();
+        sheet.write_string(0, 2, "Owner").unwrap();
+        sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        assert_eq!(
+            read_table(&bytes, Format::Xlsx, None, Limits::default()),
+            Err(ImportError::TooLarge(5_000, 200))
+        );
+        let wide = format!("Ref,Risk title,Owner{}\n", ",x".repeat(300));
+        assert!(matches!(
+            read_table(wide.as_bytes(), Format::Csv, None, Limits::default()),
+            Err(ImportError::TooLarge(..))
+        ));
+        let long = format!("Ref,Risk title,Owner\n{}A,b,c\n", "\n".repeat(10_000));
+        assert!(matches!(
+            read_table(long.as_bytes(), Format::Csv, None, Limits::default()),
+            Err(ImportError::TooLarge(..))
+        ));
+        let small = Limits {
+            rows: 3,
+            columns: 5,
+        };
+        assert!(read_table(b"Ref,Risk title,Owner\nA,b,c\n", Format::Csv, None, small).is_ok());
     }
 }

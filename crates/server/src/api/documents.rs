@@ -29,6 +29,9 @@ pub struct DocumentView {
     pub url: String,
     /// What the caller may do with it.
     pub access: Access,
+    /// What the caller may change in its content (checked again by the server on every
+    /// change): nothing, only inside some top-level lists, or everything.
+    pub editable: domain::Editable,
 }
 
 /// The caller's access to a document, by the domain's one rule.
@@ -49,8 +52,9 @@ pub fn access_of(caller: &Caller, ctx: &CallerContext, row: &DocumentRow) -> Acc
     })
 }
 
-fn view(row: DocumentRow, access: Access) -> DocumentView {
+fn view(row: DocumentRow, access: Access, is_guest: bool) -> DocumentView {
     DocumentView {
+        editable: domain::editable(access, row.document.kind, is_guest),
         url: row.document.id.url(),
         document: row.document,
         access,
@@ -158,7 +162,7 @@ pub async fn list(
         .into_iter()
         .filter_map(|row| {
             let access = access_of(&caller, &ctx, &row);
-            (access != Access::None).then(|| view(row, access))
+            (access != Access::None).then(|| view(row, access, caller.principal.is_guest))
         })
         .collect();
     Ok(Json(DocumentPage { items, next_cursor }))
@@ -230,6 +234,7 @@ pub async fn create(
                 owner: space.owner,
             },
             access,
+            caller.principal.is_guest,
         )),
     ))
 }
@@ -243,7 +248,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DocumentView>> {
     let (row, access) = load(&state, &caller, &id).await?;
-    Ok(Json(view(row, access)))
+    Ok(Json(view(row, access, caller.principal.is_guest)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -306,7 +311,7 @@ pub async fn update(
         state.hub.notify(crate::live::LiveEvent::AccessChanged);
     }
     let (row, access) = load(&state, &caller, &id).await?;
-    Ok(Json(view(row, access)))
+    Ok(Json(view(row, access, caller.principal.is_guest)))
 }
 
 /// A grant with the grantee's name, for the document's administrators.

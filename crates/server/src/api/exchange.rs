@@ -148,9 +148,14 @@ fn prepare(
             format!("is larger than the {max}-byte import limit"),
         ));
     }
-    let table = import::read_table(&bytes, format, req.sheet.as_deref())
-        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     let rows = state.config.max_import_rows;
+    let limits = import::Limits {
+        // Title and header rows above the data.
+        rows: u32::try_from(rows).unwrap_or(u32::MAX).saturating_add(20),
+        columns: state.config.max_import_columns,
+    };
+    let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     if table.rows.len() > rows {
         return Err(ApiError::invalid(
             "file",
@@ -177,7 +182,40 @@ fn prepare(
     Ok((table, mapping, preview))
 }
 
+/// Import is for those who may edit the whole register (not guests, commenters or readers).
+fn may_import(caller: &Caller, file: &RegisterFile) -> ApiResult<()> {
+    let editable = domain::editable(
+        file.opened.access,
+        DocumentKind::RiskRegister,
+        caller.principal.is_guest,
+    );
+    if editable != domain::Editable::Everything {
+        return Err(ApiError::Forbidden(
+            "importing needs edit rights over the whole register",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the file and works out the preview off the async threads (a large workbook takes a
+/// while to parse), handing the register back.
+async fn blocking(
+    state: &AppState,
+    caller: &Caller,
+    req: ImportRequest,
+    file: RegisterFile,
+) -> ApiResult<(RegisterFile, (Table, Mapping, Preview))> {
+    let (state, caller) = (state.clone(), caller.clone());
+    tokio::task::spawn_blocking(move || {
+        let out = prepare(&state, &caller, &req, &file)?;
+        Ok((file, out))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+}
+
 /// What importing a spreadsheet into this register would do, row by row. Changes nothing.
+/// Needs the rights an import needs.
 #[utoipa::path(post, path = "/api/documents/{id}/import/preview", tag = "exchange", security(("bearer" = [])),
     request_body = ImportRequest,
     responses((status = 200, body = ImportPreview), (status = 404, body = crate::error::ErrorBody),
@@ -189,7 +227,8 @@ pub async fn preview(
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<ImportPreview>> {
     let file = register(&state, &caller, &id).await?;
-    let (table, mapping, preview) = prepare(&state, &caller, &req, &file)?;
+    may_import(&caller, &file)?;
+    let (_, (table, mapping, preview)) = blocking(&state, &caller, req, file).await?;
     let columns = table
         .headers
         .iter()
@@ -224,17 +263,8 @@ pub async fn apply(
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<ImportApplied>> {
     let file = register(&state, &caller, &id).await?;
-    let editable = domain::editable(
-        file.opened.access,
-        DocumentKind::RiskRegister,
-        caller.principal.is_guest,
-    );
-    if editable != domain::Editable::Everything {
-        return Err(ApiError::Forbidden(
-            "importing needs edit rights over the whole register",
-        ));
-    }
-    let (_, _, preview) = prepare(&state, &caller, &req, &file)?;
+    may_import(&caller, &file)?;
+    let (file, (_, _, preview)) = blocking(&state, &caller, req, file).await?;
     let mut applied = ImportApplied {
         created: preview.creates,
         updated: preview.updates,

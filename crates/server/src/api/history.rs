@@ -105,9 +105,16 @@ pub async fn create_version(
 ) -> ApiResult<(StatusCode, Json<Version>)> {
     let label = validate::name("label", &req.label)?;
     let opened = content::open(&state, &caller, &id).await?;
-    if !opened.access.can_write() {
+    // A version is permanent and may be what a council signs: only those who may edit the
+    // whole document (not a guest editor) make one.
+    if domain::editable(
+        opened.access,
+        opened.row.document.kind,
+        caller.principal.is_guest,
+    ) != domain::Editable::Everything
+    {
         return Err(ApiError::Forbidden(
-            "only those who may edit a document may name a version of it",
+            "only those who may edit the whole document may name a version of it",
         ));
     }
     let version = Version {
@@ -295,7 +302,24 @@ pub async fn audit(
             )
         })
         .collect();
-    let doc = &opened.doc;
+    let max_scan = state.config.audit_max_scan.max(1);
+    let page = tokio::task::spawn_blocking(move || {
+        audit_page(&opened.doc, &authors, q, limit as usize, max_scan)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(Json(page))
+}
+
+/// One page of the audit trail, newest first: at most `limit` entries, examining at most
+/// `max_scan` changes (each is diffed against its parents); the cursor goes on from there.
+fn audit_page(
+    doc: &Automerge,
+    authors: &HashMap<Vec<u8>, AuditAuthor>,
+    q: AuditQuery,
+    limit: usize,
+    max_scan: usize,
+) -> ApiResult<AuditPage> {
     let changes = doc.get_changes(&[]);
     let start = match &q.cursor {
         Some(c) => {
@@ -311,11 +335,15 @@ pub async fn audit(
     };
     let mut items = Vec::new();
     let mut next_cursor = None;
+    let mut scanned = 0;
+    let mut last_scanned: Option<String> = None;
     for change in changes[..start].iter().rev() {
-        if items.len() == limit as usize {
-            next_cursor = items.last().map(|e: &AuditEntry| e.change.clone());
+        if items.len() == limit || scanned == max_scan {
+            next_cursor = last_scanned;
             break;
         }
+        scanned += 1;
+        last_scanned = Some(change.hash().to_string());
         let before: Vec<ChangeHash> = change.deps().to_vec();
         let after = [change.hash()];
         let mut edits = field_edits(doc, &before, &after);
@@ -349,7 +377,7 @@ pub async fn audit(
             edits,
         });
     }
-    Ok(Json(AuditPage { items, next_cursor }))
+    Ok(AuditPage { items, next_cursor })
 }
 
 /// A value as the audit shows it: scalars as JSON, objects by their type (their contents

@@ -425,6 +425,36 @@ fn orphan_change_from_a_reader_is_refused() {
     assert_eq!(sim.room.document().get_heads(), heads);
 }
 
+/// A writer's change whose dependency the server lacks is refused too, and not kept: held,
+/// it would be applied later under whoever sent the dependency, with their rights.
+#[test]
+fn orphan_change_from_a_writer_is_refused_and_not_kept() {
+    let mut sim = Sim::new(11, 1, 0, 0);
+    sim.connect(0);
+    sim.settle();
+    let mut other = AutoCommit::new();
+    other.put(ROOT, "a", 1).unwrap();
+    other.commit();
+    other.put(ROOT, "b", 2).unwrap();
+    other.commit();
+    let orphan = other.get_changes(&[]).last().unwrap().raw_bytes().to_vec();
+    let mut state = sync::State::new();
+    let mut msg = other.sync().generate_sync_message(&mut state).unwrap();
+    msg.changes = vec![orphan].into();
+    let heads = sim.room.document().get_heads();
+    let effects = sim.room.handle(Input::Sync {
+        conn: sim.clients[0].conn.unwrap(),
+        data: msg.encode(),
+    });
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Send { msg: Message::Error { message, .. }, .. } if message.contains("depend"))));
+    assert_eq!(sim.room.document().get_heads(), heads);
+    assert!(
+        sim.room.document().get_missing_deps(&[]).is_empty(),
+        "nothing queued"
+    );
+}
+
 #[test]
 fn another_users_actor_is_refused() {
     let mut sim = Sim::new(11, 2, 0, 0);
