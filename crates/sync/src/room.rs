@@ -704,7 +704,7 @@ fn within(
                 n => &chain[n - 3].obj,
             };
             let made_by = match element {
-                ObjId::Id(_, actor, _) => owner(&actor),
+                ObjId::Id(_, actor, _) => owner(actor),
                 ObjId::Root => None,
             };
             if made_by != Some(user) {
