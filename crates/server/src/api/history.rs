@@ -335,14 +335,12 @@ fn audit_page(
     };
     let mut items = Vec::new();
     let mut next_cursor = None;
-    let mut scanned = 0;
     let mut last_scanned: Option<String> = None;
-    for change in changes[..start].iter().rev() {
+    for (scanned, change) in changes[..start].iter().rev().enumerate() {
         if items.len() == limit || scanned == max_scan {
             next_cursor = last_scanned;
             break;
         }
-        scanned += 1;
         last_scanned = Some(change.hash().to_string());
         let before: Vec<ChangeHash> = change.deps().to_vec();
         let after = [change.hash()];
