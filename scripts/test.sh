@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and property tests, and the end-to-end tests
-# (the real server over real HTTP) on SQLite and PostgreSQL.
+# The whole test suite: formatting, lints, unit and property tests, the end-to-end tests
+# (the real server over real HTTP) on SQLite and PostgreSQL, the web client's type check,
+# build and unit tests, and its browser tests in Chromium.
 #
 # PostgreSQL: started here if this machine has a cluster that is down. Without a reachable
 # PostgreSQL its tests are skipped with a notice — except under CI (CI=true), where that fails.
@@ -47,6 +48,23 @@ elif [ -n "${CI:-}" ]; then
   exit 1
 else
   echo "NOTICE: npm not found: the JS interop tests will be SKIPPED." >&2
+fi
+
+echo "==> web client (web/): install, type-check, build, unit tests"
+if command -v npm >/dev/null 2>&1; then
+  (cd web && npm install --no-audit --no-fund --loglevel=error && npm run build && npm test)
+elif [ -n "${CI:-}" ]; then
+  echo "ERROR: npm is required to build and test the web client." >&2
+  exit 1
+else
+  echo "NOTICE: npm not found: the web client is not built; the browser tests will be SKIPPED." >&2
+fi
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ -n "${CI:-}" ]; then
+    echo "ERROR: Chromium (${CHROMIUM:-/usr/bin/chromium}) is required for the browser tests." >&2
+    exit 1
+  fi
+  echo "NOTICE: Chromium not found (apt-get install chromium): the browser tests will be SKIPPED." >&2
 fi
 
 echo "==> cargo fmt --check"

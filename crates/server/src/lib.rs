@@ -11,6 +11,7 @@ pub mod error;
 pub mod live;
 pub mod logging;
 pub mod report;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

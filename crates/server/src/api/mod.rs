@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/sync", get(live::upgrade))
+        .fallback(crate::web::serve)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -315,10 +316,38 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         domain::documents::meeting::Meeting,
         domain::documents::changes::ChangeReport,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OperationIds),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// Operation ids from method and path (`get_api_partnerships_id_dashboard`): utoipa takes the
+/// handler's name, and several modules have a `get` or a `list`; client generators need them
+/// unique.
+struct OperationIds;
+
+impl utoipa::Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let slug: String = path
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("_");
+            for (method, op) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ] {
+                if let Some(op) = op {
+                    op.operation_id = Some(format!("{method}_{slug}"));
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

@@ -1,0 +1,67 @@
+//! The browser client end to end, in Debian's Chromium (playwright-core): the real server on
+//! a fresh SQLite database with the demo workspace, the built client it serves, and
+//! `web/e2e/run.mjs` playing two councils, a guest and a meeting against it. Screenshots land
+//! in `web/e2e/artifacts/`. Skipped with a notice when Chromium, the client's packages or its
+//! build are missing, except under CI, where that fails.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tests::{Backend, TestServer};
+
+fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
+
+fn ready() -> bool {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!std::path::Path::new(&chromium).exists())
+            .then_some("Chromium (apt-get install chromium)"),
+        (!web_dir().join("node_modules/playwright-core").exists())
+            .then_some("web/node_modules (npm ci in web/)"),
+        (!web_dir().join("dist/index.html").exists()).then_some("web/dist (npm run build in web/)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {missing:?} for the browser tests"
+    );
+    eprintln!("NOTICE: browser tests SKIPPED: missing {missing:?}");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_scenarios() {
+    if !ready() {
+        return;
+    }
+    let s = TestServer::start(Backend::Sqlite).await;
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("e2e/run.mjs")
+            .arg(&base)
+            .current_dir(web_dir())
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "browser scenarios failed:\n{stdout}\n{stderr}"
+    );
+    s.stop().await;
+}

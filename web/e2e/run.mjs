@@ -1,0 +1,238 @@
+// End-to-end tests of the browser client in Debian's Chromium, driven by playwright-core,
+// against a running Concordat (its URL is the first argument; tests/tests/browser.rs starts
+// one on a fresh database with the demo workspace and runs this script).
+// Screenshots of each main screen go to web/e2e/artifacts/.
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: node e2e/run.mjs <server url>");
+const artifacts = new URL("./artifacts/", import.meta.url).pathname;
+mkdirSync(artifacts, { recursive: true });
+for (const f of readdirSync(artifacts)) if (f.startsWith("failed-")) rmSync(artifacts + f);
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const PASSWORD = "concordat-demo";
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+const results = [];
+/** Pages to photograph when a step fails. */
+const pages = {};
+async function step(name, f) {
+  const started = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true, ms: Date.now() - started });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n${e.stack ?? e}`);
+    for (const [who, p] of Object.entries(pages)) {
+      await p.screenshot({ path: `${artifacts}failed-${results.length}-${who}.png`, fullPage: true }).catch(() => {});
+    }
+  }
+}
+
+async function signIn(email, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.log(`[${email}] page error: ${e.message}`));
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  return { context, page };
+}
+
+async function open(page, title) {
+  await page.goto(base + "/#/");
+  await page.getByRole("link", { name: title }).click();
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+  await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+}
+
+/** axe-core on the current screen: no serious or critical WCAG 2.2 A/AA violations. */
+async function accessible(page, screen) {
+  // Evaluated, not injected as a <script>: the page's Content-Security-Policy stays on.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
+  );
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`),
+    [],
+    `${screen}: accessibility violations`,
+  );
+}
+
+/** Waits until the field labelled `label` holds `value` (its live value, not its attribute). */
+async function hasValue(page, label, value, timeout = 5000) {
+  await page.waitForFunction(
+    ([l, v]) => document.querySelector(`[aria-label="${l}"]`)?.value === v,
+    [label, value],
+    { timeout },
+  );
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${artifacts}${name}.png`, fullPage: true });
+}
+
+const REGISTER = "Shared services partnership risk register";
+const arun = await signIn("arun@ashby.gov.uk");
+const ben = await signIn("ben@brockley.gov.uk");
+pages.arun = arun.page;
+pages.ben = ben.page;
+for (const [who, p] of Object.entries(pages)) p.on("console", (m) => m.type() === "error" && console.log(`[${who} console] ${m.text()}`));
+
+await step("home lists the council's documents and passes axe", async () => {
+  await arun.page.getByRole("heading", { name: "Ashby Borough Council", exact: true }).waitFor();
+  await arun.page.getByRole("link", { name: REGISTER }).waitFor();
+  await shot(arun.page, "home");
+  await accessible(arun.page, "home");
+});
+
+await step("two councils edit the same register and see each other's change", async () => {
+  await open(arun.page, REGISTER);
+  await open(ben.page, REGISTER);
+  await shot(arun.page, "register");
+  await accessible(arun.page, "register");
+  const title = arun.page.getByLabel("Title of SP-01");
+  await title.fill("A partner council withdraws — reviewed by Ashby");
+  const seen = Date.now();
+  await hasValue(ben.page, "Title of SP-01", "A partner council withdraws — reviewed by Ashby");
+  console.log(`     Ashby's edit reached Brockley in ${Date.now() - seen} ms`);
+  await ben.page.getByLabel("Owner of SP-02").fill("Director of Strategy (Brockley)");
+  const back = Date.now();
+  await hasValue(arun.page, "Owner of SP-02", "Director of Strategy (Brockley)");
+  console.log(`     Brockley's edit reached Ashby in ${Date.now() - back} ms`);
+});
+
+await step("presence shows who else is on the document", async () => {
+  await arun.page.getByLabel("Title of SP-03").focus();
+  await ben.page.locator(".presence li").first().waitFor({ timeout: 8000 });
+  const label = await ben.page.locator(".presence").innerText();
+  assert.match(label, /Arun/);
+});
+
+await step("a refused change is shown and the document reloads", async () => {
+  // An empty title breaks the register's schema: the server refuses the change.
+  await ben.page.getByLabel("Title of SP-04").fill("");
+  const banner = ben.page.getByTestId("refused");
+  await banner.waitFor({ timeout: 8000 });
+  assert.match(await banner.innerText(), /title/);
+  await hasValue(ben.page, "Title of SP-04", "Staff morale falls after the restructure", 15000);
+});
+
+await step("both type into the same agreement clause and converge", async () => {
+  await open(arun.page, "Inter-authority agreement");
+  await open(ben.page, "Inter-authority agreement");
+  await shot(arun.page, "agreement");
+  await accessible(arun.page, "agreement");
+  const a = arun.page.getByLabel("Text of 2. Purpose");
+  const b = ben.page.getByLabel("Text of 2. Purpose");
+  await a.press("Control+End");
+  await a.pressSequentially(" Ashby adds this.");
+  await b.press("Control+Home");
+  await b.pressSequentially("Brockley adds this. ");
+  for (const page of [arun.page, ben.page]) {
+    await page.waitForFunction(() => {
+      const t = document.querySelector('textarea[id^="tx-cl-2"]')?.value ?? "";
+      return t.includes("Ashby adds this.") && t.startsWith("Brockley adds this. ");
+    }, null, { timeout: 8000 });
+  }
+  const [ta, tb] = await Promise.all([a.inputValue(), b.inputValue()]);
+  assert.equal(ta, tb);
+});
+
+await step("an edit made offline converges after reconnecting", async () => {
+  await open(arun.page, REGISTER);
+  await open(ben.page, REGISTER);
+  await arun.context.setOffline(true);
+  await arun.page.getByTestId("connection").getByText("Offline").waitFor({ timeout: 15000 });
+  await arun.page.getByLabel("Title of SP-05").fill("A service falls between the partners (edited offline)");
+  await arun.context.setOffline(false);
+  await hasValue(ben.page, "Title of SP-05", "A service falls between the partners (edited offline)", 20000);
+});
+
+await step("the meeting records a decision live and is frozen as a version", async () => {
+  await open(arun.page, "Joint Governance Committee, 12 March");
+  await open(ben.page, "Joint Governance Committee, 12 March");
+  await arun.page.getByLabel("Record a decision").fill("The committee approved the re-based cost split.");
+  await arun.page.getByRole("button", { name: "Record" }).click();
+  await ben.page.getByTestId("decisions").getByText("The committee approved the re-based cost split.").waitFor({ timeout: 5000 });
+  await arun.page.getByLabel("Freeze as version").fill("As agreed at Joint Governance Committee");
+  await arun.page.getByRole("button", { name: "Freeze" }).click();
+  await arun.page.getByText("Version saved.").waitFor();
+  await shot(arun.page, "meeting");
+  await accessible(arun.page, "meeting");
+});
+
+await step("the guest sees only the SLA and may add a measurement", async () => {
+  const grace = await signIn("grace@riverside.org.uk");
+  await grace.page.getByRole("link", { name: "Revenues & benefits SLA 2026/27" }).waitFor();
+  const links = await grace.page.locator("ul.doclist a").allInnerTexts();
+  assert.deepEqual(links, ["Revenues & benefits SLA 2026/27"]);
+  await open(grace.page, "Revenues & benefits SLA 2026/27");
+  await shot(grace.page, "sla");
+  await accessible(grace.page, "sla");
+  await grace.page.getByRole("textbox", { name: "Period" }).fill("2030-01");
+  await grace.page.getByRole("textbox", { name: "Actual" }).fill("21");
+  await grace.page.getByRole("button", { name: "Add measurement" }).click();
+  await grace.page.getByRole("row", { name: /Average days to process/ }).getByText("21 days (2030-01)").waitFor({ timeout: 5000 });
+  await grace.context.close();
+});
+
+await step("a read-only user is offered no editing", async () => {
+  // Alice (Ashby's administrator) invites a viewer to the register over the REST API.
+  const post = async (path, body, token) => {
+    const r = await fetch(base + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.ok(r.ok, `${path}: ${r.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const alice = (await post("/api/auth/login", { email: "alice@ashby.gov.uk", password: PASSWORD })).access_token;
+  const docs = await (await fetch(base + "/api/documents", { headers: { authorization: `Bearer ${alice}` } })).json();
+  const register = docs.items.find((d) => d.title === REGISTER);
+  const orgs = await (await fetch(base + "/api/organisations", { headers: { authorization: `Bearer ${alice}` } })).json();
+  const riverside = orgs.find((o) => o.name === "Riverside Community Trust");
+  const invite = await post("/api/invitations", { email: "reader@riverside.org.uk", organisation_id: riverside.id, documents: [register.id], role: "viewer" }, alice);
+  await post("/api/invitations/accept", { token: invite.token, display_name: "Rita Reader", password: "a long reader password" });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill("reader@riverside.org.uk");
+  await page.getByLabel("Password").fill("a long reader password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await open(page, REGISTER);
+  await page.getByText("You can read this document.").waitFor();
+  assert.equal(await page.getByLabel("Title of SP-01").getAttribute("readonly"), "");
+  assert.equal(await page.getByRole("button", { name: "Add risk" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Freeze" }).count(), 0);
+  await shot(page, "register-read-only");
+  await context.close();
+});
+
+await step("at tablet width the register still works", async () => {
+  const tablet = await signIn("arun@ashby.gov.uk", { width: 820, height: 1180 });
+  await open(tablet.page, REGISTER);
+  await shot(tablet.page, "register-tablet");
+  await accessible(tablet.page, "register (tablet)");
+  await tablet.context.close();
+});
+
+await browser.close();
+const failed = results.filter((r) => !r.ok);
+console.log(`${results.length - failed.length} of ${results.length} browser scenarios passed`);
+process.exit(failed.length ? 1 : 0);

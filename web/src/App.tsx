@@ -1,0 +1,70 @@
+import { useEffect, useState } from "react";
+import type { Repo } from "@automerge/react/slim";
+import { currentUser, signOut, type User } from "./api/client";
+import { getRepo, onConnection, type Connection } from "./repo";
+import { SignIn } from "./screens/SignIn";
+import { Home } from "./screens/Home";
+import { DocumentScreen } from "./screens/DocumentScreen";
+
+/** `#/` home, `#/doc/<id>` a document. */
+function useRoute(): string[] {
+  const read = () => location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const [route, setRoute] = useState(read);
+  useEffect(() => {
+    const on = () => setRoute(read());
+    window.addEventListener("hashchange", on);
+    return () => window.removeEventListener("hashchange", on);
+  }, []);
+  return route;
+}
+
+function ConnectionBadge() {
+  const [c, setC] = useState<Connection>("connecting");
+  useEffect(() => onConnection(setC), []);
+  const words = { online: "Online", offline: "Offline — edits are kept and sync on reconnect", connecting: "Connecting…" };
+  return (
+    <span className={`connection connection-${c}`} role="status" aria-live="polite" data-testid="connection">
+      <span aria-hidden="true" className="dot" /> {words[c]}
+    </span>
+  );
+}
+
+export function App() {
+  const [user, setUser] = useState<User | null>(currentUser());
+  const [repo, setRepo] = useState<Repo | null>(null);
+  const route = useRoute();
+
+  useEffect(() => {
+    if (user) getRepo(user.id).then(setRepo).catch(() => setRepo(null));
+  }, [user]);
+
+  if (!user) return <SignIn onSignedIn={setUser} />;
+  return (
+    <>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <a href="#/" className="brand">Concordat</a>
+        <ConnectionBadge />
+        <span className="who">{user.display_name}</span>
+        <button
+          type="button"
+          onClick={async () => {
+            await signOut();
+            setUser(null);
+            location.hash = "";
+            location.reload();
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main id="main">
+        {route[0] === "doc" && route[1] ? (
+          <DocumentScreen key={route[1]} id={route[1]} repo={repo} user={user} />
+        ) : (
+          <Home />
+        )}
+      </main>
+    </>
+  );
+}

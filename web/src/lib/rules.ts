@@ -1,0 +1,60 @@
+// Display rules the screens need live, between server round trips. The server's rules
+// (crates/domain) stay the authority: dashboards and reports come from the REST API.
+import type { Schemas } from "../api/client";
+
+type Matrix = Schemas["Matrix"];
+type Band = Schemas["Band"];
+type Assessment = Schemas["Assessment"];
+
+export function band(matrix: Matrix, likelihood: number, impact: number): Band | undefined {
+  const id = matrix.cells[likelihood - 1]?.[impact - 1];
+  return matrix.bands.find((b) => b.id === id);
+}
+
+/** The latest assessment of a kind: by date, the later entry winning on the same day. */
+export function latest(
+  assessments: readonly Assessment[] | undefined,
+  riskId: string,
+  kind: Assessment["kind"],
+): Assessment | undefined {
+  let best: Assessment | undefined;
+  let bestIndex = -1;
+  (assessments ?? []).forEach((a, i) => {
+    if (a.riskId !== riskId || a.kind !== kind) return;
+    if (!best || a.date > best.date || (a.date === best.date && i > bestIndex)) {
+      best = a;
+      bestIndex = i;
+    }
+  });
+  return best;
+}
+
+export type Rag = "red" | "amber" | "green";
+
+/** RAG of a KPI's actual against its target, by polarity and amber tolerance. */
+export function rag(
+  polarity: "higher-is-better" | "lower-is-better",
+  target: number,
+  tolerance: number,
+  actual: number,
+): Rag {
+  const shortfall = polarity === "higher-is-better" ? target - actual : actual - target;
+  if (shortfall <= 0) return "green";
+  return shortfall <= tolerance ? "amber" : "red";
+}
+
+/** Open risks per cell of the matrix for one kind of assessment: counts[l-1][i-1]. */
+export function heatMap(
+  matrix: Matrix,
+  risks: readonly Schemas["Risk"][],
+  assessments: readonly Assessment[] | undefined,
+  kind: Assessment["kind"],
+): number[][] {
+  const counts = matrix.likelihood.map(() => matrix.impact.map(() => 0));
+  for (const r of risks) {
+    if (r.status !== "open") continue;
+    const a = latest(assessments, r.id, kind);
+    if (a && counts[a.likelihood - 1]?.[a.impact - 1] !== undefined) counts[a.likelihood - 1][a.impact - 1]++;
+  }
+  return counts;
+}

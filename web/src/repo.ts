@@ -1,0 +1,125 @@
+// The automerge-repo set-up: IndexedDB storage (edits made offline are kept and sync when the
+// connection returns) and a websocket adapter that fetches a fresh single-use ticket for every
+// (re)connection, and tells the app when the server refuses a change.
+import {
+  Repo,
+  WebSocketClientAdapter,
+  IndexedDBStorageAdapter,
+  initializeWasm,
+  cbor,
+  type PeerId,
+} from "@automerge/react/slim";
+// The wasm as its own asset (fetched once, cached), not inlined into the bundle as base64.
+import automergeWasmUrl from "@automerge/automerge/automerge.wasm?url";
+import { syncUrl } from "./api/client";
+
+export type Connection = "online" | "offline" | "connecting";
+
+type Listener = {
+  connection: (c: Connection) => void;
+  refused: (message: string) => void;
+};
+
+/** A URL that fails at once: what the adapter gets when it retries before a fresh ticket. */
+function spent() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/sync?ticket=spent`;
+}
+
+/** The adapter reads `url` each time it (re)connects: hand it the ticket fetched last, and
+ * fetch the next one straight away (a ticket works once, for a minute). */
+class TicketedAdapter extends WebSocketClientAdapter {
+  #next = spent();
+  #fetchedAt = 0;
+  hooks: Listener;
+
+  constructor(first: string, listeners: Listener) {
+    super(first, 2000);
+    this.hooks = listeners;
+    this.#next = first;
+    this.#fetchedAt = Date.now();
+    Object.defineProperty(this, "url", {
+      get: () => {
+        // A ticket works once: hand each out once, and fetch the next at once. A retry that
+        // comes before the next arrives fails fast and tries again on the adapter's timer.
+        const url = this.#next;
+        this.#next = spent();
+        this.refill();
+        return url;
+      },
+      set: () => {},
+    });
+  }
+
+  refill() {
+    syncUrl()
+      .then((u) => {
+        this.#next = u;
+        this.#fetchedAt = Date.now();
+      })
+      .catch(() => {
+        // Offline, or signed out: the next retry tries again.
+      });
+  }
+
+  get ticketAge() {
+    return Date.now() - this.#fetchedAt;
+  }
+
+  receiveMessage(data: Uint8Array) {
+    try {
+      const msg = cbor.decode(new Uint8Array(data)) as { type?: string; message?: string };
+      if (msg.type === "error" && msg.message) this.hooks.refused(msg.message);
+    } catch {
+      // Not ours to judge: the adapter reports malformed frames itself.
+    }
+    super.receiveMessage(data);
+  }
+}
+
+let repo: Promise<Repo> | null = null;
+const connectionListeners = new Set<(c: Connection) => void>();
+const refusalListeners = new Set<(m: string) => void>();
+let connection: Connection = "connecting";
+
+export function onConnection(f: (c: Connection) => void): () => void {
+  connectionListeners.add(f);
+  f(connection);
+  return () => connectionListeners.delete(f);
+}
+
+export function onRefused(f: (m: string) => void): () => void {
+  refusalListeners.add(f);
+  return () => refusalListeners.delete(f);
+}
+
+function setConnection(c: Connection) {
+  connection = c;
+  connectionListeners.forEach((f) => f(c));
+}
+
+/** The repo for the signed-in user: one per page, however many times it is asked for. */
+export function getRepo(userId: string): Promise<Repo> {
+  repo ??= makeRepo(userId).catch((e) => {
+    repo = null;
+    throw e;
+  });
+  return repo;
+}
+
+async function makeRepo(userId: string): Promise<Repo> {
+  await initializeWasm(automergeWasmUrl);
+  const adapter = new TicketedAdapter(await syncUrl(), {
+    connection: setConnection,
+    refused: (m) => refusalListeners.forEach((f) => f(m)),
+  });
+  adapter.on("peer-candidate", () => setConnection("online"));
+  adapter.on("peer-disconnected", () => setConnection("offline"));
+  window.addEventListener("offline", () => setConnection("offline"));
+  return new Repo({
+    network: [adapter],
+    // One database per user: a shared laptop in a meeting keeps each person's copy apart.
+    storage: new IndexedDBStorageAdapter(`concordat-${userId}`),
+    peerId: `browser-${userId}-${crypto.randomUUID()}` as PeerId,
+    sharePolicy: async () => true,
+  });
+}

@@ -1,0 +1,72 @@
+import { useEffect, useState } from "react";
+import { api, type DocumentView } from "../api/client";
+
+const KIND = { "risk-register": "Risk register", sla: "Service-level agreement", agreement: "Agreement", meeting: "Meeting" } as const;
+
+interface Overview {
+  organisation: string;
+  partnerships: { partnership_id: string; partnership: string; totals: Totals }[];
+  private_totals: Totals;
+}
+interface Totals {
+  red_risks: number;
+  overdue_actions: number;
+  overdue_reviews: number;
+  red_kpis: number;
+}
+interface Space {
+  id: string;
+  name: string;
+}
+
+export function Home() {
+  const [docs, setDocs] = useState<DocumentView[] | null>(null);
+  const [spaces, setSpaces] = useState<Space[]>([]);
+  const [overview, setOverview] = useState<Overview | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    api<{ items: DocumentView[] }>("/api/documents?limit=200").then((p) => setDocs(p.items)).catch((e) => setError(String(e.message ?? e)));
+    api<Space[]>("/api/spaces").then(setSpaces).catch(() => setSpaces([]));
+    api<Overview>("/api/overview").then(setOverview).catch(() => setOverview(null));
+  }, []);
+
+  if (error) return <p role="alert" className="error">{error}</p>;
+  if (!docs) return <p>Loading your documents…</p>;
+  const bySpace = new Map<string, DocumentView[]>();
+  for (const d of docs) bySpace.set(d.space_id, [...(bySpace.get(d.space_id) ?? []), d]);
+
+  return (
+    <>
+      <h1>{overview?.organisation ?? "Your documents"}</h1>
+      {overview && overview.partnerships.length > 0 && (
+        <section aria-labelledby="p-h">
+          <h2 id="p-h">Partnerships</h2>
+          <ul className="cards">
+            {overview.partnerships.map((p) => (
+              <li key={p.partnership_id} className="card">
+                <h3>{p.partnership}</h3>
+                <p>
+                  <strong>{p.totals.red_risks}</strong> red risks · <strong>{p.totals.overdue_actions}</strong> overdue actions ·{" "}
+                  <strong>{p.totals.overdue_reviews}</strong> overdue reviews · <strong>{p.totals.red_kpis}</strong> red KPIs
+                </p>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      {[...bySpace.entries()].map(([spaceId, list]) => (
+        <section key={spaceId} aria-labelledby={`s-${spaceId}`}>
+          <h2 id={`s-${spaceId}`}>{spaces.find((s) => s.id === spaceId)?.name ?? "Shared with you"}</h2>
+          <ul className="doclist">
+            {list.map((d) => (
+              <li key={d.id}>
+                <a href={`#/doc/${d.id}`}>{d.title}</a> <span className="muted">{KIND[d.kind]} · {d.access}</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ))}
+    </>
+  );
+}

@@ -1,0 +1,185 @@
+import { useMemo, useState } from "react";
+import type { DocumentView, LiveDoc, RiskRegister, Schemas } from "../api/client";
+import { band, heatMap, latest } from "../lib/rules";
+import { openResource, setText } from "../lib/edit";
+import { CollabText } from "../lib/CollabText";
+import type { CanEdit } from "./DocumentScreen";
+
+export interface ScreenProps<T> {
+  doc: LiveDoc<T>;
+  change: (f: (d: LiveDoc<T>) => void) => void;
+  canEdit: CanEdit;
+  view: DocumentView;
+  onFocusField: (f: string | undefined) => void;
+}
+
+function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {
+  if (!b) return <span className="muted">not assessed</span>;
+  return (
+    <span className="band">
+      <span className={`swatch pattern-${b.pattern}`} style={{ backgroundColor: b.colour }} aria-hidden="true" />
+      {b.label}
+    </span>
+  );
+}
+
+function HeatMap({ reg, kind }: { reg: RiskRegister; kind: "inherent" | "current" | "target" }) {
+  const counts = heatMap(reg.matrix, reg.risks ?? [], reg.assessments, kind);
+  return (
+    <table className="heatmap">
+      <caption>{kind[0].toUpperCase() + kind.slice(1)} position — open risks per cell</caption>
+      <thead>
+        <tr>
+          <th scope="col">Likelihood \ Impact</th>
+          {reg.matrix.impact.map((l, i) => (
+            <th scope="col" key={i}>{i + 1} {l.label}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {reg.matrix.likelihood.map((_, li) => {
+          const l = reg.matrix.likelihood.length - li;
+          return (
+            <tr key={l}>
+              <th scope="row">{l} {reg.matrix.likelihood[l - 1].label}</th>
+              {reg.matrix.impact.map((__, ii) => (
+                <td key={ii}>
+                  <BandLabel b={band(reg.matrix, l, ii + 1)} />
+                  <strong className="count">{counts[l - 1][ii]}</strong>
+                </td>
+              ))}
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: ScreenProps<RiskRegister>) {
+  const [filter, setFilter] = useState("");
+  const [sort, setSort] = useState<"reference" | "score">("reference");
+  const [map, setMap] = useState<"inherent" | "current" | "target">("current");
+  const risks = doc.risks ?? [];
+  const editable = canEdit("risks");
+  const rows = useMemo(() => {
+    const withScore = risks.map((r, index) => {
+      const a = latest(doc.assessments, r.id, "current");
+      return { r, index, a, score: a ? a.likelihood * a.impact : 0 };
+    });
+    const f = filter.trim().toLowerCase();
+    return withScore
+      .filter(({ r }) => !f || `${r.reference} ${r.title} ${r.owner} ${r.category}`.toLowerCase().includes(f))
+      .sort((x, y) => (sort === "score" ? y.score - x.score : x.r.reference.localeCompare(y.r.reference)));
+  }, [risks, doc.assessments, filter, sort]);
+
+  const addRisk = () =>
+    change((d) => {
+      const today = new Date().toISOString().slice(0, 10);
+      const n = (d.risks ?? []).length + 1;
+      d.risks?.push({
+        id: crypto.randomUUID(),
+        reference: `NEW-${n}`,
+        title: "New risk",
+        category: "Uncategorised",
+        owner: "To be assigned",
+        identified: today,
+        nextReview: today,
+        response: "treat",
+        reviewFrequencyDays: 90,
+        status: "open",
+        escalation: "service",
+      } as Schemas["Risk"]);
+    });
+
+  return (
+    <>
+      <section aria-labelledby="risks-h">
+        <h2 id="risks-h">Risks</h2>
+        <div className="toolbar">
+          <label htmlFor="filter">Filter</label>
+          <input id="filter" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Reference, title, owner…" />
+          <label htmlFor="sort">Sort by</label>
+          <select id="sort" value={sort} onChange={(e) => setSort(e.target.value as typeof sort)}>
+            <option value="reference">Reference</option>
+            <option value="score">Current score</option>
+          </select>
+          {editable && <button type="button" onClick={addRisk}>Add risk</button>}
+          <button type="button" onClick={() => openResource(`/api/documents/${view.id}/export.xlsx`, `${view.title}.xlsx`)}>Export to Excel</button>
+          <button type="button" onClick={() => openResource(`/api/documents/${view.id}/report.html`)}>Committee report</button>
+        </div>
+        <table className="risks" data-testid="risk-table">
+          <thead>
+            <tr>
+              <th scope="col">Ref</th>
+              <th scope="col">Risk</th>
+              <th scope="col">Owner</th>
+              <th scope="col">Status</th>
+              <th scope="col">Current score</th>
+              <th scope="col">Band</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(({ r, index, a, score }) => (
+              <tr key={r.id} data-risk={r.reference}>
+                <td>{r.reference}</td>
+                <td>
+                  <CollabText
+                    aria-label={`Title of ${r.reference}`}
+                    value={r.title}
+                    readOnly={!editable}
+                    onFocus={() => onFocusField(`${r.reference} title`)}
+                    onBlur={() => onFocusField(undefined)}
+                    onText={(text) => change((d) => setText(d, ["risks", index, "title"], text))}
+                  />
+                </td>
+                <td>
+                  <CollabText
+                    aria-label={`Owner of ${r.reference}`}
+                    value={r.owner}
+                    readOnly={!editable}
+                    onFocus={() => onFocusField(`${r.reference} owner`)}
+                    onBlur={() => onFocusField(undefined)}
+                    onText={(text) => change((d) => setText(d, ["risks", index, "owner"], text))}
+                  />
+                </td>
+                <td>
+                  <select
+                    aria-label={`Status of ${r.reference}`}
+                    value={r.status}
+                    disabled={!editable}
+                    onChange={(e) =>
+                      change((d) => {
+                        const risk = d.risks?.[index];
+                        if (risk) risk.status = e.target.value as Schemas["RiskStatus"];
+                      })
+                    }
+                  >
+                    <option value="open">Open</option>
+                    <option value="closed">Closed</option>
+                  </select>
+                </td>
+                <td>{a ? `${a.likelihood} × ${a.impact} = ${score}` : "—"}</td>
+                <td>
+                  <BandLabel b={a ? band(doc.matrix, a.likelihood, a.impact) : undefined} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section aria-labelledby="map-h">
+        <h2 id="map-h">Heat map</h2>
+        <fieldset className="inline">
+          <legend>Position</legend>
+          {(["inherent", "current", "target"] as const).map((k) => (
+            <label key={k}>
+              <input type="radio" name="map" checked={map === k} onChange={() => setMap(k)} /> {k}
+            </label>
+          ))}
+        </fieldset>
+        <HeatMap reg={doc} kind={map} />
+      </section>
+    </>
+  );
+}
