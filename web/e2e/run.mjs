@@ -153,13 +153,37 @@ await step("both type into the same agreement clause and converge", async () => 
 });
 
 await step("an edit made offline converges after reconnecting", async () => {
-  await open(arun.page, REGISTER);
+  // A browser of Arun's whose sync socket this test can cut: the socket closes, and every
+  // reconnection is refused until the network "returns" (the page itself stays loaded).
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  let offline = false;
+  const sockets = [];
+  await page.routeWebSocket(/\/sync/, (ws) => {
+    if (offline) return ws.close();
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill("arun@ashby.gov.uk");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await open(page, REGISTER);
   await open(ben.page, REGISTER);
-  await arun.context.setOffline(true);
-  await arun.page.getByTestId("connection").getByText("Offline").waitFor({ timeout: 15000 });
-  await arun.page.getByLabel("Title of SP-05").fill("A service falls between the partners (edited offline)");
-  await arun.context.setOffline(false);
+  offline = true;
+  for (const ws of sockets.splice(0)) await ws.close();
+  await page.getByTestId("connection").getByText("Offline").waitFor({ timeout: 15000 });
+  await page.getByLabel("Title of SP-05").fill("A service falls between the partners (edited offline)");
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(
+    await ben.page.evaluate(() => document.querySelector('[aria-label="Title of SP-05"]')?.value),
+    "A service falls between the partners",
+    "nothing reached Brockley while Ashby was offline",
+  );
+  offline = false;
+  await page.getByTestId("connection").getByText("Online").waitFor({ timeout: 20000 });
   await hasValue(ben.page, "Title of SP-05", "A service falls between the partners (edited offline)", 20000);
+  await context.close();
 });
 
 await step("the meeting records a decision live and is frozen as a version", async () => {
@@ -173,6 +197,45 @@ await step("the meeting records a decision live and is frozen as a version", asy
   await arun.page.getByText("Version saved.").waitFor();
   await shot(arun.page, "meeting");
   await accessible(arun.page, "meeting");
+});
+
+await step("a risk's page records an assessment with its reason; the change report shows it", async () => {
+  await open(arun.page, REGISTER);
+  await arun.page.getByLabel("Freeze as version").fill("Before the quarterly review");
+  await arun.page.getByRole("button", { name: "Freeze" }).click();
+  await arun.page.getByText("Version saved.").waitFor();
+  await arun.page.getByRole("link", { name: "SP-07" }).click();
+  await arun.page.getByRole("heading", { name: /SP-07: One partner cannot fund its share/ }).waitFor();
+  await arun.page.getByLabel("Likelihood", { exact: true }).selectOption("5");
+  await arun.page.getByLabel("Impact", { exact: true }).selectOption("4");
+  await arun.page.getByLabel("Reason for change").fill("Brockley cabinet rejected the savings plan");
+  await arun.page.getByRole("button", { name: "Record assessment" }).click();
+  await arun.page.getByRole("cell", { name: "Brockley cabinet rejected the savings plan" }).waitFor({ timeout: 5000 });
+  await arun.page.getByTestId("audit").getByText("Brockley cabinet rejected the savings plan").first().waitFor({ timeout: 10000 });
+  assert.match(await arun.page.getByTestId("audit").locator("tr", { hasText: "Brockley cabinet rejected" }).first().innerText(), /Arun Shah \(Ashby\), Ashby Borough Council/);
+  await shot(arun.page, "risk");
+  await accessible(arun.page, "risk");
+  await arun.page.getByRole("link", { name: "← Back to the register" }).click();
+  await arun.page.getByLabel("What changed since").selectOption({ label: "Before the quarterly review" });
+  await arun.page.getByRole("button", { name: "Show changes" }).click();
+  await arun.page.getByTestId("report").getByText("Brockley cabinet rejected the savings plan").waitFor({ timeout: 5000 });
+  await shot(arun.page, "changes");
+});
+
+await step("a spreadsheet import shows its preview with per-row errors, then applies", async () => {
+  await open(arun.page, REGISTER);
+  const csv = "Reference,Risk title,Risk owner,Current Likelihood,Current Impact\n" +
+    "SP-30,Shared fleet depot lease ends,Head of Environment,3,3\n" +
+    "SP-31,Procurement challenge,Head of Procurement,9,2\n";
+  await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "register.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await arun.page.getByTestId("import-summary").getByText("1 to create, 0 to update, 0 unchanged, 1 with errors.").waitFor({ timeout: 5000 });
+  assert.match(await arun.page.getByTestId("import-preview").innerText(), /Current Likelihood/);
+  await shot(arun.page, "import-preview");
+  await arun.page.getByRole("button", { name: "Apply import" }).click();
+  await arun.page.getByText("Imported: 1 created, 0 updated, 1 rows skipped for errors.").waitFor({ timeout: 5000 });
+  await ben.page.goto(base + "/#/");
+  await open(ben.page, REGISTER);
+  await hasValue(ben.page, "Title of SP-30", "Shared fleet depot lease ends");
 });
 
 await step("the guest sees only the SLA and may add a measurement", async () => {

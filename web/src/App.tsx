@@ -6,7 +6,7 @@ import { SignIn } from "./screens/SignIn";
 import { Home } from "./screens/Home";
 import { DocumentScreen } from "./screens/DocumentScreen";
 
-/** `#/` home, `#/doc/<id>` a document. */
+/** `#/` home, `#/doc/<id>` a document, `#/doc/<id>/risk/<risk id>` one risk. */
 function useRoute(): string[] {
   const read = () => location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const [route, setRoute] = useState(read);
@@ -60,7 +60,7 @@ export function App() {
       </header>
       <main id="main">
         {route[0] === "doc" && route[1] ? (
-          <DocumentScreen key={route[1]} id={route[1]} repo={repo} user={user} />
+          <DocumentScreen key={route[1]} id={route[1]} repo={repo} user={user} riskId={route[2] === "risk" ? route[3] : undefined} />
         ) : (
           <Home />
         )}

@@ -115,6 +115,7 @@ async function makeRepo(userId: string): Promise<Repo> {
   adapter.on("peer-candidate", () => setConnection("online"));
   adapter.on("peer-disconnected", () => setConnection("offline"));
   window.addEventListener("offline", () => setConnection("offline"));
+  window.addEventListener("online", () => setConnection("connecting"));
   return new Repo({
     network: [adapter],
     // One database per user: a shared laptop in a meeting keeps each person's copy apart.

@@ -777,9 +777,10 @@ export interface components {
             /**
              * Format: int64
              * @description When, by the author's clock (milliseconds since the epoch): automerge records the
-             *     time the author's client gave; the server orders changes by their history.
+             *     time the author's client gave; the server orders changes by their history. Absent when
+             *     the change records no time (content the server wrote when creating the document).
              */
-            at: number;
+            at?: number | null;
             author: components["schemas"]["AuditAuthor"];
             /** @description The change's hash. */
             change: string;

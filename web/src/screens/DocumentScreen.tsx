@@ -7,6 +7,8 @@ import { RegisterScreen } from "./RegisterScreen";
 import { SlaScreen } from "./SlaScreen";
 import { AgreementScreen } from "./AgreementScreen";
 import { MeetingScreen } from "./MeetingScreen";
+import { RiskScreen } from "./RiskScreen";
+import { HistoryPanel, ImportPanel, SharingPanel } from "./Panels";
 
 /** May the caller change things inside this top-level list (or anywhere, for null)? */
 export type CanEdit = (list: string | null) => boolean;
@@ -52,7 +54,7 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
   return Object.values(peers);
 }
 
-export function DocumentScreen({ id, repo, user }: { id: string; repo: Repo | null; user: User }) {
+export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: Repo | null; user: User; riskId?: string }) {
   const [view, setView] = useState<DocumentView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
@@ -102,6 +104,8 @@ export function DocumentScreen({ id, repo, user }: { id: string; repo: Repo | nu
         <p role="alert" className="error">The document could not be opened: {live.error}</p>
       ) : !live.doc || live.doc.schema === undefined ? (
         <p>Opening the live document…</p>
+      ) : view.kind === "risk-register" && riskId ? (
+        <RiskScreen {...props} riskId={riskId} />
       ) : view.kind === "risk-register" ? (
         <RegisterScreen {...props} />
       ) : view.kind === "sla" ? (
@@ -111,55 +115,9 @@ export function DocumentScreen({ id, repo, user }: { id: string; repo: Repo | nu
       ) : (
         <MeetingScreen {...props} />
       )}
-      <History view={view} canVersion={canEdit(null)} />
+      <HistoryPanel view={view} canVersion={canEdit(null)} />
+      {view.kind === "risk-register" && canEdit(null) && <ImportPanel view={view} />}
+      {view.access === "admin" && <SharingPanel view={view} />}
     </article>
-  );
-}
-
-function History({ view, canVersion }: { view: DocumentView; canVersion: boolean }) {
-  const [versions, setVersions] = useState<{ id: string; label: string; created_at: number }[]>([]);
-  const [label, setLabel] = useState("");
-  const [message, setMessage] = useState<string | null>(null);
-  const load = () => api<typeof versions>(`/api/documents/${view.id}/versions`).then(setVersions).catch(() => {});
-  useEffect(() => {
-    void load();
-  }, [view.id]);
-  return (
-    <section aria-labelledby="hist-h" className="history">
-      <h2 id="hist-h">Versions and exports</h2>
-      {versions.length === 0 ? <p className="muted">No named versions yet.</p> : (
-        <ul>
-          {versions.map((v) => (
-            <li key={v.id}>
-              {v.label} <span className="muted">({new Date(v.created_at).toLocaleDateString("en-GB")})</span>
-              {view.kind === "risk-register" && (
-                <> · <a href={`/api/documents/${view.id}/report.html?since=${v.id}`} target="_blank" rel="noreferrer">changes since (report)</a></>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
-      {canVersion && (
-        <form
-          className="inline"
-          onSubmit={async (e) => {
-            e.preventDefault();
-            try {
-              await api(`/api/documents/${view.id}/versions`, { method: "POST", body: JSON.stringify({ label }) });
-              setLabel("");
-              setMessage("Version saved.");
-              void load();
-            } catch (err) {
-              setMessage((err as Error).message);
-            }
-          }}
-        >
-          <label htmlFor="version-label">Freeze as version</label>
-          <input id="version-label" value={label} onChange={(e) => setLabel(e.target.value)} placeholder="Agreed at Joint Governance Committee" required />
-          <button type="submit">Freeze</button>
-          {message && <span role="status">{message}</span>}
-        </form>
-      )}
-    </section>
   );
 }

@@ -122,7 +122,9 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: Scr
           <tbody>
             {rows.map(({ r, index, a, score }) => (
               <tr key={r.id} data-risk={r.reference}>
-                <td>{r.reference}</td>
+                <td>
+                  <a href={`#/doc/${view.id}/risk/${r.id}`}>{r.reference}</a>
+                </td>
                 <td>
                   <CollabText
                     aria-label={`Title of ${r.reference}`}

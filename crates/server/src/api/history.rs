@@ -252,8 +252,9 @@ pub struct AuditEntry {
     /// The change's hash.
     pub change: String,
     /// When, by the author's clock (milliseconds since the epoch): automerge records the
-    /// time the author's client gave; the server orders changes by their history.
-    pub at: i64,
+    /// time the author's client gave; the server orders changes by their history. Absent when
+    /// the change records no time (content the server wrote when creating the document).
+    pub at: Option<i64>,
     pub author: AuditAuthor,
     pub edits: Vec<FieldEdit>,
 }
@@ -366,10 +367,10 @@ fn audit_page(
         items.push(AuditEntry {
             change: change.hash().to_string(),
             // automerge-js records seconds; some clients record milliseconds.
-            at: if t.abs() < 100_000_000_000 {
-                t * 1000
-            } else {
-                t
+            at: match t {
+                0 => None,
+                t if t.abs() < 100_000_000_000 => Some(t * 1000),
+                t => Some(t),
             },
             author,
             edits,

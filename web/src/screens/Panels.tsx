@@ -1,0 +1,259 @@
+// The panels under a document: its named versions and the change report between them, who
+// it is shared with (administrators), and spreadsheet import (registers, full editors).
+import { useEffect, useState, type FormEvent } from "react";
+import { api, type DocumentView } from "../api/client";
+import { openResource } from "../lib/edit";
+
+interface VersionItem {
+  id: string;
+  label: string;
+  created_at: number;
+}
+
+interface Report {
+  kind: string;
+  added?: { reference: string; title: string }[];
+  closed?: { reference: string; title: string }[];
+  moved?: { reference: string; title: string; kind: string; from: { score: number; band: string } | null; to: { score: number; band: string }; change: number; reason: string; assessor: string }[];
+  new_actions?: unknown[];
+  newActions?: { title: string; owner: string; due: string }[];
+  overdueActions?: { title: string; owner: string; due: string; riskReference: string }[];
+  kpis?: { name: string; from: string | null; to: string; period: string }[];
+}
+
+export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVersion: boolean }) {
+  const [versions, setVersions] = useState<VersionItem[]>([]);
+  const [label, setLabel] = useState("");
+  const [message, setMessage] = useState<string | null>(null);
+  const [from, setFrom] = useState("");
+  const [report, setReport] = useState<Report | null>(null);
+  const load = () => api<VersionItem[]>(`/api/documents/${view.id}/versions`).then((v) => {
+    setVersions(v);
+    if (!from && v.length) setFrom(v[v.length - 1].id);
+  }).catch(() => {});
+  useEffect(() => {
+    void load();
+  }, [view.id]);
+
+  const compare = async (e: FormEvent) => {
+    e.preventDefault();
+    const r = await api<{ report: Report }>(`/api/documents/${view.id}/changes?from=${from}`);
+    setReport(r.report);
+  };
+
+  return (
+    <section aria-labelledby="hist-h" className="history">
+      <h2 id="hist-h">Versions and changes</h2>
+      {versions.length === 0 ? <p className="muted">No named versions yet.</p> : (
+        <ul>
+          {versions.map((v) => (
+            <li key={v.id}>
+              {v.label} <span className="muted">({new Date(v.created_at).toLocaleDateString("en-GB")})</span>
+              {view.kind === "risk-register" && (
+                <>
+                  {" "}· <button type="button" className="link" onClick={() => openResource(`/api/documents/${view.id}/export.xlsx?version=${v.id}`, `${view.title} - ${v.label}.xlsx`)}>workbook</button>
+                  {" "}· <button type="button" className="link" onClick={() => openResource(`/api/documents/${view.id}/report.html?since=${v.id}`)}>committee report since</button>
+                </>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {versions.length > 0 && (view.kind === "risk-register" || view.kind === "sla") && (
+        <form className="inline" onSubmit={compare}>
+          <label htmlFor="cmp-from">What changed since</label>
+          <select id="cmp-from" value={from} onChange={(e) => setFrom(e.target.value)}>
+            {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+          </select>
+          <button type="submit">Show changes</button>
+        </form>
+      )}
+      {report && <ReportView report={report} />}
+      {canVersion && (
+        <form
+          className="inline"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            try {
+              await api(`/api/documents/${view.id}/versions`, { method: "POST", body: JSON.stringify({ label }) });
+              setLabel("");
+              setMessage("Version saved.");
+              void load();
+            } catch (err) {
+              setMessage((err as Error).message);
+            }
+          }}
+        >
+          <label htmlFor="version-label">Freeze as version</label>
+          <input id="version-label" value={label} onChange={(e) => setLabel(e.target.value)} placeholder="Agreed at Joint Governance Committee" required />
+          <button type="submit">Freeze</button>
+          {message && <span role="status">{message}</span>}
+        </form>
+      )}
+    </section>
+  );
+}
+
+function ReportView({ report }: { report: Report }) {
+  if (report.kind === "sla") {
+    const k = report.kpis ?? [];
+    return k.length === 0 ? <p>No KPI changed its RAG.</p> : (
+      <table data-testid="report"><caption>KPI RAG changes</caption>
+        <thead><tr><th scope="col">KPI</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Period</th></tr></thead>
+        <tbody>{k.map((x, i) => <tr key={i}><td>{x.name}</td><td>{x.from ?? "—"}</td><td>{x.to}</td><td>{x.period}</td></tr>)}</tbody>
+      </table>
+    );
+  }
+  const moved = report.moved ?? [];
+  return (
+    <div data-testid="report">
+      <table>
+        <caption>Score movements</caption>
+        <thead><tr><th scope="col">Risk</th><th scope="col">Assessment</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Change</th><th scope="col">Reason</th></tr></thead>
+        <tbody>
+          {moved.length === 0 ? <tr><td colSpan={6}>No scores moved.</td></tr> : moved.map((m, i) => (
+            <tr key={i}>
+              <td>{m.reference} {m.title}</td><td>{m.kind}</td>
+              <td>{m.from ? `${m.from.score} (${m.from.band})` : "new"}</td><td>{m.to.score} ({m.to.band})</td>
+              <td>{m.change > 0 ? `↑ +${m.change}` : m.change < 0 ? `↓ ${m.change}` : "→ 0"}</td><td>{m.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p><strong>Added:</strong> {(report.added ?? []).map((r) => `${r.reference} ${r.title}`).join("; ") || "none"}.{" "}
+        <strong>Closed:</strong> {(report.closed ?? []).map((r) => `${r.reference} ${r.title}`).join("; ") || "none"}.{" "}
+        <strong>New actions:</strong> {(report.newActions ?? []).length}. <strong>Overdue actions:</strong> {(report.overdueActions ?? []).length}.</p>
+    </div>
+  );
+}
+
+interface Grant {
+  id: string;
+  user_id: string;
+  role: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+  live: boolean;
+}
+
+/** Who this document is shared with by grant, and inviting a partner organisation's person. */
+export function SharingPanel({ view }: { view: DocumentView }) {
+  const [grants, setGrants] = useState<Grant[]>([]);
+  const [orgs, setOrgs] = useState<{ id: string; name: string; kind: string }[]>([]);
+  const [form, setForm] = useState({ email: "", organisation_id: "", role: "viewer" });
+  const [link, setLink] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => api<Grant[]>(`/api/documents/${view.id}/grants`).then(setGrants).catch(() => setGrants([]));
+  useEffect(() => {
+    void load();
+    api<typeof orgs>("/api/organisations").then((o) => {
+      setOrgs(o);
+      setForm((f) => ({ ...f, organisation_id: o.find((x) => x.kind === "partner")?.id ?? o[0]?.id ?? "" }));
+    }).catch(() => {});
+  }, [view.id]);
+  const invite = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const r = await api<{ link: string }>("/api/invitations", { method: "POST", body: JSON.stringify({ ...form, documents: [view.id] }) });
+      setLink(r.link);
+      setForm({ ...form, email: "" });
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <section aria-labelledby="share-h">
+      <h2 id="share-h">Sharing</h2>
+      {grants.length === 0 ? <p className="muted">Not shared with anyone outside the partnership.</p> : (
+        <ul>
+          {grants.map((g) => (
+            <li key={g.id}>
+              {g.role} grant {g.live ? "" : "(ended)"}
+              {g.live && <button type="button" className="link" onClick={async () => { await api(`/api/grants/${g.id}`, { method: "DELETE" }); void load(); }}>Revoke</button>}
+            </li>
+          ))}
+        </ul>
+      )}
+      <form onSubmit={invite} className="grid-form" aria-label="Invite a guest">
+        <label htmlFor="inv-email">Guest's email</label>
+        <input id="inv-email" type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} required />
+        <label htmlFor="inv-org">Their organisation</label>
+        <select id="inv-org" value={form.organisation_id} onChange={(e) => setForm({ ...form, organisation_id: e.target.value })}>
+          {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+        </select>
+        <label htmlFor="inv-role">They may</label>
+        <select id="inv-role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
+          <option value="viewer">read</option><option value="commenter">comment</option><option value="editor">edit their part</option>
+        </select>
+        {error && <p className="error" role="alert">{error}</p>}
+        <button type="submit">Create invitation</button>
+      </form>
+      {link && <p role="status">Send this single-use link to the guest: <code>{link}</code></p>}
+    </section>
+  );
+}
+
+interface PreviewRow {
+  row: number;
+  reference: string | null;
+  outcome: { kind: string; problems?: string[]; changes?: { field: string; from: unknown; to: unknown }[] };
+}
+
+/** Import a register from XLSX or CSV: preview row by row, then apply as one change. */
+export function ImportPanel({ view }: { view: DocumentView }) {
+  const [body, setBody] = useState<{ format: string; file: string } | null>(null);
+  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number } | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const choose = async (file: File | undefined) => {
+    setPreview(null);
+    setMessage(null);
+    if (!file) return;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    const b = { format: file.name.toLowerCase().endsWith(".csv") ? "csv" : "xlsx", file: btoa(binary) };
+    setBody(b);
+    try {
+      const r = await api<{ preview: typeof preview }>(`/api/documents/${view.id}/import/preview`, { method: "POST", body: JSON.stringify(b) });
+      setPreview(r.preview);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+  const apply = async () => {
+    if (!body) return;
+    try {
+      const r = await api<{ created: number; updated: number; errors: number }>(`/api/documents/${view.id}/import/apply`, { method: "POST", body: JSON.stringify(body) });
+      setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
+      setPreview(null);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+  return (
+    <section aria-labelledby="imp-h">
+      <h2 id="imp-h">Import from a spreadsheet</h2>
+      <label htmlFor="imp-file">Workbook or CSV</label>{" "}
+      <input id="imp-file" type="file" accept=".xlsx,.csv" onChange={(e) => void choose(e.target.files?.[0])} />
+      {message && <p role="status">{message}</p>}
+      {preview && (
+        <>
+          <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors.</p>
+          <table data-testid="import-preview">
+            <thead><tr><th scope="col">Row</th><th scope="col">Reference</th><th scope="col">Outcome</th><th scope="col">Details</th></tr></thead>
+            <tbody>
+              {preview.rows.map((r) => (
+                <tr key={r.row}>
+                  <td>{r.row}</td><td>{r.reference ?? "—"}</td><td>{r.outcome.kind}</td>
+                  <td>{r.outcome.problems?.join("; ") ?? r.outcome.changes?.map((c) => `${c.field}: ${String(c.from)} → ${String(c.to)}`).join("; ") ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <button type="button" onClick={apply} disabled={preview.creates + preview.updates === 0}>Apply import</button>
+        </>
+      )}
+    </section>
+  );
+}
