@@ -64,7 +64,7 @@ pub async fn serve(uri: Uri) -> Response {
     file("index.html").unwrap_or_else(|| {
         (
             StatusCode::NOT_FOUND,
-            "The web client is not built: run `npm ci && npm run build` in web/ (release \
+            "The web client is not built: run `npm install && npm run build` in web/ (release \
              builds do this themselves). The API is at /api.",
         )
             .into_response()

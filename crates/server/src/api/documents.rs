@@ -126,14 +126,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<DocumentPage>> {
-    let max = state.config.max_page_size.max(1);
-    let limit = q.limit.unwrap_or(50.min(max));
-    if limit == 0 || limit > max {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {max}"),
-        ));
-    }
+    let limit = super::page_limit(&state, q.limit)?;
     let after = match &q.cursor {
         Some(c) => Some(
             decode_cursor(c)

@@ -322,12 +322,7 @@ async fn register_at(
         let title = file.opened.row.document.title.clone();
         return Ok((file, reg, title, None));
     };
-    let version = state
-        .store
-        .get_version(&caller.principal, v)
-        .await?
-        .filter(|x| x.document_id == file.opened.row.document.id)
-        .ok_or(ApiError::NotFound("version"))?;
+    let version = super::history::version_of(state, caller, &file.opened, v).await?;
     let doc = content::at(&file.opened.doc, &version.heads)?;
     let Content::RiskRegister(reg) = content::typed(DocumentKind::RiskRegister, &doc)? else {
         return Err(ApiError::Internal(anyhow::anyhow!(
@@ -431,12 +426,7 @@ pub async fn report(
     let file = register(&state, &caller, &id).await?;
     let since = match q.since {
         Some(v) => {
-            let version = state
-                .store
-                .get_version(&caller.principal, v)
-                .await?
-                .filter(|x| x.document_id == file.opened.row.document.id)
-                .ok_or(ApiError::NotFound("version"))?;
+            let version = super::history::version_of(&state, &caller, &file.opened, v).await?;
             let report = super::history::change_report(&file.opened, &version, None)?;
             Some((version, report))
         }

@@ -69,8 +69,8 @@ pub async fn content(
     }))
 }
 
-/// A version of this document, or "not found".
-async fn version_of(
+/// A version of this document, or "not found" (also for a version of another document).
+pub async fn version_of(
     state: &AppState,
     caller: &Caller,
     opened: &Opened,
@@ -277,14 +277,7 @@ pub async fn audit(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    let max = state.config.max_page_size.max(1);
-    let limit = q.limit.unwrap_or(50.min(max));
-    if limit == 0 || limit > max {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {max}"),
-        ));
-    }
+    let limit = super::page_limit(&state, q.limit)?;
     let opened = content::open(&state, &caller, &id).await?;
     let authors: HashMap<Vec<u8>, AuditAuthor> = state
         .store

@@ -280,6 +280,19 @@ fn serde_urlencoded_deserializer<T: DeserializeOwned>(q: &str) -> ApiResult<T> {
     })
 }
 
+/// A listing's page size: the one asked for (default 50), between 1 and the configured most.
+pub fn page_limit(state: &AppState, requested: Option<u32>) -> ApiResult<u32> {
+    let max = state.config.max_page_size.max(1);
+    let limit = requested.unwrap_or(50.min(max));
+    if limit == 0 || limit > max {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// An id in the path that does not parse names nothing that exists.
 pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
     s.parse().map_err(|_| ApiError::NotFound(what))

@@ -395,12 +395,8 @@ fn read_only_peer_changes_are_refused_and_nothing_applied() {
     assert_eq!(sim.room.document().get_heads(), heads);
 }
 
-#[test]
-fn orphan_change_from_a_reader_is_refused() {
-    let mut sim = Sim::new(9, 0, 1, 0);
-    sim.connect(0);
-    sim.settle();
-    // A change whose dependency the server has never seen.
+/// A sync message carrying one change whose dependency the server has never seen.
+fn orphan_message() -> sync::Message {
     let mut other = AutoCommit::new();
     other.put(ROOT, "a", 1).unwrap();
     other.commit();
@@ -410,6 +406,15 @@ fn orphan_change_from_a_reader_is_refused() {
     let mut state = sync::State::new();
     let mut msg = other.sync().generate_sync_message(&mut state).unwrap();
     msg.changes = vec![orphan].into();
+    msg
+}
+
+#[test]
+fn orphan_change_from_a_reader_is_refused() {
+    let mut sim = Sim::new(9, 0, 1, 0);
+    sim.connect(0);
+    sim.settle();
+    let msg = orphan_message();
     let heads = sim.room.document().get_heads();
     let effects = sim.room.handle(Input::Sync {
         conn: sim.clients[0].conn.unwrap(),
@@ -432,15 +437,7 @@ fn orphan_change_from_a_writer_is_refused_and_not_kept() {
     let mut sim = Sim::new(11, 1, 0, 0);
     sim.connect(0);
     sim.settle();
-    let mut other = AutoCommit::new();
-    other.put(ROOT, "a", 1).unwrap();
-    other.commit();
-    other.put(ROOT, "b", 2).unwrap();
-    other.commit();
-    let orphan = other.get_changes(&[]).last().unwrap().raw_bytes().to_vec();
-    let mut state = sync::State::new();
-    let mut msg = other.sync().generate_sync_message(&mut state).unwrap();
-    msg.changes = vec![orphan].into();
+    let msg = orphan_message();
     let heads = sim.room.document().get_heads();
     let effects = sim.room.handle(Input::Sync {
         conn: sim.clients[0].conn.unwrap(),
