@@ -58,9 +58,12 @@ fn main() {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    if !web.join("node_modules").exists() && !npm(&["ci", "--no-audit", "--no-fund"]) {
+    // `npm install` rather than `npm ci`: npm 11 leaves some optional per-platform packages
+    // (cbor-extract, rollup) out of the lock file and then refuses `npm ci`; the lock file
+    // still pins every version.
+    if !web.join("node_modules").exists() && !npm(&["install", "--no-audit", "--no-fund"]) {
         println!(
-            "cargo:warning=could not install the web client's packages (npm ci in web/); the server will run without its UI"
+            "cargo:warning=could not install the web client's packages (npm install in web/); the server will run without its UI"
         );
         return;
     }

@@ -21,7 +21,7 @@ fn ready() -> bool {
         (!std::path::Path::new(&chromium).exists())
             .then_some("Chromium (apt-get install chromium)"),
         (!web_dir().join("node_modules/playwright-core").exists())
-            .then_some("web/node_modules (npm ci in web/)"),
+            .then_some("web/node_modules (npm install in web/)"),
         (!web_dir().join("dist/index.html").exists()).then_some("web/dist (npm run build in web/)"),
     ]
     .into_iter()
