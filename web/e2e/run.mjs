@@ -220,6 +220,11 @@ await step("a risk's page records an assessment with its reason; the change repo
   await arun.page.getByRole("button", { name: "Show changes" }).click();
   await arun.page.getByTestId("report").getByText("Brockley cabinet rejected the savings plan").waitFor({ timeout: 5000 });
   await shot(arun.page, "changes");
+  // The heat map shows the move since that version: one cell down, one up.
+  await arun.page.getByLabel("Movement since").selectOption({ label: "Before the quarterly review" });
+  await arun.page.locator(".heatmap .was").nth(1).waitFor({ timeout: 5000 });
+  const moves = await arun.page.locator(".heatmap .was").allInnerTexts();
+  assert.deepEqual(moves.sort(), ["▲ was 0", "▼ was 1"]);
 });
 
 await step("a spreadsheet import shows its preview with per-row errors, then applies", async () => {

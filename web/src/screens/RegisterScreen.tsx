@@ -1,5 +1,5 @@
-import { useMemo, useState } from "react";
-import type { DocumentView, LiveDoc, RiskRegister, Schemas } from "../api/client";
+import { useEffect, useMemo, useState } from "react";
+import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
 import { openResource, setText } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
@@ -23,8 +23,13 @@ function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {
   );
 }
 
-function HeatMap({ reg, kind }: { reg: RiskRegister; kind: "inherent" | "current" | "target" }) {
+function HeatMap({ reg, kind, then }: { reg: RiskRegister; kind: "inherent" | "current" | "target"; then?: RiskRegister }) {
   const counts = heatMap(reg.matrix, reg.risks ?? [], reg.assessments, kind);
+  // The same cells at a chosen version (same matrix), to show movement since it.
+  const before =
+    then && then.matrix.likelihood.length === reg.matrix.likelihood.length && then.matrix.impact.length === reg.matrix.impact.length
+      ? heatMap(then.matrix, then.risks ?? [], then.assessments, kind)
+      : undefined;
   return (
     <table className="heatmap">
       <caption>{kind[0].toUpperCase() + kind.slice(1)} position — open risks per cell</caption>
@@ -46,6 +51,11 @@ function HeatMap({ reg, kind }: { reg: RiskRegister; kind: "inherent" | "current
                 <td key={ii}>
                   <BandLabel b={band(reg.matrix, l, ii + 1)} />
                   <strong className="count">{counts[l - 1][ii]}</strong>
+                  {before && before[l - 1][ii] !== counts[l - 1][ii] && (
+                    <span className="was">
+                      {counts[l - 1][ii] > before[l - 1][ii] ? "▲" : "▼"} was {before[l - 1][ii]}
+                    </span>
+                  )}
                 </td>
               ))}
             </tr>
@@ -60,6 +70,18 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: Scr
   const [filter, setFilter] = useState("");
   const [sort, setSort] = useState<"reference" | "score">("reference");
   const [map, setMap] = useState<"inherent" | "current" | "target">("current");
+  const [versions, setVersions] = useState<{ id: string; label: string }[]>([]);
+  const [since, setSince] = useState("");
+  const [then, setThen] = useState<RiskRegister | undefined>();
+  useEffect(() => {
+    api<{ id: string; label: string }[]>(`/api/documents/${view.id}/versions`).then(setVersions).catch(() => setVersions([]));
+  }, [view.id]);
+  useEffect(() => {
+    if (!since) return setThen(undefined);
+    api<{ content: RiskRegister }>(`/api/documents/${view.id}/content?version=${since}`)
+      .then((c) => setThen(c.content))
+      .catch(() => setThen(undefined));
+  }, [view.id, since]);
   const risks = doc.risks ?? [];
   const editable = canEdit("risks");
   const rows = useMemo(() => {
@@ -180,7 +202,16 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: Scr
             </label>
           ))}
         </fieldset>
-        <HeatMap reg={doc} kind={map} />
+        {versions.length > 0 && (
+          <p>
+            <label htmlFor="since">Movement since</label>{" "}
+            <select id="since" value={since} onChange={(e) => setSince(e.target.value)}>
+              <option value="">(no comparison)</option>
+              {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+            </select>
+          </p>
+        )}
+        <HeatMap reg={doc} kind={map} then={then} />
       </section>
     </>
   );
