@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import type { Repo } from "@automerge/react/slim";
 import { currentUser, signOut, type User } from "./api/client";
 import { getRepo, onConnection, type Connection } from "./repo";
-import { SignIn } from "./screens/SignIn";
+import { AcceptInvite, SignIn } from "./screens/SignIn";
 import { Home } from "./screens/Home";
 import { DocumentScreen } from "./screens/DocumentScreen";
 
@@ -38,6 +38,8 @@ export function App() {
     if (user) getRepo(user.id).then(setRepo).catch(() => setRepo(null));
   }, [user]);
 
+  const invite = location.pathname === "/invite" ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
+  if (invite) return <AcceptInvite token={invite} onSignedIn={setUser} />;
   if (!user) return <SignIn onSignedIn={setUser} />;
   return (
     <>

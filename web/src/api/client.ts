@@ -103,6 +103,21 @@ export async function login(email: string, password: string): Promise<User> {
   return tokens.user as User;
 }
 
+/** Accepts an invitation: a new guest account is created and signed in. An invitation for
+ * an existing account is attached to it; that person then signs in as usual. */
+export async function acceptInvitation(token: string, displayName: string, password: string): Promise<User | null> {
+  const resp = await fetch("/api/invitations/accept", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token, display_name: displayName, password }),
+  });
+  if (!resp.ok) throw await errorOf(resp);
+  const body = await resp.json();
+  if (!body.session) return null;
+  save({ access_token: body.session.access_token, refresh_token: body.session.refresh_token, user: body.session.user });
+  return body.session.user as User;
+}
+
 export async function signOut() {
   try {
     await api("/api/auth/logout", { method: "POST" });

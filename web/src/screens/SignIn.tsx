@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { ApiError, login, type User } from "../api/client";
+import { acceptInvitation, ApiError, login, type User } from "../api/client";
 
 export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
   const [email, setEmail] = useState("");
@@ -31,6 +31,41 @@ export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
         <input id="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
         {error && <p className="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>{busy ? "Signing in…" : "Sign in"}</button>
+      </form>
+    </main>
+  );
+}
+
+/** The page an invitation link opens (`/invite#token=…`: the token never reaches a server log). */
+export function AcceptInvite({ token, onSignedIn }: { token: string; onSignedIn: (u: User) => void }) {
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [done, setDone] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const user = await acceptInvitation(token, name, password);
+      history.replaceState(null, "", "/#/");
+      if (user) onSignedIn(user);
+      else setDone(true);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "Could not reach Concordat. Check your connection.");
+    }
+  };
+  if (done) return <main id="main" className="signin"><h1>Invitation accepted</h1><p>Sign in with your account to see the shared documents.</p><a href="/">Sign in</a></main>;
+  return (
+    <main id="main" className="signin">
+      <h1>You have been invited to Concordat</h1>
+      <p>Choose the name partners will see and a password (at least 12 characters).</p>
+      <form onSubmit={submit}>
+        <label htmlFor="inv-name">Your name</label>
+        <input id="inv-name" autoComplete="name" value={name} onChange={(e) => setName(e.target.value)} required />
+        <label htmlFor="inv-password">Password</label>
+        <input id="inv-password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+        {error && <p className="error" role="alert">{error}</p>}
+        <button type="submit">Accept invitation</button>
       </form>
     </main>
   );
