@@ -322,12 +322,7 @@ pub fn committee_report(input: &ReportInput<'_>) -> String {
         .into_iter()
         .map(|a| {
             vec![
-                esc(&reg
-                    .risks
-                    .iter()
-                    .find(|r| r.id == a.risk_id)
-                    .map(|r| r.reference.clone())
-                    .unwrap_or_default()),
+                esc(&reg.reference_of(&a.risk_id)),
                 esc(&a.title),
                 esc(&a.owner),
                 esc(&(input.council_name)(&a.council)),

@@ -122,12 +122,7 @@ fn risk_ref(r: &super::risk::Risk) -> RiskRef {
 fn action_ref(reg: &RiskRegister, a: &super::risk::RiskAction) -> ActionRef {
     ActionRef {
         action_id: a.id.clone(),
-        risk_reference: reg
-            .risks
-            .iter()
-            .find(|r| r.id == a.risk_id)
-            .map(|r| r.reference.clone())
-            .unwrap_or_default(),
+        risk_reference: reg.reference_of(&a.risk_id),
         title: a.title.clone(),
         owner: a.owner.clone(),
         due: a.due,

@@ -392,6 +392,15 @@ impl RiskRegister {
         p.into_result()
     }
 
+    /// The register's own reference of a risk ("SP-07"); empty if there is no such risk.
+    pub fn reference_of(&self, risk_id: &str) -> String {
+        self.risks
+            .iter()
+            .find(|r| r.id == risk_id)
+            .map(|r| r.reference.clone())
+            .unwrap_or_default()
+    }
+
     /// A risk's assessments of one kind, oldest first (by date, then by position: the later
     /// entry wins on the same day).
     pub fn history(&self, risk_id: &str, kind: AssessmentKind) -> Vec<&Assessment> {

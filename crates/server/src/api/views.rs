@@ -520,12 +520,7 @@ pub fn register_summary(
             .into_iter()
             .map(|a| ActionLine {
                 id: a.id.clone(),
-                risk_reference: reg
-                    .risks
-                    .iter()
-                    .find(|r| r.id == a.risk_id)
-                    .map(|r| r.reference.clone())
-                    .unwrap_or_default(),
+                risk_reference: reg.reference_of(&a.risk_id),
                 title: a.title.clone(),
                 owner: a.owner.clone(),
                 council: name(&a.council),
