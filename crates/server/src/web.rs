@@ -47,11 +47,6 @@ fn file(path: &str) -> Option<Response> {
     Some(resp)
 }
 
-/// Whether this build (or, in debug, the disk) has the client.
-pub fn available() -> bool {
-    Assets::get("index.html").is_some()
-}
-
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if let Some(resp) = (!path.is_empty()).then(|| file(path)).flatten() {

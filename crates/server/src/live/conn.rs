@@ -422,8 +422,8 @@ impl Conn {
         });
     }
 
-    /// The caller's access to a document now (none if it does not exist).
-    /// The caller's access to a document, and what that lets them change in it.
+    /// The caller's access to a document now (none if it does not exist), and what that lets
+    /// them change in it.
     async fn access(&self, id: DocumentId) -> (Access, sync::Edit) {
         let p = &self.caller.principal;
         let none = (Access::None, sync::Edit::None);
