@@ -120,6 +120,9 @@ await step("presence shows who else is on the document", async () => {
   await ben.page.locator(".presence li").first().waitFor({ timeout: 8000 });
   const label = await ben.page.locator(".presence").innerText();
   assert.match(label, /Arun/);
+  // …and which field: the one Arun is in is marked on Ben's screen.
+  await ben.page.locator('[aria-label="Title of SP-03"].edited-by-other').waitFor({ timeout: 8000 });
+  assert.match(await ben.page.getByLabel("Title of SP-03").getAttribute("title"), /Arun Shah \(Ashby\) editing/);
 });
 
 await step("a refused change is shown and the document reloads", async () => {

@@ -5,7 +5,7 @@ import { setText } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
 import type { ScreenProps } from "./RegisterScreen";
 
-export function AgreementScreen({ doc, change, canEdit, onFocusField }: ScreenProps<Agreement>) {
+export function AgreementScreen({ doc, change, canEdit, onFocusField, editing }: ScreenProps<Agreement>) {
   const clauses = doc.clauses ?? [];
   const comments = doc.comments ?? [];
   const editable = canEdit("clauses");
@@ -39,6 +39,7 @@ export function AgreementScreen({ doc, change, canEdit, onFocusField }: ScreenPr
             value={c.text ?? ""}
             readOnly={!editable}
             rows={3}
+            editedBy={editing(c.heading)}
             onFocus={() => onFocusField(c.heading)}
             onBlur={() => onFocusField(undefined)}
             onText={(text) => change((d) => setText(d, ["clauses", i, "text"], text))}

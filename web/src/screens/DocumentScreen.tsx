@@ -77,7 +77,8 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
   if (error) return <p role="alert" className="error">{error}</p>;
   if (!view) return <p>Loading…</p>;
   const canEdit = canEditFor(view);
-  const props = { doc: live.doc as never, change: live.change as never, canEdit, view, onFocusField: setField };
+  const editing = (f: string) => peers.filter((p) => p.field === f).map((p) => p.name);
+  const props = { doc: live.doc as never, change: live.change as never, canEdit, view, onFocusField: setField, editing };
   return (
     <article aria-labelledby="doc-title">
       <div className="doc-head">

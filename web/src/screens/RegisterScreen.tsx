@@ -11,6 +11,8 @@ export interface ScreenProps<T> {
   canEdit: CanEdit;
   view: DocumentView;
   onFocusField: (f: string | undefined) => void;
+  /** The names of the others editing a field (as named by `onFocusField`). */
+  editing: (field: string) => string[];
 }
 
 function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {
@@ -66,7 +68,7 @@ function HeatMap({ reg, kind, then }: { reg: RiskRegister; kind: "inherent" | "c
   );
 }
 
-export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: ScreenProps<RiskRegister>) {
+export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editing }: ScreenProps<RiskRegister>) {
   const [filter, setFilter] = useState("");
   const [sort, setSort] = useState<"reference" | "score">("reference");
   const [map, setMap] = useState<"inherent" | "current" | "target">("current");
@@ -152,6 +154,7 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: Scr
                     aria-label={`Title of ${r.reference}`}
                     value={r.title}
                     readOnly={!editable}
+                    editedBy={editing(`${r.reference} title`)}
                     onFocus={() => onFocusField(`${r.reference} title`)}
                     onBlur={() => onFocusField(undefined)}
                     onText={(text) => change((d) => setText(d, ["risks", index, "title"], text))}
@@ -162,6 +165,7 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField }: Scr
                     aria-label={`Owner of ${r.reference}`}
                     value={r.owner}
                     readOnly={!editable}
+                    editedBy={editing(`${r.reference} owner`)}
                     onFocus={() => onFocusField(`${r.reference} owner`)}
                     onBlur={() => onFocusField(undefined)}
                     onText={(text) => change((d) => setText(d, ["risks", index, "owner"], text))}
