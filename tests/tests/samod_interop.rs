@@ -31,9 +31,10 @@ impl Dialer for TicketDialer {
     fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Self::Error>>> {
         let url = self.0.to_string();
         Box::pin(async move {
-            let (ws, _) = tokio_tungstenite::connect_async(url)
-                .await
-                .map_err(DialError::PermanentFailure)?;
+            let (ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| {
+                eprintln!("samod dial failed: {e}");
+                DialError::PermanentFailure(e)
+            })?;
             let (sink, stream) = ws.split();
             let stream = Box::pin(stream.filter_map(|m| async move {
                 match m {
@@ -95,17 +96,27 @@ async fn samod_and_js_converge(backend: Backend) {
     let url = samod::Url::parse(&ticket_url(&s, &arun).await).unwrap();
     let dialer = repo
         .dial(
+            // Retries: samod 0.16 can dispatch a dial before its IO loop has registered the
+            // dialer ("no dialer registered") under load; the ticket is only spent once a
+            // connection is actually made, so a retry is sound.
             BackoffConfig {
-                max_retries: Some(0),
+                max_retries: Some(5),
                 ..BackoffConfig::default()
             },
             Arc::new(TicketDialer(url)),
         )
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), dialer.established())
+    let established = tokio::time::timeout(Duration::from_secs(10), dialer.established())
         .await
-        .expect("samod connects in time")
-        .expect("samod's handshake with Concordat succeeds");
+        .expect("samod connects in time");
+    if let Err(e) = established {
+        let logs = tests::captured_logs();
+        let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+        panic!(
+            "samod's handshake with Concordat failed: {e:?}\n{}",
+            tail.join("\n")
+        );
+    }
     let handle = tokio::time::timeout(
         Duration::from_secs(10),
         repo.find(DocumentId::from_str(&id).unwrap()),
