@@ -666,10 +666,96 @@ async fn each_schema_refuses_a_violation(backend: Backend) {
     s.stop().await;
 }
 
+/// Each member council signs a named version of the agreement through the API, once, and only
+/// a version in which every clause is agreed; nobody writes sign-offs through sync.
+async fn councils_sign_off_a_version_of_the_agreement(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let grace = s.login("grace@riverside.org.uk").await;
+    let doc = s.doc_id(&arun, "Inter-authority agreement").await;
+    let version = |label: &'static str| {
+        let (s, arun, doc) = (&s, &arun, &doc);
+        async move {
+            let (status, v) = s
+                .post(
+                    &format!("/api/documents/{doc}/versions"),
+                    arun,
+                    json!({ "label": label }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let sign = |token: &str, version: &str| {
+        let body = json!({ "version_id": version });
+        let (s, doc, token) = (&s, &doc, token.to_owned());
+        async move {
+            s.post(&format!("/api/documents/{doc}/sign-offs"), &token, body)
+                .await
+        }
+    };
+
+    // The demo agreement has four clauses still draft or proposed.
+    let draft = version("Draft for consultation").await;
+    let (status, e) = sign(&arun, &draft).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("4 are not"), "{e}");
+
+    // Every clause agreed, then frozen: that version is signed.
+    let heard = edit_as(&s, &arun, &doc, |d| {
+        let (_, clauses) = d.get(ROOT, "clauses").unwrap().unwrap();
+        for i in 0..d.length(&clauses) {
+            let (_, c) = d.get(&clauses, i).unwrap().unwrap();
+            d.put(&c, "status", "agreed").unwrap();
+        }
+    })
+    .await;
+    assert!(heard.is_empty(), "{heard:?}");
+    let agreed = version("As agreed by the Joint Committee").await;
+    let (status, signed) = sign(&arun, &agreed).await;
+    assert_eq!(status, StatusCode::CREATED, "{signed}");
+    assert_eq!(signed["signedBy"], "Arun Shah (Ashby)");
+    assert_eq!(signed["versionId"], agreed.as_str());
+    let (status, e) = sign(&arun, &agreed).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    let (status, _) = sign(&ben, &agreed).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Not a member council, not granted, not a version of this document.
+    let (status, _) = sign(&carl, &agreed).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = sign(&grace, &agreed).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = sign(&arun, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let content = content_of(&s, &arun, &doc).await;
+    let signs = content["signOffs"].as_array().unwrap();
+    assert_eq!(signs.len(), 2, "{content}");
+    assert_ne!(signs[0]["council"], signs[1]["council"]);
+
+    // A writer cannot record (or remove) a sign-off through sync.
+    let heard = edit_as(&s, &arun, &doc, |d| {
+        let (_, list) = d.get(ROOT, "signOffs").unwrap().unwrap();
+        d.delete(&list, 0).unwrap();
+    })
+    .await;
+    assert!(
+        refused_with(&heard, "signOffs is recorded by the server"),
+        "{heard:?}"
+    );
+    assert_eq!(content_of(&s, &arun, &doc).await, content);
+    s.stop().await;
+}
+
 on_both_backends!(
     dashboard_and_overview_respect_access,
     versions_changes_and_audit,
     agreement_text_is_live_text,
     guests_and_commenters_edit_only_their_part,
-    each_schema_refuses_a_violation
+    each_schema_refuses_a_violation,
+    councils_sign_off_a_version_of_the_agreement
 );

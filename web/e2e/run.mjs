@@ -81,6 +81,13 @@ async function hasValue(page, label, value, timeout = 5000) {
   );
 }
 
+/** Waits until the page's text selection is exactly `text`. */
+async function selected(page, text) {
+  await page.waitForFunction((t) => window.getSelection()?.toString() === t, text, { timeout: 3000 }).catch(async () => {
+    throw new Error(`selection is ${JSON.stringify(await page.evaluate(() => window.getSelection()?.toString()))}, not ${JSON.stringify(text)}`);
+  });
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: `${artifacts}${name}.png`, fullPage: true });
 }
@@ -139,20 +146,82 @@ await step("both type into the same agreement clause and converge", async () => 
   await open(ben.page, "Inter-authority agreement");
   await shot(arun.page, "agreement");
   await accessible(arun.page, "agreement");
-  const a = arun.page.getByLabel("Text of 2. Purpose");
-  const b = ben.page.getByLabel("Text of 2. Purpose");
+  const a = arun.page.getByLabel("Text of 2. Purpose", { exact: true });
+  const b = ben.page.getByLabel("Text of 2. Purpose", { exact: true });
+  await a.click();
   await a.press("Control+End");
   await a.pressSequentially(" Ashby adds this.");
+  await b.click();
   await b.press("Control+Home");
   await b.pressSequentially("Brockley adds this. ");
+  // The clause's text without the others' caret labels drawn into it.
+  const text = (page) =>
+    page.evaluate(() => {
+      const copy = document.querySelector("#tx-cl-2")?.cloneNode(true);
+      copy?.querySelectorAll(".remote-caret").forEach((c) => c.remove());
+      return copy?.textContent ?? "";
+    });
   for (const page of [arun.page, ben.page]) {
-    await page.waitForFunction(() => {
-      const t = document.querySelector('textarea[id^="tx-cl-2"]')?.value ?? "";
-      return t.includes("Ashby adds this.") && t.startsWith("Brockley adds this. ");
-    }, null, { timeout: 8000 });
+    const deadline = Date.now() + 8000;
+    let t = await text(page);
+    while (!(t.includes("Ashby adds this.") && t.startsWith("Brockley adds this. ")) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      t = await text(page);
+    }
   }
-  const [ta, tb] = await Promise.all([a.inputValue(), b.inputValue()]);
-  assert.equal(ta, tb);
+  assert.equal(await text(arun.page), await text(ben.page));
+});
+
+await step("rich text: a word made bold reaches the other council; their caret is shown live", async () => {
+  const a = arun.page.getByLabel("Text of 2. Purpose", { exact: true });
+  // Select "this" at the end of Arun's sentence with the keyboard, then Ctrl+B.
+  await a.press("Control+End");
+  await a.press("ArrowLeft");
+  for (let i = 0; i < 4; i++) await a.press("Shift+ArrowLeft");
+  await selected(arun.page, "this");
+  await a.press("Control+b");
+  await ben.page.locator("#tx-cl-2 strong", { hasText: "this" }).waitFor({ timeout: 5000 });
+  // Arun's caret, with his name, is drawn in Ben's copy of the clause.
+  await ben.page.locator('#tx-cl-2 .remote-caret[data-name="Arun Shah (Ashby)"]').waitFor({ timeout: 8000 });
+  await shot(ben.page, "agreement-cursors");
+});
+
+await step("a comment is anchored to selected words and highlighted for everyone", async () => {
+  const b = ben.page.getByLabel("Text of 2. Purpose", { exact: true });
+  await b.click();
+  await b.press("Control+Home");
+  for (let i = 0; i < 8; i++) await b.press("Shift+ArrowRight");
+  await ben.page.getByLabel("Comment on “Brockley”").fill("Say which services.");
+  await ben.page.getByRole("button", { name: "Add comment" }).nth(1).click();
+  // Arun sees the comment with the words it is anchored to, and the words highlighted.
+  const comments = arun.page.getByRole("list", { name: "Comments on 2. Purpose" });
+  await comments.getByText("Say which services.").waitFor({ timeout: 5000 });
+  assert.equal(await comments.locator("q.anchor-quote").first().innerText(), "Brockley");
+  await arun.page.locator("#tx-cl-2 .anchored", { hasText: "Brockley" }).waitFor({ timeout: 5000 });
+});
+
+await step("each council signs off a version in which every clause is agreed", async () => {
+  for (const id of ["cl-4", "cl-5", "cl-6", "cl-12"]) {
+    await arun.page.locator(`#st-${id}`).selectOption("agreed");
+  }
+  await ben.page.waitForFunction(() => document.querySelector("#st-cl-12")?.value === "agreed", null, { timeout: 5000 });
+  await arun.page.getByLabel("Freeze as version").fill("For signature, 12 March");
+  await arun.page.getByRole("button", { name: "Freeze" }).click();
+  await arun.page.getByText("Version saved.").waitFor();
+  await arun.page.getByLabel("Version to sign").selectOption({ label: "For signature, 12 March" });
+  await arun.page.getByRole("button", { name: "Sign off for Ashby Borough Council" }).click();
+  await arun.page.getByText("Signed off “For signature, 12 March” for Ashby Borough Council.").waitFor({ timeout: 5000 });
+  // Brockley sees Ashby's sign-off arrive and signs the same version.
+  const row = ben.page.getByTestId("sign-offs").getByRole("row", { name: /Ashby Borough Council/ });
+  await row.getByText("For signature, 12 March").waitFor({ timeout: 5000 });
+  await ben.page.getByLabel("Version to sign").selectOption({ label: "For signature, 12 March" });
+  await ben.page.getByRole("button", { name: "Sign off for Brockley District Council" }).click();
+  await arun.page.getByTestId("sign-offs").getByRole("row", { name: /Brockley District Council.*Ben Walsh/ }).waitFor({ timeout: 5000 });
+  // Signing twice is refused with the server's reason.
+  await ben.page.getByRole("button", { name: "Sign off for Brockley District Council" }).click();
+  await ben.page.getByRole("alert").getByText("already signed this version").waitFor({ timeout: 5000 });
+  await shot(arun.page, "agreement-sign-off");
+  await accessible(arun.page, "agreement (signed)");
 });
 
 await step("an edit made offline converges after reconnecting", async () => {
@@ -198,8 +267,29 @@ await step("the meeting records a decision live and is frozen as a version", asy
   await arun.page.getByLabel("Freeze as version").fill("As agreed at Joint Governance Committee");
   await arun.page.getByRole("button", { name: "Freeze" }).click();
   await arun.page.getByText("Version saved.").waitFor();
+  // An action recorded with a link to a risk of the register; another linked to a KPI after.
+  await arun.page.getByLabel("Action", { exact: true }).fill("Brief both cabinets on the funding gap");
+  await arun.page.getByLabel("Owner", { exact: true }).fill("Alice Adeyemi");
+  await arun.page.getByLabel("Due", { exact: true }).fill("2027-01-15");
+  await arun.page.getByLabel("Linked to").selectOption({ label: "Risk SP-07: One partner cannot fund its share" });
+  await arun.page.getByRole("button", { name: "Add action" }).click();
+  const row = ben.page.getByRole("row", { name: /Brief both cabinets/ });
+  await row.getByRole("link", { name: "Risk SP-07: One partner cannot fund its share" }).waitFor({ timeout: 5000 });
+  await arun.page.getByLabel("Link “Brief both cabinets on the funding gap” to a risk or KPI").selectOption({ label: "KPI: Average days to process new benefit claims" });
+  await row.getByRole("link", { name: "KPI: Average days to process new benefit claims" }).waitFor({ timeout: 5000 });
   await shot(arun.page, "meeting");
   await accessible(arun.page, "meeting");
+});
+
+await step("the SLA shows the cost split and savings per council, in words as well as bars", async () => {
+  await open(arun.page, "Revenues & benefits SLA 2026/27");
+  const chart = arun.page.getByTestId("cost-chart").first();
+  await chart.waitFor({ timeout: 8000 });
+  assert.match(await chart.innerText(), /Estimate[\s\S]*Ashby Borough Council £[\d,]+ \(\d+\.\d%\)/);
+  assert.match(await arun.page.getByTestId("savings-chart").innerText(), /Brockley District Council\s+£[\d,]+/);
+  assert.match(await arun.page.getByTestId("time-allocations").innerText(), /Director of Resources \(shared\)\s+Ashby Borough Council\s+60%\s+55%/);
+  await shot(arun.page, "sla-costs");
+  await accessible(arun.page, "sla (costs)");
 });
 
 await step("a risk's page records an assessment with its reason; the change report shows it", async () => {
@@ -302,6 +392,61 @@ await step("at tablet width the register still works", async () => {
   await shot(tablet.page, "register-tablet");
   await accessible(tablet.page, "register (tablet)");
   await tablet.context.close();
+});
+
+await step("keyboard only: sign in, find the register, edit a risk, go home, format a clause", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  pages.keyboard = page;
+  const kb = page.keyboard;
+  /** Presses Tab until the focused element matches, failing after `max` presses. */
+  const tabTo = async (describe, { back = false, max = 250 } = {}) => {
+    for (let i = 0; i < max; i++) {
+      await kb.press(back ? "Shift+Tab" : "Tab");
+      const here = await page.evaluate(() => {
+        const e = document.activeElement;
+        const style = e ? getComputedStyle(e) : null;
+        return { text: `${e?.getAttribute("aria-label") ?? ""}|${e?.textContent?.trim() ?? ""}|${e?.id ?? ""}`, outline: style ? style.outlineStyle : "none" };
+      });
+      if (describe.test(here.text)) {
+        assert.notEqual(here.outline, "none", `focus on ${here.text} is visible`);
+        return;
+      }
+    }
+    throw new Error(`Tab never reached ${describe}`);
+  };
+  await page.goto(base + "/");
+  await tabTo(/\|email$/);
+  await kb.type("ben@brockley.gov.uk");
+  await kb.press("Tab");
+  await kb.type(PASSWORD);
+  await kb.press("Enter");
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await tabTo(new RegExp(`^\\|${REGISTER}\\|`));
+  await kb.press("Enter");
+  await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+  await tabTo(/^Owner of SP-06\|/);
+  await kb.press("Control+a");
+  await kb.type("Head of Shared Services (keyboard)");
+  await open(arun.page, REGISTER);
+  await hasValue(arun.page, "Owner of SP-06", "Head of Shared Services (keyboard)", 8000);
+  // Back home by the breadcrumb, then into the agreement.
+  await tabTo(/^\|Home\|/, { back: true });
+  await kb.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Brockley District Council" }).waitFor();
+  await tabTo(/^\|Inter-authority agreement\|/);
+  await kb.press("Enter");
+  await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+  await tabTo(/^Text of 3\. Governance\|/);
+  await kb.press("Control+End");
+  await kb.type(" Keyboard.");
+  await page.locator("#tx-cl-3", { hasText: "finance. Keyboard." }).waitFor();
+  for (let i = 0; i < 9; i++) await kb.press("Shift+ArrowLeft");
+  await selected(page, "Keyboard.");
+  await kb.press("Control+i");
+  await page.locator("#tx-cl-3 em", { hasText: "Keyboard" }).waitFor({ timeout: 5000 });
+  delete pages.keyboard;
+  await context.close();
 });
 
 await browser.close();

@@ -151,6 +151,9 @@ pub struct Room {
     dirty: BTreeSet<ConnId>,
     /// The document's schema, checked after every message that changes it.
     validator: Option<Validator>,
+    /// Top-level keys only the server writes (on a user's behalf, after its own checks): a
+    /// peer's change touching one is refused whatever its access.
+    reserved: Vec<String>,
 }
 
 impl std::fmt::Debug for Room {
@@ -187,7 +190,16 @@ impl Room {
             next_batch: 1,
             dirty: BTreeSet::new(),
             validator: None,
+            reserved: Vec::new(),
         }
+    }
+
+    /// Reserves top-level keys for the server: peers' changes may not touch them, changes the
+    /// server applies ([`Input::Apply`]) may (an agreement's sign-offs are recorded through an
+    /// endpoint that checks who signs what).
+    pub fn with_reserved(mut self, keys: impl IntoIterator<Item = String>) -> Self {
+        self.reserved = keys.into_iter().collect();
+        self
     }
 
     /// Checks the document with `validator` after every message that changes it; a message
@@ -389,7 +401,15 @@ impl Room {
         if self.doc.get_heads() == before {
             return;
         }
-        let claims = match self.admit(&before, user, &edit) {
+        let admitted = untouched(&self.doc, &before, &self.reserved)
+            .map_err(|key| {
+                format!(
+                    "change refused, nothing was applied: {key} is recorded by the server \
+                     (use the API), not edited. Reload the document."
+                )
+            })
+            .and_then(|()| self.admit(&before, user, &edit));
+        let claims = match admitted {
             Ok(claims) => claims,
             Err(why) => {
                 self.rollback(&before);
@@ -639,6 +659,58 @@ impl Room {
     }
 }
 
+/// Where an operation's target object sits: the object, its chain of parents up to the root,
+/// and the top-level key it is under (empty for the root itself or a list at the top).
+/// `None` when the target is unknown.
+fn place(
+    doc: &Automerge,
+    target: &str,
+) -> Option<(automerge::ObjId, Vec<automerge::Parent>, String)> {
+    use automerge::{ObjId, Prop};
+    let obj = doc.import_obj(target).ok()?;
+    if obj == ObjId::Root {
+        return Some((obj, Vec::new(), String::new()));
+    }
+    // The chain from the target up to the root: the last step names the top-level key.
+    let chain: Vec<_> = doc.parents(&obj).ok()?.collect();
+    let top = match chain.last() {
+        Some(p) if p.obj == ObjId::Root => match &p.prop {
+            Prop::Map(k) => k.clone(),
+            Prop::Seq(_) => String::new(),
+        },
+        _ => String::new(),
+    };
+    Some((obj, chain, top))
+}
+
+/// `Err(key)` if a change since `before` touches a reserved top-level key (an operation on an
+/// object under it, or one putting or deleting the key itself on the root).
+fn untouched(doc: &Automerge, before: &[ChangeHash], reserved: &[String]) -> Result<(), String> {
+    if reserved.is_empty() {
+        return Ok(());
+    }
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            let target = op.obj.to_string();
+            let top = if target == "_root" {
+                match &op.key {
+                    automerge::legacy::Key::Map(k) => k.to_string(),
+                    automerge::legacy::Key::Seq(_) => continue,
+                }
+            } else {
+                match place(doc, &target) {
+                    Some((_, _, top)) => top,
+                    None => continue,
+                }
+            };
+            if let Some(key) = reserved.iter().find(|k| **k == top) {
+                return Err(key.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether every operation of the changes since `before` lies inside one of the top-level
 /// `lists`, and inside an element `user` created: a scoped peer may insert new elements into
 /// those lists and edit the elements it made, nothing else — not the document's root, not
@@ -653,7 +725,7 @@ fn within(
     user: UserKey,
     owner: &dyn Fn(&ActorId) -> Option<UserKey>,
 ) -> Result<(), String> {
-    use automerge::{ObjId, Prop};
+    use automerge::ObjId;
     let only = || {
         format!(
             "you may only add to {} in this document",
@@ -666,20 +738,12 @@ fn within(
     };
     for change in doc.get_changes(before) {
         for op in change.decode().operations {
-            let target = op.obj.to_string();
-            if target == "_root" {
+            let Some((obj, chain, top)) = place(doc, &op.obj.to_string()) else {
+                return Err(only());
+            };
+            if obj == ObjId::Root {
                 return Err(format!("{}, not change its top level", only()));
             }
-            let obj = doc.import_obj(&target).map_err(|_| only())?;
-            // The chain from the target up to the root: the last step names the top-level list.
-            let chain: Vec<_> = doc.parents(&obj).map_err(|_| only())?.collect();
-            let top = match chain.last() {
-                Some(p) if p.obj == ObjId::Root => match &p.prop {
-                    Prop::Map(k) => k.clone(),
-                    Prop::Seq(_) => String::new(),
-                },
-                _ => String::new(),
-            };
             if !lists.contains(&top) {
                 return Err(format!(
                     "{}, not change {}",

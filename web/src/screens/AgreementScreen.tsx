@@ -1,74 +1,231 @@
-import { useState } from "react";
-import type { Agreement } from "../api/client";
-import { currentUser } from "../api/client";
-import { setText } from "../lib/edit";
-import { CollabText } from "../lib/CollabText";
+import { useEffect, useState, type FormEvent } from "react";
+import { Automerge } from "@automerge/react/slim";
+import { api, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
+import { RichText, type Selected } from "../lib/RichText";
 import type { ScreenProps } from "./RegisterScreen";
 
-export function AgreementScreen({ doc, change, canEdit, onFocusField, editing }: ScreenProps<Agreement>) {
+type Comment = Schemas["Comment"];
+
+const STATUS = { draft: "Draft", proposed: "Proposed", agreed: "Agreed" } as const;
+
+/** The text a comment is anchored to, as it reads now (others may have edited it since). */
+function quoteOf(doc: unknown, path: (string | number)[], c: Comment): string {
+  if (!c.anchorStart || !c.anchorEnd) return "";
+  try {
+    const d = doc as Automerge.Doc<unknown>;
+    const start = Automerge.getCursorPosition(d, path, c.anchorStart);
+    const end = Automerge.getCursorPosition(d, path, c.anchorEnd);
+    let text: unknown = d;
+    for (const k of path) text = (text as Record<string | number, unknown>)[k];
+    return String(text ?? "")
+      .slice(start, end)
+      .replace(/\ufffc/g, " ")
+      .trim();
+  } catch {
+    return "";
+  }
+}
+
+export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, onFocusField, user, view }: ScreenProps<Agreement>) {
   const clauses = doc.clauses ?? [];
   const comments = doc.comments ?? [];
   const editable = canEdit("clauses");
   const [drafts, setDrafts] = useState<Record<string, string>>({});
+  const [selection, setSelection] = useState<{ clause: string; sel: Selected } | null>(null);
+  const live = handle.doc();
+
+  const addComment = (e: FormEvent, clauseId: string, parentId?: string) => {
+    e.preventDefault();
+    const key = parentId ?? clauseId;
+    const body = (drafts[key] ?? "").trim();
+    if (!body) return;
+    const sel = !parentId && selection?.clause === clauseId && selection.sel.quote ? selection.sel : null;
+    change((d) => {
+      d.comments?.push({
+        id: crypto.randomUUID(),
+        clauseId,
+        parentId: parentId ?? null,
+        author: user.display_name,
+        body,
+        createdAt: Date.now(),
+        resolved: false,
+        anchorStart: sel?.start ?? "",
+        anchorEnd: sel?.end ?? "",
+      });
+    });
+    setDrafts({ ...drafts, [key]: "" });
+  };
+
   return (
-    <section aria-labelledby="cl-h">
-      <h2 id="cl-h">Clauses</h2>
-      {clauses.map((c, i) => (
-        <div key={c.id} className="clause" data-clause={c.id}>
-          <h3 id={`h-${c.id}`}>{c.heading}</h3>
-          <label htmlFor={`st-${c.id}`}>Status</label>{" "}
-          <select
-            id={`st-${c.id}`}
-            value={c.status}
-            disabled={!editable}
-            onChange={(e) =>
-              change((d) => {
-                const cl = d.clauses?.[i];
-                if (cl) cl.status = e.target.value as typeof c.status;
-              })
-            }
-          >
-            <option value="draft">Draft</option>
-            <option value="proposed">Proposed</option>
-            <option value="agreed">Agreed</option>
-          </select>
-          <label htmlFor={`tx-${c.id}`} className="sr-only">Text of {c.heading}</label>
-          <CollabText
-            multiline
-            id={`tx-${c.id}`}
-            value={c.text ?? ""}
-            readOnly={!editable}
-            rows={3}
-            editedBy={editing(c.heading)}
-            onFocus={() => onFocusField(c.heading)}
-            onBlur={() => onFocusField(undefined)}
-            onText={(text) => change((d) => setText(d, ["clauses", i, "text"], text))}
-          />
-          <ul className="comments" aria-label={`Comments on ${c.heading}`}>
-            {comments.filter((m) => m.clauseId === c.id).map((m) => (
-              <li key={m.id}><strong>{m.author}:</strong> {m.body}</li>
+    <>
+      <section aria-labelledby="cl-h">
+        <h2 id="cl-h">Clauses</h2>
+        <p className="muted">
+          Everyone's edits appear as they type. Select words in a clause, then add a comment to anchor it to them.
+          {editable && " Ctrl+B bold, Ctrl+I italic, Ctrl+Z undo."}
+        </p>
+        {clauses.map((c, i) => {
+          const path = ["clauses", i, "text"];
+          const mine = comments.filter((m) => m.clauseId === c.id);
+          const selected = selection?.clause === c.id && selection.sel.quote ? selection.sel.quote : "";
+          return (
+            <div key={c.id} className="clause" data-clause={c.id}>
+              <h3 id={`h-${c.id}`}>{c.heading}</h3>
+              <label htmlFor={`st-${c.id}`}>Status</label>{" "}
+              <select
+                id={`st-${c.id}`}
+                value={c.status}
+                disabled={!editable}
+                onChange={(e) =>
+                  change((d) => {
+                    const cl = d.clauses?.[i];
+                    if (cl) cl.status = e.target.value as typeof c.status;
+                  })
+                }
+              >
+                {Object.entries(STATUS).map(([v, w]) => <option key={v} value={v}>{w}</option>)}
+              </select>
+              <RichText
+                handle={handle}
+                path={path}
+                id={`tx-${c.id}`}
+                label={`Text of ${c.heading}`}
+                editable={editable}
+                carets={peers.filter((p) => p.caret?.text === c.id).map((p) => ({ name: p.name, anchor: p.caret!.anchor, head: p.caret!.head }))}
+                anchors={mine.filter((m) => m.anchorStart && !m.resolved).map((m) => ({ id: m.id, start: m.anchorStart ?? "", end: m.anchorEnd ?? "", label: `Comment by ${m.author}: ${m.body}` }))}
+                onSelect={(sel) => {
+                  if (sel) setSelection({ clause: c.id, sel });
+                  onCaret(sel ? { text: c.id, anchor: sel.anchor, head: sel.head } : undefined);
+                }}
+                onFocus={() => onFocusField(c.heading)}
+                onBlur={() => {
+                  onFocusField(undefined);
+                  onCaret(undefined);
+                }}
+              />
+              <ul className="comments" aria-label={`Comments on ${c.heading}`}>
+                {mine.filter((m) => !m.parentId).map((m) => (
+                  <li key={m.id} data-comment={m.id}>
+                    <CommentBody c={m} quote={quoteOf(live, path, m)} />
+                    {mine.some((r) => r.parentId === m.id) && (
+                      <ul aria-label="Replies">
+                        {mine.filter((r) => r.parentId === m.id).map((r) => (
+                          <li key={r.id}><CommentBody c={r} quote="" /></li>
+                        ))}
+                      </ul>
+                    )}
+                    {canEdit("comments") && (
+                      <form className="inline reply" onSubmit={(e) => addComment(e, c.id, m.id)}>
+                        <label htmlFor={`re-${m.id}`} className="sr-only">Reply to {m.author}</label>
+                        <input id={`re-${m.id}`} placeholder="Reply" value={drafts[m.id] ?? ""} onChange={(e) => setDrafts({ ...drafts, [m.id]: e.target.value })} />
+                        <button type="submit" className="secondary">Reply</button>
+                      </form>
+                    )}
+                  </li>
+                ))}
+              </ul>
+              {canEdit("comments") && (
+                <form className="inline" onSubmit={(e) => addComment(e, c.id)}>
+                  <label htmlFor={`cm-${c.id}`}>{selected ? <>Comment on “{selected}”</> : "Comment on this clause"}</label>
+                  <input id={`cm-${c.id}`} value={drafts[c.id] ?? ""} onChange={(e) => setDrafts({ ...drafts, [c.id]: e.target.value })} />
+                  <button type="submit">Add comment</button>
+                </form>
+              )}
+            </div>
+          );
+        })}
+      </section>
+      <SignOffs view={view} agreement={doc} canSign={canEdit(null) && !user.is_guest} user={user} />
+    </>
+  );
+}
+
+function CommentBody({ c, quote }: { c: Comment; quote: string }) {
+  return (
+    <>
+      {quote && <q className="anchor-quote">{quote}</q>} <strong>{c.author}:</strong> {c.body}
+      {c.resolved && <span className="muted"> (resolved)</span>}
+    </>
+  );
+}
+
+/** Each member council's sign-off of a named version: recorded by the server, which checks
+ * that the council is a member, the version is this agreement's and every clause in it is
+ * agreed. */
+function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agreement: Agreement; canSign: boolean; user: User }) {
+  const [versions, setVersions] = useState<Version[]>([]);
+  const [orgs, setOrgs] = useState<Record<string, string>>({});
+  const [chosen, setChosen] = useState("");
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const loadVersions = (newest = false) =>
+    api<Version[]>(`/api/documents/${view.id}/versions`)
+      .then((vs) => {
+        setVersions(vs);
+        setChosen((c) => (newest || !c ? (vs[vs.length - 1]?.id ?? "") : c));
+      })
+      .catch(() => setVersions([]));
+  useEffect(() => {
+    void loadVersions();
+    api<{ id: string; name: string }[]>("/api/organisations")
+      .then((list) => setOrgs(Object.fromEntries(list.map((o) => [o.id, o.name]))))
+      .catch(() => setOrgs({}));
+    const onVersion = () => void loadVersions(true);
+    window.addEventListener("concordat:versions", onVersion);
+    return () => window.removeEventListener("concordat:versions", onVersion);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [view.id]);
+  const signs = agreement.signOffs ?? [];
+  // A sign-off of a version made since the list was fetched (by another council): fetch again.
+  const unknown = signs.some((s) => !versions.some((v) => v.id === s.versionId));
+  useEffect(() => {
+    if (unknown) void loadVersions();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [unknown, signs.length]);
+  const label = (id: string) => versions.find((v) => v.id === id)?.label ?? "a named version";
+  const allAgreed = (agreement.clauses ?? []).length > 0 && (agreement.clauses ?? []).every((c) => c.status === "agreed");
+
+  const sign = async (e: FormEvent) => {
+    e.preventDefault();
+    setMessage(null);
+    try {
+      await api(`/api/documents/${view.id}/sign-offs`, { method: "POST", body: JSON.stringify({ version_id: chosen }) });
+      setMessage({ ok: true, text: `Signed off “${label(chosen)}” for ${orgs[user.org_id] ?? "your council"}.` });
+    } catch (err) {
+      setMessage({ ok: false, text: (err as Error).message });
+    }
+  };
+
+  return (
+    <section aria-labelledby="so-h">
+      <h2 id="so-h">Sign-off</h2>
+      <p className="muted">
+        Each member council signs a named version in which every clause is agreed. {allAgreed ? "Every clause is agreed now." : "Not every clause is agreed yet."}
+      </p>
+      {signs.length === 0 ? (
+        <p>No council has signed a version yet.</p>
+      ) : (
+        <table data-testid="sign-offs">
+          <thead><tr><th scope="col">Council</th><th scope="col">Version</th><th scope="col">Signed by</th><th scope="col">Date</th></tr></thead>
+          <tbody>
+            {signs.map((s) => (
+              <tr key={`${s.council}-${s.versionId}`}>
+                <td>{orgs[s.council] ?? s.council}</td><td>{label(s.versionId)}</td><td>{s.signedBy}</td><td>{s.date}</td>
+              </tr>
             ))}
-          </ul>
-          {canEdit("comments") && (
-            <form
-              className="inline"
-              onSubmit={(e) => {
-                e.preventDefault();
-                const body = (drafts[c.id] ?? "").trim();
-                if (!body) return;
-                change((d) => {
-                  d.comments?.push({ id: crypto.randomUUID(), clauseId: c.id, author: currentUser()?.display_name ?? "", body, createdAt: Date.now(), resolved: false, anchorStart: "", anchorEnd: "" });
-                });
-                setDrafts({ ...drafts, [c.id]: "" });
-              }}
-            >
-              <label htmlFor={`cm-${c.id}`}>Comment</label>
-              <input id={`cm-${c.id}`} value={drafts[c.id] ?? ""} onChange={(e) => setDrafts({ ...drafts, [c.id]: e.target.value })} />
-              <button type="submit">Add comment</button>
-            </form>
-          )}
-        </div>
-      ))}
+          </tbody>
+        </table>
+      )}
+      {canSign && (
+        <form className="inline" onSubmit={sign}>
+          <label htmlFor="so-version">Version to sign</label>
+          <select id="so-version" value={chosen} onChange={(e) => setChosen(e.target.value)}>
+            {versions.length === 0 && <option value="">No named version yet — freeze one below</option>}
+            {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+          </select>
+          <button type="submit" disabled={!chosen}>Sign off for {orgs[user.org_id] ?? "my council"}</button>
+        </form>
+      )}
+      {message && <p role={message.ok ? "status" : "alert"} className={message.ok ? "" : "error"}>{message.text}</p>}
     </section>
   );
 }

@@ -1,14 +1,17 @@
-import { useEffect, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import type { Repo } from "@automerge/react/slim";
-import { api, type DocumentView, type User } from "../api/client";
+import { api, type DocumentView, type Schemas, type User } from "../api/client";
+import { spaceNote } from "./Home";
 import { onRefused } from "../repo";
 import { useLive } from "../lib/useLive";
 import { RegisterScreen } from "./RegisterScreen";
 import { SlaScreen } from "./SlaScreen";
-import { AgreementScreen } from "./AgreementScreen";
 import { MeetingScreen } from "./MeetingScreen";
 import { RiskScreen } from "./RiskScreen";
 import { HistoryPanel, ImportPanel, SharingPanel } from "./Panels";
+
+// The agreement's rich-text editor (ProseMirror) is loaded only when an agreement is opened.
+const AgreementScreen = lazy(() => import("./AgreementScreen").then((m) => ({ default: m.AgreementScreen })));
 
 /** May the caller change things inside this top-level list (or anywhere, for null)? */
 export type CanEdit = (list: string | null) => boolean;
@@ -18,24 +21,39 @@ export function canEditFor(view: DocumentView): CanEdit {
   return (list) => e.kind === "everything" || (e.kind === "only" && list !== null && e.lists.includes(list));
 }
 
-interface Peer {
+/** Where someone's caret is in a text: which text (a clause id) and automerge cursors. */
+export interface Caret {
+  text: string;
+  anchor: string;
+  head: string;
+}
+
+export interface Peer {
   name: string;
   field?: string;
+  caret?: Caret;
   seen: number;
 }
 
-/** Who else has the document open, and what they are editing (ephemeral, never stored). */
-function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, field: string | undefined) {
+/** Who else has the document open, what they are editing and where their caret is
+ * (ephemeral, never stored). */
+function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, field: string | undefined, caret: Caret | undefined) {
   const [peers, setPeers] = useState<Record<string, Peer>>({});
   const fieldRef = useRef(field);
   fieldRef.current = field;
+  const caretRef = useRef(caret);
+  caretRef.current = caret;
   useEffect(() => {
     if (!handle) return;
-    const send = () => handle.broadcast({ name: me.display_name, field: fieldRef.current });
+    const send = () => handle.broadcast({ name: me.display_name, field: fieldRef.current, caret: caretRef.current });
     const onMsg = ({ senderId, message }: { senderId: string; message: unknown }) => {
-      const m = message as { name?: string; field?: string };
+      const m = message as { name?: string; field?: string; caret?: Caret };
       if (typeof m?.name !== "string") return;
-      setPeers((p) => ({ ...p, [senderId]: { name: m.name as string, field: m.field, seen: Date.now() } }));
+      const caret =
+        m.caret && typeof m.caret.text === "string" && typeof m.caret.anchor === "string" && typeof m.caret.head === "string"
+          ? { text: m.caret.text, anchor: m.caret.anchor, head: m.caret.head }
+          : undefined;
+      setPeers((p) => ({ ...p, [senderId]: { name: m.name as string, field: m.field, caret, seen: Date.now() } }));
     };
     handle.on("ephemeral-message", onMsg as never);
     send();
@@ -48,9 +66,10 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
       handle.off("ephemeral-message", onMsg as never);
     };
   }, [handle, me.display_name]);
+  const caretKey = JSON.stringify(caret ?? null);
   useEffect(() => {
-    handle?.broadcast({ name: me.display_name, field });
-  }, [field, handle, me.display_name]);
+    handle?.broadcast({ name: me.display_name, field, caret: caretRef.current });
+  }, [field, caretKey, handle, me.display_name]);
   return Object.values(peers);
 }
 
@@ -59,12 +78,17 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
   const [error, setError] = useState<string | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
   const [field, setField] = useState<string | undefined>();
+  const [caret, setCaret] = useState<Caret | undefined>();
   const live = useLive<Record<string, unknown>>(repo, view?.url ?? null);
-  const peers = usePresence(live.handle, user, field);
+  const peers = usePresence(live.handle, user, field, caret);
 
+  const [space, setSpace] = useState<Schemas["Space"] | undefined>();
   useEffect(() => {
     api<DocumentView>(`/api/documents/${id}`).then(setView).catch((e) => setError(e.message ?? String(e)));
   }, [id]);
+  useEffect(() => {
+    if (view) api<Schemas["Space"]>(`/api/spaces/${view.space_id}`).then(setSpace).catch(() => setSpace(undefined));
+  }, [view]);
   useEffect(
     () =>
       onRefused((m) => {
@@ -78,9 +102,35 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
   if (!view) return <p>Loading…</p>;
   const canEdit = canEditFor(view);
   const editing = (f: string) => peers.filter((p) => p.field === f).map((p) => p.name);
-  const props = { doc: live.doc as never, change: live.change as never, canEdit, view, onFocusField: setField, editing };
+  const props = {
+    doc: live.doc as never,
+    change: live.change as never,
+    canEdit,
+    view,
+    onFocusField: setField,
+    editing,
+    handle: live.handle as never,
+    peers,
+    onCaret: setCaret,
+    user,
+  };
+  const riskRef = riskId ? ((live.doc?.risks as { id: string; reference: string }[] | undefined) ?? []).find((r) => r.id === riskId)?.reference : undefined;
   return (
     <article aria-labelledby="doc-title">
+      <nav className="breadcrumb" aria-label="You are here">
+        <ol>
+          <li><a href="#/">Home</a></li>
+          <li>{space?.name ?? "Shared with you"}</li>
+          {riskId ? (
+            <>
+              <li><a href={`#/doc/${view.id}`}>{view.title}</a></li>
+              <li aria-current="page">{riskRef ?? "Risk"}</li>
+            </>
+          ) : (
+            <li aria-current="page">{view.title}</li>
+          )}
+        </ol>
+      </nav>
       <div className="doc-head">
         <h1 id="doc-title">{view.title}</h1>
         <ul className="presence" aria-label="People editing now">
@@ -92,6 +142,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
           ))}
         </ul>
         <p className="muted">
+          {spaceNote(space)}{" "}
           {view.editable.kind === "nothing" ? "You can read this document." : view.editable.kind === "only" ? `You can add to: ${view.editable.lists.join(", ")}.` : "You can edit this document."}
         </p>
       </div>
@@ -112,7 +163,9 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
       ) : view.kind === "sla" ? (
         <SlaScreen {...props} />
       ) : view.kind === "agreement" ? (
-        <AgreementScreen {...props} />
+        <Suspense fallback={<p>Opening the agreement editor…</p>}>
+          <AgreementScreen {...props} />
+        </Suspense>
       ) : (
         <MeetingScreen {...props} />
       )}

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, type DocumentView } from "../api/client";
+import { api, type DocumentView, type Schemas } from "../api/client";
 
 const KIND = { "risk-register": "Risk register", sla: "Service-level agreement", agreement: "Agreement", meeting: "Meeting" } as const;
 
@@ -14,9 +14,14 @@ interface Totals {
   overdue_reviews: number;
   red_kpis: number;
 }
-interface Space {
-  id: string;
-  name: string;
+type Space = Schemas["Space"];
+
+/** What a space is, in a sentence: who else can see what is in it. */
+export function spaceNote(space: Space | undefined): string {
+  if (!space) return "Documents a partnership has invited you to. You see only these, nothing else in its space.";
+  return space.owner.kind === "private"
+    ? "Private to your council: no partner council or guest can see these."
+    : "Shared with every member council of the partnership; guests see only what they are invited to.";
 }
 
 export function Home() {
@@ -58,6 +63,7 @@ export function Home() {
       {[...bySpace.entries()].map(([spaceId, list]) => (
         <section key={spaceId} aria-labelledby={`s-${spaceId}`}>
           <h2 id={`s-${spaceId}`}>{spaces.find((s) => s.id === spaceId)?.name ?? "Shared with you"}</h2>
+          <p className="muted space-note">{spaceNote(spaces.find((s) => s.id === spaceId))}</p>
           <ul className="doclist">
             {list.map((d) => (
               <li key={d.id}>

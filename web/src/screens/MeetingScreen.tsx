@@ -1,11 +1,53 @@
-import { useState, type FormEvent } from "react";
-import type { Meeting } from "../api/client";
+import { useEffect, useState, type FormEvent } from "react";
+import { api, type DocumentView, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
 import { currentUser } from "../api/client";
 import type { ScreenProps } from "./RegisterScreen";
 
-export function MeetingScreen({ doc, change, canEdit }: ScreenProps<Meeting>) {
+type Link = Schemas["Link"];
+
+/** Something an action can be linked to: a risk of a register or a KPI of an SLA in the
+ * meeting's own space. */
+interface Target {
+  link: Link;
+  label: string;
+  href: string;
+}
+
+const keyOf = (l: Link) => `${l.kind}|${l.documentId}|${l.itemId}`;
+
+/** The risks and KPIs of the registers and SLAs in the meeting's space. */
+function useTargets(spaceId: string): Target[] {
+  const [targets, setTargets] = useState<Target[]>([]);
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      const docs = await api<{ items: DocumentView[] }>("/api/documents?limit=200");
+      const found: Target[] = [];
+      for (const d of docs.items.filter((d) => d.space_id === spaceId && (d.kind === "risk-register" || d.kind === "sla"))) {
+        const c = await api<{ content: RiskRegister & Sla }>(`/api/documents/${d.id}/content`).catch(() => null);
+        if (!c) continue;
+        if (d.kind === "risk-register") {
+          for (const r of c.content.risks ?? [])
+            found.push({ link: { kind: "risk", documentId: d.id, itemId: r.id }, label: `Risk ${r.reference}: ${r.title}`, href: `#/doc/${d.id}/risk/${r.id}` });
+        } else {
+          for (const k of c.content.kpis ?? [])
+            found.push({ link: { kind: "kpi", documentId: d.id, itemId: k.id }, label: `KPI: ${k.name}`, href: `#/doc/${d.id}` });
+        }
+      }
+      if (live) setTargets(found);
+    })().catch(() => live && setTargets([]));
+    return () => {
+      live = false;
+    };
+  }, [spaceId]);
+  return targets;
+}
+
+export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meeting>) {
   const [decision, setDecision] = useState("");
-  const [action, setAction] = useState({ text: "", owner: "", due: "" });
+  const [action, setAction] = useState({ text: "", owner: "", due: "", link: "" });
+  const targets = useTargets(view.space_id);
+  const targetOf = (key: string) => targets.find((t) => keyOf(t.link) === key);
   const editable = canEdit("decisions");
 
   const addDecision = (e: FormEvent) => {
@@ -18,10 +60,11 @@ export function MeetingScreen({ doc, change, canEdit }: ScreenProps<Meeting>) {
   };
   const addAction = (e: FormEvent) => {
     e.preventDefault();
+    const link = targetOf(action.link)?.link;
     change((d) => {
-      d.actions?.push({ id: crypto.randomUUID(), text: action.text, owner: action.owner, council: currentUser()?.org_id ?? "", due: action.due, status: "not-started", links: [] });
+      d.actions?.push({ id: crypto.randomUUID(), text: action.text, owner: action.owner, council: currentUser()?.org_id ?? "", due: action.due, status: "not-started", links: link ? [{ ...link }] : [] });
     });
-    setAction({ text: "", owner: "", due: "" });
+    setAction({ text: "", owner: "", due: "", link: "" });
   };
 
   return (
@@ -46,8 +89,35 @@ export function MeetingScreen({ doc, change, canEdit }: ScreenProps<Meeting>) {
         <table>
           <thead><tr><th scope="col">Action</th><th scope="col">Owner</th><th scope="col">Due</th><th scope="col">Status</th><th scope="col">Linked to</th></tr></thead>
           <tbody>
-            {(doc.actions ?? []).map((a) => (
-              <tr key={a.id}><td>{a.text}</td><td>{a.owner}</td><td>{a.due}</td><td>{a.status}</td><td>{(a.links ?? []).map((l) => `${l.kind} ${l.itemId}`).join(", ")}</td></tr>
+            {(doc.actions ?? []).map((a, i) => (
+              <tr key={a.id}>
+                <td>{a.text}</td><td>{a.owner}</td><td>{a.due}</td><td>{a.status}</td>
+                <td>
+                  <ul className="links">
+                    {(a.links ?? []).map((l) => {
+                      const t = targetOf(keyOf(l));
+                      return <li key={keyOf(l)}>{t ? <a href={t.href}>{t.label}</a> : `${l.kind} ${l.itemId}`}</li>;
+                    })}
+                  </ul>
+                  {canEdit("actions") && targets.length > 0 && (
+                    <select
+                      aria-label={`Link “${a.text}” to a risk or KPI`}
+                      value=""
+                      onChange={(e) => {
+                        const link = targetOf(e.target.value)?.link;
+                        if (link)
+                          change((d) => {
+                            const row = d.actions?.[i];
+                            if (row && row.id === a.id && !(row.links ?? []).some((x) => keyOf(x) === keyOf(link))) row.links?.push({ ...link });
+                          });
+                      }}
+                    >
+                      <option value="">Add a link…</option>
+                      {targets.filter((t) => !(a.links ?? []).some((l) => keyOf(l) === keyOf(t.link))).map((t) => <option key={keyOf(t.link)} value={keyOf(t.link)}>{t.label}</option>)}
+                    </select>
+                  )}
+                </td>
+              </tr>
             ))}
           </tbody>
         </table>
@@ -59,6 +129,11 @@ export function MeetingScreen({ doc, change, canEdit }: ScreenProps<Meeting>) {
             <input id="a-owner" value={action.owner} onChange={(e) => setAction({ ...action, owner: e.target.value })} required />
             <label htmlFor="a-due">Due</label>
             <input id="a-due" type="date" value={action.due} onChange={(e) => setAction({ ...action, due: e.target.value })} required />
+            <label htmlFor="a-link">Linked to</label>
+            <select id="a-link" value={action.link} onChange={(e) => setAction({ ...action, link: e.target.value })}>
+              <option value="">Nothing</option>
+              {targets.map((t) => <option key={keyOf(t.link)} value={keyOf(t.link)}>{t.label}</option>)}
+            </select>
             <button type="submit">Add action</button>
           </form>
         )}

@@ -78,6 +78,8 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
               await api(`/api/documents/${view.id}/versions`, { method: "POST", body: JSON.stringify({ label }) });
               setLabel("");
               setMessage("Version saved.");
+              // Other panels listing versions (the agreement's sign-off) pick it up.
+              window.dispatchEvent(new CustomEvent("concordat:versions", { detail: view.id }));
               void load();
             } catch (err) {
               setMessage((err as Error).message);

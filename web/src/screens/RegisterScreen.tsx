@@ -1,9 +1,10 @@
 import { useEffect, useMemo, useState } from "react";
-import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas } from "../api/client";
+import type { DocHandle } from "@automerge/react/slim";
+import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas, type User } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
 import { openResource, setText } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
-import type { CanEdit } from "./DocumentScreen";
+import type { CanEdit, Caret, Peer } from "./DocumentScreen";
 
 export interface ScreenProps<T> {
   doc: LiveDoc<T>;
@@ -13,6 +14,13 @@ export interface ScreenProps<T> {
   onFocusField: (f: string | undefined) => void;
   /** The names of the others editing a field (as named by `onFocusField`). */
   editing: (field: string) => string[];
+  /** The live document's handle (for editors bound to it directly, like rich text). */
+  handle: DocHandle<unknown>;
+  /** The others on this document and where their carets are. */
+  peers: Peer[];
+  /** Tells the others where this user's caret is (or that it is nowhere). */
+  onCaret: (c: Caret | undefined) => void;
+  user: User;
 }
 
 function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {

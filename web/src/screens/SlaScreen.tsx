@@ -1,11 +1,11 @@
-import { useState, type FormEvent } from "react";
-import type { Sla } from "../api/client";
+import { useEffect, useState, type FormEvent } from "react";
+import { api, type Schemas, type Sla } from "../api/client";
 import { rag } from "../lib/rules";
 import type { ScreenProps } from "./RegisterScreen";
 
 const RAG_WORD = { red: "Red", amber: "Amber", green: "Green" } as const;
 
-export function SlaScreen({ doc, change, canEdit }: ScreenProps<Sla>) {
+export function SlaScreen({ doc, change, canEdit, view }: ScreenProps<Sla>) {
   const kpis = doc.kpis ?? [];
   const measurements = doc.measurements ?? [];
   const [kpiId, setKpiId] = useState(kpis[0]?.id ?? "");
@@ -62,6 +62,8 @@ export function SlaScreen({ doc, change, canEdit }: ScreenProps<Sla>) {
           </tbody>
         </table>
       </section>
+      <CostAndSavings documentId={view.id} spaceId={view.space_id} version={JSON.stringify([doc.costShares, doc.savings])} />
+      {(doc.timeAllocations ?? []).length > 0 && <TimeAllocations sla={doc} />}
       {canEdit("measurements") && (
         <section aria-labelledby="m-h">
           <h2 id="m-h">Enter a measurement</h2>
@@ -94,5 +96,131 @@ function Sparkline({ values, label }: { values: number[]; label: string }) {
     <svg width="80" height="20" role="img" aria-label={`${label}: ${values.join(", ")}`}>
       <polyline points={points} fill="none" stroke="currentColor" strokeWidth="1.5" />
     </svg>
+  );
+}
+
+const pounds = (pence: number) => `£${Math.round(pence / 100).toLocaleString("en-GB")}`;
+
+/** The cost split (estimate and actual, by each line's basis) and savings per council, as the
+ * server's partnership dashboard works them out (the same figures the committee report uses). */
+function CostAndSavings({ documentId, spaceId, version }: { documentId: string; spaceId: string; version: string }) {
+  const [summary, setSummary] = useState<Schemas["SlaSummary"] | null>(null);
+  const [unavailable, setUnavailable] = useState(false);
+  useEffect(() => {
+    let live = true;
+    const timer = setTimeout(async () => {
+      try {
+        const space = await api<Schemas["Space"]>(`/api/spaces/${spaceId}`);
+        if (space.owner.kind !== "partnership") return setUnavailable(true);
+        const d = await api<Schemas["Dashboard"]>(`/api/partnerships/${space.owner.partnership_id}/dashboard`);
+        if (live) setSummary(d.slas.find((x) => x.document.id === documentId) ?? null);
+      } catch {
+        if (live) setUnavailable(true);
+      }
+    }, 300);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [documentId, spaceId, version]);
+  if (unavailable) return <p className="muted">The cost split and savings are shown to the partnership's member councils.</p>;
+  if (!summary) return null;
+  const councils = [...new Set(summary.cost_split.flatMap((c) => Object.keys(c.estimate)).concat(Object.keys(summary.savings)))].sort();
+  return (
+    <>
+      <section aria-labelledby="cost-h">
+        <h2 id="cost-h">Cost split</h2>
+        <ul className="legend" aria-hidden="true">
+          {councils.map((c, i) => (
+            <li key={c}><span className={`swatch part part-${i % 3}`} /> {c}</li>
+          ))}
+        </ul>
+        {summary.cost_split.map((line) => (
+          <figure key={line.id} className="chart" data-testid="cost-chart">
+            <figcaption><strong>{line.description}</strong> <span className="muted">({line.basis} basis)</span></figcaption>
+            {([["Estimate", line.estimate], ["Actual", line.actual]] as const).map(([what, split]) =>
+              split ? <SplitBar key={what} what={what} split={split} councils={councils} /> : null,
+            )}
+            {line.problem && <p className="error">{line.problem}</p>}
+            {Object.entries(line.rebase).map(([c, points]) => (
+              <p key={c} className="rag rag-amber">Re-base needed: {c}'s actual share is {points > 0 ? "+" : ""}{points.toFixed(1)} percentage points from its estimate.</p>
+            ))}
+          </figure>
+        ))}
+      </section>
+      <section aria-labelledby="sav-h">
+        <h2 id="sav-h">Savings</h2>
+        <SavingsBars savings={summary.savings} />
+      </section>
+    </>
+  );
+}
+
+/** One split as a stacked bar (each council's part in its own fill and pattern) and in words:
+ * name, amount and share. */
+function SplitBar({ what, split, councils }: { what: string; split: Record<string, number>; councils: string[] }) {
+  const total = Object.values(split).reduce((a, b) => a + b, 0) || 1;
+  const parts = councils.filter((c) => split[c] !== undefined).map((c) => ({ c, i: councils.indexOf(c), pct: (split[c] / total) * 100 }));
+  return (
+    <div className="split">
+      <span className="split-what">{what}</span>
+      <div className="split-bar" aria-hidden="true">
+        {parts.map(({ c, i, pct }) => (
+          <span key={c} className={`part part-${i % 3}`} style={{ width: `${pct}%` }} title={`${c} ${pct.toFixed(1)}%`} />
+        ))}
+      </div>
+      <span className="split-words">{parts.map(({ c, pct }) => `${c} ${pounds(split[c])} (${pct.toFixed(1)}%)`).join(" · ")}</span>
+    </div>
+  );
+}
+
+function SavingsBars({ savings }: { savings: Record<string, number> }) {
+  const entries = Object.entries(savings);
+  if (entries.length === 0) return <p className="muted">No savings lines recorded.</p>;
+  const max = Math.max(...entries.map(([, v]) => v), 1);
+  return (
+    <table className="chart" data-testid="savings-chart">
+      <caption className="sr-only">Savings per council</caption>
+      <thead><tr><th scope="col">Council</th><th scope="col">Saving</th><th scope="col" aria-hidden="true"></th></tr></thead>
+      <tbody>
+        {entries.map(([council, pence]) => (
+          <tr key={council}>
+            <th scope="row">{council}</th>
+            <td>{pounds(pence)}</td>
+            <td aria-hidden="true" style={{ width: "50%" }}><div style={{ background: "#00703c", height: "1rem", width: `${(pence / max) * 100}%` }} /></td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Shared posts' time by council, planned against actual (percentages as recorded). */
+function TimeAllocations({ sla }: { sla: Sla }) {
+  const [names, setNames] = useState<Record<string, string>>({});
+  useEffect(() => {
+    api<{ id: string; name: string }[]>("/api/organisations")
+      .then((list) => setNames(Object.fromEntries(list.map((o) => [o.id, o.name]))))
+      .catch(() => setNames({}));
+  }, []);
+  return (
+    <section aria-labelledby="time-h">
+      <h2 id="time-h">Shared posts' time</h2>
+      <table data-testid="time-allocations">
+        <thead><tr><th scope="col">Post</th><th scope="col">Council</th><th scope="col">Planned</th><th scope="col">Actual</th></tr></thead>
+        <tbody>
+          {(sla.timeAllocations ?? []).flatMap((t) =>
+            Object.keys({ ...t.planned, ...t.actual }).map((c, i) => (
+              <tr key={`${t.id}-${c}`}>
+                {i === 0 ? <th scope="row" rowSpan={Object.keys({ ...t.planned, ...t.actual }).length}>{t.post}</th> : null}
+                <td>{names[c] ?? c}</td>
+                <td>{t.planned[c] !== undefined ? `${t.planned[c]}%` : "—"}</td>
+                <td>{t.actual?.[c] !== undefined ? `${t.actual[c]}%` : "not recorded"}</td>
+              </tr>
+            )),
+          )}
+        </tbody>
+      </table>
+    </section>
   );
 }

@@ -65,6 +65,17 @@ impl Content {
     }
 }
 
+/// Top-level keys of a document of `kind` that only the server writes, after checks a
+/// document's content cannot express: a council's sign-off of an agreement names the council
+/// and a named version, so it is recorded by an endpoint that knows who is signing and that the
+/// version exists, never edited through sync.
+pub fn server_written(kind: DocumentKind) -> &'static [&'static str] {
+    match kind {
+        DocumentKind::Agreement => &["signOffs"],
+        DocumentKind::RiskRegister | DocumentKind::Sla | DocumentKind::Meeting => &[],
+    }
+}
+
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Vec<Problem> {
     vec![Problem {
         path: path.into(),

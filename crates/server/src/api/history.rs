@@ -8,6 +8,7 @@ use automerge::{Automerge, ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use domain::documents::agreement;
 use domain::documents::changes::{self, ChangeReport};
 use domain::{Version, validate};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,130 @@ pub async fn create_version(
     }
     tracing::info!(document = %version.document_id, version = %version.id, "named version created");
     Ok((StatusCode::CREATED, Json(version)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignVersion {
+    /// The named version of the agreement the caller's council signs.
+    pub version_id: Uuid,
+}
+
+/// Records the caller's council's sign-off of a named version of an agreement. The council is
+/// the caller's own, a member (not a guest) of the partnership whose agreement it is; the
+/// caller may edit the whole agreement; every clause of that version is agreed; a council signs
+/// a version once. Sign-offs are written only here: the sync layer refuses a peer's edit to
+/// them.
+#[utoipa::path(post, path = "/api/documents/{id}/sign-offs", tag = "history", security(("bearer" = [])),
+    request_body = SignVersion,
+    responses((status = 201, body = domain::documents::agreement::SignOff),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn sign_off(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SignVersion>,
+) -> ApiResult<(StatusCode, Json<agreement::SignOff>)> {
+    let opened = content::open(&state, &caller, &id).await?;
+    if opened.row.document.kind != domain::DocumentKind::Agreement {
+        return Err(ApiError::invalid("", "only an agreement is signed off"));
+    }
+    if domain::editable(
+        opened.access,
+        opened.row.document.kind,
+        caller.principal.is_guest,
+    ) != domain::Editable::Everything
+    {
+        return Err(ApiError::Forbidden(
+            "signing off needs edit rights over the whole agreement",
+        ));
+    }
+    let domain::SpaceOwner::Partnership { partnership_id } = opened.row.owner else {
+        return Err(ApiError::invalid(
+            "",
+            "a private document is not signed off by partner councils",
+        ));
+    };
+    let member = state
+        .store
+        .get_partnership(&caller.principal, partnership_id)
+        .await?
+        .is_some_and(|(_, members)| {
+            members
+                .iter()
+                .any(|m| m.org_id == caller.user.org_id && m.gives_space_access())
+        });
+    if !member {
+        return Err(ApiError::Forbidden(
+            "only a member council of the partnership signs its agreement",
+        ));
+    }
+    let version = version_of(&state, &caller, &opened, req.version_id).await?;
+    let agreement_at = |doc: &Automerge| match content::typed(domain::DocumentKind::Agreement, doc)?
+    {
+        domain::documents::Content::Agreement(a) => Ok(a),
+        _ => Err(ApiError::Internal(anyhow::anyhow!(
+            "agreement read as another kind"
+        ))),
+    };
+    let then = agreement_at(&content::at(&opened.doc, &version.heads)?)?;
+    if !then.all_agreed() {
+        let open = then
+            .clauses
+            .iter()
+            .filter(|c| c.status != agreement::ClauseStatus::Agreed)
+            .count();
+        return Err(ApiError::invalid(
+            "version_id",
+            format!("every clause must be agreed in the version signed; {open} are not"),
+        ));
+    }
+    let council = caller.user.org_id.to_string();
+    let version_key = version.id.to_string();
+    let now = agreement_at(&opened.doc)?;
+    if now
+        .sign_offs
+        .iter()
+        .any(|s| s.council == council && s.version_id == version_key)
+    {
+        return Err(ApiError::Conflict(
+            "your council has already signed this version",
+        ));
+    }
+    let signed = agreement::SignOff {
+        council,
+        version_id: version_key,
+        signed_by: caller.user.display_name.clone(),
+        date: chrono::Utc::now().date_naive(),
+    };
+    let value = serde_json::to_value(&signed).map_err(|e| ApiError::Internal(e.into()))?;
+    let heads = opened.doc.get_heads();
+    let mut working = automerge::AutoCommit::load(&opened.doc.save())
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .with_actor(automerge::ActorId::random());
+    let write = |doc: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
+        let list = match doc.get(automerge::ROOT, "signOffs")? {
+            Some((Value::Object(ObjType::List), list)) => list,
+            _ => automerge::transaction::Transactable::put_object(
+                doc,
+                automerge::ROOT,
+                "signOffs",
+                ObjType::List,
+            )?,
+        };
+        let end = doc.length(&list);
+        domain::documents::insert_json(doc, &list, end, &value)
+    };
+    write(&mut working).map_err(|e| ApiError::Internal(e.into()))?;
+    let changes = working.save_after(&heads);
+    state
+        .hub
+        .apply(&state, opened.row.document.id, caller.user.id, changes)
+        .await
+        .map_err(|why| ApiError::invalid("version_id", why))?;
+    tracing::info!(document = %opened.row.document.id, version = %version.id, "agreement signed off");
+    Ok((StatusCode::CREATED, Json(signed)))
 }
 
 /// The document's named versions, oldest first.

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/documents/{id}/changes", get(history::changes))
         .route("/documents/{id}/audit", get(history::audit))
+        .route("/documents/{id}/sign-offs", post(history::sign_off))
         .route("/versions/{id}", get(history::get_version))
         .route(
             "/documents/{id}/import/preview",
@@ -314,7 +315,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         invitations::list, invitations::create, invitations::revoke, invitations::accept,
         live::ticket, live::upgrade,
         history::content, history::create_version, history::list_versions, history::changes,
-        history::audit, history::get_version,
+        history::audit, history::get_version, history::sign_off,
         views::dashboard, views::overview,
         exchange::preview, exchange::apply, exchange::export_xlsx, exchange::export_csv,
         exchange::report,

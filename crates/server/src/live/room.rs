@@ -74,24 +74,30 @@ pub async fn run(
         .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
     let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
     if let Some(kind) = content.kind {
-        room = room.with_validator(Box::new(move |doc: &Automerge| {
-            domain::documents::read(kind, doc)
-                .map(|_| ())
-                .map_err(|problems| {
-                    problems
-                        .iter()
-                        .take(3)
-                        .map(|p| {
-                            if p.path.is_empty() {
-                                p.message.clone()
-                            } else {
-                                format!("{}: {}", p.path, p.message)
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-        }));
+        room = room
+            .with_reserved(
+                domain::documents::server_written(kind)
+                    .iter()
+                    .map(|k| (*k).to_owned()),
+            )
+            .with_validator(Box::new(move |doc: &Automerge| {
+                domain::documents::read(kind, doc)
+                    .map(|_| ())
+                    .map_err(|problems| {
+                        problems
+                            .iter()
+                            .take(3)
+                            .map(|p| {
+                                if p.path.is_empty() {
+                                    p.message.clone()
+                                } else {
+                                    format!("{}: {}", p.path, p.message)
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+            }));
     }
     let mut task = RoomTask {
         state: state.clone(),

@@ -850,3 +850,106 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
     )));
     assert_eq!(room.document().get_heads(), heads);
 }
+
+/// A reserved key (an agreement's sign-offs) is written only by the server: a writer's change
+/// inside it, or replacing it, is refused; the same change applied on a user's behalf goes in.
+#[test]
+fn reserved_keys_are_written_only_through_the_server() {
+    let mut base = AutoCommit::new();
+    let list = base
+        .put_object(ROOT, "signOffs", automerge::ObjType::List)
+        .unwrap();
+    base.put(ROOT, "title", "agreement").unwrap();
+    let saved = base.save();
+    let base_heads = base.get_heads();
+    let doc = Automerge::load(&saved).unwrap();
+    let mut room =
+        Room::new("server".into(), "doc".into(), doc, []).with_reserved(["signOffs".to_owned()]);
+    room.handle(Input::Join {
+        conn: 1,
+        peer_id: "writer".into(),
+        user: [1; 16],
+        edit: Edit::All,
+    });
+    for what in ["insert", "replace", "delete"] {
+        let mut client = AutoCommit::load(&saved)
+            .unwrap()
+            .with_actor(ActorId::from(&[1u8; 16][..]));
+        match what {
+            "insert" => client.insert(&list, 0, "ashby").map(drop),
+            "replace" => client
+                .put_object(ROOT, "signOffs", automerge::ObjType::List)
+                .map(drop),
+            _ => client.delete(ROOT, "signOffs"),
+        }
+        .unwrap();
+        let mut state = sync::State::new();
+        let mut refused = false;
+        for _ in 0..5 {
+            let Some(m) = client.sync().generate_sync_message(&mut state) else {
+                break;
+            };
+            for e in room.handle(Input::Sync {
+                conn: 1,
+                data: m.encode(),
+            }) {
+                match e {
+                    Effect::Send {
+                        conn: 1,
+                        msg: Message::Sync { data, .. },
+                    } => {
+                        let m = sync::Message::decode(&data).unwrap();
+                        client.sync().receive_sync_message(&mut state, m).unwrap();
+                    }
+                    Effect::Send {
+                        msg: Message::Error { message, .. },
+                        ..
+                    } => refused |= message.contains("signOffs is recorded by the server"),
+                    Effect::Persist { .. } => panic!("{what}: persisted"),
+                    _ => {}
+                }
+            }
+        }
+        assert!(refused, "{what}");
+        assert_eq!(room.document().get_heads(), base_heads, "{what}");
+        room.handle(Input::Leave { conn: 1 });
+        room.handle(Input::Join {
+            conn: 1,
+            peer_id: "writer".into(),
+            user: [1; 16],
+            edit: Edit::All,
+        });
+    }
+    // A change elsewhere in the document is not affected.
+    let mut client = AutoCommit::load(&saved).unwrap();
+    client
+        .put(ROOT, "title", "Inter-authority agreement")
+        .unwrap();
+    let m = client.sync().generate_sync_message(&mut sync::State::new());
+    let out = room.handle(Input::Sync {
+        conn: 1,
+        data: m.unwrap().encode(),
+    });
+    assert!(
+        !out.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                msg: Message::Error { .. },
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    // The server records it on a user's behalf.
+    let mut server = AutoCommit::load(&saved).unwrap();
+    server.insert(&list, 0, "ashby").unwrap();
+    let out = room.handle(Input::Apply {
+        request: 1,
+        user: [3; 16],
+        changes: server.save_after(&base_heads),
+    });
+    assert!(
+        out.iter().any(|e| matches!(e, Effect::Persist { .. })),
+        "{out:?}"
+    );
+}

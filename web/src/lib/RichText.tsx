@@ -1,0 +1,274 @@
+// A clause's rich text, edited together: a ProseMirror editor bound to an automerge text
+// object through @automerge/prosemirror (marks and paragraphs/lists are automerge marks and
+// block markers, so concurrent edits merge character by character). Positions that must
+// survive other people's edits — where someone's caret is, what a comment is anchored to — are
+// automerge cursors, turned into editor positions whenever they are drawn.
+import { useEffect, useRef, useState } from "react";
+import { Automerge, type DocHandle } from "@automerge/react/slim";
+import { basicSchemaAdapter, init } from "@automerge/prosemirror";
+import { amSpliceIdxToPmIdx, pmRangeToAmRange } from "@automerge/prosemirror/dist/traversal.js";
+import { EditorState, Plugin, PluginKey, type Command } from "prosemirror-state";
+import { Decoration, DecorationSet, EditorView } from "prosemirror-view";
+import { baseKeymap, toggleMark } from "prosemirror-commands";
+import { history, redo, undo } from "prosemirror-history";
+import { keymap } from "prosemirror-keymap";
+import { wrapInList } from "prosemirror-schema-list";
+
+type Path = (string | number)[];
+
+/** Someone else's caret or selection in this text (automerge cursors). */
+export interface RemoteCaret {
+  name: string;
+  anchor: string;
+  head: string;
+}
+
+/** A stretch of the text a comment is anchored to (automerge cursors). */
+export interface TextAnchor {
+  id: string;
+  start: string;
+  end: string;
+  label: string;
+}
+
+/** The local selection, as automerge cursors and the text it covers. */
+export interface Selected {
+  anchor: string;
+  head: string;
+  start: string;
+  end: string;
+  quote: string;
+}
+
+const decorationsKey = new PluginKey<DecorationSet>("concordat-decorations");
+
+/** A colour per person, from their name: the same on every screen. */
+export function colourOf(name: string): string {
+  const palette = ["#1d4f91", "#8f23b3", "#b35a00", "#00703c", "#d4351c", "#005a8f", "#6f3a00"];
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return palette[h % palette.length];
+}
+
+/** An automerge index in this text as a position in the editor, or null if it cannot be placed. */
+function toPm(doc: unknown, path: Path, cursor: string): number | null {
+  try {
+    const index = Automerge.getCursorPosition(doc as Automerge.Doc<unknown>, path, cursor);
+    return amSpliceIdxToPmIdx(basicSchemaAdapter, Automerge.spans(doc as Automerge.Doc<unknown>, path), index);
+  } catch {
+    return null;
+  }
+}
+
+export function RichText({
+  handle,
+  path,
+  id,
+  label,
+  editable,
+  carets = [],
+  anchors = [],
+  onSelect,
+  onFocus,
+  onBlur,
+}: {
+  handle: DocHandle<unknown>;
+  path: Path;
+  id: string;
+  label: string;
+  editable: boolean;
+  carets?: RemoteCaret[];
+  anchors?: TextAnchor[];
+  onSelect?: (s: Selected | null) => void;
+  onFocus?: () => void;
+  onBlur?: () => void;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  const viewRef = useRef<EditorView | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
+  const editableRef = useRef(editable);
+  editableRef.current = editable;
+  const props = useRef({ carets, anchors, onSelect, onFocus, onBlur });
+  props.current = { carets, anchors, onSelect, onFocus, onBlur };
+  const pathKey = JSON.stringify(path);
+
+  /** Draws the others' carets and the comments' anchors where they are now. */
+  const redraw = () => {
+    const view = viewRef.current;
+    if (!view) return;
+    const doc = handle.doc();
+    const size = view.state.doc.content.size;
+    const clamp = (n: number) => Math.max(0, Math.min(size, n));
+    const decorations: Decoration[] = [];
+    for (const a of props.current.anchors) {
+      const [from, to] = [toPm(doc, path, a.start), toPm(doc, path, a.end)];
+      if (from === null || to === null || to <= from) continue;
+      decorations.push(Decoration.inline(clamp(from), clamp(to), { class: "anchored", title: a.label, "data-comment": a.id }));
+    }
+    for (const c of props.current.carets) {
+      const [anchor, head] = [toPm(doc, path, c.anchor), toPm(doc, path, c.head)];
+      if (anchor === null || head === null) continue;
+      const colour = colourOf(c.name);
+      if (anchor !== head) {
+        const [from, to] = [clamp(Math.min(anchor, head)), clamp(Math.max(anchor, head))];
+        decorations.push(Decoration.inline(from, to, { class: "remote-selection", style: `background: ${colour}33` }));
+      }
+      decorations.push(
+        Decoration.widget(
+          clamp(head),
+          () => {
+            const caret = document.createElement("span");
+            caret.className = "remote-caret";
+            caret.style.borderColor = colour;
+            caret.setAttribute("data-name", c.name);
+            const tag = document.createElement("span");
+            tag.className = "remote-name";
+            tag.style.background = colour;
+            tag.textContent = c.name;
+            caret.appendChild(tag);
+            return caret;
+          },
+          { key: `caret-${c.name}-${head}`, side: 1, ignoreSelection: true },
+        ),
+      );
+    }
+    view.dispatch(view.state.tr.setMeta(decorationsKey, DecorationSet.create(view.state.doc, decorations)).setMeta("addToHistory", false));
+  };
+
+  /** The local selection as automerge cursors, for presence and for anchoring a comment. */
+  const reportSelection = (view: EditorView) => {
+    const report = props.current.onSelect;
+    if (!report) return;
+    const { from, to, anchor, head } = view.state.selection;
+    try {
+      const doc = handle.doc() as Automerge.Doc<unknown>;
+      const spans = Automerge.spans(doc, path);
+      const range = pmRangeToAmRange(basicSchemaAdapter, spans, { from, to });
+      const point = (pm: number) => {
+        const r = pmRangeToAmRange(basicSchemaAdapter, spans, { from: pm, to: pm });
+        return Automerge.getCursor(doc, path, r?.start ?? 0);
+      };
+      if (!range) return report(null);
+      report({
+        anchor: point(anchor),
+        head: point(head),
+        start: Automerge.getCursor(doc, path, range.start),
+        end: Automerge.getCursor(doc, path, range.end),
+        quote: view.state.doc.textBetween(from, to, " "),
+      });
+    } catch {
+      report(null);
+    }
+  };
+
+  useEffect(() => {
+    if (!host.current) return;
+    let view: EditorView;
+    try {
+      const { schema, pmDoc, plugin } = init(handle as never, path);
+      const decorations = new Plugin<DecorationSet>({
+        key: decorationsKey,
+        state: {
+          init: () => DecorationSet.empty,
+          apply: (tr, old) => tr.getMeta(decorationsKey) ?? old.map(tr.mapping, tr.doc),
+        },
+        props: { decorations: (s) => decorationsKey.getState(s) },
+      });
+      const when = (c: Command): Command => (s, d, v) => editableRef.current && c(s, d, v);
+      const state = EditorState.create({
+        schema,
+        doc: pmDoc,
+        plugins: [
+          keymap({
+            "Mod-b": when(toggleMark(schema.marks.strong)),
+            "Mod-i": when(toggleMark(schema.marks.em)),
+            "Mod-z": when(undo),
+            "Mod-y": when(redo),
+            "Mod-Shift-z": when(redo),
+          }),
+          keymap(baseKeymap),
+          history(),
+          plugin,
+          decorations,
+        ],
+      });
+      view = new EditorView(host.current, {
+        state,
+        editable: () => editableRef.current,
+        attributes: {
+          id,
+          role: "textbox",
+          "aria-multiline": "true",
+          "aria-label": label,
+          class: "rich",
+        },
+        dispatchTransaction(tr) {
+          view.updateState(view.state.apply(tr));
+          if (tr.selectionSet || tr.docChanged) reportSelection(view);
+        },
+        handleDOMEvents: {
+          focus: () => {
+            props.current.onFocus?.();
+            return false;
+          },
+          blur: () => {
+            props.current.onBlur?.();
+            return false;
+          },
+        },
+      });
+      viewRef.current = view;
+      (host.current as HTMLDivElement & { pmView?: EditorView }).pmView = view;
+    } catch (e) {
+      setFailed(String(e));
+      return;
+    }
+    // Others' changes move the text under the carets and anchors: place them again.
+    let pending = 0;
+    const onChange = () => {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(redraw, 0);
+    };
+    handle.on("change", onChange);
+    redraw();
+    return () => {
+      window.clearTimeout(pending);
+      handle.off("change", onChange);
+      view.destroy();
+      viewRef.current = null;
+    };
+    // The editor is made once per handle and text; props are read through refs.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [handle, pathKey]);
+
+  // New carets or anchors: draw them.
+  const drawn = JSON.stringify([carets, anchors]);
+  useEffect(redraw, [drawn]);
+
+  const run = (command: (schema: EditorView["state"]["schema"]) => Command) => {
+    const view = viewRef.current;
+    if (!view || !editable) return;
+    command(view.state.schema)(view.state, view.dispatch, view);
+    view.focus();
+  };
+
+  if (failed) return <p className="error" role="alert">This clause's text could not be opened: {failed}</p>;
+  return (
+    <div className="rich-text">
+      {editable && (
+        <div className="toolbar" role="toolbar" aria-label={`Formatting for ${label}`}>
+          <button type="button" className="secondary" onMouseDown={(e) => e.preventDefault()} onClick={() => run((s) => toggleMark(s.marks.strong))}>
+            <strong>B</strong><span className="sr-only"> Bold</span>
+          </button>
+          <button type="button" className="secondary" onMouseDown={(e) => e.preventDefault()} onClick={() => run((s) => toggleMark(s.marks.em))}>
+            <em>I</em><span className="sr-only"> Italic</span>
+          </button>
+          <button type="button" className="secondary" onMouseDown={(e) => e.preventDefault()} onClick={() => run((s) => wrapInList(s.nodes.bullet_list))}>
+            • List<span className="sr-only"> (bulleted)</span>
+          </button>
+        </div>
+      )}
+      <div ref={host} className="rich-host" />
+    </div>
+  );
+}
