@@ -439,6 +439,33 @@ async fn agreement_text_is_live_text(backend: Backend) {
     assert_eq!(edit["action"], "text", "{a}");
     assert_eq!(edit["from"], before);
     assert!(edit["to"].as_str().unwrap().contains("eighteen months"));
+
+    // Rich text as the browser's editor writes it: a second paragraph (a block marker) and a
+    // bold mark. Accepted; the audit reads the paragraph as a line break and calls the mark a
+    // format change.
+    let at = r.doc.text(&text).unwrap().find(" The withdrawing").unwrap() + 1;
+    r.doc.split_block(&text, at).unwrap();
+    assert!(r.settle(&mut client).await.is_empty());
+    let (_, a) = s
+        .get(&format!("/api/documents/{doc}/audit?limit=1"), &bella)
+        .await;
+    let edit = &a["items"][0]["edits"][0];
+    assert!(
+        edit["to"].as_str().unwrap().contains("31 March. \nThe withdrawing"),
+        "{a}"
+    );
+    r.doc
+        .mark(
+            &text,
+            automerge::marks::Mark::new("strong".into(), true, 0, 10),
+            automerge::marks::ExpandMark::After,
+        )
+        .unwrap();
+    assert!(r.settle(&mut client).await.is_empty());
+    let (_, a) = s
+        .get(&format!("/api/documents/{doc}/audit?limit=1"), &bella)
+        .await;
+    assert_eq!(a["items"][0]["edits"][0]["action"], "format", "{a}");
     s.stop().await;
 }
 

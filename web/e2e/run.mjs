@@ -151,6 +151,9 @@ await step("both type into the same agreement clause and converge", async () => 
   await a.click();
   await a.press("Control+End");
   await a.pressSequentially(" Ashby adds this.");
+  const typed = Date.now();
+  await ben.page.locator("#tx-cl-2", { hasText: "Ashby adds this." }).waitFor({ timeout: 5000 });
+  console.log(`     Ashby's typing reached Brockley's clause in ${Date.now() - typed} ms`);
   await b.click();
   await b.press("Control+Home");
   await b.pressSequentially("Brockley adds this. ");
@@ -181,6 +184,12 @@ await step("rich text: a word made bold reaches the other council; their caret i
   await selected(arun.page, "this");
   await a.press("Control+b");
   await ben.page.locator("#tx-cl-2 strong", { hasText: "this" }).waitFor({ timeout: 5000 });
+  // A new paragraph (an automerge block marker) is accepted by the server and reaches Ben.
+  await a.press("Control+End");
+  await a.press("Enter");
+  await a.pressSequentially("Schedule 1 lists the services.");
+  await ben.page.locator("#tx-cl-2 p", { hasText: "Schedule 1 lists the services." }).waitFor({ timeout: 5000 });
+  assert.equal(await arun.page.getByTestId("refused").count(), 0);
   // Arun's caret, with his name, is drawn in Ben's copy of the clause.
   await ben.page.locator('#tx-cl-2 .remote-caret[data-name="Arun Shah (Ashby)"]').waitFor({ timeout: 8000 });
   await shot(ben.page, "agreement-cursors");

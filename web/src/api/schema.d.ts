@@ -1112,7 +1112,7 @@ export interface components {
         Escalation: "service" | "joint-management-team" | "committee";
         /** @description One field edit within a change. */
         FieldEdit: {
-            /** @description set, insert, delete or text. */
+            /** @description set, insert, delete, text (the words of a text changed) or format (only its marks). */
             action: string;
             from: Record<string, never>;
             /** @description Where, as a JSON path at the time of the change: `risks[3].title`. */

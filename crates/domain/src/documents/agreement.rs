@@ -120,6 +120,14 @@ impl Agreement {
     }
 }
 
+/// Rich text as words to read: automerge's block markers (paragraphs, list items, which read
+/// as U+FFFC in a text's plain form) become line breaks; marks (bold, italic) carry no text.
+pub fn readable(text: &str) -> String {
+    text.replace('\u{fffc}', "\n")
+        .trim_start_matches('\n')
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +139,15 @@ mod tests {
             text: "The councils shall share a chief executive.".into(),
             status,
         }
+    }
+
+    #[test]
+    fn block_markers_read_as_line_breaks() {
+        assert_eq!(
+            readable("\u{fffc}Either council may withdraw.\u{fffc}Notice: 12 months."),
+            "Either council may withdraw.\nNotice: 12 months."
+        );
+        assert_eq!(readable("Plain clause"), "Plain clause");
     }
 
     #[test]

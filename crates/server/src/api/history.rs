@@ -361,7 +361,7 @@ pub struct AuditAuthor {
 pub struct FieldEdit {
     /// Where, as a JSON path at the time of the change: `risks[3].title`.
     pub path: String,
-    /// set, insert, delete or text.
+    /// set, insert, delete, text (the words of a text changed) or format (only its marks).
     pub action: &'static str,
     #[schema(value_type = Object)]
     pub from: Option<serde_json::Value>,
@@ -509,7 +509,7 @@ fn shown(
     match value {
         Value::Object(ObjType::Text) => doc
             .text_at(obj, heads)
-            .map(serde_json::Value::String)
+            .map(|t| serde_json::Value::String(agreement::readable(&t)))
             .unwrap_or(serde_json::Value::Null),
         Value::Object(t) => serde_json::json!({ "object": t.to_string() }),
         Value::Scalar(s) => match s.as_ref() {
@@ -557,12 +557,18 @@ fn field_edits(doc: &Automerge, before: &[ChangeHash], after: &[ChangeHash]) -> 
                 continue;
             }
             texts.push(patch.obj.clone());
-            let text_at = |h: &[ChangeHash]| doc.text_at(&patch.obj, h).ok();
+            let text_at = |h: &[ChangeHash]| {
+                doc.text_at(&patch.obj, h)
+                    .ok()
+                    .map(|t| agreement::readable(&t))
+            };
+            let (from, to) = (text_at(before), text_at(after));
             out.push(FieldEdit {
                 path,
-                action: "text",
-                from: text_at(before).map(serde_json::Value::String),
-                to: text_at(after).map(serde_json::Value::String),
+                // The same words before and after: only marks (bold, italic) changed.
+                action: if from == to { "format" } else { "text" },
+                from: from.map(serde_json::Value::String),
+                to: to.map(serde_json::Value::String),
                 risk_id,
             });
             continue;
