@@ -183,12 +183,19 @@ await step("rich text: a word made bold reaches the other council; their caret i
   for (let i = 0; i < 4; i++) await a.press("Shift+ArrowLeft");
   await selected(arun.page, "this");
   await a.press("Control+b");
+  // Bold in Arun's own editor first (if not, the keypress was lost, not the sync).
+  await arun.page.locator("#tx-cl-2 strong", { hasText: "this" }).waitFor({ timeout: 3000 }).catch(async (e) => {
+    console.log(`     Arun's clause: ${await arun.page.locator("#tx-cl-2").innerHTML()}`);
+    throw e;
+  });
   await ben.page.locator("#tx-cl-2 strong", { hasText: "this" }).waitFor({ timeout: 5000 });
   // A new paragraph (an automerge block marker) is accepted by the server and reaches Ben.
   await a.press("Control+End");
   await a.press("Enter");
   await a.pressSequentially("Schedule 1 lists the services.");
   await ben.page.locator("#tx-cl-2 p", { hasText: "Schedule 1 lists the services." }).waitFor({ timeout: 5000 });
+  await ben.page.locator("#tx-cl-2.remote-change").waitFor({ timeout: 5000 });
+  assert.equal(await arun.page.locator("#tx-cl-1.remote-change").count(), 0, "an untouched clause is not highlighted");
   assert.equal(await arun.page.getByTestId("refused").count(), 0);
   // Arun's caret, with his name, is drawn in Ben's copy of the clause.
   await ben.page.locator('#tx-cl-2 .remote-caret[data-name="Arun Shah (Ashby)"]').waitFor({ timeout: 8000 });
@@ -296,7 +303,8 @@ await step("the SLA shows the cost split and savings per council, in words as we
   await chart.waitFor({ timeout: 8000 });
   assert.match(await chart.innerText(), /Estimate[\s\S]*Ashby Borough Council £[\d,]+ \(\d+\.\d%\)/);
   assert.match(await arun.page.getByTestId("savings-chart").innerText(), /Brockley District Council\s+£[\d,]+/);
-  assert.match(await arun.page.getByTestId("time-allocations").innerText(), /Director of Resources \(shared\)\s+Ashby Borough Council\s+60%\s+55%/);
+  await arun.page.getByTestId("time-allocations").getByText("Ashby Borough Council").waitFor({ timeout: 5000 });
+  assert.match(await arun.page.getByTestId("time-allocations").innerText(), /Director of Resources \(shared\)[\s\S]*Ashby Borough Council\s+60%\s+55%/);
   await shot(arun.page, "sla-costs");
   await accessible(arun.page, "sla (costs)");
 });

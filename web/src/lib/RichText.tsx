@@ -85,6 +85,7 @@ export function RichText({
 }) {
   const host = useRef<HTMLDivElement>(null);
   const viewRef = useRef<EditorView | null>(null);
+  const drawnRef = useRef("");
   const [failed, setFailed] = useState<string | null>(null);
   const editableRef = useRef(editable);
   editableRef.current = editable;
@@ -132,6 +133,14 @@ export function RichText({
         ),
       );
     }
+    // Nothing moved: leave the view alone (every redraw rewrites the DOM selection).
+    const signature = JSON.stringify(decorations.map((d) => [d.from, d.to, d.spec]));
+    if (signature === drawnRef.current) return;
+    drawnRef.current = signature;
+    // Read a selection change the browser has made but the editor has not yet seen (a
+    // Shift+Arrow a moment ago) before redrawing; otherwise the redraw puts the old selection
+    // back and the keypress is lost. ProseMirror does the same before handling a key.
+    (view as unknown as { domObserver?: { flush?: () => void } }).domObserver?.flush?.();
     view.dispatch(view.state.tr.setMeta(decorationsKey, DecorationSet.create(view.state.doc, decorations)).setMeta("addToHistory", false));
   };
 
@@ -164,6 +173,7 @@ export function RichText({
   useEffect(() => {
     if (!host.current) return;
     let view: EditorView;
+    let applying = false;
     try {
       const { schema, pmDoc, plugin } = init(handle as never, path);
       const decorations = new Plugin<DecorationSet>({
@@ -203,7 +213,13 @@ export function RichText({
           class: "rich",
         },
         dispatchTransaction(tr) {
-          view.updateState(view.state.apply(tr));
+          // Anything the handle reports while this runs is this editor's own change.
+          applying = true;
+          try {
+            view.updateState(view.state.apply(tr));
+          } finally {
+            applying = false;
+          }
           if (tr.selectionSet || tr.docChanged) reportSelection(view);
         },
         handleDOMEvents: {
@@ -225,9 +241,16 @@ export function RichText({
     }
     // Others' changes move the text under the carets and anchors: place them again.
     let pending = 0;
-    const onChange = () => {
+    const onChange = (p: { patches?: Automerge.Patch[] }) => {
       window.clearTimeout(pending);
       pending = window.setTimeout(redraw, 0);
+      // Someone else's edit to this text: highlight it briefly, as other fields do.
+      const here = (p.patches ?? []).some((x) => path.every((k, i) => x.path[i] === k));
+      if (here && !applying) {
+        view.dom.classList.remove("remote-change");
+        void view.dom.offsetWidth;
+        view.dom.classList.add("remote-change");
+      }
     };
     handle.on("change", onChange);
     redraw();
@@ -236,6 +259,7 @@ export function RichText({
       handle.off("change", onChange);
       view.destroy();
       viewRef.current = null;
+      drawnRef.current = "";
     };
     // The editor is made once per handle and text; props are read through refs.
     // eslint-disable-next-line react-hooks/exhaustive-deps

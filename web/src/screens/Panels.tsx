@@ -26,6 +26,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
   const [label, setLabel] = useState("");
   const [message, setMessage] = useState<string | null>(null);
   const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
   const [report, setReport] = useState<Report | null>(null);
   const load = () => api<VersionItem[]>(`/api/documents/${view.id}/versions`).then((v) => {
     setVersions(v);
@@ -37,7 +38,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
 
   const compare = async (e: FormEvent) => {
     e.preventDefault();
-    const r = await api<{ report: Report }>(`/api/documents/${view.id}/changes?from=${from}`);
+    const r = await api<{ report: Report }>(`/api/documents/${view.id}/changes?from=${from}${to ? `&to=${to}` : ""}`);
     setReport(r.report);
   };
 
@@ -63,6 +64,11 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
         <form className="inline" onSubmit={compare}>
           <label htmlFor="cmp-from">What changed since</label>
           <select id="cmp-from" value={from} onChange={(e) => setFrom(e.target.value)}>
+            {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+          </select>
+          <label htmlFor="cmp-to">up to</label>
+          <select id="cmp-to" value={to} onChange={(e) => setTo(e.target.value)}>
+            <option value="">now</option>
             {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
           </select>
           <button type="submit">Show changes</button>

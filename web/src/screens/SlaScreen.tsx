@@ -209,16 +209,17 @@ function TimeAllocations({ sla }: { sla: Sla }) {
       <table data-testid="time-allocations">
         <thead><tr><th scope="col">Post</th><th scope="col">Council</th><th scope="col">Planned</th><th scope="col">Actual</th></tr></thead>
         <tbody>
-          {(sla.timeAllocations ?? []).flatMap((t) =>
-            Object.keys({ ...t.planned, ...t.actual }).map((c, i) => (
+          {(sla.timeAllocations ?? []).flatMap((t) => {
+            const councils = Object.keys({ ...t.planned, ...t.actual }).sort((a, b) => (names[a] ?? a).localeCompare(names[b] ?? b));
+            return councils.map((c, i) => (
               <tr key={`${t.id}-${c}`}>
-                {i === 0 ? <th scope="row" rowSpan={Object.keys({ ...t.planned, ...t.actual }).length}>{t.post}</th> : null}
+                {i === 0 ? <th scope="row" rowSpan={councils.length}>{t.post}</th> : null}
                 <td>{names[c] ?? c}</td>
                 <td>{t.planned[c] !== undefined ? `${t.planned[c]}%` : "—"}</td>
                 <td>{t.actual?.[c] !== undefined ? `${t.actual[c]}%` : "not recorded"}</td>
               </tr>
-            )),
-          )}
+            ));
+          })}
         </tbody>
       </table>
     </section>
