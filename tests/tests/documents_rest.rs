@@ -451,7 +451,10 @@ async fn agreement_text_is_live_text(backend: Backend) {
         .await;
     let edit = &a["items"][0]["edits"][0];
     assert!(
-        edit["to"].as_str().unwrap().contains("31 March. \nThe withdrawing"),
+        edit["to"]
+            .as_str()
+            .unwrap()
+            .contains("31 March. \nThe withdrawing"),
         "{a}"
     );
     r.doc

@@ -54,6 +54,21 @@ impl std::fmt::Debug for Opened {
     }
 }
 
+/// `Forbidden(why)` unless the caller may edit the whole document (not only inside some of
+/// its lists, as a guest editor or a commenter may).
+pub fn edits_everything(opened: &Opened, caller: &Caller, why: &'static str) -> ApiResult<()> {
+    if domain::editable(
+        opened.access,
+        opened.row.document.kind,
+        caller.principal.is_guest,
+    ) == domain::Editable::Everything
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(why))
+    }
+}
+
 /// Opens a document for reading, or "not found" if the caller may not see it.
 pub async fn open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Opened> {
     let (row, access) = crate::api::documents::load(state, caller, id).await?;

@@ -184,17 +184,11 @@ fn prepare(
 
 /// Import is for those who may edit the whole register (not guests, commenters or readers).
 fn may_import(caller: &Caller, file: &RegisterFile) -> ApiResult<()> {
-    let editable = domain::editable(
-        file.opened.access,
-        DocumentKind::RiskRegister,
-        caller.principal.is_guest,
-    );
-    if editable != domain::Editable::Everything {
-        return Err(ApiError::Forbidden(
-            "importing needs edit rights over the whole register",
-        ));
-    }
-    Ok(())
+    content::edits_everything(
+        &file.opened,
+        caller,
+        "importing needs edit rights over the whole register",
+    )
 }
 
 /// Reads the file and works out the preview off the async threads (a large workbook takes a

@@ -108,16 +108,11 @@ pub async fn create_version(
     let opened = content::open(&state, &caller, &id).await?;
     // A version is permanent and may be what a council signs: only those who may edit the
     // whole document (not a guest editor) make one.
-    if domain::editable(
-        opened.access,
-        opened.row.document.kind,
-        caller.principal.is_guest,
-    ) != domain::Editable::Everything
-    {
-        return Err(ApiError::Forbidden(
-            "only those who may edit the whole document may name a version of it",
-        ));
-    }
+    content::edits_everything(
+        &opened,
+        &caller,
+        "only those who may edit the whole document may name a version of it",
+    )?;
     let version = Version {
         id: Uuid::new_v4(),
         document_id: opened.row.document.id,
@@ -164,16 +159,11 @@ pub async fn sign_off(
     if opened.row.document.kind != domain::DocumentKind::Agreement {
         return Err(ApiError::invalid("", "only an agreement is signed off"));
     }
-    if domain::editable(
-        opened.access,
-        opened.row.document.kind,
-        caller.principal.is_guest,
-    ) != domain::Editable::Everything
-    {
-        return Err(ApiError::Forbidden(
-            "signing off needs edit rights over the whole agreement",
-        ));
-    }
+    content::edits_everything(
+        &opened,
+        &caller,
+        "signing off needs edit rights over the whole agreement",
+    )?;
     let domain::SpaceOwner::Partnership { partnership_id } = opened.row.owner else {
         return Err(ApiError::invalid(
             "",
