@@ -753,6 +753,17 @@ async fn councils_sign_off_a_version_of_the_agreement(backend: Backend) {
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     let (status, _) = sign(&ben, &agreed).await;
     assert_eq!(status, StatusCode::CREATED);
+    // Two officers of one council sign a later version at the same moment: one sign-off.
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let later = version("Consolidated text").await;
+    let (a, b) = tokio::join!(sign(&arun, &later), sign(&alice, &later));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
 
     // Not a member council, not granted, not a version of this document.
     let (status, _) = sign(&carl, &agreed).await;
@@ -764,7 +775,7 @@ async fn councils_sign_off_a_version_of_the_agreement(backend: Backend) {
 
     let content = content_of(&s, &arun, &doc).await;
     let signs = content["signOffs"].as_array().unwrap();
-    assert_eq!(signs.len(), 2, "{content}");
+    assert_eq!(signs.len(), 3, "{content}");
     assert_ne!(signs[0]["council"], signs[1]["council"]);
 
     // A writer cannot record (or remove) a sign-off through sync.

@@ -235,7 +235,7 @@ await step("each council signs off a version in which every clause is agreed", a
   await arun.page.getByTestId("sign-offs").getByRole("row", { name: /Brockley District Council.*Ben Walsh/ }).waitFor({ timeout: 5000 });
   // Signing twice is refused with the server's reason.
   await ben.page.getByRole("button", { name: "Sign off for Brockley District Council" }).click();
-  await ben.page.getByRole("alert").getByText("already signed this version").waitFor({ timeout: 5000 });
+  await ben.page.getByRole("status").filter({ hasText: "already signed this version" }).waitFor({ timeout: 5000 });
   await shot(arun.page, "agreement-sign-off");
   await accessible(arun.page, "agreement (signed)");
 });

@@ -700,7 +700,8 @@ fn untouched(doc: &Automerge, before: &[ChangeHash], reserved: &[String]) -> Res
             } else {
                 match place(doc, &target) {
                     Some((_, _, top)) => top,
-                    None => continue,
+                    // An object that cannot be placed could be under a reserved key: refused.
+                    None => return Err(reserved[0].clone()),
                 }
             };
             if let Some(key) = reserved.iter().find(|k| **k == top) {

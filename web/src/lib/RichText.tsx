@@ -101,10 +101,12 @@ export function RichText({
     const size = view.state.doc.content.size;
     const clamp = (n: number) => Math.max(0, Math.min(size, n));
     const decorations: Decoration[] = [];
+    const drawn: unknown[] = [];
     for (const a of props.current.anchors) {
       const [from, to] = [toPm(doc, path, a.start), toPm(doc, path, a.end)];
       if (from === null || to === null || to <= from) continue;
       decorations.push(Decoration.inline(clamp(from), clamp(to), { class: "anchored", title: a.label, "data-comment": a.id }));
+      drawn.push(["anchor", clamp(from), clamp(to), a.id, a.label]);
     }
     for (const c of props.current.carets) {
       const [anchor, head] = [toPm(doc, path, c.anchor), toPm(doc, path, c.head)];
@@ -113,6 +115,7 @@ export function RichText({
       if (anchor !== head) {
         const [from, to] = [clamp(Math.min(anchor, head)), clamp(Math.max(anchor, head))];
         decorations.push(Decoration.inline(from, to, { class: "remote-selection", style: `background: ${colour}33` }));
+        drawn.push(["selection", from, to, c.name]);
       }
       decorations.push(
         Decoration.widget(
@@ -120,6 +123,10 @@ export function RichText({
           () => {
             const caret = document.createElement("span");
             caret.className = "remote-caret";
+            // Drawn over the text, not part of it: hidden from screen readers (presence names
+            // the people on the document) and not editable.
+            caret.setAttribute("aria-hidden", "true");
+            caret.contentEditable = "false";
             caret.style.borderColor = colour;
             caret.setAttribute("data-name", c.name);
             const tag = document.createElement("span");
@@ -132,9 +139,10 @@ export function RichText({
           { key: `caret-${c.name}-${head}`, side: 1, ignoreSelection: true },
         ),
       );
+      drawn.push(["caret", clamp(head), c.name]);
     }
     // Nothing moved: leave the view alone (every redraw rewrites the DOM selection).
-    const signature = JSON.stringify(decorations.map((d) => [d.from, d.to, d.spec]));
+    const signature = JSON.stringify(drawn);
     if (signature === drawnRef.current) return;
     drawnRef.current = signature;
     // Read a selection change the browser has made but the editor has not yet seen (a
@@ -144,25 +152,27 @@ export function RichText({
     view.dispatch(view.state.tr.setMeta(decorationsKey, DecorationSet.create(view.state.doc, decorations)).setMeta("addToHistory", false));
   };
 
-  /** The local selection as automerge cursors, for presence and for anchoring a comment. */
+  /** The local selection as automerge cursors, for presence and for anchoring a comment. Only
+   * while this editor has focus: a remote edit also moves the selection of an editor nobody
+   * is in, and that is not where this user is. */
   const reportSelection = (view: EditorView) => {
     const report = props.current.onSelect;
-    if (!report) return;
+    if (!report || !view.hasFocus()) return;
     const { from, to, anchor, head } = view.state.selection;
     try {
       const doc = handle.doc() as Automerge.Doc<unknown>;
       const spans = Automerge.spans(doc, path);
+      const length = spans.reduce((n, s) => n + (s.type === "text" ? s.value.length : 1), 0);
+      // automerge has no cursor at the index past the last character: that place is "end".
+      const cursor = (index: number) => Automerge.getCursor(doc, path, index >= length ? "end" : index);
       const range = pmRangeToAmRange(basicSchemaAdapter, spans, { from, to });
-      const point = (pm: number) => {
-        const r = pmRangeToAmRange(basicSchemaAdapter, spans, { from: pm, to: pm });
-        return Automerge.getCursor(doc, path, r?.start ?? 0);
-      };
+      const point = (pm: number) => cursor(pmRangeToAmRange(basicSchemaAdapter, spans, { from: pm, to: pm })?.start ?? 0);
       if (!range) return report(null);
       report({
         anchor: point(anchor),
         head: point(head),
-        start: Automerge.getCursor(doc, path, range.start),
-        end: Automerge.getCursor(doc, path, range.end),
+        start: cursor(range.start),
+        end: cursor(range.end),
         quote: view.state.doc.textBetween(from, to, " "),
       });
     } catch {
@@ -205,13 +215,16 @@ export function RichText({
       view = new EditorView(host.current, {
         state,
         editable: () => editableRef.current,
-        attributes: {
+        attributes: () => ({
           id,
           role: "textbox",
           "aria-multiline": "true",
           "aria-label": label,
+          "aria-readonly": editableRef.current ? "false" : "true",
+          // Reachable by Tab when read-only too, so it can be read.
+          tabindex: "0",
           class: "rich",
-        },
+        }),
         dispatchTransaction(tr) {
           // Anything the handle reports while this runs is this editor's own change.
           applying = true;
@@ -264,6 +277,11 @@ export function RichText({
     // The editor is made once per handle and text; props are read through refs.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [handle, pathKey]);
+
+  // Edit rights changed (a grant revoked, a reload): tell the view to ask again.
+  useEffect(() => {
+    viewRef.current?.setProps({});
+  }, [editable]);
 
   // New carets or anchors: draw them.
   const drawn = JSON.stringify([carets, anchors]);

@@ -225,7 +225,8 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
           <button type="submit" disabled={!chosen}>Sign off for {orgs[user.org_id] ?? "my council"}</button>
         </form>
       )}
-      {message && <p role={message.ok ? "status" : "alert"} className={message.ok ? "" : "error"}>{message.text}</p>}
+      {/* Always mounted, so a screen reader announces the text when it arrives. */}
+      <p role="status" aria-live="polite" className={message && !message.ok ? "error" : ""}>{message?.text}</p>
     </section>
   );
 }

@@ -53,7 +53,10 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
         m.caret && typeof m.caret.text === "string" && typeof m.caret.anchor === "string" && typeof m.caret.head === "string"
           ? { text: m.caret.text, anchor: m.caret.anchor, head: m.caret.head }
           : undefined;
-      setPeers((p) => ({ ...p, [senderId]: { name: m.name as string, field: m.field, caret, seen: Date.now() } }));
+      // Another browser's claims: shown, so kept short (the server bounds the message's size).
+      const name = m.name.slice(0, 80);
+      const field = typeof m.field === "string" ? m.field.slice(0, 200) : undefined;
+      setPeers((p) => ({ ...p, [senderId]: { name, field, caret, seen: Date.now() } }));
     };
     handle.on("ephemeral-message", onMsg as never);
     send();

@@ -15,10 +15,12 @@ interface Target {
 
 const keyOf = (l: Link) => `${l.kind}|${l.documentId}|${l.itemId}`;
 
-/** The risks and KPIs of the registers and SLAs in the meeting's space. */
-function useTargets(spaceId: string): Target[] {
+/** The risks and KPIs of the registers and SLAs in the meeting's space (fetched only for
+ * someone who can link an action, and `links` shown by label once fetched). */
+function useTargets(spaceId: string, wanted: boolean): Target[] {
   const [targets, setTargets] = useState<Target[]>([]);
   useEffect(() => {
+    if (!wanted) return;
     let live = true;
     (async () => {
       const docs = await api<{ items: DocumentView[] }>("/api/documents?limit=200");
@@ -39,14 +41,14 @@ function useTargets(spaceId: string): Target[] {
     return () => {
       live = false;
     };
-  }, [spaceId]);
+  }, [spaceId, wanted]);
   return targets;
 }
 
 export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meeting>) {
   const [decision, setDecision] = useState("");
   const [action, setAction] = useState({ text: "", owner: "", due: "", link: "" });
-  const targets = useTargets(view.space_id);
+  const targets = useTargets(view.space_id, canEdit("actions"));
   const targetOf = (key: string) => targets.find((t) => keyOf(t.link) === key);
   const editable = canEdit("decisions");
 
@@ -99,7 +101,7 @@ export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meetin
                       return <li key={keyOf(l)}>{t ? <a href={t.href}>{t.label}</a> : `${l.kind} ${l.itemId}`}</li>;
                     })}
                   </ul>
-                  {canEdit("actions") && targets.length > 0 && (
+                  {canEdit(null) && targets.length > 0 && (
                     <select
                       aria-label={`Link “${a.text}” to a risk or KPI`}
                       value=""

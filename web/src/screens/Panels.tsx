@@ -150,6 +150,7 @@ export function SharingPanel({ view }: { view: DocumentView }) {
   const [orgs, setOrgs] = useState<{ id: string; name: string; kind: string }[]>([]);
   const [form, setForm] = useState({ email: "", organisation_id: "", role: "viewer" });
   const [link, setLink] = useState<string | null>(null);
+  const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const load = () => api<Grant[]>(`/api/documents/${view.id}/grants`).then(setGrants).catch(() => setGrants([]));
   useEffect(() => {
@@ -165,6 +166,7 @@ export function SharingPanel({ view }: { view: DocumentView }) {
     try {
       const r = await api<{ link: string }>("/api/invitations", { method: "POST", body: JSON.stringify({ ...form, documents: [view.id] }) });
       setLink(r.link);
+      setCopied(false);
       setForm({ ...form, email: "" });
     } catch (err) {
       setError((err as Error).message);
@@ -197,7 +199,15 @@ export function SharingPanel({ view }: { view: DocumentView }) {
         {error && <p className="error" role="alert">{error}</p>}
         <button type="submit">Create invitation</button>
       </form>
-      {link && <p role="status">Send this single-use link to the guest: <code>{link}</code></p>}
+      {link && (
+        <p role="status">
+          Send this single-use link to the guest: <code>{link}</code>{" "}
+          <button type="button" className="secondary" onClick={() => void navigator.clipboard?.writeText(link).then(() => setCopied(true), () => setCopied(false))}>
+            Copy link
+          </button>
+          {copied && <span> Copied.</span>}
+        </p>
+      )}
     </section>
   );
 }

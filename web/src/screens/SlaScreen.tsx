@@ -111,9 +111,12 @@ function CostAndSavings({ documentId, spaceId, version }: { documentId: string; 
     const timer = setTimeout(async () => {
       try {
         const space = await api<Schemas["Space"]>(`/api/spaces/${spaceId}`);
-        if (space.owner.kind !== "partnership") return setUnavailable(true);
+        if (space.owner.kind !== "partnership") return live && setUnavailable(true);
         const d = await api<Schemas["Dashboard"]>(`/api/partnerships/${space.owner.partnership_id}/dashboard`);
-        if (live) setSummary(d.slas.find((x) => x.document.id === documentId) ?? null);
+        if (live) {
+          setSummary(d.slas.find((x) => x.document.id === documentId) ?? null);
+          setUnavailable(false);
+        }
       } catch {
         if (live) setUnavailable(true);
       }

@@ -227,26 +227,34 @@ pub async fn sign_off(
     let mut working = automerge::AutoCommit::load(&opened.doc.save())
         .map_err(|e| ApiError::Internal(e.into()))?
         .with_actor(automerge::ActorId::random());
-    let write = |doc: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
-        let list = match doc.get(automerge::ROOT, "signOffs")? {
-            Some((Value::Object(ObjType::List), list)) => list,
-            _ => automerge::transaction::Transactable::put_object(
-                doc,
-                automerge::ROOT,
-                "signOffs",
-                ObjType::List,
-            )?,
-        };
-        let end = doc.length(&list);
-        domain::documents::insert_json(doc, &list, end, &value)
+    // Every agreement is created with the list (`Agreement` always writes it); creating it here
+    // could race another council's sign-off creating it too, and one list would lose.
+    let Some((Value::Object(ObjType::List), list)) = working
+        .get(automerge::ROOT, "signOffs")
+        .map_err(|e| ApiError::Internal(e.into()))?
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "agreement {} has no signOffs list",
+            opened.row.document.id
+        )));
     };
-    write(&mut working).map_err(|e| ApiError::Internal(e.into()))?;
+    let end = working.length(&list);
+    domain::documents::insert_json(&mut working, &list, end, &value)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let changes = working.save_after(&heads);
     state
         .hub
         .apply(&state, opened.row.document.id, caller.user.id, changes)
         .await
-        .map_err(|why| ApiError::invalid("version_id", why))?;
+        .map_err(|why| {
+            // The agreement's own check refuses a second sign-off of a version: another request
+            // for the same council got there first. Anything else is the server's trouble.
+            if why.contains("already signed this version") {
+                ApiError::Conflict("your council has already signed this version")
+            } else {
+                ApiError::Internal(anyhow::anyhow!("sign-off not recorded: {why}"))
+            }
+        })?;
     tracing::info!(document = %opened.row.document.id, version = %version.id, "agreement signed off");
     Ok((StatusCode::CREATED, Json(signed)))
 }

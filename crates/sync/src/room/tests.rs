@@ -852,37 +852,24 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
 }
 
 /// A reserved key (an agreement's sign-offs) is written only by the server: a writer's change
-/// inside it, or replacing it, is refused; the same change applied on a user's behalf goes in.
+/// inside it (a new entry, an edit inside an entry), replacing it, deleting it or creating it
+/// where it is absent is refused; the same change applied on a user's behalf goes in.
 #[test]
 fn reserved_keys_are_written_only_through_the_server() {
-    let mut base = AutoCommit::new();
-    let list = base
-        .put_object(ROOT, "signOffs", automerge::ObjType::List)
-        .unwrap();
-    base.put(ROOT, "title", "agreement").unwrap();
-    let saved = base.save();
-    let base_heads = base.get_heads();
-    let doc = Automerge::load(&saved).unwrap();
-    let mut room =
-        Room::new("server".into(), "doc".into(), doc, []).with_reserved(["signOffs".to_owned()]);
-    room.handle(Input::Join {
-        conn: 1,
-        peer_id: "writer".into(),
-        user: [1; 16],
-        edit: Edit::All,
-    });
-    for what in ["insert", "replace", "delete"] {
-        let mut client = AutoCommit::load(&saved)
-            .unwrap()
-            .with_actor(ActorId::from(&[1u8; 16][..]));
-        match what {
-            "insert" => client.insert(&list, 0, "ashby").map(drop),
-            "replace" => client
-                .put_object(ROOT, "signOffs", automerge::ObjType::List)
-                .map(drop),
-            _ => client.delete(ROOT, "signOffs"),
-        }
-        .unwrap();
+    fn room_over(base: &AutoCommit) -> Room {
+        let doc = Automerge::load(&base.clone().save()).unwrap();
+        let mut room = Room::new("server".into(), "doc".into(), doc, [])
+            .with_reserved(["signOffs".to_owned()]);
+        room.handle(Input::Join {
+            conn: 1,
+            peer_id: "writer".into(),
+            user: [1; 16],
+            edit: Edit::All,
+        });
+        room
+    }
+    /// Syncs `client` to the room; true if the room refused it as touching a reserved key.
+    fn refused(room: &mut Room, client: &mut AutoCommit) -> bool {
         let mut state = sync::State::new();
         let mut refused = false;
         for _ in 0..5 {
@@ -905,44 +892,60 @@ fn reserved_keys_are_written_only_through_the_server() {
                         msg: Message::Error { message, .. },
                         ..
                     } => refused |= message.contains("signOffs is recorded by the server"),
-                    Effect::Persist { .. } => panic!("{what}: persisted"),
                     _ => {}
                 }
             }
         }
-        assert!(refused, "{what}");
-        assert_eq!(room.document().get_heads(), base_heads, "{what}");
-        room.handle(Input::Leave { conn: 1 });
-        room.handle(Input::Join {
-            conn: 1,
-            peer_id: "writer".into(),
-            user: [1; 16],
-            edit: Edit::All,
-        });
+        refused
     }
+
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "agreement").unwrap();
+    let list = base
+        .put_object(ROOT, "signOffs", automerge::ObjType::List)
+        .unwrap();
+    let entry = base
+        .insert_object(&list, 0, automerge::ObjType::Map)
+        .unwrap();
+    base.put(&entry, "council", "ashby").unwrap();
+    let base_heads = base.get_heads();
+    for what in ["insert", "edit inside", "replace", "delete"] {
+        let mut room = room_over(&base);
+        let mut client = base.fork().with_actor(ActorId::from(&[1u8; 16][..]));
+        match what {
+            "insert" => client.insert(&list, 1, "brockley").map(drop),
+            "edit inside" => client.put(&entry, "council", "brockley"),
+            "replace" => client
+                .put_object(ROOT, "signOffs", automerge::ObjType::List)
+                .map(drop),
+            _ => client.delete(ROOT, "signOffs"),
+        }
+        .unwrap();
+        assert!(refused(&mut room, &mut client), "{what}");
+        assert_eq!(room.document().get_heads(), base_heads, "{what}");
+    }
+    // Absent: a writer may not create it either.
+    let mut bare = AutoCommit::new();
+    bare.put(ROOT, "title", "agreement").unwrap();
+    let mut room = room_over(&bare);
+    let mut client = bare.fork().with_actor(ActorId::from(&[1u8; 16][..]));
+    client
+        .put_object(ROOT, "signOffs", automerge::ObjType::List)
+        .unwrap();
+    assert!(refused(&mut room, &mut client), "create");
+
     // A change elsewhere in the document is not affected.
-    let mut client = AutoCommit::load(&saved).unwrap();
+    let mut room = room_over(&base);
+    let mut client = base.fork().with_actor(ActorId::from(&[1u8; 16][..]));
     client
         .put(ROOT, "title", "Inter-authority agreement")
         .unwrap();
-    let m = client.sync().generate_sync_message(&mut sync::State::new());
-    let out = room.handle(Input::Sync {
-        conn: 1,
-        data: m.unwrap().encode(),
-    });
-    assert!(
-        !out.iter().any(|e| matches!(
-            e,
-            Effect::Send {
-                msg: Message::Error { .. },
-                ..
-            }
-        )),
-        "{out:?}"
-    );
-    // The server records it on a user's behalf.
-    let mut server = AutoCommit::load(&saved).unwrap();
-    server.insert(&list, 0, "ashby").unwrap();
+    assert!(!refused(&mut room, &mut client));
+    assert_ne!(room.document().get_heads(), base_heads);
+    // The server records a sign-off on a user's behalf.
+    let mut room = room_over(&base);
+    let mut server = base.fork();
+    server.insert(&list, 1, "brockley").unwrap();
     let out = room.handle(Input::Apply {
         request: 1,
         user: [3; 16],
