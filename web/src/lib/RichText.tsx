@@ -5,8 +5,8 @@
 // automerge cursors, turned into editor positions whenever they are drawn.
 import { useEffect, useRef, useState } from "react";
 import { Automerge, type DocHandle } from "@automerge/react/slim";
-import { basicSchemaAdapter, init } from "@automerge/prosemirror";
-import { amSpliceIdxToPmIdx, pmRangeToAmRange } from "@automerge/prosemirror/dist/traversal.js";
+import { init } from "@automerge/prosemirror";
+import { cursorToPm, pointToCursor, rangeToCursors } from "./cursors";
 import { EditorState, Plugin, PluginKey, type Command } from "prosemirror-state";
 import { Decoration, DecorationSet, EditorView } from "prosemirror-view";
 import { baseKeymap, toggleMark } from "prosemirror-commands";
@@ -14,7 +14,7 @@ import { history, redo, undo } from "prosemirror-history";
 import { keymap } from "prosemirror-keymap";
 import { wrapInList } from "prosemirror-schema-list";
 
-type Path = (string | number)[];
+import type { Path } from "./cursors";
 
 /** Someone else's caret or selection in this text (automerge cursors). */
 export interface RemoteCaret {
@@ -48,16 +48,6 @@ export function colourOf(name: string): string {
   let h = 0;
   for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return palette[h % palette.length];
-}
-
-/** An automerge index in this text as a position in the editor, or null if it cannot be placed. */
-function toPm(doc: unknown, path: Path, cursor: string): number | null {
-  try {
-    const index = Automerge.getCursorPosition(doc as Automerge.Doc<unknown>, path, cursor);
-    return amSpliceIdxToPmIdx(basicSchemaAdapter, Automerge.spans(doc as Automerge.Doc<unknown>, path), index);
-  } catch {
-    return null;
-  }
 }
 
 export function RichText({
@@ -103,13 +93,13 @@ export function RichText({
     const decorations: Decoration[] = [];
     const drawn: unknown[] = [];
     for (const a of props.current.anchors) {
-      const [from, to] = [toPm(doc, path, a.start), toPm(doc, path, a.end)];
+      const [from, to] = [cursorToPm(doc, path, a.start), cursorToPm(doc, path, a.end)];
       if (from === null || to === null || to <= from) continue;
       decorations.push(Decoration.inline(clamp(from), clamp(to), { class: "anchored", title: a.label, "data-comment": a.id }));
       drawn.push(["anchor", clamp(from), clamp(to), a.id, a.label]);
     }
     for (const c of props.current.carets) {
-      const [anchor, head] = [toPm(doc, path, c.anchor), toPm(doc, path, c.head)];
+      const [anchor, head] = [cursorToPm(doc, path, c.anchor), cursorToPm(doc, path, c.head)];
       if (anchor === null || head === null) continue;
       const colour = colourOf(c.name);
       if (anchor !== head) {
@@ -161,18 +151,13 @@ export function RichText({
     const { from, to, anchor, head } = view.state.selection;
     try {
       const doc = handle.doc() as Automerge.Doc<unknown>;
-      const spans = Automerge.spans(doc, path);
-      const length = spans.reduce((n, s) => n + (s.type === "text" ? s.value.length : 1), 0);
-      // automerge has no cursor at the index past the last character: that place is "end".
-      const cursor = (index: number) => Automerge.getCursor(doc, path, index >= length ? "end" : index);
-      const range = pmRangeToAmRange(basicSchemaAdapter, spans, { from, to });
-      const point = (pm: number) => cursor(pmRangeToAmRange(basicSchemaAdapter, spans, { from: pm, to: pm })?.start ?? 0);
+      const range = rangeToCursors(doc, path, { from, to });
       if (!range) return report(null);
       report({
-        anchor: point(anchor),
-        head: point(head),
-        start: cursor(range.start),
-        end: cursor(range.end),
+        anchor: pointToCursor(doc, path, anchor),
+        head: pointToCursor(doc, path, head),
+        start: range.start,
+        end: range.end,
         quote: view.state.doc.textBetween(from, to, " "),
       });
     } catch {
@@ -247,7 +232,6 @@ export function RichText({
         },
       });
       viewRef.current = view;
-      (host.current as HTMLDivElement & { pmView?: EditorView }).pmView = view;
     } catch (e) {
       setFailed(String(e));
       return;

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Automerge } from "@automerge/react/slim";
 import { api, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
 import { RichText, type Selected } from "../lib/RichText";
+import { textBetween } from "../lib/cursors";
 import type { ScreenProps } from "./RegisterScreen";
 
 type Comment = Schemas["Comment"];
@@ -10,20 +11,7 @@ const STATUS = { draft: "Draft", proposed: "Proposed", agreed: "Agreed" } as con
 
 /** The text a comment is anchored to, as it reads now (others may have edited it since). */
 function quoteOf(doc: unknown, path: (string | number)[], c: Comment): string {
-  if (!c.anchorStart || !c.anchorEnd) return "";
-  try {
-    const d = doc as Automerge.Doc<unknown>;
-    const start = Automerge.getCursorPosition(d, path, c.anchorStart);
-    const end = Automerge.getCursorPosition(d, path, c.anchorEnd);
-    let text: unknown = d;
-    for (const k of path) text = (text as Record<string | number, unknown>)[k];
-    return String(text ?? "")
-      .slice(start, end)
-      .replace(/\ufffc/g, " ")
-      .trim();
-  } catch {
-    return "";
-  }
+  return c.anchorStart && c.anchorEnd ? textBetween(doc as Automerge.Doc<unknown>, path, c.anchorStart, c.anchorEnd) : "";
 }
 
 export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, onFocusField, user, view }: ScreenProps<Agreement>) {
