@@ -59,28 +59,7 @@ fn text(s: &str) -> Out<'static> {
 /// The Risks sheet's headings, in order. Fields use the labels the import recognises; the
 /// computed columns (score, band, direction) are ignored on import.
 fn risk_headers() -> Vec<&'static str> {
-    let mut h: Vec<&'static str> = [
-        Field::Reference,
-        Field::Title,
-        Field::Cause,
-        Field::Event,
-        Field::Effect,
-        Field::Category,
-        Field::Owner,
-        Field::OwningCouncils,
-        Field::BearingCouncil,
-        Field::AffectedCouncils,
-        Field::Identified,
-        Field::Response,
-        Field::Controls,
-        Field::ReviewFrequencyDays,
-        Field::NextReview,
-        Field::Status,
-        Field::Escalation,
-    ]
-    .iter()
-    .map(|f| f.label())
-    .collect();
+    let mut h: Vec<&'static str> = Field::RISK.iter().map(|f| f.label()).collect();
     h.extend([
         Field::InherentLikelihood.label(),
         Field::InherentImpact.label(),
