@@ -86,6 +86,19 @@ pub struct TestDb {
     name: String,
 }
 
+/// A principal acting as the account with this e-mail, through a fresh session (the store
+/// proves every caller by a live session).
+pub async fn principal(store: &dyn Store, email: &str) -> domain::access::Principal {
+    let (u, _) = store
+        .login_lookup(store::System::LOGIN, email)
+        .await
+        .expect("lookup")
+        .expect("the account exists");
+    store::act_as(store, &u, 3_600_000)
+        .await
+        .expect("a session")
+}
+
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
         let name = format!("concordat_t_{}", uuid::Uuid::new_v4().simple());
@@ -110,6 +123,7 @@ impl TestDb {
                 for role in [
                     "create role concordat_owner login",
                     "create role concordat_app login nobypassrls",
+                    "create role concordat_system login nobypassrls",
                 ] {
                     let stmt = format!(
                         "do $$ begin {role}; exception when duplicate_object or unique_violation then null; end $$"
@@ -140,11 +154,18 @@ impl TestDb {
         }
     }
 
+    /// PostgreSQL: the system role's URL (a member of `concordat_system`); SQLite: `url`.
+    pub fn system_url(&self) -> String {
+        self.owner_url
+            .replacen("concordat_owner@", "concordat_system@", 1)
+    }
+
     /// Opens the store (running migrations as the owner).
     pub async fn store(&self) -> Arc<dyn Store> {
         store::connect(&store::ConnectOptions {
             url: self.url.clone(),
             migrate_url: Some(self.owner_url.clone()),
+            system_url: Some(self.system_url()),
             max_connections: 4,
             allow_privileged_role: false,
         })

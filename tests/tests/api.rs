@@ -243,17 +243,7 @@ async fn expired_and_revoked_grants_stop_working_at_once(backend: Backend) {
 
     // A grant that expires in a moment, made directly in the store by the SLA's admin.
     let (_, me) = s.get("/api/me", &grace).await;
-    let (_, alice_me) = s.get("/api/me", &alice).await;
-    let alice_p = domain::access::Principal {
-        user_id: alice_me["user"]["id"].as_str().unwrap().parse().unwrap(),
-        org_id: alice_me["user"]["org_id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap(),
-        role: domain::OrgRole::Admin,
-        is_guest: false,
-    };
+    let alice_p = tests::principal(s.store.as_ref(), "alice@ashby.gov.uk").await;
     let now = store::now_millis();
     s.store
         .create_grant(
@@ -383,8 +373,13 @@ async fn invitations_create_guest_accounts_limited_to_named_documents(backend: B
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // An existing account is attached, not duplicated; a revoked invitation is dead.
-    let (_, second) = s.post("/api/invitations", &alice, json!({"email": "ben@brockley.gov.uk", "organisation_id": riverside, "documents": [a_private], "role": "commenter"})).await;
+    // A council's people are never guests of a partner body.
+    let (status, body) = s.post("/api/invitations", &alice, json!({"email": "ben@brockley.gov.uk", "organisation_id": riverside, "documents": [a_private], "role": "commenter"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "email");
+    // An existing account is attached, not duplicated, and only when signed in as it; a
+    // revoked invitation is dead.
+    let (_, second) = s.post("/api/invitations", &alice, json!({"email": "grace@riverside.org.uk", "organisation_id": riverside, "documents": [a_private], "role": "commenter"})).await;
     let (_, third) = s.post("/api/invitations", &alice, json!({"email": "x@riverside.org.uk", "organisation_id": riverside, "documents": [sla], "role": "viewer"})).await;
     let (status, _) = s
         .delete(
@@ -398,7 +393,7 @@ async fn invitations_create_guest_accounts_limited_to_named_documents(backend: B
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = s.call(reqwest::Method::POST, "/api/invitations/accept", None, Some(json!({"token": third["token"], "display_name": "X", "password": "a long guest password"}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, accepted) = s
+    let (status, refused) = s
         .call(
             reqwest::Method::POST,
             "/api/invitations/accept",
@@ -406,11 +401,21 @@ async fn invitations_create_guest_accounts_limited_to_named_documents(backend: B
             Some(json!({"token": second["token"]})),
         )
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"]["code"], "sign_in_required");
+    let grace = s.login("grace@riverside.org.uk").await;
+    let (status, accepted) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/invitations/accept",
+            Some(&grace),
+            Some(json!({"token": second["token"]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     assert_eq!(accepted["created"], false);
     assert!(accepted["session"].is_null());
-    let ben = s.login("ben@brockley.gov.uk").await;
-    let (status, doc) = s.get(&format!("/api/documents/{a_private}"), &ben).await;
+    let (status, doc) = s.get(&format!("/api/documents/{a_private}"), &grace).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["access"], "comment");
 
@@ -721,13 +726,7 @@ async fn documents_are_created_paginated_archived(backend: Backend) {
         created.push(id);
     }
     // The server wrote each document's initial automerge content.
-    let (_, me) = s.get("/api/me", &arun).await;
-    let p = domain::access::Principal {
-        user_id: me["user"]["id"].as_str().unwrap().parse().unwrap(),
-        org_id: me["user"]["org_id"].as_str().unwrap().parse().unwrap(),
-        role: domain::OrgRole::Member,
-        is_guest: false,
-    };
+    let p = tests::principal(s.store.as_ref(), "arun@ashby.gov.uk").await;
     let chunks = s
         .store
         .load_chunks(&p, created[1].parse().unwrap())

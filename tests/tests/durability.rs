@@ -42,6 +42,7 @@ fn spawn(db: &TestDb, port: u16) -> Child {
         .arg("serve")
         .env("CONCORDAT_DATABASE_URL", &db.url)
         .env("CONCORDAT_MIGRATE_DATABASE_URL", &db.owner_url)
+        .env("CONCORDAT_SYSTEM_DATABASE_URL", db.system_url())
         .env("CONCORDAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("CONCORDAT_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("CONCORDAT_JWT_SECRET", tests::JWT_SECRET)
@@ -101,17 +102,7 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
     let doc = {
         let store = db.store().await;
         server::demo::seed(store.as_ref()).await.unwrap();
-        let (u, _) = store
-            .login_lookup(store::System::LOGIN, "arun@ashby.gov.uk")
-            .await
-            .unwrap()
-            .unwrap();
-        let p = domain::access::Principal {
-            user_id: u.id,
-            org_id: u.org_id,
-            role: u.role,
-            is_guest: false,
-        };
+        let p = tests::principal(store.as_ref(), "arun@ashby.gov.uk").await;
         let docs = store
             .list_documents(&p, &Default::default(), None, 100)
             .await

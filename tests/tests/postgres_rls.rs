@@ -5,11 +5,12 @@
 use domain::access::Principal;
 use sqlx::Connection;
 use sqlx::postgres::PgPoolOptions;
-use store::{PgOptions, PostgresStore, Store, System};
+use store::{PgOptions, PostgresStore, Store};
 use tests::{Backend, TestDb};
 
 const TABLES: &[&str] = &[
     "organisations",
+    "organisation_domains",
     "users",
     "sessions",
     "partnerships",
@@ -23,17 +24,7 @@ const TABLES: &[&str] = &[
 ];
 
 async fn principal(store: &dyn Store, email: &str) -> Principal {
-    let (u, _) = store
-        .login_lookup(System::LOGIN, email)
-        .await
-        .unwrap()
-        .unwrap();
-    Principal {
-        user_id: u.id,
-        org_id: u.org_id,
-        role: u.role,
-        is_guest: u.is_guest,
-    }
+    tests::principal(store, email).await
 }
 
 async fn setup() -> Option<(TestDb, std::sync::Arc<dyn Store>)> {
@@ -73,17 +64,33 @@ async fn app_role_is_not_owner_and_cannot_bypass() {
             "{table}: row level security {rls}, forced {force}"
         );
     }
-    let definer: i64 = sqlx::query_scalar(
-        "select count(*) from pg_proc where prosecdef and pronamespace = 'public'::regnamespace",
+    // The only definer functions: the one that starts a user's transaction from a live
+    // session, and the readers of the context it records. Each pins its search path.
+    let mut definer: Vec<(String, bool)> = sqlx::query_as(
+        "select proname::text, proconfig is not null from pg_proc \
+         where prosecdef and pronamespace = 'public'::regnamespace",
     )
-    .fetch_one(&mut c)
+    .fetch_all(&mut c)
     .await
     .unwrap();
-    assert_eq!(definer, 0, "no SECURITY DEFINER functions");
+    definer.sort();
+    assert_eq!(
+        definer,
+        [
+            "concordat_begin",
+            "concordat_granted_spaces",
+            "concordat_is_guest",
+            "concordat_org",
+            "concordat_space_partnerships",
+            "concordat_user"
+        ]
+        .map(|n| (n.to_owned(), true))
+    );
     // The store refuses to run as the owner, who row-level security would not hold... unless
     // FORCE applied; it refuses anyway, and as a superuser too.
     let as_owner = PostgresStore::open(&PgOptions {
         url: db.owner_url.clone(),
+        system_url: db.system_url(),
         max_connections: 1,
         allow_privileged_role: false,
     })
@@ -92,6 +99,7 @@ async fn app_role_is_not_owner_and_cannot_bypass() {
     let admin = tests::postgres_admin_url().await.unwrap();
     let as_super = PostgresStore::open(&PgOptions {
         url: admin,
+        system_url: db.system_url(),
         max_connections: 1,
         allow_privileged_role: false,
     })
@@ -138,7 +146,7 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            store::set_caller(&mut tx, &p).await.unwrap();
+            store::begin_as(&mut tx, &p).await.unwrap();
             // No WHERE clause: only row-level security filters.
             let mut t: Vec<String> = sqlx::query_scalar("select title from documents")
                 .fetch_all(&mut *tx)
@@ -171,11 +179,10 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
     assert_eq!(c_chunks, 1);
 
     // After those transactions the same connection carries no identity.
-    let leftover: Option<String> =
-        sqlx::query_scalar("select nullif(current_setting('concordat.user_id', true), '')")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let leftover: Option<uuid::Uuid> = sqlx::query_scalar("select concordat_user()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(leftover, None);
     for table in TABLES {
         assert_eq!(
@@ -188,7 +195,7 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
     // A write into another council's space is refused by the database itself.
     let a_space: uuid::Uuid = {
         let mut tx = pool.begin().await.unwrap();
-        store::set_caller(&mut tx, &arun).await.unwrap();
+        store::begin_as(&mut tx, &arun).await.unwrap();
         let id = sqlx::query_scalar("select id from spaces where org_id = $1")
             .bind(arun.org_id)
             .fetch_one(&mut *tx)
@@ -198,7 +205,7 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
         id
     };
     let mut tx = pool.begin().await.unwrap();
-    store::set_caller(&mut tx, &ben).await.unwrap();
+    store::begin_as(&mut tx, &ben).await.unwrap();
     let planted = sqlx::query(
         "insert into documents (id, space_id, kind, title, archived, created_by, created_at, updated_at) \
          values ('planted', $1, 'meeting', 'planted', false, $2, 0, 0)",
@@ -212,7 +219,7 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
     drop(tx);
     let updated = {
         let mut tx = pool.begin().await.unwrap();
-        store::set_caller(&mut tx, &ben).await.unwrap();
+        store::begin_as(&mut tx, &ben).await.unwrap();
         let n = sqlx::query("update documents set title = 'taken'")
             .execute(&mut *tx)
             .await
@@ -227,4 +234,193 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
     );
     pool.close().await;
     db.drop_db().await;
+}
+
+/// The application role cannot forge its tenant context: not by setting the old settings, not
+/// by writing the context table, not by becoming the system role, not by naming a session it
+/// does not hold, and not by changing settings inside a legitimate transaction.
+#[tokio::test]
+async fn the_app_role_cannot_forge_its_tenant() {
+    let Some((db, store)) = setup().await else {
+        return;
+    };
+    let arun = principal(store.as_ref(), "arun@ashby.gov.uk").await;
+    let ben = principal(store.as_ref(), "ben@brockley.gov.uk").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let ashby_private = "Ashby corporate risk register";
+    let titles = |sql: &'static str, bind: Option<uuid::Uuid>| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let mut q = sqlx::query(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let prep = q.execute(&mut *tx).await.map(|_| ());
+            let t: Vec<String> = match prep {
+                Ok(()) => sqlx::query_scalar("select title from documents")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            let _ = tx.rollback().await;
+            t
+        }
+    };
+    let mut attempts = 0;
+    let mut leaks = 0;
+    // The settings that used to carry the caller, set as the app role.
+    for (sql, bind) in [
+        ("select set_config('concordat.system', 'login', true)", None),
+        (
+            "select set_config('concordat.org_id', $1::text, true)",
+            Some(arun.org_id),
+        ),
+        (
+            "select set_config('concordat.user_id', $1::text, true)",
+            Some(arun.user_id),
+        ),
+        // A session id that is not a live session.
+        ("select concordat_begin($1)", Some(uuid::Uuid::new_v4())),
+        // A user id passed where a session is expected.
+        ("select concordat_begin($1)", Some(arun.user_id)),
+    ] {
+        attempts += 1;
+        let seen = titles(sql, bind).await;
+        if !seen.is_empty() {
+            leaks += 1;
+            eprintln!("{sql}: saw {seen:?}");
+        }
+    }
+    // Writing the context, or taking the system role, is refused outright.
+    for sql in [
+        "insert into concordat_context values (pg_backend_pid(), transaction_timestamp(), \
+         gen_random_uuid(), gen_random_uuid(), false, '{}', '{}')",
+        "set role concordat_system",
+        "set role concordat_owner",
+    ] {
+        attempts += 1;
+        let mut tx = pool.begin().await.unwrap();
+        if sqlx::query(sql).execute(&mut *tx).await.is_ok() {
+            leaks += 1;
+            eprintln!("{sql}: allowed");
+        }
+        let _ = tx.rollback().await;
+    }
+    // Inside Ben's own transaction, an injected setting names Ashby: still Brockley's view.
+    attempts += 1;
+    {
+        let mut tx = pool.begin().await.unwrap();
+        store::begin_as(&mut tx, &ben).await.unwrap();
+        sqlx::query(
+            "select set_config('concordat.org_id', $1::text, true), \
+                    set_config('concordat.system', 'sync', true)",
+        )
+        .bind(arun.org_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let seen: Vec<String> = sqlx::query_scalar("select title from documents")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert!(seen.contains(&"Brockley exit planning register".to_owned()));
+        if seen.iter().any(|t| t == ashby_private) {
+            leaks += 1;
+        }
+        tx.rollback().await.unwrap();
+    }
+    // A revoked session gives nothing, even to its own user.
+    attempts += 1;
+    store
+        .revoke_session(&arun, arun.session_id, store::now_millis())
+        .await
+        .unwrap();
+    {
+        let mut tx = pool.begin().await.unwrap();
+        store::begin_as(&mut tx, &arun).await.unwrap();
+        let n: i64 = sqlx::query_scalar("select count(*) from documents")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        if n != 0 {
+            leaks += 1;
+        }
+        tx.rollback().await.unwrap();
+    }
+    eprintln!("forgery attempts: {attempts}, successes: {leaks}");
+    assert_eq!(leaks, 0);
+    pool.close().await;
+    db.drop_db().await;
+}
+
+/// The start-up check refuses an application role that is a member of the tables' owner, of a
+/// BYPASSRLS role or of concordat_system, and a system role that is not one.
+#[tokio::test]
+async fn start_up_refuses_roles_that_would_bypass_the_wall() {
+    let Some((db, _store)) = setup().await else {
+        return;
+    };
+    let admin = tests::postgres_admin_url().await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let host = db.url.rsplit_once('@').map(|(_, h)| h.to_owned()).unwrap();
+    let bypass = format!("concordat_t_grp_{tag}");
+    sqlx::raw_sql(&format!("create role {bypass} nologin bypassrls"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut roles = vec![bypass.clone()];
+    let cases = [
+        ("owner", "concordat_app, concordat_owner"),
+        ("bypass", &*format!("concordat_app, {bypass}")),
+        ("system", "concordat_app, concordat_system"),
+    ];
+    for (what, groups) in cases {
+        let role = format!("concordat_t_{what}_{tag}");
+        sqlx::raw_sql(&format!("create role {role} login in role {groups}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        roles.push(role.clone());
+        let opened = PostgresStore::open(&PgOptions {
+            url: format!("postgres://{role}@{host}"),
+            system_url: db.system_url(),
+            max_connections: 1,
+            allow_privileged_role: false,
+        })
+        .await;
+        let err = opened.expect_err(what).to_string();
+        assert!(err.contains("bypass row-level security"), "{what}: {err}");
+    }
+    // The app role itself is fine; as the system role it is refused.
+    let plain = PostgresStore::open(&PgOptions {
+        url: db.url.clone(),
+        system_url: db.system_url(),
+        max_connections: 1,
+        allow_privileged_role: false,
+    })
+    .await;
+    assert!(plain.is_ok(), "{:?}", plain.err());
+    let wrong_system = PostgresStore::open(&PgOptions {
+        url: db.url.clone(),
+        system_url: db.url.clone(),
+        max_connections: 1,
+        allow_privileged_role: false,
+    })
+    .await
+    .expect_err("the app role is not a system role")
+    .to_string();
+    assert!(wrong_system.contains("concordat_system"), "{wrong_system}");
+    db.drop_db().await;
+    for role in roles.iter().rev() {
+        let _ = sqlx::raw_sql(&format!("drop role if exists {role}"))
+            .execute(&mut c)
+            .await;
+    }
 }

@@ -13,17 +13,7 @@ use tests::{Backend, TestDb, on_both_backends};
 use uuid::Uuid;
 
 async fn principal(store: &dyn Store, email: &str) -> Principal {
-    let (u, _) = store
-        .login_lookup(System::LOGIN, email)
-        .await
-        .unwrap()
-        .expect("demo user");
-    Principal {
-        user_id: u.id,
-        org_id: u.org_id,
-        role: u.role,
-        is_guest: u.is_guest,
-    }
+    tests::principal(store, email).await
 }
 
 async fn titles(store: &dyn Store, p: &Principal) -> Vec<String> {
@@ -194,6 +184,7 @@ async fn storage_story(backend: Backend) {
         id: Uuid::new_v4(),
         name: "Ashby Borough Council".into(),
         kind: OrgKind::Council,
+        domains: Vec::new(),
         created_at: 1,
     };
     let dup_space = Space {
@@ -208,13 +199,12 @@ async fn storage_story(backend: Backend) {
         Err(StoreError::Conflict)
     ));
     let (existing, _) = store
-        .login_lookup(System::LOGIN, "ben@brockley.gov.uk")
+        .login_lookup(System::LOGIN, "arun@ashby.gov.uk")
         .await
         .unwrap()
         .unwrap();
     let mut clone = existing.clone();
     clone.id = Uuid::new_v4();
-    clone.org_id = alice.org_id;
     assert!(matches!(
         store
             .add_user(
@@ -270,7 +260,7 @@ async fn storage_story(backend: Backend) {
     };
     assert_eq!(
         store
-            .accept_invitation(System::INVITATION, "hash-1", &no_password, now)
+            .accept_invitation(System::INVITATION, "hash-1", None, &no_password, now)
             .await
             .unwrap(),
         Acceptance::NeedsAccount
@@ -282,7 +272,7 @@ async fn storage_story(backend: Backend) {
         password_hash: Some("$argon2id$placeholder".into()),
     };
     let Acceptance::Accepted { user, created } = store
-        .accept_invitation(System::INVITATION, "hash-1", &new_user, now)
+        .accept_invitation(System::INVITATION, "hash-1", None, &new_user, now)
         .await
         .unwrap()
     else {
@@ -296,24 +286,19 @@ async fn storage_story(backend: Backend) {
     );
     assert_eq!(
         store
-            .accept_invitation(System::INVITATION, "hash-1", &new_user, now)
+            .accept_invitation(System::INVITATION, "hash-1", None, &new_user, now)
             .await
             .unwrap(),
         Acceptance::NotUsable
     );
     assert_eq!(
         store
-            .accept_invitation(System::INVITATION, "no-such-hash", &new_user, now)
+            .accept_invitation(System::INVITATION, "no-such-hash", None, &new_user, now)
             .await
             .unwrap(),
         Acceptance::NotUsable
     );
-    let newcomer = Principal {
-        user_id: user.id,
-        org_id: user.org_id,
-        role: user.role,
-        is_guest: true,
-    };
+    let newcomer = store::act_as(store, &user, 3_600_000).await.unwrap();
     assert_eq!(
         titles(store, &newcomer).await,
         vec![

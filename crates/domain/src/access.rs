@@ -57,6 +57,10 @@ pub struct Principal {
     pub org_id: Uuid,
     pub role: OrgRole,
     pub is_guest: bool,
+    /// The login session the caller acts in. The store proves the caller with it: on
+    /// PostgreSQL the database derives user, council and guest flag from the live session
+    /// itself, so no statement can claim to be someone else.
+    pub session_id: Uuid,
 }
 
 impl Principal {
@@ -190,6 +194,7 @@ mod tests {
             org_id: Uuid::from_u128(org),
             role,
             is_guest,
+            session_id: Uuid::nil(),
         }
     }
 

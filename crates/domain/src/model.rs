@@ -105,7 +105,20 @@ pub struct Organisation {
     pub id: Uuid,
     pub name: String,
     pub kind: OrgKind,
+    /// The e-mail domains this organisation has verified (set by the platform operator when it
+    /// is created). Accounts of its people are created only for addresses in these domains, and
+    /// no other organisation may hold an account or guest in them.
+    #[serde(default)]
+    pub domains: Vec<String>,
     pub created_at: Millis,
+}
+
+impl Organisation {
+    /// Whether `email` (already normalised by [`crate::validate::email`]) is in one of this
+    /// organisation's verified domains.
+    pub fn owns_address(&self, email: &str) -> bool {
+        crate::validate::email_domain(email).is_some_and(|d| self.domains.iter().any(|o| o == d))
+    }
 }
 
 /// A person with an account. They belong to exactly one organisation.

@@ -6,10 +6,10 @@
 //! [`crate::documents::Content::initial`], written field by field.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ROOT, ReadDoc};
+use automerge::{AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 use serde_json::Value;
 
-use crate::documents::{Content, SCHEMA_VERSION, put_json};
+use crate::documents::{Content, SCHEMA_VERSION, put_json, root_keys, schema_version_value};
 use crate::model::DocumentKind;
 
 /// The automerge actor the server uses for content it authors itself (initial documents,
@@ -35,7 +35,7 @@ fn build(
     content: &Content,
 ) -> Result<(), automerge::AutomergeError> {
     doc.put(ROOT, "schema", format!("concordat/{}", kind.as_str()))?;
-    doc.put(ROOT, "schemaVersion", SCHEMA_VERSION)?;
+    doc.put(ROOT, "schemaVersion", schema_version_value())?;
     let content = serde_json::to_value(content).unwrap_or(Value::Null);
     if let Value::Object(fields) = content {
         for (k, v) in &fields {
@@ -83,7 +83,10 @@ pub fn version(doc: &impl ReadDoc) -> u64 {
 
 /// Brings a document written by an older version up to [`SCHEMA_VERSION`], as changes by the
 /// server's actor; returns whether anything changed. Version 1 held empty lists only; version 2
-/// adds the risk register's matrix and appetite and the agreement's comments.
+/// adds the risk register's matrix and appetite and the agreement's comments; version 3 holds
+/// no unsigned integer anywhere (the JS client reads those as `BigInt`, which `JSON.stringify`
+/// refuses: each becomes a signed one) and nothing but [`root_keys`] at its root (`read` refuses
+/// any other key there; removed ones stay in the document's history).
 pub fn upgrade(
     doc: &mut AutoCommit,
     kind: DocumentKind,
@@ -101,8 +104,55 @@ pub fn upgrade(
             }
         }
     }
-    doc.put(ROOT, "schemaVersion", SCHEMA_VERSION)?;
+    let known = root_keys(kind);
+    let unknown: Vec<String> = doc.keys(ROOT).filter(|k| !known.contains(k)).collect();
+    for key in unknown {
+        doc.delete(ROOT, key.as_str())?;
+    }
+    for (obj, prop, value) in unsigned_scalars(doc) {
+        if obj == ROOT && prop == Prop::Map("schemaVersion".into()) {
+            continue;
+        }
+        doc.put(&obj, prop, signed(value))?;
+    }
+    doc.put(ROOT, "schemaVersion", schema_version_value())?;
     Ok(true)
+}
+
+/// An unsigned integer as version 3 writes it: signed, or (beyond `i64::MAX`, which no
+/// document of ours holds) a float, as JS would read it anyway.
+fn signed(value: u64) -> ScalarValue {
+    match i64::try_from(value) {
+        Ok(v) => ScalarValue::Int(v),
+        Err(_) => ScalarValue::F64(value as f64),
+    }
+}
+
+/// Every place in the document whose value is an unsigned integer: the object, the key or
+/// index, the value. Maps and lists are walked; text objects are not (JS reads them as
+/// strings); only visible values count (a conflict's loser is not what JS shows).
+pub fn unsigned_scalars(doc: &impl ReadDoc) -> Vec<(ObjId, Prop, u64)> {
+    fn walk(doc: &impl ReadDoc, obj: &ObjId, out: &mut Vec<(ObjId, Prop, u64)>) {
+        let props: Vec<Prop> = match doc.object_type(obj) {
+            Ok(ObjType::Map | ObjType::Table) => doc.keys(obj).map(Prop::Map).collect(),
+            Ok(ObjType::List) => (0..doc.length(obj)).map(Prop::Seq).collect(),
+            _ => return,
+        };
+        for prop in props {
+            match doc.get(obj, prop.clone()) {
+                Ok(Some((automerge::Value::Object(_), child))) => walk(doc, &child, out),
+                Ok(Some((automerge::Value::Scalar(s), _))) => {
+                    if let ScalarValue::Uint(v) = s.as_ref() {
+                        out.push((obj.clone(), prop, *v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, &ROOT, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -146,6 +196,96 @@ mod tests {
             panic!("a register")
         };
         assert_eq!(r.matrix, documents::risk::Matrix::five_by_five());
+        assert_eq!(unsigned_scalars(&v1), vec![]);
+        assert_eq!(version(&v1), 3);
+    }
+
+    /// The version as stored: its scalar, not only its value.
+    fn stored_version(doc: &impl ReadDoc) -> ScalarValue {
+        match doc.get(ROOT, "schemaVersion").unwrap() {
+            Some((automerge::Value::Scalar(s), _)) => s.into_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The JS client reads an unsigned integer as a `BigInt`, which `JSON.stringify` refuses:
+    /// a new document holds signed ones only, its version included, whatever its content.
+    #[test]
+    fn a_new_document_holds_no_unsigned_integer() {
+        for kind in DocumentKind::ALL {
+            let doc = automerge::Automerge::load(&initial_document(*kind)).unwrap();
+            assert_eq!(unsigned_scalars(&doc), vec![], "{kind}");
+            assert_eq!(stored_version(&doc), ScalarValue::Int(3), "{kind}");
+            assert_eq!(version(&doc), SCHEMA_VERSION);
+        }
+        // Content with numbers in it: scores, ranks, times, money, fractions.
+        let content: Content = Content::Agreement(
+            serde_json::from_value(serde_json::json!({
+                "clauses": [{ "id": "c1", "heading": "1. Scope", "text": "All", "status": "draft" }],
+                "comments": [{ "id": "k1", "clauseId": "c1", "author": "A", "body": "Yes",
+                               "createdAt": 1_767_225_600_000_u64 }],
+            }))
+            .unwrap(),
+        );
+        let doc = automerge::Automerge::load(&document(DocumentKind::Agreement, &content)).unwrap();
+        assert_eq!(unsigned_scalars(&doc), vec![]);
+        let mut register = AutoCommit::load(&initial_document(DocumentKind::RiskRegister)).unwrap();
+        let json = serde_json::json!({ "u": u64::MAX, "n": 7_u64, "f": 0.5, "i": -3 });
+        put_json(&mut register, &ROOT, "numbers", &json).unwrap();
+        assert_eq!(unsigned_scalars(&register), vec![]);
+        let (_, numbers) = register.get(ROOT, "numbers").unwrap().unwrap();
+        let scalar = |k: &str| match register.get(&numbers, k).unwrap() {
+            Some((automerge::Value::Scalar(s), _)) => s.into_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(scalar("n"), ScalarValue::Int(7));
+        assert_eq!(scalar("i"), ScalarValue::Int(-3));
+        assert_eq!(scalar("f"), ScalarValue::F64(0.5));
+        assert!(matches!(scalar("u"), ScalarValue::F64(_)), "too big for i64: a float");
+    }
+
+    /// What version 2 wrote: its version and some values as unsigned integers (a map's, a
+    /// list's), and a key at its root that is not a field. Upgraded to version 3: signed
+    /// integers only, the same values, the stray key gone, and it reads.
+    #[test]
+    fn a_version_2_document_is_upgraded_to_signed_integers() {
+        let mut v2 = AutoCommit::load(&initial_document(DocumentKind::RiskRegister)).unwrap();
+        v2.put(ROOT, "schemaVersion", 2_u64).unwrap();
+        let (_, matrix) = v2.get(ROOT, "matrix").unwrap().unwrap();
+        let (_, bands) = v2.get(&matrix, "bands").unwrap().unwrap();
+        let (_, band) = v2.get(&bands, 0).unwrap().unwrap();
+        v2.put(&band, "rank", 1_u64).unwrap();
+        let (_, appetite) = v2.get(ROOT, "appetite").unwrap().unwrap();
+        let entry = v2.insert_object(&appetite, 0, ObjType::Map).unwrap();
+        v2.put(&entry, "category", "Partnership").unwrap();
+        v2.put(&entry, "maxScore", 9_u64).unwrap();
+        let numbers = v2.put_object(&entry, "history", ObjType::List).unwrap();
+        v2.insert(&numbers, 0, 4_u64).unwrap();
+        v2.insert(&numbers, 1, 6_i64).unwrap();
+        v2.put(ROOT, "notes", "left by an old client").unwrap();
+        v2.commit();
+        assert_eq!(stored_version(&v2), ScalarValue::Uint(2));
+        assert_eq!(version(&v2), 2, "an unsigned version reads");
+        assert_eq!(unsigned_scalars(&v2).len(), 4, "{:?}", unsigned_scalars(&v2));
+        let problems = documents::read(DocumentKind::RiskRegister, &v2).unwrap_err();
+        assert_eq!(problems[0].path, "schemaVersion");
+
+        let mut v2 = v2.with_actor(automerge::ActorId::from(SERVER_ACTOR));
+        assert!(upgrade(&mut v2, DocumentKind::RiskRegister).unwrap());
+        assert!(!upgrade(&mut v2, DocumentKind::RiskRegister).unwrap(), "once");
+        assert_eq!(unsigned_scalars(&v2), vec![]);
+        assert_eq!(stored_version(&v2), ScalarValue::Int(3));
+        assert_eq!(version(&v2), 3);
+        assert!(v2.get(ROOT, "notes").unwrap().is_none(), "not a field: removed");
+        let json = documents::to_json(&v2);
+        assert_eq!(json["matrix"]["bands"][0]["rank"], 1);
+        assert_eq!(json["appetite"][0]["maxScore"], 9);
+        assert_eq!(json["appetite"][0]["history"], serde_json::json!([4, 6]));
+        let Content::RiskRegister(r) = documents::read(DocumentKind::RiskRegister, &v2).unwrap()
+        else {
+            panic!("a register")
+        };
+        assert_eq!(r.appetite[0].max_score, 9);
     }
 
     #[test]

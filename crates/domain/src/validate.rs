@@ -75,6 +75,53 @@ pub fn email(field: &'static str, value: &str) -> Result<String, FieldError> {
 }
 
 /// A new password: long enough to resist guessing, short enough to hash cheaply.
+/// The domain part of a normalised e-mail address.
+pub fn email_domain(email: &str) -> Option<&str> {
+    email.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// Most verified domains one organisation may have.
+pub const MAX_DOMAINS: usize = 20;
+
+/// An e-mail domain an organisation verifies (`ashby.gov.uk`): lowercase letters, digits and
+/// hyphens in dot-separated labels, at least two labels, at most 253 characters.
+pub fn domain(field: &'static str, value: &str) -> Result<String, FieldError> {
+    let v = value.trim().trim_start_matches('@').to_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let labels: Vec<&str> = v.split('.').collect();
+    if v.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| label_ok(l)) {
+        return Err(FieldError::new(
+            field,
+            format!("{value:?} is not an e-mail domain like council.gov.uk"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A list of verified domains: each valid, no repeats, at most [`MAX_DOMAINS`].
+pub fn domains(field: &'static str, values: &[String]) -> Result<Vec<String>, FieldError> {
+    if values.len() > MAX_DOMAINS {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_DOMAINS} domains"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for v in values {
+        let d = domain(field, v)?;
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 pub fn password(field: &'static str, value: &str) -> Result<(), FieldError> {
     if value.chars().count() < MIN_PASSWORD_CHARS {
         return Err(FieldError::new(
@@ -132,5 +179,27 @@ mod tests {
         assert!(password("password", "short").is_err());
         assert!(password("password", "correct horse battery").is_ok());
         assert!(password("password", &"x".repeat(1025)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod domain_tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised_and_checked() {
+        assert_eq!(domain("d", " @Ashby.GOV.uk ").unwrap(), "ashby.gov.uk");
+        for bad in [
+            "", "uk", "a..b", "-a.uk", "a_b.uk", "a b.uk", "x@y.uk", ".a.uk",
+        ] {
+            assert!(domain("d", bad).is_err(), "{bad:?} accepted");
+        }
+        let many: Vec<String> = (0..=MAX_DOMAINS).map(|i| format!("d{i}.uk")).collect();
+        assert!(domains("d", &many).is_err());
+        assert_eq!(
+            domains("d", &["a.uk".into(), "A.uk".into()]).unwrap(),
+            vec!["a.uk".to_owned()]
+        );
+        assert_eq!(email_domain("x@a.uk"), Some("a.uk"));
     }
 }

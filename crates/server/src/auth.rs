@@ -241,6 +241,25 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A request that may be signed in: no `Authorization` header is `None`; a header that does
+/// not hold a valid session is 401, never silently anonymous.
+impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 impl AppState {
     /// Loads the user and session a verified token names; both must still hold.
     pub async fn authenticate(&self, user_id: Uuid, session_id: Uuid) -> Result<Caller, ApiError> {
@@ -251,6 +270,7 @@ impl AppState {
             org_id: Uuid::nil(),
             role: domain::OrgRole::Member,
             is_guest: true,
+            session_id,
         };
         let (user, session) = self
             .store
@@ -265,6 +285,7 @@ impl AppState {
             org_id: user.org_id,
             role: user.role,
             is_guest: user.is_guest,
+            session_id,
         };
         Ok(Caller {
             principal,

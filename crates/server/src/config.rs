@@ -131,6 +131,13 @@ pub struct Config {
     #[arg(long, env = "CONCORDAT_MIGRATE_DATABASE_URL", global = true)]
     pub migrate_database_url: Option<Secret>,
 
+    /// PostgreSQL only: the URL of a member of the `concordat_system` role, used for system
+    /// operations (sign-in, invitation acceptance, provisioning, storing live changes) so
+    /// that the application role never has to be trusted with them (default: the migration
+    /// URL, i.e. the tables' owner).
+    #[arg(long, env = "CONCORDAT_SYSTEM_DATABASE_URL", global = true)]
+    pub system_database_url: Option<Secret>,
+
     /// Most database connections held open.
     #[arg(
         long,
@@ -271,6 +278,44 @@ pub struct Config {
         global = true
     )]
     pub max_import_columns: u32,
+
+    /// Most characters of text one spreadsheet cell may hold; a longer cell refuses its row.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_CELL_CHARS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_import_cell_chars: usize,
+
+    /// Most bytes an XLSX workbook may expand to, all its parts together (checked before it
+    /// is parsed; parsing takes about three times this in memory).
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_EXPANDED_BYTES",
+        default_value_t = 100 * 1024 * 1024,
+        global = true
+    )]
+    pub max_import_expanded_bytes: u64,
+
+    /// Most bytes one part of an XLSX workbook (a sheet, its shared strings) may expand to.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_PART_BYTES",
+        default_value_t = 50 * 1024 * 1024,
+        global = true
+    )]
+    pub max_import_part_bytes: u64,
+
+    /// Highest compression ratio (expanded over stored size) of an XLSX part larger than
+    /// 1 MiB: a higher one is a decompression bomb.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_IMPORT_RATIO",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_import_ratio: u32,
 
     /// Most changes one page of the audit trail examines (each is diffed against its parents),
     /// so a narrow filter over a long history answers in bounded time with a cursor to go on.

@@ -23,6 +23,12 @@ pub enum ApiError {
     },
     #[error("authentication required")]
     Unauthorized,
+    /// The request needs the caller signed in as a particular account (401).
+    #[error("{0}")]
+    SignInRequired(&'static str),
+    /// Too many attempts: try again after this many seconds (429 with `Retry-After`).
+    #[error("too many attempts: try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -47,8 +53,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: bad_request, invalid, unauthorized, forbidden, not_found,
-    /// conflict, payload_too_large, unsupported_media_type, unavailable, internal.
+    /// Stable, machine-readable: bad_request, invalid, unauthorized, sign_in_required,
+    /// too_many_requests, forbidden, not_found, conflict, payload_too_large,
+    /// unsupported_media_type, unavailable, internal.
     pub code: &'static str,
     pub message: String,
     /// The request field at fault, as a dotted path, when there is one.
@@ -77,6 +84,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::SignInRequired(_) => (StatusCode::UNAUTHORIZED, "sign_in_required"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -123,6 +132,10 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::TooManyRequests(secs) = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
         resp
     }

@@ -71,6 +71,10 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn store::Sto
             .migrate_database_url
             .as_ref()
             .map(|s| s.expose().to_owned()),
+        system_url: config
+            .system_database_url
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
         max_connections: config.db_max_connections,
         allow_privileged_role: config.allow_privileged_db_role,
     })

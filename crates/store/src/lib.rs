@@ -25,7 +25,7 @@ use domain::{
 use uuid::Uuid;
 
 pub use error::StoreError;
-pub use postgres::{PgOptions, PostgresStore, set_caller};
+pub use postgres::{PgOptions, PostgresStore, begin_as};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -147,6 +147,9 @@ pub enum Acceptance {
     /// The invited address has no account yet and no password was given to create one:
     /// nothing was changed, the invitation is still usable.
     NeedsAccount,
+    /// The invited address has an account and the acceptor is not signed in as it: nothing
+    /// was changed, the invitation is still usable.
+    SignInRequired,
 }
 
 /// One stored piece of a document's automerge content.
@@ -276,7 +279,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn get_organisation(&self, p: &Principal, id: Uuid) -> Result<Option<Organisation>>;
     async fn get_user(&self, p: &Principal, id: Uuid) -> Result<Option<User>>;
     async fn list_users(&self, p: &Principal) -> Result<Vec<User>>;
-    /// An org admin adds a user to their own organisation.
+    /// An org admin adds a (non-guest) user to their own organisation, with an address in one
+    /// of its verified domains; [`StoreError::Refused`] otherwise.
     async fn add_user(&self, p: &Principal, user: &NewUser) -> Result<()>;
 
     // --- partnerships and spaces ---
@@ -357,6 +361,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_grants(&self, p: &Principal, document: DocumentId) -> Result<Vec<Grant>>;
     async fn get_grant(&self, p: &Principal, id: Uuid) -> Result<Option<Grant>>;
     async fn revoke_grant(&self, p: &Principal, id: Uuid, now: Millis) -> Result<bool>;
+    /// Refused unless the guest organisation is a partner body and the address is in no
+    /// other organisation's verified domain.
     async fn create_invitation(
         &self,
         p: &Principal,
@@ -366,15 +372,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_invitations(&self, p: &Principal) -> Result<Vec<Invitation>>;
     async fn revoke_invitation(&self, p: &Principal, id: Uuid, now: Millis) -> Result<bool>;
     /// Accepts the invitation whose token hashes to `token_hash`: attaches its grants to the
-    /// account with the invited e-mail, or creates a guest account from `new_user` (whose e-mail,
-    /// organisation and id are taken from the invitation). One transaction: all or nothing.
+    /// account with the invited e-mail if `acceptor` (the signed-in user) is that account, or
+    /// creates a guest account from `new_user` (whose e-mail, organisation and id are taken from
+    /// the invitation) in the invitation's partner organisation. One transaction: all or nothing.
     async fn accept_invitation(
         &self,
         sys: System,
         token_hash: &str,
+        acceptor: Option<Uuid>,
         new_user: &NewUser,
         now: Millis,
     ) -> Result<Acceptance>;
+}
+
+/// A principal for acting as `user` outside a request (provisioning, the CLI, tests): opens a
+/// short session for it, since the store proves every caller by a live session. End it with
+/// [`Store::revoke_session`] when done; it expires after `ttl_ms` regardless.
+pub async fn act_as(store: &dyn Store, user: &User, ttl_ms: Millis) -> Result<Principal> {
+    let now = now_millis();
+    let session = Session {
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        // No refresh token exists for this session: the stored value is no token's hash.
+        refresh_hash: format!("no-refresh:{}", Uuid::new_v4()),
+        created_at: now,
+        expires_at: now.saturating_add(ttl_ms),
+        revoked_at: None,
+    };
+    store.create_session(System::PROVISION, &session).await?;
+    Ok(Principal {
+        user_id: user.id,
+        org_id: user.org_id,
+        role: user.role,
+        is_guest: user.is_guest,
+        session_id: session.id,
+    })
 }
 
 /// The current time in milliseconds since the Unix epoch.
@@ -392,6 +424,9 @@ pub struct ConnectOptions {
     pub url: String,
     /// PostgreSQL only: the owner role's URL used for migrations (default: `url`).
     pub migrate_url: Option<String>,
+    /// PostgreSQL only: the URL of a member of `concordat_system`, for system operations
+    /// (default: the migration URL, i.e. the tables' owner).
+    pub system_url: Option<String>,
     pub max_connections: u32,
     /// PostgreSQL only: start even if the application role could bypass row-level security.
     pub allow_privileged_role: bool,
@@ -411,6 +446,11 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>> {
         PostgresStore::migrate(opts.migrate_url.as_deref().unwrap_or(&opts.url)).await?;
         let store = PostgresStore::open(&PgOptions {
             url: opts.url.clone(),
+            system_url: opts
+                .system_url
+                .clone()
+                .or_else(|| opts.migrate_url.clone())
+                .unwrap_or_else(|| opts.url.clone()),
             max_connections: opts.max_connections,
             allow_privileged_role: opts.allow_privileged_role,
         })

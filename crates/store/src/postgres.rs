@@ -1,9 +1,12 @@
 //! PostgreSQL, for larger deployments and for several server nodes sharing one truth.
 //!
-//! Row-level security is the second wall: every table has `FORCE ROW LEVEL SECURITY`, the
-//! application connects as a role that owns no table and lacks `BYPASSRLS`, and each transaction
-//! sets its caller with `set_config(..., true)` (transaction-local, so nothing survives on a
-//! pooled connection). Migrations run separately, as the owner role.
+//! Row-level security is the second wall: every table has `FORCE ROW LEVEL SECURITY`, and the
+//! application role owns no table, lacks `BYPASSRLS` and is a member of neither the owner nor
+//! `concordat_system` (all checked at start-up). A user's transaction begins with
+//! `concordat_begin(session)`, a definer function that derives the caller from the live
+//! session inside the database; the application cannot set the caller any other way. System
+//! operations run on a second pool, as a member of `concordat_system` (see
+//! `migrations/postgres/0005_tenant_wall.sql`). Migrations run separately, as the owner role.
 
 use domain::access::Principal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -17,6 +20,8 @@ use crate::{Backend, Result, StoreError, System};
 pub struct PgOptions {
     /// The application role's URL.
     pub url: String,
+    /// The URL of a member of `concordat_system` (or the tables' owner), for system operations.
+    pub system_url: String,
     pub max_connections: u32,
     /// Start even if the role is a superuser, has BYPASSRLS or owns the tables (which would
     /// switch row-level security off for it). For development only.
@@ -26,6 +31,7 @@ pub struct PgOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    system: PgPool,
 }
 
 impl PostgresStore {
@@ -47,31 +53,49 @@ impl PostgresStore {
             .max_connections(opts.max_connections.max(1))
             .connect(&opts.url)
             .await?;
-        let store = Self { pool };
+        // System work (logins, the sync runtime's appends) is a fraction of the traffic.
+        let system = PgPoolOptions::new()
+            .max_connections(opts.max_connections.div_ceil(2).max(1))
+            .connect(&opts.system_url)
+            .await?;
+        let store = Self { pool, system };
         if !opts.allow_privileged_role {
-            store.check_role().await?;
+            store.check_roles().await?;
         }
         Ok(store)
     }
 
-    /// Refuses to run as a role that row-level security would not hold.
-    async fn check_role(&self) -> Result<()> {
-        let (name, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-            "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user",
+    /// Refuses to run as an application role that row-level security would not hold, or
+    /// with a system role that is not one.
+    async fn check_roles(&self) -> Result<()> {
+        let (name, superuser, bypass, via_bypass, owner, system): (
+            String,
+            bool,
+            bool,
+            bool,
+            bool,
+            bool,
+        ) = sqlx::query_as(
+            "select r.rolname::text, r.rolsuper, r.rolbypassrls,                exists (select 1 from pg_roles b where (b.rolbypassrls or b.rolsuper)                        and b.rolname <> current_user and pg_has_role(current_user, b.oid, 'member')),                pg_has_role(current_user, (select relowner from pg_class                                           where oid = 'public.documents'::regclass), 'member'),                pg_has_role(current_user, 'concordat_system', 'member')              from pg_roles r where r.rolname = current_user",
         )
         .fetch_one(&self.pool)
         .await?;
-        let owned: i64 = sqlx::query_scalar(
-            "select count(*) from pg_tables where schemaname = current_schema() \
-             and tableowner = current_user and tablename <> '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if superuser || bypass || owned > 0 {
+        if superuser || bypass || via_bypass || owner || system {
             return Err(StoreError::Config(format!(
                 "the database role {name:?} would bypass row-level security (superuser: {superuser}, \
-                 BYPASSRLS: {bypass}, owns {owned} tables); connect as a member of concordat_app \
-                 and run migrations with the owner's URL"
+                 BYPASSRLS: {bypass}, member of a superuser or BYPASSRLS role: {via_bypass}, \
+                 member of the tables' owner: {owner}, member of concordat_system: {system}); \
+                 connect as a plain member of concordat_app and run migrations with the owner's URL"
+            )));
+        }
+        let (sys_name, is_system): (String, bool) =
+            sqlx::query_as("select current_user::text, concordat_is_system()")
+                .fetch_one(&self.system)
+                .await?;
+        if !is_system {
+            return Err(StoreError::Config(format!(
+                "the system database role {sys_name:?} is not a member of concordat_system \
+                 (CONCORDAT_SYSTEM_DATABASE_URL)"
             )));
         }
         Ok(())
@@ -92,50 +116,27 @@ impl PostgresStore {
 
     async fn user_tx(&self, p: &Principal, _write: bool) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
-        set_caller(&mut tx, p).await?;
+        begin_as(&mut tx, p).await?;
         Ok(tx)
     }
 
-    async fn system_tx(&self, sys: System, _write: bool) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("select set_config('concordat.system', $1, true)")
-            .bind(sys.reason())
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+    async fn system_tx(
+        &self,
+        _sys: System,
+        _write: bool,
+    ) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.system.begin().await?)
     }
 }
 
-/// Sets the caller for row-level security, for this transaction only.
-pub async fn set_caller(tx: &mut Transaction<'static, Postgres>, p: &Principal) -> Result<()> {
-    sqlx::query(
-        "select set_config('concordat.system', '', true), \
-                set_config('concordat.user_id', $1, true), \
-                set_config('concordat.org_id', $2, true), \
-                set_config('concordat.is_guest', $3, true)",
-    )
-    .bind(p.user_id.to_string())
-    .bind(p.org_id.to_string())
-    .bind(p.is_guest.to_string())
-    .execute(&mut **tx)
-    .await?;
-    // Computed under the policies just enabled: a council's own memberships and the caller's
-    // own grants are visible to it by the clauses that need no further setting.
-    sqlx::query(
-        "select set_config('concordat.space_partnerships', \
-            case when $1 then '' else coalesce((select string_agg(partnership_id::text, ',') \
-                from partnership_members where org_id = $2 and role in ('host', 'member') \
-                and left_at is null), '') end, true), \
-          set_config('concordat.granted_spaces', coalesce((select string_agg(distinct space_id::text, ',') \
-                from grants where user_id = $3 and revoked_at is null \
-                and (expires_at is null or expires_at > $4)), ''), true)",
-    )
-    .bind(p.is_guest)
-    .bind(p.org_id)
-    .bind(p.user_id)
-    .bind(crate::now_millis())
-    .execute(&mut **tx)
-    .await?;
+/// Sets the caller for row-level security, for this transaction only, from the principal's
+/// session: the database looks the session up and derives everything else itself. A session
+/// that is not live sets nobody, and every policy is then false.
+pub async fn begin_as(tx: &mut Transaction<'static, Postgres>, p: &Principal) -> Result<()> {
+    sqlx::query("select concordat_begin($1)")
+        .bind(p.session_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

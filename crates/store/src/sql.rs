@@ -65,6 +65,7 @@ impl TryFrom<OrgRow> for Organisation {
             id: r.id,
             name: r.name,
             kind: r.kind.parse()?,
+            domains: Vec::new(),
             created_at: r.created_at,
         })
     }
@@ -72,7 +73,7 @@ impl TryFrom<OrgRow> for Organisation {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
-    id: Uuid,
+    pub(crate) id: Uuid,
     org_id: Uuid,
     email: String,
     display_name: String,
@@ -441,6 +442,13 @@ macro_rules! impl_store {
                     .bind(org.created_at)
                     .execute(&mut *tx)
                     .await?;
+                for d in &org.domains {
+                    sqlx::query("insert into organisation_domains (domain, org_id) values ($1, $2)")
+                        .bind(d)
+                        .bind(org.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 insert_space(&mut tx, space).await?;
                 tx.commit().await?;
                 Ok(())
@@ -458,8 +466,9 @@ macro_rules! impl_store {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
+                let org = with_domains(&mut tx, row.into_iter().collect()).await?.pop();
                 tx.commit().await?;
-                row.map(TryInto::try_into).transpose()
+                Ok(org)
             }
 
             async fn create_user(&self, sys: $crate::System, u: &$crate::NewUser) -> $crate::Result<()> {
@@ -636,8 +645,9 @@ macro_rules! impl_store {
                     sqlx::query_as("select id, name, kind, created_at from organisations order by name")
                         .fetch_all(&mut *tx)
                         .await?;
+                let orgs = with_domains(&mut tx, rows).await?;
                 tx.commit().await?;
-                $crate::sql::convert(rows)
+                Ok(orgs)
             }
 
             async fn get_organisation(
@@ -651,8 +661,9 @@ macro_rules! impl_store {
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
+                let org = with_domains(&mut tx, row.into_iter().collect()).await?.pop();
                 tx.commit().await?;
-                row.map(TryInto::try_into).transpose()
+                Ok(org)
             }
 
             async fn get_user(
@@ -662,12 +673,14 @@ macro_rules! impl_store {
             ) -> $crate::Result<Option<domain::User>> {
                 let mut tx = self.user_tx(p, false).await?;
                 let row: Option<$crate::sql::UserRow> = sqlx::query_as(&format!(
-                    "select {} from users where id = $1 and (org_id = $2 or id = $3)",
+                    "select {} from users where id = $1 \
+                     and (id = $3 or (org_id = $2 and not $4 and not is_guest))",
                     $crate::sql::USER_COLUMNS
                 ))
                 .bind(id)
                 .bind(p.org_id)
                 .bind(p.user_id)
+                .bind(p.is_guest)
                 .fetch_optional(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -677,10 +690,12 @@ macro_rules! impl_store {
             async fn list_users(&self, p: &domain::access::Principal) -> $crate::Result<Vec<domain::User>> {
                 let mut tx = self.user_tx(p, false).await?;
                 let rows: Vec<$crate::sql::UserRow> = sqlx::query_as(&format!(
-                    "select {} from users where org_id = $1 order by display_name, email",
+                    "select {} from users where org_id = $1 and not $2 and not is_guest \
+                     order by display_name, email",
                     $crate::sql::USER_COLUMNS
                 ))
                 .bind(p.org_id)
+                .bind(p.is_guest)
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -692,10 +707,22 @@ macro_rules! impl_store {
                 p: &domain::access::Principal,
                 u: &$crate::NewUser,
             ) -> $crate::Result<()> {
-                if u.user.org_id != p.org_id || !p.is_org_admin() {
+                if u.user.org_id != p.org_id || !p.is_org_admin() || u.user.is_guest {
                     return Err($crate::StoreError::Refused);
                 }
                 let mut tx = self.user_tx(p, true).await?;
+                // Only in the caller's own verified domains: an address elsewhere belongs to
+                // someone this council cannot vouch for.
+                let verified: Option<(i64,)> = sqlx::query_as(
+                    "select cast(1 as bigint) from organisation_domains where org_id = $1 and domain = $2",
+                )
+                .bind(p.org_id)
+                .bind(domain::validate::email_domain(&u.user.email).unwrap_or_default())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if verified.is_none() {
+                    return Err($crate::StoreError::Refused);
+                }
                 insert_user(&mut tx, u).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1357,10 +1384,13 @@ macro_rules! impl_store {
                 inv: &domain::Invitation,
                 token_hash: &str,
             ) -> $crate::Result<()> {
-                if inv.org_id != p.org_id {
+                if inv.org_id != p.org_id || p.is_guest {
                     return Err($crate::StoreError::Refused);
                 }
                 let mut tx = self.user_tx(p, true).await?;
+                if !guest_org_may_hold(&mut tx, inv.guest_org_id, &inv.email).await? {
+                    return Err($crate::StoreError::Refused);
+                }
                 sqlx::query(
                     "insert into invitations (id, token_hash, email, org_id, guest_org_id, role, expires_at, \
                      grant_expires_at, accepted_at, accepted_user_id, revoked_at, created_by, created_at) \
@@ -1407,10 +1437,11 @@ macro_rules! impl_store {
             ) -> $crate::Result<Vec<domain::Invitation>> {
                 let mut tx = self.user_tx(p, false).await?;
                 let rows: Vec<$crate::sql::InvitationRow> = sqlx::query_as(&format!(
-                    "select {} from invitations where org_id = $1 order by created_at desc",
+                    "select {} from invitations where org_id = $1 and not $2 order by created_at desc",
                     $crate::sql::INVITATION_COLUMNS
                 ))
                 .bind(p.org_id)
+                .bind(p.is_guest)
                 .fetch_all(&mut *tx)
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -1431,11 +1462,12 @@ macro_rules! impl_store {
                 let mut tx = self.user_tx(p, true).await?;
                 let done = sqlx::query(
                     "update invitations set revoked_at = $1 \
-                     where id = $2 and org_id = $3 and revoked_at is null and accepted_at is null",
+                     where id = $2 and org_id = $3 and not $4 and revoked_at is null and accepted_at is null",
                 )
                 .bind(now)
                 .bind(id)
                 .bind(p.org_id)
+                .bind(p.is_guest)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -1447,6 +1479,7 @@ macro_rules! impl_store {
                 &self,
                 sys: $crate::System,
                 token_hash: &str,
+                acceptor: Option<uuid::Uuid>,
                 new_user: &$crate::NewUser,
                 now: domain::Millis,
             ) -> $crate::Result<$crate::Acceptance> {
@@ -1474,10 +1507,21 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let (user, created) = match existing {
+                    // A link alone never attaches a grant to an existing account: its holder
+                    // must be signed in as that account.
+                    Some(u) if acceptor != Some(u.id) => {
+                        tx.commit().await?;
+                        return Ok($crate::Acceptance::SignInRequired);
+                    }
                     Some(u) => (domain::User::try_from(u)?, false),
                     None if new_user.password_hash.is_none() => {
                         tx.commit().await?;
                         return Ok($crate::Acceptance::NeedsAccount);
+                    }
+                    // Checked again here: a domain verified since the invitation was made.
+                    None if !guest_org_may_hold(&mut tx, inv.guest_org_id, &inv.email).await? => {
+                        tx.commit().await?;
+                        return Ok($crate::Acceptance::NotUsable);
                     }
                     None => {
                         let mut u = new_user.clone();
@@ -1550,6 +1594,53 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await?;
             Ok(())
+        }
+
+        /// Whether a guest with address `email` may live in organisation `org_id`: it is a
+        /// partner body (never a council), and the address is not in a domain another
+        /// organisation has verified.
+        async fn guest_org_may_hold(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            org_id: uuid::Uuid,
+            email: &str,
+        ) -> $crate::Result<bool> {
+            let ok: Option<(i64,)> = sqlx::query_as(
+                "select cast(1 as bigint) from organisations o where o.id = $1 and o.kind = 'partner' \
+                 and not exists (select 1 from organisation_domains od \
+                                 where od.domain = $2 and od.org_id <> $1)",
+            )
+            .bind(org_id)
+            .bind(domain::validate::email_domain(email).unwrap_or_default())
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(ok.is_some())
+        }
+
+        /// Fills in the verified domains of organisations read from `rows`.
+        async fn with_domains(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            rows: Vec<$crate::sql::OrgRow>,
+        ) -> $crate::Result<Vec<domain::Organisation>> {
+            let mut orgs: Vec<domain::Organisation> = $crate::sql::convert(rows)?;
+            if orgs.is_empty() {
+                return Ok(orgs);
+            }
+            let pairs: Vec<(uuid::Uuid, String)> = if let [one] = orgs.as_slice() {
+                sqlx::query_as("select org_id, domain from organisation_domains where org_id = $1 order by domain")
+                    .bind(one.id)
+                    .fetch_all(&mut **tx)
+                    .await?
+            } else {
+                sqlx::query_as("select org_id, domain from organisation_domains order by domain")
+                    .fetch_all(&mut **tx)
+                    .await?
+            };
+            for (org_id, d) in pairs {
+                if let Some(o) = orgs.iter_mut().find(|o| o.id == org_id) {
+                    o.domains.push(d);
+                }
+            }
+            Ok(orgs)
         }
 
         async fn invitation_documents(

@@ -8,7 +8,9 @@
 //! Rules: a row matches an existing risk by reference (trimmed, any case). A blank cell leaves
 //! a field as it is on update (a sheet cannot tell "cleared" from "not filled in") and takes
 //! the default on create. Scores are appended as new assessments, never overwritten, and only
-//! when they differ from the latest of their kind.
+//! when they differ from the latest of their kind. A cell whose text was too long to read
+//! ([`Cell::TooLong`]) is a problem of its row when its column is imported, and nothing when
+//! the column is ignored.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,7 +21,7 @@ use domain::documents::risk::{
 use serde::Serialize;
 
 use super::mapping::{Field, Mapping};
-use super::table::{Row, Table};
+use super::table::{Cell, Row, Table};
 use super::values;
 use crate::Councils;
 
@@ -239,6 +241,14 @@ impl Context<'_> {
             if cell.is_blank() || field == Field::Ignore {
                 continue;
             }
+            if let Cell::TooLong { chars, limit } = *cell {
+                problems.push(format!(
+                    "\"{}\": holds {chars} characters of text; the limit is {limit} characters \
+                     per cell",
+                    self.table.header_name(col)
+                ));
+                continue;
+            }
             let text = cell.text();
             // Errors name the value first, except for councils: there the message names just
             // the unknown councils of the list.
@@ -321,7 +331,13 @@ impl Context<'_> {
         let mut problems = Vec::new();
         let p = self.parse(row, &mut problems);
         let reference = p.reference.clone();
+        let reference_too_long = self
+            .mapping
+            .column(Field::Reference)
+            .is_some_and(|c| matches!(row.get(c), Cell::TooLong { .. }));
         match &reference {
+            // Too long is reported already.
+            None if reference_too_long => {}
             None => problems.insert(
                 0,
                 format!(

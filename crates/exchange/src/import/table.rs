@@ -7,9 +7,10 @@
 
 use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{DataRef, Reader, Xlsx};
 use chrono::NaiveDate;
 
+use super::archive::{ArchiveError, ArchiveLimits, check_archive};
 use super::mapping::guess_field;
 use super::values::{looks_like_number_or_date, ymd};
 use crate::import::Field;
@@ -35,6 +36,10 @@ pub enum ImportError {
     NoSheets,
     #[error("the sheet is larger than an import takes ({0} rows, {1} columns)")]
     TooLarge(u32, u32),
+    /// The workbook's zip archive is past one of [`Limits::archive`]: refused before the
+    /// workbook is parsed.
+    #[error("the workbook is refused before reading: {0}")]
+    Archive(#[from] ArchiveError),
     #[error(
         "no header row found: none of the first {HEADER_SEARCH_ROWS} rows names at least \
          {MIN_KNOWN_HEADERS} known columns (such as Ref, Risk title, Owner)"
@@ -56,9 +61,29 @@ pub enum Cell {
     /// A cell Excel formatted as a date.
     Date(NaiveDate),
     Bool(bool),
+    /// Text longer than [`Limits::cell_chars`]: the text itself is dropped as it is read, and
+    /// the preview refuses the row if the cell's column is imported.
+    TooLong {
+        /// The text's length in characters.
+        chars: usize,
+        /// The limit it is over.
+        limit: usize,
+    },
 }
 
 impl Cell {
+    /// Text, or [`Cell::TooLong`] when it has more than `limit` characters.
+    pub(crate) fn text_within(text: &str, limit: usize) -> Cell {
+        // A byte count at most the limit is a character count at most the limit.
+        if text.len() <= limit {
+            return Cell::Text(text.to_owned());
+        }
+        match text.chars().count() {
+            chars if chars > limit => Cell::TooLong { chars, limit },
+            _ => Cell::Text(text.to_owned()),
+        }
+    }
+
     /// Empty, or only whitespace.
     pub fn is_blank(&self) -> bool {
         match self {
@@ -68,7 +93,8 @@ impl Cell {
         }
     }
 
-    /// The cell as text, trimmed: numbers without a trailing `.0`, dates as `dd/mm/yyyy`.
+    /// The cell as text, trimmed: numbers without a trailing `.0`, dates as `dd/mm/yyyy`;
+    /// empty for text that was too long.
     pub fn text(&self) -> String {
         match self {
             Cell::Empty => String::new(),
@@ -76,6 +102,7 @@ impl Cell {
             Cell::Number(n) => format_number(*n),
             Cell::Date(d) => d.format("%d/%m/%Y").to_string(),
             Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+            Cell::TooLong { .. } => String::new(),
         }
     }
 
@@ -83,6 +110,7 @@ impl Cell {
     pub fn shown(&self) -> String {
         match self {
             Cell::Number(n) => format_number(*n),
+            Cell::TooLong { chars, .. } => format!("({chars} characters of text)"),
             other => format!("{:?}", other.text()),
         }
     }
@@ -153,14 +181,27 @@ pub fn column_letter(col: usize) -> String {
     String::from_utf8_lossy(&s).into_owned()
 }
 
-/// How large a sheet may be: a workbook names its own size, and a hostile one with a single
-/// cell at XFD1048576 would otherwise make a grid of seventeen billion cells. Checked cell by
-/// cell while reading, before anything is allocated for the grid.
+/// How large an import may be. A workbook names its own size, and a hostile one with a single
+/// cell at XFD1048576 would otherwise make a grid of seventeen billion cells; its zip archive
+/// may expand a thousandfold; a single cell may hold a book. Rows and columns are checked cell
+/// by cell while reading, before anything is allocated for the grid; the archive before the
+/// workbook is parsed at all; cell text as each cell is read.
+///
+/// Build it with `..Default::default()` so limits added later take their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Rows, counted as the sheet numbers them (title and header rows included).
+    /// Rows, counted as the sheet numbers them (title and header rows included). Default 5 000.
     pub rows: u32,
+    /// Default 200.
     pub columns: u32,
+    /// Most characters of text one cell may hold, for XLSX and CSV alike. Default 10 000
+    /// (Excel itself stops at 32 767). A longer cell is read as [`Cell::TooLong`], without
+    /// its text, and [`preview`](super::preview) refuses its row, naming the column and this
+    /// limit, when the column is imported; the rest of the file imports as usual.
+    pub cell_chars: usize,
+    /// The zip archive of an XLSX workbook, checked by [`check_archive`] before the workbook
+    /// is parsed. Not used for CSV.
+    pub archive: ArchiveLimits,
 }
 
 impl Default for Limits {
@@ -168,13 +209,18 @@ impl Default for Limits {
         Limits {
             rows: 5_000,
             columns: 200,
+            cell_chars: 10_000,
+            archive: ArchiveLimits::default(),
         }
     }
 }
 
 /// Reads the first sheet of a workbook (or the named one), or a CSV file, and finds its header.
 ///
-/// `sheet` is ignored for CSV. A sheet past `limits` is refused whole.
+/// `sheet` is ignored for CSV. A workbook whose archive is past `limits.archive` is refused
+/// before it is parsed ([`ImportError::Archive`]); a sheet past `limits.rows` or
+/// `limits.columns` is refused whole; cells longer than `limits.cell_chars` are kept only as
+/// [`Cell::TooLong`].
 pub fn read_table(
     bytes: &[u8],
     format: Format,
@@ -182,7 +228,10 @@ pub fn read_table(
     limits: Limits,
 ) -> Result<Table, ImportError> {
     match format {
-        Format::Xlsx => read_xlsx(bytes, sheet, limits),
+        Format::Xlsx => {
+            check_archive(bytes, &limits.archive)?;
+            read_xlsx(bytes, sheet, limits)
+        }
         Format::Csv => {
             let grid = read_csv(bytes, limits)?;
             detect(grid, None)
@@ -222,7 +271,7 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
         .map_err(|e| ImportError::Xlsx(e.to_string()))?
     {
         let (r, c) = cell.get_position();
-        let value = convert(&Data::from(cell.get_value().clone()));
+        let value = convert(cell.get_value(), limits.cell_chars);
         if value == Cell::Empty {
             continue;
         }
@@ -254,26 +303,29 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
     detect(grid, Some(&merges))
 }
 
-fn convert(d: &Data) -> Cell {
+fn convert(d: &DataRef<'_>, cell_chars: usize) -> Cell {
+    let text = |s: &str| Cell::text_within(s, cell_chars);
     match d {
-        Data::Empty => Cell::Empty,
-        Data::String(s) if s.trim().is_empty() => Cell::Empty,
-        Data::String(s) => Cell::Text(s.clone()),
-        Data::Int(i) => Cell::Number(*i as f64),
-        Data::Float(f) => Cell::Number(*f),
-        Data::Bool(b) => Cell::Bool(*b),
-        Data::DateTime(dt) if dt.is_datetime() => {
+        DataRef::Empty => Cell::Empty,
+        DataRef::String(s) if s.trim().is_empty() => Cell::Empty,
+        DataRef::SharedString(s) if s.trim().is_empty() => Cell::Empty,
+        DataRef::String(s) => text(s),
+        DataRef::SharedString(s) => text(s),
+        DataRef::Int(i) => Cell::Number(*i as f64),
+        DataRef::Float(f) => Cell::Number(*f),
+        DataRef::Bool(b) => Cell::Bool(*b),
+        DataRef::DateTime(dt) if dt.is_datetime() => {
             let (y, m, day, ..) = dt.to_ymd_hms_milli();
             ymd(i32::from(y), u32::from(m), u32::from(day))
                 .map_or_else(|| Cell::Number(dt.as_f64()), Cell::Date)
         }
-        Data::DateTime(dt) => Cell::Number(dt.as_f64()),
-        Data::DateTimeIso(s) => s
+        DataRef::DateTime(dt) => Cell::Number(dt.as_f64()),
+        DataRef::DateTimeIso(s) => s
             .get(..10)
             .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
-            .map_or_else(|| Cell::Text(s.clone()), Cell::Date),
-        Data::DurationIso(s) => Cell::Text(s.clone()),
-        Data::Error(e) => Cell::Text(e.to_string()),
+            .map_or_else(|| text(s), Cell::Date),
+        DataRef::DurationIso(s) => text(s),
+        DataRef::Error(e) => Cell::Text(e.to_string()),
     }
 }
 
@@ -330,9 +382,9 @@ fn read_csv(bytes: &[u8], limits: Limits) -> Result<Vec<Row>, ImportError> {
                     // The export's guard against formulas (`'=…`) comes off again.
                     match f.strip_prefix('\'') {
                         Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
-                            Cell::Text(rest.to_owned())
+                            Cell::text_within(rest, limits.cell_chars)
                         }
-                        _ => Cell::Text(f.to_owned()),
+                        _ => Cell::text_within(f, limits.cell_chars),
                     }
                 }
             })
@@ -566,6 +618,7 @@ mod tests {
         let small = Limits {
             rows: 3,
             columns: 5,
+            ..Default::default()
         };
         assert!(read_table(b"Ref,Risk title,Owner\nA,b,c\n", Format::Csv, None, small).is_ok());
     }

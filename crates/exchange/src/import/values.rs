@@ -133,7 +133,7 @@ pub(crate) fn date(cell: &Cell) -> Result<NaiveDate, String> {
         Cell::Date(d) => Ok(*d),
         Cell::Number(n) => from_serial(*n).ok_or_else(|| NOT_A_DATE.to_owned()),
         Cell::Text(t) => parse_date_text(t),
-        Cell::Bool(_) | Cell::Empty => Err(NOT_A_DATE.to_owned()),
+        Cell::Bool(_) | Cell::Empty | Cell::TooLong { .. } => Err(NOT_A_DATE.to_owned()),
     }
 }
 

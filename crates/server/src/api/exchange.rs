@@ -153,6 +153,13 @@ fn prepare(
         // Title and header rows above the data.
         rows: u32::try_from(rows).unwrap_or(u32::MAX).saturating_add(20),
         columns: state.config.max_import_columns,
+        cell_chars: state.config.max_import_cell_chars,
+        archive: import::ArchiveLimits {
+            max_uncompressed_bytes: state.config.max_import_expanded_bytes,
+            max_entry_bytes: state.config.max_import_part_bytes,
+            max_ratio: state.config.max_import_ratio,
+            ..import::ArchiveLimits::default()
+        },
     };
     let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;

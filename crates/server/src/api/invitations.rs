@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::{DocumentId, GrantRole, Invitation, OrgRole, User, validate};
+use domain::{DocumentId, GrantRole, Invitation, OrgKind, OrgRole, User, validate};
 use serde::{Deserialize, Serialize};
 use store::{Acceptance, NewUser, System};
 use utoipa::ToSchema;
@@ -25,7 +25,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateInvitation {
     pub email: String,
-    /// The guest's organisation (e.g. the charity delivering the service).
+    /// The guest's organisation (e.g. the charity delivering the service): a partner body,
+    /// never a council.
     pub organisation_id: Uuid,
     /// Ids or `automerge:` URLs of the documents to grant; the caller must administer each.
     pub documents: Vec<String>,
@@ -98,11 +99,32 @@ pub async fn invite(
     if req.access_days == Some(0) {
         return Err(ApiError::invalid("access_days", "must be at least 1"));
     }
-    state
-        .store
-        .get_organisation(&caller.principal, req.organisation_id)
-        .await?
+    let orgs = state.store.list_organisations(&caller.principal).await?;
+    let guest_org = orgs
+        .iter()
+        .find(|o| o.id == req.organisation_id)
         .ok_or_else(|| ApiError::invalid("organisation_id", "no such organisation"))?;
+    if guest_org.kind != OrgKind::Partner {
+        return Err(ApiError::invalid(
+            "organisation_id",
+            format!(
+                "{} is a council: guests belong to a partner body (register it with POST /api/organisations)",
+                guest_org.name
+            ),
+        ));
+    }
+    if let Some(owner) = orgs
+        .iter()
+        .find(|o| o.id != guest_org.id && o.owns_address(&email))
+    {
+        return Err(ApiError::invalid(
+            "email",
+            format!(
+                "this address is in a domain {} has verified: its people cannot be guests of {}",
+                owner.name, guest_org.name
+            ),
+        ));
+    }
     let ctx = state.store.caller_context(&caller.principal).await?;
     let mut documents = Vec::with_capacity(req.documents.len());
     for (i, d) in req.documents.iter().enumerate() {
@@ -146,7 +168,15 @@ pub async fn invite(
     state
         .store
         .create_invitation(&caller.principal, &invitation, &auth::token_hash(&token))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Another organisation verified the domain, or the organisation changed, meanwhile.
+            store::StoreError::Refused => ApiError::invalid(
+                "email",
+                "this address cannot be invited to that organisation",
+            ),
+            other => other.into(),
+        })?;
     tracing::info!(invitation = %invitation.id, "invitation created");
     Ok(CreatedInvitation {
         link: invitation_link(&state.config.public_url, &token),
@@ -212,13 +242,19 @@ pub struct Accepted {
     pub session: Option<TokenPair>,
 }
 
-/// Accepts an invitation (no sign-in needed: the token is the authority). Works once.
+/// Accepts an invitation. Works once. For an address with no account the token is the
+/// authority and a guest account is created in the invitation's partner organisation; for an
+/// address that has an account, the caller must be signed in as that account (a link alone
+/// never attaches access to someone else's account).
 #[utoipa::path(post, path = "/api/invitations/accept", tag = "sharing", request_body = AcceptInvitation,
+    security((), ("bearer" = [])),
     responses((status = 200, body = Accepted),
+              (status = 401, description = "the address has an account: sign in as it first", body = crate::error::ErrorBody),
               (status = 404, description = "unknown, used, expired or revoked", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn accept(
     State(state): State<AppState>,
+    caller: Option<Caller>,
     ApiJson(req): ApiJson<AcceptInvitation>,
 ) -> ApiResult<Json<Accepted>> {
     let now = store::now_millis();
@@ -262,12 +298,16 @@ pub async fn accept(
         .accept_invitation(
             System::INVITATION,
             &auth::token_hash(&req.token),
+            caller.as_ref().map(|c| c.user.id),
             &new_user,
             now,
         )
         .await?
     {
         Acceptance::NotUsable => Err(ApiError::NotFound("invitation")),
+        Acceptance::SignInRequired => Err(ApiError::SignInRequired(
+            "this address has an account: sign in as it, then accept the invitation",
+        )),
         Acceptance::NeedsAccount => Err(ApiError::invalid(
             if req.display_name.is_none() {
                 "display_name"

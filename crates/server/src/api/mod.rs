@@ -45,15 +45,12 @@ pub async fn invite_from_cli(
         .organisation_by_name(store::System::PROVISION, organisation)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no organisation named {organisation:?}"))?;
+    // Acts as the inviter through a short session of its own, ended when done.
+    let principal = store::act_as(state.store.as_ref(), &user, 5 * 60 * 1000).await?;
     let caller = crate::auth::Caller {
-        principal: domain::access::Principal {
-            user_id: user.id,
-            org_id: user.org_id,
-            role: user.role,
-            is_guest: user.is_guest,
-        },
+        session_id: principal.session_id,
+        principal,
         user,
-        session_id: uuid::Uuid::nil(),
     };
     let req = invitations::CreateInvitation {
         email: email.to_owned(),
@@ -63,9 +60,12 @@ pub async fn invite_from_cli(
         expires_in_days: Some(days),
         access_days: None,
     };
-    let created = invitations::invite(state, &caller, req)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created = invitations::invite(state, &caller, req).await;
+    state
+        .store
+        .revoke_session(&caller.principal, caller.session_id, store::now_millis())
+        .await?;
+    let created = created.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(created.link)
 }
 

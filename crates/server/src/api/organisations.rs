@@ -72,20 +72,25 @@ pub async fn create(
         ));
     }
     let name = validate::name("name", &req.name)?;
-    let org = provision_organisation(&state, &name, OrgKind::Partner).await?;
+    // No domains: a council cannot verify another body's e-mail domain. Its people join as
+    // guests through invitations.
+    let org = provision_organisation(&state, &name, OrgKind::Partner, Vec::new()).await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
-/// Creates an organisation with its private space.
+/// Creates an organisation with its private space and its verified e-mail domains (the
+/// platform operator vouches for those; a domain belongs to one organisation at most).
 pub async fn provision_organisation(
     state: &AppState,
     name: &str,
     kind: OrgKind,
+    domains: Vec<String>,
 ) -> ApiResult<Organisation> {
     let org = Organisation {
         id: Uuid::new_v4(),
         name: name.to_owned(),
         kind,
+        domains: validate::domains("domains", &domains)?,
         created_at: store::now_millis(),
     };
     let space = Space {
@@ -99,14 +104,14 @@ pub async fn provision_organisation(
         .await
         .map_err(|e| match e {
             store::StoreError::Conflict => {
-                ApiError::Conflict("an organisation with this name exists")
+                ApiError::Conflict("an organisation with this name or one of these domains exists")
             }
             other => other.into(),
         })?;
     Ok(org)
 }
 
-/// The users of the caller's own organisation.
+/// The users of the caller's own organisation (never its guests; a guest sees no one).
 #[utoipa::path(get, path = "/api/users", tag = "organisations", security(("bearer" = [])),
     responses((status = 200, body = Vec<User>)))]
 pub async fn list_users(
@@ -129,7 +134,8 @@ fn member() -> OrgRole {
     OrgRole::Member
 }
 
-/// Adds a user to the caller's organisation. Organisation admins only.
+/// Adds a user to the caller's organisation. Organisation admins only, and only for an
+/// address in one of the organisation's verified domains.
 #[utoipa::path(post, path = "/api/users", tag = "organisations", security(("bearer" = [])),
     request_body = AddUser,
     responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody),
@@ -145,6 +151,28 @@ pub async fn add_user(
         ));
     }
     let email = validate::email("email", &req.email)?;
+    let org = state
+        .store
+        .get_organisation(&caller.principal, caller.principal.org_id)
+        .await?
+        .ok_or(ApiError::Forbidden("your organisation is not available"))?;
+    if !org.owns_address(&email) {
+        return Err(ApiError::invalid(
+            "email",
+            if org.domains.is_empty() {
+                format!(
+                    "{} has no verified e-mail domain: the platform operator sets them",
+                    org.name
+                )
+            } else {
+                format!(
+                    "accounts of {} are for addresses at {}; invite anyone else as a guest",
+                    org.name,
+                    org.domains.join(", ")
+                )
+            },
+        ));
+    }
     let display_name = validate::name("display_name", &req.display_name)?;
     validate::password("password", &req.password)?;
     let user = User {
@@ -174,6 +202,9 @@ pub async fn add_user(
         .await
         .map_err(|e| match e {
             store::StoreError::Conflict => ApiError::Conflict("an account with this e-mail exists"),
+            store::StoreError::Refused => {
+                ApiError::invalid("email", "not an address in your organisation's domains")
+            }
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, Json(user)))

@@ -92,16 +92,17 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<String> {
 async fn create(store: &dyn Store) -> anyhow::Result<()> {
     let now = store::now_millis();
     let mut orgs = Vec::new();
-    for (name, kind) in [
-        (COUNCIL_A, OrgKind::Council),
-        (COUNCIL_B, OrgKind::Council),
-        (COUNCIL_C, OrgKind::Council),
-        (PARTNER, OrgKind::Partner),
+    for (name, kind, domain) in [
+        (COUNCIL_A, OrgKind::Council, "ashby.gov.uk"),
+        (COUNCIL_B, OrgKind::Council, "brockley.gov.uk"),
+        (COUNCIL_C, OrgKind::Council, "carrow.gov.uk"),
+        (PARTNER, OrgKind::Partner, "riverside.org.uk"),
     ] {
         let org = Organisation {
             id: Uuid::new_v4(),
             name: name.into(),
             kind,
+            domains: vec![domain.into()],
             created_at: now,
         };
         let space = Space {
@@ -151,18 +152,19 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             .await?;
         users.push(user);
     }
-    let principal = |email: &str| {
-        users.iter().find(|u| u.email == email).map(|u| Principal {
-            user_id: u.id,
-            org_id: u.org_id,
-            role: u.role,
-            is_guest: u.is_guest,
-        })
+    let user = |email: &str| {
+        users
+            .iter()
+            .find(|u| u.email == email)
+            .ok_or_else(|| anyhow::anyhow!("demo user {email}"))
     };
-    let alice = principal("alice@ashby.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
-    let bella = principal("bella@brockley.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
-    let carl = principal("carl@carrow.gov.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
-    let grace = principal("grace@riverside.org.uk").ok_or_else(|| anyhow::anyhow!("demo user"))?;
+    // The store proves every caller by a live session: seeding acts through short ones,
+    // ended when it is done.
+    const SEEDING_MS: i64 = 10 * 60 * 1000;
+    let alice = store::act_as(store, user("alice@ashby.gov.uk")?, SEEDING_MS).await?;
+    let bella = store::act_as(store, user("bella@brockley.gov.uk")?, SEEDING_MS).await?;
+    let carl = store::act_as(store, user("carl@carrow.gov.uk")?, SEEDING_MS).await?;
+    let grace = user("grace@riverside.org.uk")?;
 
     let partnership = Partnership {
         id: Uuid::new_v4(),
@@ -345,7 +347,7 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             &Grant {
                 id: Uuid::new_v4(),
                 document_id: sla.id,
-                user_id: grace.user_id,
+                user_id: grace.id,
                 role: GrantRole::Editor,
                 expires_at: None,
                 revoked_at: None,
@@ -354,5 +356,8 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             },
         )
         .await?;
+    for p in [alice, bella, carl] {
+        store.revoke_session(&p, p.session_id, now).await?;
+    }
     Ok(())
 }

@@ -1,0 +1,268 @@
+//! The tenant wall against a hostile council: an administrator of a council outside a
+//! partnership, using only the public API and chaining legitimate calls, gains no access to
+//! another council's or partnership's data. Both backends.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tests::{Backend, StatusCode, TestServer, on_both_backends};
+
+const A_PRIVATE: &str = "Ashby corporate risk register";
+const C_PRIVATE: &str = "Carrow corporate risk register";
+const SHARED_REGISTER: &str = "Shared services partnership risk register";
+
+async fn org_id(s: &TestServer, token: &str, name: &str) -> Value {
+    let (_, orgs) = s.get("/api/organisations", token).await;
+    orgs.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{name} listed"))["id"]
+        .clone()
+}
+
+async fn accept(s: &TestServer, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    s.call(
+        reqwest::Method::POST,
+        "/api/invitations/accept",
+        token,
+        Some(body),
+    )
+    .await
+}
+
+/// Attack 1: pre-register the address an invitation will later name, in one's own council.
+async fn squatting_an_invitees_address_gains_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let carl = s.login("carl@carrow.gov.uk").await; // Carrow: outside the partnership
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let riverside = org_id(&s, &alice, "Riverside Community Trust").await;
+    let a_private = s.doc_id(&alice, A_PRIVATE).await;
+    let mut attempts = 0;
+    let mut successes = 0;
+
+    // Carl cannot create accounts outside Carrow's verified domain.
+    for email in [
+        "worker@riverside.org.uk",
+        "worker@unclaimed-charity.org",
+        "someone@ashby.gov.uk",
+    ] {
+        attempts += 1;
+        let (status, body) = s
+            .post(
+                "/api/users",
+                &carl,
+                json!({"email": email, "display_name": "Squatter", "password": "a long squatter password"}),
+            )
+            .await;
+        if status.is_success() {
+            successes += 1;
+        } else {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["field"], "email");
+        }
+    }
+    // Its own domain works.
+    let (status, body) = s
+        .post(
+            "/api/users",
+            &carl,
+            json!({"email": "new.officer@carrow.gov.uk", "display_name": "New Officer", "password": "a long officer password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Ashby invites a charity worker (no account yet) and an existing guest (Grace).
+    let (status, fresh) = s.post("/api/invitations", &alice, json!({"email": "worker@unclaimed-charity.org", "organisation_id": riverside, "documents": [a_private], "role": "editor"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{fresh}");
+    let (status, existing) = s.post("/api/invitations", &alice, json!({"email": "grace@riverside.org.uk", "organisation_id": riverside, "documents": [a_private], "role": "editor"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{existing}");
+
+    // Carl holds Grace's link: anonymous, with a password of his choosing, or signed in as
+    // himself, it attaches nothing.
+    for (token, body) in [
+        (None, json!({"token": existing["token"]})),
+        (
+            None,
+            json!({"token": existing["token"], "display_name": "Grace", "password": "carl chose this password"}),
+        ),
+        (Some(carl.as_str()), json!({"token": existing["token"]})),
+    ] {
+        attempts += 1;
+        let (status, body) = accept(&s, token, body).await;
+        if status.is_success() {
+            successes += 1;
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert_eq!(body["error"]["code"], "sign_in_required");
+        }
+    }
+    // Nothing reached Carl, and the invitation is still Grace's to accept.
+    attempts += 1;
+    let (status, _) = s.get(&format!("/api/documents/{a_private}"), &carl).await;
+    if status != StatusCode::NOT_FOUND {
+        successes += 1;
+    }
+    let (status, body) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(
+                json!({"email": "grace@riverside.org.uk", "password": "carl chose this password"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let grace = s.login("grace@riverside.org.uk").await;
+    let (status, body) = accept(&s, Some(&grace), json!({"token": existing["token"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["user"]["is_guest"], true,
+        "accepting never makes a member"
+    );
+    let (_, doc) = s.get(&format!("/api/documents/{a_private}"), &grace).await;
+    assert_eq!(doc["access"], "write");
+
+    // The new worker's account is a guest of the partner body, never of a council.
+    let (status, body) = accept(
+        &s,
+        None,
+        json!({"token": fresh["token"], "display_name": "Worker", "password": "a long worker password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["is_guest"], true);
+    assert_eq!(body["user"]["org_id"], riverside);
+    eprintln!("squatting: {attempts} attempts, {successes} successes");
+    assert_eq!(successes, 0);
+    s.stop().await;
+}
+
+/// Attack 2: name another council (or one's own) as a guest's organisation, accept it oneself,
+/// and read that council's staff, invitations and partnerships.
+async fn a_guest_is_never_placed_in_a_council(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let ashby = org_id(&s, &carl, "Ashby Borough Council").await;
+    let carrow = org_id(&s, &carl, "Carrow City Council").await;
+    let c_private = s.doc_id(&carl, C_PRIVATE).await;
+    for org in [&ashby, &carrow] {
+        let (status, body) = s.post("/api/invitations", &carl, json!({"email": "plant@elsewhere.org", "organisation_id": org, "documents": [c_private], "role": "editor"})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "organisation_id");
+    }
+    // A partner body of Carl's own making is allowed; its guest sees only what was granted.
+    let (status, shell) = s
+        .post(
+            "/api/organisations",
+            &carl,
+            json!({"name": "Shell Trust", "kind": "partner"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{shell}");
+    assert_eq!(shell["domains"], json!([]));
+    let (status, inv) = s.post("/api/invitations", &carl, json!({"email": "plant@elsewhere.org", "organisation_id": shell["id"], "documents": [c_private], "role": "editor"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inv}");
+    let (status, accepted) = accept(
+        &s,
+        None,
+        json!({"token": inv["token"], "display_name": "Plant", "password": "a long plant password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let plant = accepted["session"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Ashby's pending invitation, to try to revoke.
+    let a_shared = s.doc_id(&alice, SHARED_REGISTER).await;
+    let riverside = org_id(&s, &alice, "Riverside Community Trust").await;
+    let (_, ashby_inv) = s.post("/api/invitations", &alice, json!({"email": "pending@riverside.org.uk", "organisation_id": riverside, "documents": [a_shared], "role": "viewer"})).await;
+    let grace = s.login("grace@riverside.org.uk").await;
+    for guest in [&plant, &grace] {
+        let (status, users) = s.get("/api/users", guest).await;
+        assert_eq!((status, &users), (StatusCode::OK, &json!([])));
+        let (status, invs) = s.get("/api/invitations", guest).await;
+        assert_eq!((status, &invs), (StatusCode::OK, &json!([])));
+        let (status, _) = s
+            .delete(
+                &format!(
+                    "/api/invitations/{}",
+                    ashby_inv["invitation"]["id"].as_str().unwrap()
+                ),
+                guest,
+            )
+            .await;
+        assert_ne!(status, StatusCode::NO_CONTENT);
+    }
+    let (_, partnerships) = s.get("/api/partnerships", &plant).await;
+    assert_eq!(partnerships, json!([]));
+    assert_eq!(s.titles(&plant).await.len(), 1);
+    // Councils' own user lists hold no guests at all.
+    let (_, users) = s.get("/api/users", &alice).await;
+    let users = users.as_array().unwrap();
+    assert!(!users.is_empty());
+    assert!(
+        users
+            .iter()
+            .all(|u| u["is_guest"] == false
+                && u["email"].as_str().unwrap().ends_with("@ashby.gov.uk"))
+    );
+    // The pending invitation is untouched: its invitee can still accept it.
+    let (status, body) = accept(
+        &s,
+        None,
+        json!({"token": ashby_inv["token"], "display_name": "Pending", "password": "a long pending password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.stop().await;
+}
+
+/// A workbook whose shared strings expand far beyond its size is refused before it is parsed.
+async fn a_decompression_bomb_is_refused_before_parsing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "Reference").unwrap();
+    sheet.write_string(0, 1, "Risk title").unwrap();
+    for row in 1..=200u32 {
+        sheet.write_string(row, 0, format!("B-{row}")).unwrap();
+        let title = format!("{row}{}", "A".repeat(30_000));
+        sheet.write_string(row, 1, title).unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    let (status, body) = s
+        .post(
+            &format!("/api/documents/{doc}/import/preview"),
+            &arun,
+            json!({"format": "xlsx", "file": STANDARD.encode(&bytes)}),
+        )
+        .await;
+    eprintln!(
+        "bomb of {} bytes: {status} {}",
+        bytes.len(),
+        body["error"]["message"]
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("compression ratio"),
+        "{body}"
+    );
+    s.stop().await;
+}
+
+on_both_backends!(
+    squatting_an_invitees_address_gains_nothing,
+    a_guest_is_never_placed_in_a_council,
+    a_decompression_bomb_is_refused_before_parsing,
+);
