@@ -261,7 +261,53 @@ async fn a_decompression_bomb_is_refused_before_parsing(backend: Backend) {
     s.stop().await;
 }
 
+/// Tokens and document content are never stored by a browser or proxy; API responses are not
+/// sniffed or framed.
+async fn api_responses_are_not_stored(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let login = s
+        .http
+        .post(s.url("/api/auth/login"))
+        .json(&json!({"email": "arun@ashby.gov.uk", "password": server::demo::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let content = s
+        .http
+        .get(s.url(&format!("/api/documents/{doc}/content")))
+        .bearer_auth(&arun)
+        .send()
+        .await
+        .unwrap();
+    let report = s
+        .http
+        .get(s.url(&format!("/api/documents/{doc}/report.html")))
+        .bearer_auth(&arun)
+        .send()
+        .await
+        .unwrap();
+    for resp in [&login, &content, &report] {
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h["cache-control"], "no-store", "{}", resp.url());
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+    // Served over http here: no HSTS (it is sent only when the public URL is https).
+    assert!(login.headers().get("strict-transport-security").is_none());
+    s.stop().await;
+}
+
 on_both_backends!(
+    api_responses_are_not_stored,
     squatting_an_invitees_address_gains_nothing,
     a_guest_is_never_placed_in_a_council,
     a_decompression_bomb_is_refused_before_parsing,

@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 use serde_json::Value;
 
-use crate::documents::{Content, SCHEMA_VERSION, put_json, root_keys, schema_version_value};
+use crate::documents::{Content, SCHEMA_VERSION, put_json, schema_version_value};
 use crate::model::DocumentKind;
 
 /// The automerge actor the server uses for content it authors itself (initial documents,
@@ -85,8 +85,7 @@ pub fn version(doc: &impl ReadDoc) -> u64 {
 /// server's actor; returns whether anything changed. Version 1 held empty lists only; version 2
 /// adds the risk register's matrix and appetite and the agreement's comments; version 3 holds
 /// no unsigned integer anywhere (the JS client reads those as `BigInt`, which `JSON.stringify`
-/// refuses: each becomes a signed one) and nothing but [`root_keys`] at its root (`read` refuses
-/// any other key there; removed ones stay in the document's history).
+/// refuses: each becomes a signed one).
 pub fn upgrade(
     doc: &mut AutoCommit,
     kind: DocumentKind,
@@ -103,11 +102,6 @@ pub fn upgrade(
                 put_json(doc, &ROOT, k, v)?;
             }
         }
-    }
-    let known = root_keys(kind);
-    let unknown: Vec<String> = doc.keys(ROOT).filter(|k| !known.contains(k)).collect();
-    for key in unknown {
-        doc.delete(ROOT, key.as_str())?;
     }
     for (obj, prop, value) in unsigned_scalars(doc) {
         if obj == ROOT && prop == Prop::Map("schemaVersion".into()) {
@@ -241,7 +235,10 @@ mod tests {
         assert_eq!(scalar("n"), ScalarValue::Int(7));
         assert_eq!(scalar("i"), ScalarValue::Int(-3));
         assert_eq!(scalar("f"), ScalarValue::F64(0.5));
-        assert!(matches!(scalar("u"), ScalarValue::F64(_)), "too big for i64: a float");
+        assert!(
+            matches!(scalar("u"), ScalarValue::F64(_)),
+            "too big for i64: a float"
+        );
     }
 
     /// What version 2 wrote: its version and some values as unsigned integers (a map's, a
@@ -266,17 +263,28 @@ mod tests {
         v2.commit();
         assert_eq!(stored_version(&v2), ScalarValue::Uint(2));
         assert_eq!(version(&v2), 2, "an unsigned version reads");
-        assert_eq!(unsigned_scalars(&v2).len(), 4, "{:?}", unsigned_scalars(&v2));
+        assert_eq!(
+            unsigned_scalars(&v2).len(),
+            4,
+            "{:?}",
+            unsigned_scalars(&v2)
+        );
         let problems = documents::read(DocumentKind::RiskRegister, &v2).unwrap_err();
         assert_eq!(problems[0].path, "schemaVersion");
 
         let mut v2 = v2.with_actor(automerge::ActorId::from(SERVER_ACTOR));
         assert!(upgrade(&mut v2, DocumentKind::RiskRegister).unwrap());
-        assert!(!upgrade(&mut v2, DocumentKind::RiskRegister).unwrap(), "once");
+        assert!(
+            !upgrade(&mut v2, DocumentKind::RiskRegister).unwrap(),
+            "once"
+        );
         assert_eq!(unsigned_scalars(&v2), vec![]);
         assert_eq!(stored_version(&v2), ScalarValue::Int(3));
         assert_eq!(version(&v2), 3);
-        assert!(v2.get(ROOT, "notes").unwrap().is_none(), "not a field: removed");
+        assert!(
+            v2.get(ROOT, "notes").unwrap().is_none(),
+            "not a field: removed"
+        );
         let json = documents::to_json(&v2);
         assert_eq!(json["matrix"]["bands"][0]["rank"], 1);
         assert_eq!(json["appetite"][0]["maxScore"], 9);

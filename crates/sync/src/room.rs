@@ -14,7 +14,8 @@
 //!   actor to the user who sent it (persisted with the batch); a change from an actor bound to
 //!   someone else is refused.
 //! - **All or nothing.** A message whose changes are refused, or that fails midway (a valid
-//!   change followed by garbage), leaves the document exactly as before it.
+//!   change followed by garbage), leaves the document exactly as before it. Bytes automerge
+//!   would skip (after the message, after a compressed stream) refuse it too ([`crate::chunks`]).
 //! - **A failed write is not lost silently.** The unpersisted changes are dropped from memory
 //!   and their senders are told and disconnected; on reconnecting they sync them again.
 
@@ -343,9 +344,16 @@ impl Room {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        let msg = match sync::Message::decode(data) {
+        // Whole or not at all: bytes after the message refuse it like any malformed one.
+        let msg = match crate::chunks::message(data) {
             Ok(m) => m,
-            Err(_) => return self.refuse(conn, "malformed automerge sync message", out),
+            Err(e) => {
+                return self.refuse(
+                    conn,
+                    &format!("malformed automerge sync message ({e}): nothing was applied"),
+                    out,
+                );
+            }
         };
         if !msg.changes.is_empty() && peer.edit == Edit::None {
             return self.refuse(

@@ -351,7 +351,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepts an invitation (no sign-in needed: the token is the authority). Works once. */
+        /**
+         * Accepts an invitation. Works once. For an address with no account the token is the
+         *     authority and a guest account is created in the invitation's partner organisation; for an
+         *     address that has an account, the caller must be signed in as that account (a link alone
+         *     never attaches access to someone else's account).
+         */
         post: operations["post_api_invitations_accept"];
         delete?: never;
         options?: never;
@@ -598,10 +603,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The users of the caller's own organisation. */
+        /** The users of the caller's own organisation (never its guests; a guest sees no one). */
         get: operations["get_api_users"];
         put?: never;
-        /** Adds a user to the caller's organisation. Organisation admins only. */
+        /**
+         * Adds a user to the caller's organisation. Organisation admins only, and only for an
+         *     address in one of the organisation's verified domains.
+         */
         post: operations["post_api_users"];
         delete?: never;
         options?: never;
@@ -970,7 +978,8 @@ export interface components {
             expires_in_days?: number | null;
             /**
              * Format: uuid
-             * @description The guest's organisation (e.g. the charity delivering the service).
+             * @description The guest's organisation (e.g. the charity delivering the service): a partner body,
+             *     never a council.
              */
             organisation_id: string;
             role: components["schemas"]["GrantRole"];
@@ -1097,8 +1106,9 @@ export interface components {
         };
         ErrorDetail: {
             /**
-             * @description Stable, machine-readable: bad_request, invalid, unauthorized, forbidden, not_found,
-             *     conflict, payload_too_large, unsupported_media_type, unavailable, internal.
+             * @description Stable, machine-readable: bad_request, invalid, unauthorized, sign_in_required,
+             *     too_many_requests, forbidden, not_found, conflict, payload_too_large,
+             *     unsupported_media_type, unavailable, internal.
              */
             code: string;
             /** @description The request field at fault, as a dotted path, when there is one. */
@@ -1344,6 +1354,12 @@ export interface components {
         /** @description A council or partner body: the tenant. */
         Organisation: {
             created_at: components["schemas"]["i64"];
+            /**
+             * @description The e-mail domains this organisation has verified (set by the platform operator when it
+             *     is created). Accounts of its people are created only for addresses in these domains, and
+             *     no other organisation may hold an account or guest in them.
+             */
+            domains?: string[];
             /** Format: uuid */
             id: string;
             kind: components["schemas"]["OrgKind"];
@@ -2502,6 +2518,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description the address has an account: sign in as it first */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description unknown, used, expired or revoked */

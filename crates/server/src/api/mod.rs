@@ -75,6 +75,11 @@ pub fn router(state: AppState) -> Router {
     // An import carries the file as base64 (4 bytes per 3) inside a small JSON body.
     let import_limit = state.config.max_import_bytes / 3 * 4 + 64 * 1024;
     let timeout = crate::request_timeout(&state.config);
+    let hsts = state
+        .config
+        .public_url
+        .starts_with("https://")
+        .then(|| axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let api = Router::new()
         .route("/auth/login", post(session::login))
         .route("/auth/refresh", post(session::refresh))
@@ -144,7 +149,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sync/ticket", post(live::ticket))
         .route("/openapi.json", get(openapi_json))
-        .fallback(|| async { ApiError::NotFound("route") });
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::map_response(api_headers));
 
     Router::new()
         .nest("/api", api)
@@ -157,11 +163,57 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::map_response_with_state(
+            hsts,
+            transport_security,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: a query string could carry a secret.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// Every API response: never cached or stored by a browser or proxy (tokens, document
+/// content), not sniffed, not framed, no referrer. A handler's own header wins (the committee
+/// report sets its own policy).
+async fn api_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    let h = resp.headers_mut();
+    // The committee report is HTML with its own inline styles (and inline colours); nothing
+    // else it holds may load or run.
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let csp = if html {
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'"
+    } else {
+        "default-src 'none'; frame-ancestors 'none'"
+    };
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, csp),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, axum::http::HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+/// Strict-Transport-Security on every response when people reach the server over https.
+async fn transport_security(
+    State(hsts): State<Option<axum::http::HeaderValue>>,
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    if let Some(v) = hsts {
+        resp.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, v);
+    }
+    resp
 }
 
 /// Liveness: the process answers.

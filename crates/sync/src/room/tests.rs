@@ -539,6 +539,136 @@ fn garbage_sync_bytes_and_valid_change_then_garbage_apply_nothing() {
     assert!(sim.clients[1].conn.is_some());
 }
 
+/// A writer's sync message, tampered with by `tamper`, is refused whole: the sender is told
+/// (an error naming `why`) and disconnected, nothing is applied, persisted or sent to anyone
+/// else.
+fn refused_whole(
+    seed: u64,
+    edit: impl FnOnce(&mut AutoCommit),
+    tamper: impl FnOnce(&mut AutoCommit, &mut sync::Message) -> Vec<u8>,
+    why: &str,
+) {
+    let mut sim = Sim::new(seed, 1, 1, 0);
+    sim.connect(0);
+    sim.connect(1);
+    sim.settle();
+    let heads = sim.room.document().get_heads();
+    let other = sim.clients[1].conn.unwrap();
+    let c = &mut sim.clients[0];
+    edit(&mut c.doc);
+    let mut msg = c.doc.sync().generate_sync_message(&mut c.state).unwrap();
+    assert!(!msg.changes.is_empty());
+    let conn = c.conn.unwrap();
+    let data = tamper(&mut c.doc, &mut msg);
+    let e = sim.room.handle(Input::Sync { conn, data });
+    assert!(
+        matches!(&e[..], [
+            Effect::Send { conn: c, msg: Message::Error { message, .. } },
+            Effect::Close { conn: d, .. },
+        ] if *c == conn && *d == conn && message.contains(why) && message.contains("nothing was applied")),
+        "{e:?}"
+    );
+    assert!(
+        !e.iter().any(|e| matches!(
+            e,
+            Effect::Persist { .. }
+                | Effect::Send {
+                    msg: Message::Sync { .. },
+                    ..
+                }
+        )),
+        "nothing persisted or sent: {e:?}"
+    );
+    assert!(
+        !e.iter()
+            .any(|e| matches!(e, Effect::Send { conn, .. } if *conn == other))
+    );
+    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
+    assert!(sim.room.is_settled(), "nothing pending");
+    assert!(sim.room.document().get_missing_deps(&[]).is_empty());
+}
+
+/// The change payload is a valid change followed by junk, in one piece.
+#[test]
+fn a_change_followed_by_junk_in_one_payload_is_refused_whole() {
+    refused_whole(
+        19,
+        |d| {
+            d.put(ROOT, "valid", 1).unwrap();
+        },
+        |doc, msg| {
+            let mut bytes = doc.get_changes(&[]).last().unwrap().raw_bytes().to_vec();
+            bytes.extend_from_slice(b"junk after the change");
+            msg.changes = vec![bytes].into();
+            msg.clone().encode()
+        },
+        "invalid changes",
+    );
+}
+
+/// The same change, compressed (chunk type 2), with junk after its DEFLATE stream inside the
+/// chunk: automerge inflates up to the stream's end and would apply the change.
+#[test]
+fn junk_after_a_compressed_changes_stream_is_refused_whole() {
+    refused_whole(
+        23,
+        |d| {
+            d.put(ROOT, "long", "a long value ".repeat(50)).unwrap();
+        },
+        |doc, msg| {
+            let mut change = doc.get_changes(&[]).last().unwrap().clone();
+            let compressed = change.bytes().to_vec();
+            assert_eq!(compressed[8], 2, "compressed");
+            let (len, at) = {
+                let (mut value, mut i) = (0u64, 9);
+                loop {
+                    value |= u64::from(compressed[i] & 0x7f) << (7 * (i - 9));
+                    i += 1;
+                    if compressed[i - 1] & 0x80 == 0 {
+                        break (value, i);
+                    }
+                }
+            };
+            let junk = b"junk after the stream";
+            let mut bad = compressed[..9].to_vec();
+            let mut n = len + junk.len() as u64;
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                bad.push(if n == 0 { byte } else { byte | 0x80 });
+                if n == 0 {
+                    break;
+                }
+            }
+            bad.extend_from_slice(&compressed[at..]);
+            bad.extend_from_slice(junk);
+            // automerge alone would take it.
+            assert!(AutoCommit::new().load_incremental(&bad).is_ok());
+            msg.changes = vec![bad].into();
+            msg.clone().encode()
+        },
+        "after the end of a compressed change",
+    );
+}
+
+/// A valid sync message carrying a valid change, followed by bytes automerge's decoder skips.
+#[test]
+fn bytes_after_the_sync_message_are_refused_whole() {
+    refused_whole(
+        29,
+        |d| {
+            d.put(ROOT, "valid", 1).unwrap();
+        },
+        |_, msg| {
+            let mut bytes = msg.clone().encode();
+            bytes.extend_from_slice(&[0x00, 0x2a]);
+            assert!(sync::Message::decode(&bytes).is_ok(), "automerge takes it");
+            bytes
+        },
+        "after the end of the sync message",
+    );
+}
+
 #[test]
 fn group_commit_holds_broadcast_until_persisted() {
     let mut sim = Sim::new(17, 2, 1, 0);
