@@ -138,16 +138,17 @@ async fn read_only_peer_cannot_change_a_document(backend: Backend) {
         .unwrap()["id"]
         .clone();
     let (_, inv) = s.post("/api/invitations", &alice, serde_json::json!({"email": "grace@riverside.org.uk", "organisation_id": riverside, "documents": [sla], "role": "viewer"})).await;
+    // Grace already has an account: she accepts signed in as it.
+    let grace = s.login("grace@riverside.org.uk").await;
     let (status, _) = s
         .call(
             reqwest::Method::POST,
             "/api/invitations/accept",
-            None,
+            Some(&grace),
             Some(serde_json::json!({"token": inv["token"]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let grace = s.login("grace@riverside.org.uk").await;
 
     let mut cg = SyncClient::connect(&s, &grace, "peer-grace").await;
     let mut rg = Replica::new(&sla);

@@ -282,8 +282,8 @@ mod tests {
         assert_eq!(stored_version(&v2), ScalarValue::Int(3));
         assert_eq!(version(&v2), 3);
         assert!(
-            v2.get(ROOT, "notes").unwrap().is_none(),
-            "not a field: removed"
+            v2.get(ROOT, "notes").unwrap().is_some(),
+            "what an old client wrote is kept"
         );
         let json = documents::to_json(&v2);
         assert_eq!(json["matrix"]["bands"][0]["rank"], 1);
