@@ -173,6 +173,25 @@ impl TestDb {
         .expect("store opens")
     }
 
+    /// Runs SQL as the tables' owner (system context): for a test to set up what no API call
+    /// can, such as a grant that expires in a few seconds.
+    pub async fn owner_sql(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.owner_url)
+                    .await
+                    .expect("owner connection");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("owner sql");
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.owner_url)
+                    .await
+                    .expect("owner connection");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("owner sql");
+            }
+        }
+    }
+
     /// Removes the database (best effort).
     pub async fn drop_db(self) {
         match self.backend {
@@ -240,6 +259,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The live-sync hub, to observe loaded rooms and connections.
     pub hub: Arc<server::live::Hub>,
+    /// The server's shared state, to read its counters.
+    pub state: server::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -273,6 +294,7 @@ impl TestServer {
         config.public_url = format!("http://{addr}");
         let state = server::AppState::new(config, store.clone()).expect("state");
         let hub = state.hub.clone();
+        let shared = state.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server::serve(state, listener, async {
@@ -287,6 +309,7 @@ impl TestServer {
             db: Some(db),
             http: reqwest::Client::new(),
             hub,
+            state: shared,
             stop: Some(stop),
             task: Some(task),
         }

@@ -124,8 +124,13 @@ impl SyncClient {
 
     /// Waits for the connection to close, skipping messages; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
+        self.closed_within(Duration::from_secs(2)).await
+    }
+
+    /// Like [`Self::closed`], allowing up to `wait` of silence.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<u16> {
         for _ in 0..10_000 {
-            match self.recv().await {
+            match self.recv_within(wait).await {
                 Heard::Closed(code, _) => return code,
                 Heard::Silence => return None,
                 Heard::Msg(_) => continue,

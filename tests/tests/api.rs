@@ -491,7 +491,22 @@ async fn sessions_refresh_once_and_logout_revokes(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "a refresh token works once"
     );
+    // ... and presenting it again ended the session it belonged to (a copied token).
+    let (status, _) = s.get("/api/me", &access2).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "reuse ends the session");
 
+    let login = s.login_full("arun@ashby.gov.uk").await;
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let (status, pair) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": login["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let access2 = pair["access_token"].as_str().unwrap().to_owned();
     let (status, me) = s.get("/api/me", &access2).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["organisation"]["name"], "Ashby Borough Council");

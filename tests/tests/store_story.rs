@@ -338,7 +338,7 @@ async fn storage_story(backend: Backend) {
     // Brockley still sees the partnership record (it was a member), not its documents.
     assert!(store.get_partnership(&ben, pid).await.unwrap().is_some());
 
-    // Sessions: rotation is compare-and-swap.
+    // Sessions: a refresh token works once; a second use revokes the session.
     let session = store::Session {
         id: Uuid::new_v4(),
         user_id: arun.user_id,
@@ -348,17 +348,20 @@ async fn storage_story(backend: Backend) {
         revoked_at: None,
     };
     store.create_session(System::LOGIN, &session).await.unwrap();
+    let rotated = store
+        .refresh_session(System::REFRESH, "r1", "r2", now)
+        .await
+        .unwrap();
     assert!(
-        store
-            .rotate_session(System::REFRESH, session.id, "r1", "r2", now + 1000)
-            .await
-            .unwrap()
+        matches!(&rotated, store::Refresh::Rotated(s) if s.id == session.id && s.refresh_hash == "r2"),
+        "{rotated:?}"
     );
-    assert!(
-        !store
-            .rotate_session(System::REFRESH, session.id, "r1", "r3", now + 1000)
+    assert_eq!(
+        store
+            .refresh_session(System::REFRESH, "never-issued", "r9", now)
             .await
-            .unwrap()
+            .unwrap(),
+        store::Refresh::Unknown
     );
     assert!(
         store
@@ -382,6 +385,40 @@ async fn storage_story(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(!s.is_live(now + 1));
+
+    // A copied refresh token: the thief refreshes first; the owner's next use of the spent
+    // token revokes the session, and with it the thief's new token.
+    let family = store::Session {
+        id: Uuid::new_v4(),
+        refresh_hash: "f1".into(),
+        revoked_at: None,
+        ..session
+    };
+    store.create_session(System::LOGIN, &family).await.unwrap();
+    assert!(matches!(
+        store
+            .refresh_session(System::REFRESH, "f1", "f2", now)
+            .await
+            .unwrap(),
+        store::Refresh::Rotated(_)
+    ));
+    assert_eq!(
+        store
+            .refresh_session(System::REFRESH, "f1", "f3", now)
+            .await
+            .unwrap(),
+        store::Refresh::Reused(family.id)
+    );
+    assert_eq!(
+        store
+            .refresh_session(System::REFRESH, "f2", "f4", now)
+            .await
+            .unwrap(),
+        store::Refresh::Unknown,
+        "the thief's token died with the session"
+    );
+    let (_, f) = store.authenticate(&arun, family.id).await.unwrap().unwrap();
+    assert!(!f.is_live(now));
 
     db.drop_db().await;
 }

@@ -8,6 +8,7 @@
 //! code we never accept (and the `rsa` crate's open timing advisory with it).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -243,42 +244,151 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Hashes a password with argon2id (on a blocking thread: it is deliberately slow).
+/// Hashes a password with argon2id (on a blocking thread: it is deliberately slow). Requests
+/// go through [`Hasher`], which bounds how many run at once; this is for tools and seeding.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&random_bytes::<16>())
-            .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing: {e}"))
-    })
-    .await?
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+}
+
+fn hash_blocking(password: &str) -> anyhow::Result<String> {
+    let salt =
+        SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))
 }
 
 /// Checks a password against a stored hash. With no hash (unknown account, or none set), a
 /// dummy hash is checked so the answer takes as long either way.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let dummy;
-        let hash = match &stored {
-            Some(h) => h.as_str(),
-            None => {
-                dummy = dummy_hash();
-                dummy.as_str()
-            }
-        };
-        let ok = PasswordHash::new(hash)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        ok && stored.is_some()
-    })
-    .await
-    .unwrap_or(false)
+fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
+    let dummy;
+    let hash = match stored {
+        Some(h) => h,
+        None => {
+            dummy = dummy_hash();
+            dummy.as_str()
+        }
+    };
+    let ok = PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    ok && stored.is_some()
+}
+
+/// Password hashing for requests, on a bounded number of blocking threads: each argon2 run
+/// takes ~19 MiB and a core, so a burst of sign-ins waits in line instead of growing memory.
+/// A request that ends while waiting (timeout, client gone) gives up its place.
+#[derive(Debug)]
+pub struct Hasher {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    running: std::sync::Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Hasher {
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            running: Default::default(),
+        }
+    }
+
+    /// Most hashes that have run at once since start (a metric; tests read it too).
+    pub fn peak(&self) -> usize {
+        self.running.1.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free. The permit travels with the
+    /// work, so a request that ends early cannot let more than the bound run.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let permit = self.permits.clone().acquire_owned().await?;
+        let running = self.running.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            let now = running.0.fetch_add(1, Ordering::Relaxed) + 1;
+            running.1.fetch_max(now, Ordering::Relaxed);
+            let out = work();
+            running.0.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+            out
+        })
+        .await?)
+    }
+
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
+        self.run(move || verify_blocking(&password, stored.as_deref()))
+            .await
+    }
+}
+
+/// Smallest zxcvbn score (0–4) a new password must reach: 3 is "safely unguessable" against
+/// an online attack and moderately against an offline one.
+const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Refuses a password that is short, long, common, breached or built from the account's own
+/// details (`context`: e-mail, name). Its length bounds come from [`domain::validate::password`].
+pub fn check_new_password(
+    field: &'static str,
+    password: &str,
+    context: &[&str],
+) -> Result<(), ApiError> {
+    domain::validate::password(field, password)?;
+    let estimate = zxcvbn::zxcvbn(password, context);
+    if estimate.score() < MIN_PASSWORD_SCORE {
+        let hint = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            field,
+            format!("is too easy to guess{hint}: use a longer phrase of unrelated words"),
+        ));
+    }
+    Ok(())
+}
+
+/// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when the
+/// server is configured to sit behind a proxy that writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for SourceAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.trust_forwarded_for
+            && let Some(ip) = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Ok(Self(Some(ip)));
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 fn dummy_hash() -> String {
@@ -300,6 +410,8 @@ pub struct Caller {
     pub principal: Principal,
     pub user: User,
     pub session_id: Uuid,
+    /// When the login session ends by time (live connections close then).
+    pub session_expires_at: Millis,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -370,6 +482,7 @@ impl AppState {
             principal,
             user,
             session_id,
+            session_expires_at: session.expires_at,
         })
     }
 }

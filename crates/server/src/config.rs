@@ -433,6 +433,76 @@ pub struct Config {
     )]
     pub sync_messages_per_sec: u32,
 
+    /// Most live connections one user may hold at once (every tab, every device).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 50,
+        global = true
+    )]
+    pub sync_max_connections_per_user: usize,
+
+    /// Live-sync tickets one user may take per minute (bursts of that many).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_TICKETS_PER_MINUTE",
+        default_value_t = 60,
+        global = true
+    )]
+    pub sync_tickets_per_minute: u32,
+
+    /// Longest a client may take to send a request's headers, in seconds; a connection that
+    /// dribbles them is closed.
+    #[arg(
+        long,
+        env = "CONCORDAT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// Take the client's address from the last `X-Forwarded-For` entry (set this only behind
+    /// a reverse proxy that writes it); otherwise the connection's peer address is used.
+    #[arg(long, env = "CONCORDAT_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Failed sign-ins allowed per account within the throttle window; past it, 429.
+    #[arg(
+        long,
+        env = "CONCORDAT_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_max_failures_per_account: u32,
+
+    /// Failed sign-ins allowed per client address within the throttle window; past it, 429.
+    #[arg(
+        long,
+        env = "CONCORDAT_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_max_failures_per_address: u32,
+
+    /// The login throttle's window, in seconds.
+    #[arg(
+        long,
+        env = "CONCORDAT_LOGIN_THROTTLE_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_throttle_window_secs: u64,
+
+    /// Passwords hashed or checked at once (argon2 takes ~19 MiB and one core each); more
+    /// requests wait their turn.
+    #[arg(
+        long,
+        env = "CONCORDAT_PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 2,
+        global = true
+    )]
+    pub password_hash_concurrency: usize,
+
     /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,server=debug`).
     #[arg(long, env = "CONCORDAT_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -11,8 +11,10 @@ pub mod error;
 pub mod live;
 pub mod logging;
 pub mod report;
+pub mod throttle;
 pub mod web;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,19 @@ pub struct Inner {
     pub store: Arc<dyn store::Store>,
     pub keys: auth::Keys,
     pub hub: Arc<live::Hub>,
+    /// Password hashing, a bounded number at once.
+    pub hasher: auth::Hasher,
+    /// Failed sign-ins per account (lower-cased e-mail) and per client address.
+    pub login_failures: LoginFailures,
+    /// Live-sync tickets per user.
+    pub tickets: throttle::Windows<uuid::Uuid>,
+}
+
+/// Failed sign-ins counted per account and per client address.
+#[derive(Debug)]
+pub struct LoginFailures {
+    pub by_account: throttle::Windows<String>,
+    pub by_address: throttle::Windows<std::net::IpAddr>,
 }
 
 impl std::ops::Deref for AppState {
@@ -43,7 +58,17 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn store::Store>) -> anyhow::Result<Self> {
         let keys = auth::Keys::from_config(&config)?;
+        let window = Duration::from_secs(config.login_throttle_window_secs);
         Ok(Self(Arc::new(Inner {
+            hasher: auth::Hasher::new(config.password_hash_concurrency),
+            login_failures: LoginFailures {
+                by_account: throttle::Windows::new(config.login_max_failures_per_account, window),
+                by_address: throttle::Windows::new(config.login_max_failures_per_address, window),
+            },
+            tickets: throttle::Windows::new(
+                config.sync_tickets_per_minute,
+                Duration::from_secs(60),
+            ),
             config,
             store,
             keys,
@@ -88,23 +113,74 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves Concordat on `listener` until `shutdown` completes, then finishes in-flight requests,
 /// closes live connections (1001) and waits for every room to persist, compact and unload.
+///
+/// The accept loop is ours (on hyper's HTTP/1 connection) rather than `axum::serve`, which
+/// cannot bound how long a client takes to send its headers: a connection that dribbles them
+/// is closed after `header_read_timeout_secs`. Each request sees its peer address
+/// (`ConnectInfo`) for sign-in throttling.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use tower::Service as _;
+
     let hub = state.hub.clone();
-    let app = api::router(state);
+    let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
+    let mut make = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    let closing = hub.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Websockets outlive axum's graceful shutdown: close them and settle the rooms.
-            closing.begin_shutdown();
-        })
-        .await
-        .context("serving")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let Ok(router) = make.call(peer).await;
+        let service = hyper_util::service::TowerToHyperService::new(router);
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                _ = async { drop(stop.wait_for(|stopping| *stopping).await) } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    // Websockets outlive the HTTP connections they came from: close them and settle the rooms.
+    hub.begin_shutdown();
+    stop_tx.send_replace(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still running at the shutdown deadline were cut");
+        connections.shutdown().await;
+    }
     if !hub.wait_closed(SHUTDOWN_GRACE).await {
         tracing::warn!(
             rooms = hub.loaded_rooms(),

@@ -63,6 +63,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// The token was live: this session now holds the new hash.
+    Rotated(Session),
+    /// The token had been exchanged before: this session is now revoked.
+    Reused(Uuid),
+    /// No live session holds it and none ever did (or its session has ended).
+    Unknown,
+}
+
 /// A login session: the refresh token's hash, never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -256,16 +267,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         email: &str,
     ) -> Result<Option<(User, Option<String>)>>;
     async fn create_session(&self, sys: System, session: &Session) -> Result<()>;
-    async fn session_by_refresh_hash(&self, sys: System, hash: &str) -> Result<Option<Session>>;
-    /// Replaces a session's refresh hash if it still holds `old_hash` (single use of refresh tokens).
-    async fn rotate_session(
+    /// Exchanges a refresh token's hash for a new one, once: the old hash is remembered as spent.
+    /// Presenting a spent hash again revokes its whole session (the token was copied).
+    async fn refresh_session(
         &self,
         sys: System,
-        id: Uuid,
         old_hash: &str,
         new_hash: &str,
-        expires_at: Millis,
-    ) -> Result<bool>;
+        now: Millis,
+    ) -> Result<Refresh>;
     /// The caller's own user and session, if both still hold: checked on every request.
     async fn authenticate(
         &self,

@@ -548,45 +548,53 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn session_by_refresh_hash(
+            async fn refresh_session(
                 &self,
                 sys: $crate::System,
-                hash: &str,
-            ) -> $crate::Result<Option<$crate::Session>> {
-                let mut tx = self.system_tx(sys, false).await?;
-                let row: Option<$crate::sql::SessionRow> = sqlx::query_as(
-                    "select id, user_id, refresh_hash, created_at, expires_at, revoked_at \
-                     from sessions where refresh_hash = $1",
-                )
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row.map(Into::into))
-            }
-
-            async fn rotate_session(
-                &self,
-                sys: $crate::System,
-                id: uuid::Uuid,
                 old_hash: &str,
                 new_hash: &str,
-                expires_at: domain::Millis,
-            ) -> $crate::Result<bool> {
+                now: domain::Millis,
+            ) -> $crate::Result<$crate::Refresh> {
                 let mut tx = self.system_tx(sys, true).await?;
-                let done = sqlx::query(
-                    "update sessions set refresh_hash = $1, expires_at = $2 \
-                     where id = $3 and refresh_hash = $4 and revoked_at is null",
+                let rotated: Option<$crate::sql::SessionRow> = sqlx::query_as(
+                    "update sessions set refresh_hash = $1 \
+                     where refresh_hash = $2 and revoked_at is null and expires_at > $3 \
+                     returning id, user_id, refresh_hash, created_at, expires_at, revoked_at",
                 )
                 .bind(new_hash)
-                .bind(expires_at)
-                .bind(id)
                 .bind(old_hash)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = rotated {
+                    let session: $crate::Session = row.into();
+                    sqlx::query(
+                        "insert into refresh_spent (hash, session_id, spent_at) values ($1, $2, $3)",
+                    )
+                    .bind(old_hash)
+                    .bind(session.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok($crate::Refresh::Rotated(session));
+                }
+                let spent: Option<(uuid::Uuid,)> =
+                    sqlx::query_as("select session_id from refresh_spent where hash = $1")
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((session_id,)) = spent else {
+                    tx.commit().await?;
+                    return Ok($crate::Refresh::Unknown);
+                };
+                sqlx::query("update sessions set revoked_at = $1 where id = $2 and revoked_at is null")
+                    .bind(now)
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
-                Ok(done == 1)
+                Ok($crate::Refresh::Reused(session_id))
             }
 
             async fn authenticate(

@@ -54,24 +54,44 @@ function save(s: Session | null) {
   else sessionStorage.removeItem(KEY);
 }
 
+// One refresh at a time: a refresh token works once, and the server ends the whole session
+// when one is presented twice, so requests that meet an expired token together share one.
+let refreshing: Promise<boolean> | null = null;
+
+function refreshOnce(current: Session): Promise<boolean> {
+  refreshing ??= (async () => {
+    try {
+      const r = await fetch("/api/auth/refresh", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refresh_token: current.refresh_token }),
+      });
+      if (!r.ok) {
+        save(null);
+        return false;
+      }
+      const tokens = await r.json();
+      save({ ...current, access_token: tokens.access_token, refresh_token: tokens.refresh_token });
+      return true;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
 async function call(path: string, init: RequestInit, retry = true): Promise<Response> {
   const headers = new Headers(init.headers);
-  if (session) headers.set("authorization", `Bearer ${session.access_token}`);
+  const sent = session?.access_token;
+  if (sent) headers.set("authorization", `Bearer ${sent}`);
   if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
   const resp = await fetch(path, { ...init, headers });
   if (resp.status === 401 && retry && session) {
-    // The access token is short-lived: exchange the (single-use) refresh token once.
-    const r = await fetch("/api/auth/refresh", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ refresh_token: session.refresh_token }),
-    });
-    if (r.ok) {
-      const tokens = await r.json();
-      save({ ...session, access_token: tokens.access_token, refresh_token: tokens.refresh_token });
+    // The access token is short-lived: exchange the refresh token, unless another request
+    // already has since this one was sent.
+    if (session.access_token !== sent || (await refreshOnce(session))) {
       return call(path, init, false);
     }
-    save(null);
   }
   return resp;
 }

@@ -47,7 +47,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchanges a refresh token for a new pair. Each refresh token works once. */
+        /**
+         * Exchanges a refresh token for a new pair. Each refresh token works once: a second use
+         *     means it was copied, and ends the whole session (every token it issued, live sockets too).
+         */
         post: operations["post_api_auth_refresh"];
         delete?: never;
         options?: never;
@@ -677,7 +680,7 @@ export interface paths {
         };
         /**
          * Opens the automerge-repo websocket (protocol v1). 401 without a valid ticket; 503 at the
-         *     connection cap.
+         *     server's connection cap; 429 when the user holds their own cap.
          */
         get: operations["get_sync"];
         put?: never;
@@ -1761,6 +1764,15 @@ export interface operations {
             };
             /** @description wrong e-mail or password */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed sign-ins for this account or address: wait `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2960,6 +2972,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description too many tickets for this account this minute */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_api_users: {
@@ -3112,6 +3133,14 @@ export interface operations {
                 content?: never;
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -19,6 +19,7 @@ use super::{ApiJson, ApiQuery, parse_uuid};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Affected, LiveEvent};
 
 /// A document as the caller sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -301,7 +302,11 @@ pub async fn update(
         ));
     }
     if req.archived.is_some() {
-        state.hub.notify(crate::live::LiveEvent::AccessChanged);
+        state
+            .hub
+            .notify(LiveEvent::AccessChanged(Affected::Document(
+                row.document.id,
+            )));
     }
     let (row, access) = load(&state, &caller, &id).await?;
     Ok(Json(view(row, access, caller.principal.is_guest)))
@@ -371,7 +376,11 @@ pub async fn revoke_grant(
         .await?
     {
         tracing::info!(grant = %id, "grant revoked");
-        state.hub.notify(crate::live::LiveEvent::AccessChanged);
+        state
+            .hub
+            .notify(LiveEvent::AccessChanged(Affected::Document(
+                grant.document_id,
+            )));
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("grant"))

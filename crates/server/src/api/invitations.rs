@@ -17,6 +17,7 @@ use super::{ApiJson, parse_uuid};
 use crate::AppState;
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Affected, LiveEvent};
 
 /// Longest list of documents one invitation may name.
 const MAX_DOCUMENTS: usize = 50;
@@ -261,8 +262,10 @@ pub async fn accept(
     let new_user = match (&req.display_name, &req.password) {
         (Some(name), Some(password)) => {
             let display_name = validate::name("display_name", name)?;
-            validate::password("password", password)?;
-            let hash = auth::hash_password(password.clone())
+            auth::check_new_password("password", password, &[&display_name])?;
+            let hash = state
+                .hasher
+                .hash(password.clone())
                 .await
                 .map_err(ApiError::Internal)?;
             NewUser {
@@ -318,7 +321,9 @@ pub async fn accept(
         )),
         Acceptance::Accepted { user, created } => {
             tracing::info!(user = %user.id, created, "invitation accepted");
-            state.hub.notify(crate::live::LiveEvent::AccessChanged);
+            state
+                .hub
+                .notify(LiveEvent::AccessChanged(Affected::User(user.id)));
             let session = if created {
                 Some(start_session(&state, user.clone()).await?)
             } else {

@@ -5,7 +5,6 @@
 //! token) and puts it in the URL. A ticket is 256 random bits; only its hash is kept, and the
 //! request log records paths without query strings.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -19,6 +18,7 @@ use super::ApiQuery;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::live::SlotRefused;
 
 /// A ticket for one websocket connection.
 #[derive(Serialize, ToSchema)]
@@ -40,8 +40,16 @@ impl std::fmt::Debug for Ticket {
 
 /// Issues a single-use ticket to open the sync websocket as the caller.
 #[utoipa::path(post, path = "/api/sync/ticket", tag = "sync", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 401, body = crate::error::ErrorBody),
+        (status = 429, description = "too many tickets for this account this minute", body = crate::error::ErrorBody)))]
 pub async fn ticket(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Ticket>> {
+    state
+        .tickets
+        .take(caller.user.id, std::time::Instant::now())
+        .map_err(|retry_after| {
+            tracing::warn!(user = %caller.user.id, "sync ticket rate exceeded");
+            ApiError::TooManyRequests(retry_after)
+        })?;
     let ttl = state.config.sync_ticket_ttl_secs.max(1);
     let ticket =
         state
@@ -75,10 +83,11 @@ impl std::fmt::Debug for TicketQuery {
 }
 
 /// Opens the automerge-repo websocket (protocol v1). 401 without a valid ticket; 503 at the
-/// connection cap.
+/// server's connection cap; 429 when the user holds their own cap.
 #[utoipa::path(get, path = "/sync", tag = "sync", params(TicketQuery), responses(
     (status = 101, description = "switching to the automerge-repo websocket protocol"),
     (status = 401, body = crate::error::ErrorBody),
+    (status = 429, body = crate::error::ErrorBody),
     (status = 503, body = crate::error::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -93,22 +102,26 @@ pub async fn upgrade(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let max = state.config.sync_max_connections;
-    if state.hub.connections.fetch_add(1, Ordering::Relaxed) >= max {
-        state.hub.connections.fetch_sub(1, Ordering::Relaxed);
-        return ApiError::Unavailable("too many live connections; try again shortly")
-            .into_response();
-    }
+    let slot = match state.hub.open_slot(
+        caller.user.id,
+        state.config.sync_max_connections,
+        state.config.sync_max_connections_per_user,
+    ) {
+        Ok(slot) => slot,
+        Err(SlotRefused::Server) => {
+            return ApiError::Unavailable("too many live connections; try again shortly")
+                .into_response();
+        }
+        Err(SlotRefused::User) => {
+            tracing::warn!(user = %caller.user.id, "per-user live connection cap reached");
+            return ApiError::TooManyRequests(5).into_response();
+        }
+    };
     let limit = state.config.sync_max_message_bytes;
+    // A failed upgrade drops the closure, and the slot with it.
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_failed_upgrade({
-            let state = state.clone();
-            move |_| {
-                state.hub.connections.fetch_sub(1, Ordering::Relaxed);
-            }
-        })
-        .on_upgrade(move |socket| crate::live::conn::run(state, socket, caller))
+        .on_upgrade(move |socket| crate::live::conn::run(state, socket, caller, slot))
 }

@@ -49,6 +49,7 @@ pub async fn invite_from_cli(
     let principal = store::act_as(state.store.as_ref(), &user, 5 * 60 * 1000).await?;
     let caller = crate::auth::Caller {
         session_id: principal.session_id,
+        session_expires_at: store::now_millis() + 5 * 60 * 1000,
         principal,
         user,
     };

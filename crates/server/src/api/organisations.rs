@@ -174,7 +174,7 @@ pub async fn add_user(
         ));
     }
     let display_name = validate::name("display_name", &req.display_name)?;
-    validate::password("password", &req.password)?;
+    auth::check_new_password("password", &req.password, &[&email, &display_name])?;
     let user = User {
         id: Uuid::new_v4(),
         org_id: caller.principal.org_id,
@@ -186,7 +186,9 @@ pub async fn add_user(
         created_at: store::now_millis(),
     };
     let password_hash = Some(
-        auth::hash_password(req.password)
+        state
+            .hasher
+            .hash(req.password)
             .await
             .map_err(ApiError::Internal)?,
     );

@@ -16,6 +16,7 @@ use super::{ApiJson, parse_uuid};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Affected, LiveEvent};
 
 /// A partnership with its members (past ones keep `left_at`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -233,7 +234,9 @@ pub async fn add_member(
             other => other.into(),
         })?;
     // A role may have changed (a member re-admitted as a guest loses the shared space).
-    state.hub.notify(crate::live::LiveEvent::AccessChanged);
+    state
+        .hub
+        .notify(LiveEvent::AccessChanged(Affected::Partnership(id)));
     Ok(Json(view(&state, &caller, id).await?))
 }
 
@@ -258,7 +261,9 @@ pub async fn remove_member(
         .end_membership(&caller.principal, id, org_id, store::now_millis())
         .await?;
     if ended {
-        state.hub.notify(crate::live::LiveEvent::AccessChanged);
+        state
+            .hub
+            .notify(LiveEvent::AccessChanged(Affected::Partnership(id)));
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("membership"))

@@ -5,13 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::{Organisation, User};
 use serde::{Deserialize, Serialize};
-use store::{Session, System};
+use store::{Refresh, Session, System};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ApiJson;
 use crate::AppState;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, SourceAddr};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,63 +83,98 @@ pub(crate) async fn start_session(state: &AppState, user: User) -> ApiResult<Tok
 /// Exchanges an e-mail address and password for tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenPair),
-    (status = 401, description = "wrong e-mail or password", body = crate::error::ErrorBody)))]
+    (status = 401, description = "wrong e-mail or password", body = crate::error::ErrorBody),
+    (status = 429, description = "too many failed sign-ins for this account or address: wait `Retry-After` seconds", body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    if req.password.len() > domain::validate::MAX_PASSWORD_BYTES {
-        return Err(ApiError::Unauthorized);
-    }
     let email = req.email.trim().to_lowercase();
-    let found = state.store.login_lookup(System::LOGIN, &email).await?;
+    let source_text = source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let now = std::time::Instant::now();
+    let failures = &state.login_failures;
+    // Throttled before any hashing: a guessing run costs the server nothing once it is over.
+    let throttled = failures
+        .by_account
+        .blocked(&email, now)
+        .into_iter()
+        .chain(source.and_then(|ip| failures.by_address.blocked(&ip, now)))
+        .max();
+    if let Some(retry_after) = throttled {
+        tracing::warn!(source = %source_text, retry_after, "login throttled");
+        return Err(ApiError::TooManyRequests(retry_after));
+    }
+    let found = if req.password.len() > domain::validate::MAX_PASSWORD_BYTES {
+        None
+    } else {
+        state.store.login_lookup(System::LOGIN, &email).await?
+    };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let ok = auth::verify_password(req.password, hash).await;
+    let ok = state
+        .hasher
+        .verify(req.password, hash)
+        .await
+        .map_err(ApiError::Internal)?;
     match user {
         Some(user) if ok && !user.disabled => {
-            tracing::info!(user = %user.id, "login");
+            failures.by_account.clear(&email);
+            tracing::info!(user = %user.id, source = %source_text, "login");
             Ok(Json(start_session(&state, user).await?))
         }
-        _ => {
-            tracing::info!("login refused");
+        user => {
+            failures.by_account.hit(email, now);
+            if let Some(ip) = source {
+                failures.by_address.hit(ip, now);
+            }
+            // The account id when there is one (never the address typed, never the password).
+            let account = user.as_ref().map(|u| u.id.to_string());
+            let reason = match &user {
+                None => "no such account",
+                Some(u) if u.disabled => "account disabled",
+                Some(_) => "wrong password",
+            };
+            tracing::warn!(account = account.as_deref().unwrap_or("none"), source = %source_text, reason, "login refused");
             Err(ApiError::Unauthorized)
         }
     }
 }
 
-/// Exchanges a refresh token for a new pair. Each refresh token works once.
+/// Exchanges a refresh token for a new pair. Each refresh token works once: a second use
+/// means it was copied, and ends the whole session (every token it issued, live sockets too).
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
     (status = 401, body = crate::error::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let now = store::now_millis();
-    let old_hash = auth::token_hash(&req.refresh_token);
-    let session = state
-        .store
-        .session_by_refresh_hash(System::REFRESH, &old_hash)
-        .await?
-        .filter(|s| s.is_live(now))
-        .ok_or(ApiError::Unauthorized)?;
     let new_token = auth::new_opaque_token();
-    let rotated = state
+    let outcome = state
         .store
-        .rotate_session(
+        .refresh_session(
             System::REFRESH,
-            session.id,
-            &old_hash,
+            &auth::token_hash(&req.refresh_token),
             &auth::token_hash(&new_token),
-            session.expires_at,
+            now,
         )
         .await?;
-    if !rotated {
-        return Err(ApiError::Unauthorized);
-    }
+    let session = match outcome {
+        Refresh::Rotated(session) => session,
+        Refresh::Reused(session_id) => {
+            tracing::warn!(session = %session_id, source = ?source, "refresh token used twice: session revoked");
+            state
+                .hub
+                .notify(crate::live::LiveEvent::SessionEnded(session_id));
+            return Err(ApiError::Unauthorized);
+        }
+        Refresh::Unknown => return Err(ApiError::Unauthorized),
+    };
     let caller = state.authenticate(session.user_id, session.id).await?;
     let (access_token, expires_in) = state
         .keys

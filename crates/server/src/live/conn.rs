@@ -17,7 +17,7 @@ use sync::codec::{self, Message, PROTOCOL_V1, PeerMetadata};
 use sync::{ConnId, Input};
 use tokio::sync::{Notify, broadcast, mpsc};
 
-use super::{LiveEvent, RoomMsg};
+use super::{Affected, LiveEvent, RoomMsg};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -76,6 +76,18 @@ impl ConnSender {
 
 struct Sub {
     edit: sync::Edit,
+    /// When access to it may next change by time (a grant's expiry), if ever.
+    changes_at: Option<domain::Millis>,
+    /// The partnership whose shared space holds it, if any.
+    partnership: Option<uuid::Uuid>,
+}
+
+/// One access decision on a document.
+struct Decided {
+    access: Access,
+    edit: sync::Edit,
+    changes_at: Option<domain::Millis>,
+    partnership: Option<uuid::Uuid>,
 }
 
 struct Conn {
@@ -140,7 +152,7 @@ impl Bucket {
 }
 
 /// Runs the connection until it closes.
-pub async fn run(state: AppState, socket: WebSocket, caller: Caller) {
+pub async fn run(state: AppState, socket: WebSocket, caller: Caller, slot: super::Slot) {
     let hub = state.hub.clone();
     let cfg = &state.config;
     let (tx, rx) = mpsc::channel(cfg.sync_outbound_queue.max(1));
@@ -165,8 +177,16 @@ pub async fn run(state: AppState, socket: WebSocket, caller: Caller) {
     if let Some(p) = &conn.peer_id {
         hub.release_peer(p, conn.id);
     }
-    hub.connections.fetch_sub(1, Ordering::Relaxed);
+    drop(slot);
     tracing::debug!(conn = conn.id, "sync connection closed");
+}
+
+/// How long until `at` (now if past), capped so the timer stays in range.
+fn until(at: domain::Millis) -> Duration {
+    let ms = at
+        .saturating_sub(store::now_millis())
+        .clamp(0, 365 * 24 * 3600 * 1000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 fn close_frame(code: u16, reason: &str) -> WsMessage {
@@ -198,7 +218,19 @@ impl Conn {
         tokio::pin!(throttle);
         let mut throttled = false;
         let mut closing = self.state.hub.closing();
+        // Access that ends by time (a grant's expiry, the session's end) ends here at that
+        // moment, not at the next access event.
+        let mut deadline_at = self.next_deadline();
+        let deadline = tokio::time::sleep(until(deadline_at));
+        tokio::pin!(deadline);
         let close = loop {
+            let next = self.next_deadline();
+            if next != deadline_at {
+                deadline_at = next;
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + until(next));
+            }
             if *closing.borrow_and_update() {
                 break Some((
                     GOING_AWAY,
@@ -266,11 +298,24 @@ impl Conn {
                         break None;
                     }
                 }
+                () = &mut deadline => {
+                    if !self.recheck().await {
+                        break Some((POLICY, "session ended".to_owned()));
+                    }
+                    if self.next_deadline() == deadline_at {
+                        // Nothing moved it (a clock step, say): look again in a second.
+                        deadline.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                    }
+                }
                 ev = events.recv() => {
                     tracing::debug!(conn = self.id, event = ?ev, "access event");
                     let ended = match ev {
                         Ok(LiveEvent::SessionEnded(sid)) => sid == self.caller.session_id,
-                        Ok(LiveEvent::AccessChanged) | Err(broadcast::error::RecvError::Lagged(_)) => !self.recheck().await,
+                        Ok(LiveEvent::AccessChanged(affected)) => {
+                            self.affected_by(&affected) && !self.recheck().await
+                        }
+                        // Events were missed: recheck everything.
+                        Err(broadcast::error::RecvError::Lagged(_)) => !self.recheck().await,
                         Err(broadcast::error::RecvError::Closed) => false,
                     };
                     if ended {
@@ -424,9 +469,14 @@ impl Conn {
 
     /// The caller's access to a document now (none if it does not exist), and what that lets
     /// them change in it.
-    async fn access(&self, id: DocumentId) -> (Access, sync::Edit) {
+    async fn access(&self, id: DocumentId) -> Decided {
         let p = &self.caller.principal;
-        let none = (Access::None, sync::Edit::None);
+        let none = Decided {
+            access: Access::None,
+            edit: sync::Edit::None,
+            changes_at: None,
+            partnership: None,
+        };
         let row = match self.state.store.get_document(p, id).await {
             Ok(Some(row)) => row,
             Ok(None) => return none,
@@ -435,8 +485,20 @@ impl Conn {
                 return none;
             }
         };
-        let access = match self.state.store.caller_context(p).await {
-            Ok(ctx) => crate::api::documents::access_of(&self.caller, &ctx, &row),
+        let (access, changes_at) = match self.state.store.caller_context(p).await {
+            Ok(ctx) => {
+                let now = store::now_millis();
+                let next_expiry = ctx
+                    .grants_on(id)
+                    .iter()
+                    .filter(|g| g.is_live(now))
+                    .filter_map(|g| g.expires_at)
+                    .min();
+                (
+                    crate::api::documents::access_of(&self.caller, &ctx, &row),
+                    next_expiry,
+                )
+            }
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
                 return none;
@@ -449,7 +511,33 @@ impl Conn {
             }
             domain::Editable::Everything => sync::Edit::All,
         };
-        (access, edit)
+        let partnership = match row.owner {
+            domain::SpaceOwner::Partnership { partnership_id } => Some(partnership_id),
+            domain::SpaceOwner::Private { .. } => None,
+        };
+        Decided {
+            access,
+            edit,
+            changes_at,
+            partnership,
+        }
+    }
+
+    /// Whether an access change can affect this connection.
+    fn affected_by(&self, affected: &Affected) -> bool {
+        match affected {
+            Affected::Document(id) => self.subs.contains_key(id),
+            Affected::Partnership(pid) => self.subs.values().any(|s| s.partnership == Some(*pid)),
+            Affected::User(user) => *user == self.caller.user.id,
+        }
+    }
+
+    /// The next moment access may end by time: the session's end or a grant's expiry.
+    fn next_deadline(&self) -> domain::Millis {
+        self.subs
+            .values()
+            .filter_map(|s| s.changes_at)
+            .fold(self.caller.session_expires_at, domain::Millis::min)
     }
 
     /// The document the message names, if the caller may read it; joins its room first time.
@@ -461,7 +549,12 @@ impl Conn {
         if self.subs.contains_key(&id) {
             return Some(id);
         }
-        let (access, edit) = self.access(id).await;
+        let Decided {
+            access,
+            edit,
+            changes_at,
+            partnership,
+        } = self.access(id).await;
         if !access.can_read() {
             // Never created by syncing, and nothing about its existence revealed.
             self.unavailable(document_id);
@@ -488,7 +581,14 @@ impl Conn {
             self.error("document is not available right now");
             return None;
         }
-        self.subs.insert(id, Sub { edit });
+        self.subs.insert(
+            id,
+            Sub {
+                edit,
+                changes_at,
+                partnership,
+            },
+        );
         Some(id)
     }
 
@@ -545,6 +645,7 @@ impl Conn {
     /// Re-decides access to every document after an access event. False if the session itself
     /// no longer holds.
     async fn recheck(&mut self) -> bool {
+        self.state.hub.rechecks.fetch_add(1, Ordering::Relaxed);
         match self
             .state
             .authenticate(self.caller.user.id, self.caller.session_id)
@@ -556,7 +657,15 @@ impl Conn {
         let docs: Vec<DocumentId> = self.subs.keys().copied().collect();
         let hub = self.state.hub.clone();
         for id in docs {
-            let (access, edit) = self.access(id).await;
+            let Decided {
+                access,
+                edit,
+                changes_at,
+                ..
+            } = self.access(id).await;
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.changes_at = changes_at;
+            }
             if !access.can_read() {
                 self.subs.remove(&id);
                 hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))

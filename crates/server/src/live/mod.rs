@@ -24,10 +24,21 @@ use uuid::Uuid;
 /// Something that may change what live connections may do.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
-    /// Grants, memberships or documents changed: every connection rechecks its documents.
-    AccessChanged,
+    /// Grants, memberships or documents changed: the connections it can affect recheck.
+    AccessChanged(Affected),
     /// The login session ended: its connections close.
     SessionEnded(Uuid),
+}
+
+/// Which connections an access change can affect; the others do not recheck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affected {
+    /// Those on this document (a grant revoked, the document archived).
+    Document(DocumentId),
+    /// Those on any document of this partnership's shared space (membership changed).
+    Partnership(Uuid),
+    /// This user's (new grants: an edit level may rise).
+    User(Uuid),
 }
 
 /// What a room task is sent.
@@ -48,6 +59,35 @@ pub enum RoomMsg {
     },
 }
 
+/// Why a connection slot was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRefused {
+    /// The server holds its maximum of connections.
+    Server,
+    /// This user holds their maximum.
+    User,
+}
+
+/// One open live connection, counted in the server's and its user's totals until dropped.
+#[derive(Debug)]
+pub struct Slot {
+    hub: Arc<Hub>,
+    user: Uuid,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut users = self.hub.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = users.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                users.remove(&self.user);
+            }
+        }
+        self.hub.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 struct Ticket {
     user_id: Uuid,
     session_id: Uuid,
@@ -65,8 +105,14 @@ pub struct Hub {
     /// Peer ids in use, with their user: a `join` may not claim another user's peer id.
     peers: Mutex<HashMap<String, (Uuid, sync::ConnId)>>,
     next_conn: AtomicU64,
+    /// Open connections, all told; held through [`Slot`]s.
     pub connections: AtomicUsize,
+    /// Open connections per user.
+    per_user: Mutex<HashMap<Uuid, usize>>,
     pub events: broadcast::Sender<LiveEvent>,
+    /// Connections that have re-decided their access after an event or a deadline (a metric,
+    /// and how tests see that an event reached only the connections it could affect).
+    pub rechecks: AtomicU64,
     /// Started by the first room that persists (it needs the runtime and the store).
     committer: OnceLock<commit::Committer>,
     /// Set when the server shuts down: connections close (1001), rooms settle, compact, go.
@@ -99,7 +145,9 @@ impl Hub {
             peers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
+            per_user: Mutex::new(HashMap::new()),
             events,
+            rechecks: AtomicU64::new(0),
             committer: OnceLock::new(),
             closing: tokio::sync::watch::Sender::new(false),
         }
@@ -136,6 +184,38 @@ impl Hub {
         self.committer.get_or_init(|| {
             commit::Committer::spawn(state.store.clone(), state.config.sync_commit_max_documents)
         })
+    }
+
+    /// Takes a connection slot for `user`, within the server's cap (`max`) and the user's own
+    /// (`per_user`), so that one account cannot hold every socket. Freed when dropped.
+    pub fn open_slot(
+        self: &Arc<Self>,
+        user: Uuid,
+        max: usize,
+        per_user: usize,
+    ) -> Result<Slot, SlotRefused> {
+        let mut users = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = users.get(&user).copied().unwrap_or(0);
+        if mine >= per_user {
+            return Err(SlotRefused::User);
+        }
+        if self.connections.fetch_add(1, Ordering::Relaxed) >= max {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
+            return Err(SlotRefused::Server);
+        }
+        users.insert(user, mine + 1);
+        Ok(Slot {
+            hub: self.clone(),
+            user,
+        })
+    }
+
+    /// Open connections of one user.
+    pub fn connections_of(&self, user: Uuid) -> usize {
+        self.per_user
+            .lock()
+            .map(|u| u.get(&user).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     pub fn next_conn_id(&self) -> sync::ConnId {
