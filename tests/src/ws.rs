@@ -221,4 +221,34 @@ impl Replica {
             .flatten()
             .map(|(v, _)| v.to_string())
     }
+
+    /// A register's `index`th risk, as an object id.
+    fn risk(&self, index: usize) -> automerge::ObjId {
+        let (_, risks) = self
+            .doc
+            .get(automerge::ROOT, "risks")
+            .expect("readable")
+            .expect("a register with risks");
+        let (_, risk) = self
+            .doc
+            .get(&risks, index)
+            .expect("readable")
+            .expect("that risk");
+        risk
+    }
+
+    /// Sets a text field of a register's `index`th risk: a schema-valid edit of any size.
+    pub fn set_risk_text(&mut self, index: usize, field: &str, value: &str) {
+        let risk = self.risk(index);
+        automerge::transaction::Transactable::put(&mut self.doc, &risk, field, value).expect("put");
+    }
+
+    /// A text field of a register's `index`th risk (scalar string or text object).
+    pub fn risk_text(&self, index: usize, field: &str) -> Option<String> {
+        let risk = self.risk(index);
+        match self.doc.get(&risk, field).ok().flatten()? {
+            (automerge::Value::Object(automerge::ObjType::Text), id) => self.doc.text(&id).ok(),
+            (v, _) => v.as_str().map(str::to_owned),
+        }
+    }
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use automerge::sync::{self as am_sync, SyncDoc};
-use automerge::transaction::Transactable;
 use sync::codec::Message;
 use tests::ws::{Heard, Replica, SyncClient};
 use tests::{Backend, TestDb, on_both_backends};
@@ -75,14 +74,23 @@ async fn edit_until_dropped(
     tag: &str,
 ) -> Replica {
     r.state = am_sync::State::new();
-    let empty = r.doc.get_heads().is_empty();
-    r.push(&mut c, empty).await;
+    if r.doc.get_heads().is_empty() {
+        // Edits go into the register's risks: receive the document first.
+        let heard = r.settle_within(&mut c, Duration::from_millis(50)).await;
+        if r.doc.get_heads().is_empty() || heard.iter().any(|h| matches!(h, Heard::Closed(..))) {
+            return r;
+        }
+    } else {
+        r.push(&mut c, false).await;
+    }
     let mut n = 0u64;
     loop {
         n += 1;
-        r.doc
-            .put(automerge::ROOT, format!("{tag}-{}", n % 16), n as i64)
-            .unwrap();
+        r.set_risk_text(
+            usize::try_from(n % 4).unwrap(),
+            "controls",
+            &format!("{tag}-{n}"),
+        );
         r.push(&mut c, false).await;
         match c.recv_within(Duration::from_millis(5)).await {
             Heard::Msg(Message::Sync { data, .. }) => {

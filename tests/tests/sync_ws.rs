@@ -50,19 +50,15 @@ async fn partner_councils_edit_one_document_and_converge(backend: Backend) {
     );
     assert_eq!(ra.doc.get_heads(), rb.doc.get_heads());
 
-    ra.doc
-        .put(automerge::ROOT, "from_ashby", "one partner")
-        .unwrap();
-    rb.doc
-        .put(automerge::ROOT, "from_brockley", "the other")
-        .unwrap();
+    ra.set_risk_text(0, "controls", "one partner");
+    rb.set_risk_text(1, "controls", "the other");
     for _ in 0..3 {
         ra.settle(&mut ca).await;
         rb.settle(&mut cb).await;
     }
     assert_eq!(ra.doc.get_heads(), rb.doc.get_heads(), "converged");
-    assert_eq!(rb.get("from_ashby").as_deref(), Some("\"one partner\""));
-    assert_eq!(ra.get("from_brockley").as_deref(), Some("\"the other\""));
+    assert_eq!(rb.risk_text(0, "controls").as_deref(), Some("one partner"));
+    assert_eq!(ra.risk_text(1, "controls").as_deref(), Some("the other"));
     // Persisted: what the clients hold is what storage holds.
     assert_eq!(stored_heads(&s, &doc).await, ra.doc.get_heads());
     s.stop().await;
@@ -342,7 +338,7 @@ async fn bad_frames_close_the_sender_and_spare_the_others(backend: Backend) {
     );
 
     // The honest client still works.
-    rh.doc.put(automerge::ROOT, "still_alive", true).unwrap();
+    rh.set_risk_text(0, "controls", "still alive");
     rh.settle(&mut honest).await;
     assert_eq!(stored_heads(&s, &doc).await, rh.doc.get_heads());
     s.stop().await;
@@ -487,13 +483,7 @@ mod limits {
         // The slow peer stops reading while the writer makes large edits.
         let big = "x".repeat(64 * 1024);
         for i in 0..120 {
-            rw.doc
-                .put(
-                    automerge::ROOT,
-                    format!("big{}", i % 8),
-                    format!("{i}{big}"),
-                )
-                .unwrap();
+            rw.set_risk_text(i % 8, "controls", &format!("{i}{big}"));
             rw.settle_within(&mut writer, Duration::from_millis(20))
                 .await;
         }
@@ -623,12 +613,13 @@ mod limits {
         let mut b = SyncClient::connect(&s, &ben, "peer-honest-b").await;
         let mut rb = Replica::new(&doc);
         rb.settle(&mut b).await;
-        ra.doc
-            .put(automerge::ROOT, "during_flood", "still syncing")
-            .unwrap();
+        ra.set_risk_text(0, "controls", "still syncing");
         ra.settle(&mut a).await;
         rb.settle(&mut b).await;
-        assert_eq!(rb.get("during_flood").as_deref(), Some("\"still syncing\""));
+        assert_eq!(
+            rb.risk_text(0, "controls").as_deref(),
+            Some("still syncing")
+        );
 
         // Every flood message is answered (throttled, not dropped), no faster than the limit.
         let mut answered = 0;
@@ -655,9 +646,7 @@ mod limits {
         let mut c = SyncClient::connect(&s, &arun, "peer-at-shutdown").await;
         let mut r = Replica::new(&doc);
         r.settle(&mut c).await;
-        r.doc
-            .put(automerge::ROOT, "before_shutdown", "kept")
-            .unwrap();
+        r.set_risk_text(0, "controls", "kept");
         r.settle(&mut c).await;
         let hub = s.hub.clone();
         assert_eq!(hub.loaded_rooms(), 1);

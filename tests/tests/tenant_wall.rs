@@ -306,7 +306,113 @@ async fn api_responses_are_not_stored(backend: Backend) {
     s.stop().await;
 }
 
+/// One person tries to make a document nobody can open: a huge paste, an over-long text, a
+/// title the length of a book, a key of their own at the top. Each is refused whole, nothing
+/// is stored, the partner on the same document is unaffected, and an honest edit still lands.
+async fn no_one_edit_can_bloat_a_document(backend: Backend) {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    use sync::codec::Message;
+    use tests::ws::{Heard, Replica, SyncClient};
+
+    let s = TestServer::start_with(backend, |c| {
+        c.sync_max_change_ops = 50_000;
+        c.max_long_text_chars = 20_000;
+        c.max_short_text_chars = 300;
+    })
+    .await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let stored_heads = || async {
+        tests::stored_document(s.store.as_ref(), &doc)
+            .await
+            .get_heads()
+    };
+    let before = stored_heads().await;
+    let mut partner = SyncClient::connect(&s, &ben, "peer-partner").await;
+    let mut rp = Replica::new(&doc);
+    rp.settle(&mut partner).await;
+
+    type Attack = Box<dyn Fn(&mut Replica)>;
+    let attacks: Vec<(&str, Attack, &str)> = vec![
+        (
+            "a 60 000-character paste into a text",
+            Box::new(|r: &mut Replica| {
+                let (_, risks) = r.doc.get(automerge::ROOT, "risks").unwrap().unwrap();
+                let (_, risk) = r.doc.get(&risks, 0).unwrap().unwrap();
+                let text = r
+                    .doc
+                    .put_object(&risk, "controls", automerge::ObjType::Text)
+                    .unwrap();
+                r.doc.splice_text(&text, 0, 0, &"x".repeat(60_000)).unwrap();
+            }),
+            "changes too large",
+        ),
+        (
+            "a 30 000-character value in a long text",
+            Box::new(|r: &mut Replica| r.set_risk_text(0, "controls", &"y".repeat(30_000))),
+            "risks[0].controls: is 30000 characters long; at most 20000",
+        ),
+        (
+            "a 400-character title",
+            Box::new(|r: &mut Replica| r.set_risk_text(0, "title", &"t".repeat(400))),
+            "risks[0].title: is 400 characters long; at most 300",
+        ),
+        (
+            "a key of one's own at the top",
+            Box::new(|r: &mut Replica| {
+                r.doc.put(automerge::ROOT, "planted", "by Ashby").unwrap();
+            }),
+            "\"planted\" is not part of this document's schema",
+        ),
+    ];
+    let mut refused = 0;
+    for (i, (name, attack, why)) in attacks.iter().enumerate() {
+        let mut c = SyncClient::connect(&s, &arun, &format!("peer-bloat-{i}")).await;
+        let mut r = Replica::new(&doc);
+        r.settle(&mut c).await;
+        attack(&mut r);
+        let heard = r.settle(&mut c).await;
+        let error = heard.iter().find_map(|h| match h {
+            Heard::Msg(Message::Error { message, .. }) => Some(message.clone()),
+            _ => None,
+        });
+        let closed = heard.iter().any(|h| matches!(h, Heard::Closed(..)));
+        if error.as_deref().is_some_and(|m| m.contains(why)) && closed {
+            refused += 1;
+        } else {
+            eprintln!("{name}: heard {heard:?}");
+        }
+        assert_eq!(stored_heads().await, before, "{name}: nothing stored");
+    }
+    assert_eq!(
+        refused,
+        attacks.len(),
+        "{refused} of {} refused",
+        attacks.len()
+    );
+
+    // The partner heard none of it, and an honest edit still goes through to them.
+    let mut c = SyncClient::connect(&s, &arun, "peer-honest").await;
+    let mut r = Replica::new(&doc);
+    r.settle(&mut c).await;
+    r.set_risk_text(0, "controls", &"z".repeat(19_000));
+    let heard = r.settle(&mut c).await;
+    assert!(
+        !heard
+            .iter()
+            .any(|h| matches!(h, Heard::Msg(Message::Error { .. }))),
+        "{heard:?}"
+    );
+    rp.settle(&mut partner).await;
+    assert_eq!(rp.risk_text(0, "controls").map(|t| t.len()), Some(19_000));
+    assert_eq!(rp.doc.get_heads(), stored_heads().await);
+    s.stop().await;
+}
+
 on_both_backends!(
+    no_one_edit_can_bloat_a_document,
     api_responses_are_not_stored,
     squatting_an_invitees_address_gains_nothing,
     a_guest_is_never_placed_in_a_council,

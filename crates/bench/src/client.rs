@@ -15,6 +15,9 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The field the writer counts in: an SLA's `specification`.
+const SEQ_KEY: &str = "specification";
+
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug)]
@@ -149,23 +152,24 @@ impl Replica {
             .context("sync message applies")
     }
 
-    /// The sequence number the writer last wrote (key `n`).
+    /// The sequence number the writer last wrote (an SLA's `specification`, a field of its
+    /// schema: Concordat refuses keys outside it).
     pub fn seq(&self) -> u64 {
-        match self.doc.get(ROOT, "n") {
+        match self.doc.get(ROOT, SEQ_KEY) {
             Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+                automerge::ScalarValue::Str(n) => n.parse().unwrap_or(0),
                 automerge::ScalarValue::Uint(n) => *n,
                 automerge::ScalarValue::Int(n) => u64::try_from(*n).unwrap_or(0),
-                automerge::ScalarValue::F64(n) => *n as u64,
                 _ => 0,
             },
             _ => 0,
         }
     }
 
-    /// One writer edit: sets `n`.
+    /// One writer edit: sets the sequence number.
     pub fn edit(&mut self, n: u64) {
         let mut tx = self.doc.transaction();
-        tx.put(ROOT, "n", n).expect("put");
+        tx.put(ROOT, SEQ_KEY, n.to_string()).expect("put");
         tx.commit();
     }
 

@@ -205,7 +205,7 @@ impl Target {
         self.post_many(n, "id", |i| {
             (
                 "/api/documents",
-                json!({"space_id": self.space, "kind": "risk-register", "title": format!("bench {i}")}),
+                json!({"space_id": self.space, "kind": "sla", "title": format!("bench {i}")}),
             )
         })
         .await

@@ -433,6 +433,43 @@ pub struct Config {
     )]
     pub sync_messages_per_sec: u32,
 
+    /// Most operations one live-sync message may add (a character typed or pasted is one);
+    /// a larger one is refused before it is applied.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_MAX_CHANGE_OPS",
+        default_value_t = 200_000,
+        global = true
+    )]
+    pub sync_max_change_ops: u64,
+
+    /// Longest short text in a document (a title, a name, a reference, an owner), in characters.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_SHORT_TEXT_CHARS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub max_short_text_chars: usize,
+
+    /// Longest other text in a document (a description, a clause, a commentary), in characters.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_LONG_TEXT_CHARS",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub max_long_text_chars: usize,
+
+    /// Most characters of text one document may hold in all.
+    #[arg(
+        long,
+        env = "CONCORDAT_MAX_DOCUMENT_CHARS",
+        default_value_t = 8_000_000,
+        global = true
+    )]
+    pub max_document_chars: usize,
+
     /// Most live connections one user may hold at once (every tab, every device).
     #[arg(
         long,
@@ -542,6 +579,15 @@ impl Cli {
 
 impl Config {
     /// The defaults, as if no flag or variable were given (tests start from here).
+    /// What a document's content may hold.
+    pub fn document_limits(&self) -> domain::documents::limits::Limits {
+        domain::documents::limits::Limits {
+            short_text_chars: self.max_short_text_chars,
+            long_text_chars: self.max_long_text_chars,
+            document_chars: self.max_document_chars,
+        }
+    }
+
     pub fn defaults() -> Self {
         #[derive(Parser)]
         struct Only {

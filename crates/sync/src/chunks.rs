@@ -88,9 +88,12 @@ pub fn split(mut data: &[u8]) -> Result<Vec<(u8, &[u8])>, ChunkError> {
     Ok(out)
 }
 
-/// Parses every chunk; Ok only if all of them are whole and valid, with nothing left over.
-pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<(), ChunkError> {
+/// Parses every chunk; Ok only if all of them are whole and valid, with nothing left over. Says
+/// how many operations they carry, so a size limit can refuse them before they are applied.
+pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<u64, ChunkError> {
     let invalid = |e: &dyn std::fmt::Display| ChunkError::Invalid(e.to_string());
+    let mut ops: u64 = 0;
+    let mut count = |n: usize| ops = ops.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
     for piece in pieces {
         for (kind, bytes) in split(piece)? {
             // `split` checked the header: the body is what follows it.
@@ -99,30 +102,45 @@ pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<(), Chun
                 .ok_or(ChunkError::Truncated)?;
             match kind {
                 1 => {
-                    Change::from_bytes(bytes.to_vec()).map_err(|e| invalid(&e))?;
+                    count(
+                        Change::from_bytes(bytes.to_vec())
+                            .map_err(|e| invalid(&e))?
+                            .len(),
+                    );
                 }
                 2 => {
-                    Change::from_bytes(bytes.to_vec()).map_err(|e| invalid(&e))?;
+                    count(
+                        Change::from_bytes(bytes.to_vec())
+                            .map_err(|e| invalid(&e))?
+                            .len(),
+                    );
                     // automerge inflates up to the end of the stream and ignores what follows.
                     whole_deflate(body, "a compressed change")?;
                 }
                 3 => {
-                    Bundle::try_from(bytes).map_err(|e| invalid(&e))?;
+                    let bundle = Bundle::try_from(bytes).map_err(|e| invalid(&e))?;
                     bundle_layout(body)?;
+                    for change in bundle.to_changes().map_err(|e| invalid(&e))? {
+                        count(change.len());
+                    }
                 }
                 0 => {
-                    Automerge::load_with_options(
+                    let doc = Automerge::load_with_options(
                         bytes,
                         LoadOptions::new().on_partial_load(OnPartialLoad::Error),
                     )
                     .map_err(|e| invalid(&e))?;
                     document_layout(body)?;
+                    count(
+                        usize::try_from(automerge::ReadDoc::stats(&doc).num_ops)
+                            .unwrap_or(usize::MAX),
+                    );
                 }
                 other => return Err(ChunkError::UnknownType(other)),
             }
         }
     }
-    Ok(())
+    Ok(ops)
 }
 
 /// A document chunk's body: actors, heads, the change and op column metadata, their data, then
@@ -489,13 +507,19 @@ mod tests {
     #[test]
     fn accepts_valid_changes_alone_and_concatenated() {
         let (a, b) = two_changes();
-        assert!(verify([a.as_slice(), b.as_slice()]).is_ok());
+        assert_eq!(verify([a.as_slice(), b.as_slice()]), Ok(2), "one op each");
         let both = [a.clone(), b.clone()].concat();
         assert_eq!(split(&both).unwrap().len(), 2);
-        assert!(verify([both.as_slice()]).is_ok());
+        assert_eq!(verify([both.as_slice()]), Ok(2));
         let mut doc = AutoCommit::new();
         doc.put(ROOT, "x", 1).unwrap();
-        assert!(verify([doc.save().as_slice()]).is_ok());
+        let text = doc.put_object(ROOT, "t", automerge::ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, "hello").unwrap();
+        assert_eq!(
+            verify([doc.save().as_slice()]),
+            Ok(7),
+            "put, make text, five characters"
+        );
     }
 
     #[test]

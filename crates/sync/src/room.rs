@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
 
 use crate::codec::{Message, PeerId};
 
@@ -155,6 +155,10 @@ pub struct Room {
     /// Top-level keys only the server writes (on a user's behalf, after its own checks): a
     /// peer's change touching one is refused whatever its access.
     reserved: Vec<String>,
+    /// Most operations one message from a peer may add (0: no limit).
+    max_ops: u64,
+    /// The top-level keys a change may add (None: any).
+    root_keys: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Room {
@@ -192,6 +196,8 @@ impl Room {
             dirty: BTreeSet::new(),
             validator: None,
             reserved: Vec::new(),
+            max_ops: 0,
+            root_keys: None,
         }
     }
 
@@ -200,6 +206,22 @@ impl Room {
     /// endpoint that checks who signs what).
     pub fn with_reserved(mut self, keys: impl IntoIterator<Item = String>) -> Self {
         self.reserved = keys.into_iter().collect();
+        self
+    }
+
+    /// Refuses a change that adds a top-level key outside `keys` (the document kind's schema).
+    /// Keys already in the document stay (a document written before this rule still opens and
+    /// takes edits).
+    pub fn with_root_keys(mut self, keys: impl IntoIterator<Item = String>) -> Self {
+        self.root_keys = Some(keys.into_iter().collect());
+        self
+    }
+
+    /// Refuses, before applying it, a peer's message whose changes carry more than `max_ops`
+    /// operations (a character of text is one): one paste cannot make a document that nobody
+    /// can open. Changes the server applies ([`Input::Apply`], an import) have limits of their own.
+    pub fn with_max_ops(mut self, max_ops: u64) -> Self {
+        self.max_ops = max_ops;
         self
     }
 
@@ -373,12 +395,26 @@ impl Room {
             self.dirty.insert(conn);
             return;
         }
-        if let Err(e) = crate::chunks::verify(msg.changes.iter()) {
-            return self.refuse(
-                conn,
-                &format!("invalid changes ({e}): nothing was applied"),
-                out,
-            );
+        match crate::chunks::verify(msg.changes.iter()) {
+            Err(e) => {
+                return self.refuse(
+                    conn,
+                    &format!("invalid changes ({e}): nothing was applied"),
+                    out,
+                );
+            }
+            Ok(ops) if self.max_ops > 0 && ops > self.max_ops => {
+                return self.refuse(
+                    conn,
+                    &format!(
+                        "changes too large ({ops} operations; at most {} at once): nothing was \
+                         applied. Send it in smaller parts.",
+                        self.max_ops
+                    ),
+                    out,
+                );
+            }
+            Ok(_) => {}
         }
         let user = peer.user;
         let edit = peer.edit.clone();
@@ -440,6 +476,19 @@ impl Room {
         user: UserKey,
         edit: &Edit,
     ) -> Result<Vec<(ActorId, UserKey)>, String> {
+        if let Some(allowed) = &self.root_keys {
+            let had: Vec<String> = self.doc.keys_at(ROOT, before).collect();
+            if let Some(key) = self
+                .doc
+                .keys(ROOT)
+                .find(|k| !allowed.contains(k) && !had.contains(k))
+            {
+                return Err(format!(
+                    "change refused, nothing was applied: {key:?} is not part of this document's \
+                     schema. Reload the document."
+                ));
+            }
+        }
         let mut claims: Vec<(ActorId, UserKey)> = Vec::new();
         for change in self.doc.get_changes(before) {
             let actor = change.actor_id().clone();

@@ -13,6 +13,7 @@
 pub mod agreement;
 pub mod changes;
 pub mod check;
+pub mod limits;
 pub mod meeting;
 pub mod risk;
 pub mod sla;
@@ -95,10 +96,44 @@ pub fn to_json(doc: &impl ReadDoc) -> Value {
     serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(Value::Null)
 }
 
-/// Reads and checks a live document of `kind`: the schema tag and version, the types (the
-/// first type error is reported with its path), then the document's own `check()`.
-pub fn read(kind: DocumentKind, doc: &impl ReadDoc) -> Result<Content, Vec<Problem>> {
+/// The top-level keys a document of `kind` may hold: its content's fields and the schema tag
+/// and version.
+pub fn root_keys(kind: DocumentKind) -> Vec<String> {
+    let content = match Content::initial(kind) {
+        Content::RiskRegister(c) => serde_json::to_value(c),
+        Content::Sla(c) => serde_json::to_value(c),
+        Content::Agreement(c) => serde_json::to_value(c),
+        Content::Meeting(c) => serde_json::to_value(c),
+    };
+    let mut keys: Vec<String> = match content {
+        Ok(Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => Vec::new(),
+    };
+    keys.extend(["schema".to_owned(), "schemaVersion".to_owned()]);
+    keys
+}
+
+/// Reads and checks a live document of `kind` as [`read`] does, and holds it to `limits`: what
+/// every change a person makes is checked against.
+pub fn read_within(
+    kind: DocumentKind,
+    doc: &impl ReadDoc,
+    limits: &limits::Limits,
+) -> Result<Content, Vec<Problem>> {
     let json = to_json(doc);
+    limits::check(&json, limits)?;
+    read_json(kind, json)
+}
+
+/// Reads and checks a live document of `kind`: the schema tag and version, the types (the
+/// first type error is reported with its path), then the document's own `check()`. Top-level
+/// keys outside the schema are ignored here, so documents written before they were refused
+/// still read; the sync room refuses a change that adds one (see [`root_keys`]).
+pub fn read(kind: DocumentKind, doc: &impl ReadDoc) -> Result<Content, Vec<Problem>> {
+    read_json(kind, to_json(doc))
+}
+
+fn read_json(kind: DocumentKind, json: Value) -> Result<Content, Vec<Problem>> {
     let tag = format!("concordat/{}", kind.as_str());
     if json.get("schema").and_then(Value::as_str) != Some(tag.as_str()) {
         return Err(problem("schema", format!("must be {tag:?}")));

@@ -74,14 +74,17 @@ pub async fn run(
         .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
     let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
     if let Some(kind) = content.kind {
+        let limits = state.config.document_limits();
         room = room
+            .with_root_keys(domain::documents::root_keys(kind))
+            .with_max_ops(state.config.sync_max_change_ops)
             .with_reserved(
                 domain::documents::server_written(kind)
                     .iter()
                     .map(|k| (*k).to_owned()),
             )
             .with_validator(Box::new(move |doc: &Automerge| {
-                domain::documents::read(kind, doc)
+                domain::documents::read_within(kind, doc, &limits)
                     .map(|_| ())
                     .map_err(|problems| {
                         problems

@@ -549,6 +549,7 @@ fn refused_whole(
     why: &str,
 ) {
     let mut sim = Sim::new(seed, 1, 1, 0);
+    sim.room.max_ops = 200;
     sim.connect(0);
     sim.connect(1);
     sim.settle();
@@ -1085,4 +1086,79 @@ fn reserved_keys_are_written_only_through_the_server() {
         out.iter().any(|e| matches!(e, Effect::Persist { .. })),
         "{out:?}"
     );
+}
+
+/// A paste larger than the room's limit is refused before it is applied; a smaller one goes
+/// through.
+#[test]
+fn a_message_adding_more_operations_than_the_limit_is_refused_whole() {
+    refused_whole(
+        23,
+        |d| {
+            let text = d
+                .put_object(ROOT, "notes", automerge::ObjType::Text)
+                .unwrap();
+            d.splice_text(&text, 0, 0, &"x".repeat(500)).unwrap();
+        },
+        |_, msg| msg.clone().encode(),
+        "operations; at most 200 at once",
+    );
+}
+
+#[test]
+fn a_message_within_the_operation_limit_is_applied() {
+    let mut sim = Sim::new(24, 1, 1, 0);
+    sim.room.max_ops = 200;
+    sim.connect(0);
+    sim.connect(1);
+    sim.settle();
+    let c = &mut sim.clients[0];
+    let text = c
+        .doc
+        .put_object(ROOT, "notes", automerge::ObjType::Text)
+        .unwrap();
+    c.doc.splice_text(&text, 0, 0, &"x".repeat(150)).unwrap();
+    sim.client_send(0);
+    sim.settle();
+    let doc = sim.room.document();
+    let (_, notes) = doc.get(ROOT, "notes").unwrap().expect("the text arrived");
+    assert_eq!(doc.text(notes).unwrap().len(), 150);
+}
+
+/// A change adding a top-level key outside the schema is refused; keys the document already
+/// had (written before the rule) can still be edited.
+#[test]
+fn a_change_adding_an_unknown_top_level_key_is_refused() {
+    let mut sim = Sim::new(25, 1, 0, 0);
+    sim.room.root_keys = Some(vec!["title".into()]);
+    sim.connect(0);
+    sim.settle();
+    let heads = sim.room.document().get_heads();
+    let c = &mut sim.clients[0];
+    c.doc.put(ROOT, "planted", "anything").unwrap();
+    let msg = c.doc.sync().generate_sync_message(&mut c.state).unwrap();
+    let e = sim.room.handle(Input::Sync {
+        conn: c.conn.unwrap(),
+        data: msg.encode(),
+    });
+    assert!(
+        e.iter().any(
+            |e| matches!(e, Effect::Send { msg: Message::Error { message, .. }, .. }
+            if message.contains("\"planted\" is not part of this document's schema"))
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
+
+    // A fresh client writes a known key: accepted.
+    sim.clients[0].doc = AutoCommit::new();
+    sim.clients[0].state = sync::State::new();
+    sim.connect(0);
+    sim.settle();
+    let c = &mut sim.clients[0];
+    c.doc.put(ROOT, "title", "known").unwrap();
+    sim.client_send(0);
+    sim.settle();
+    assert!(sim.room.document().get(ROOT, "title").unwrap().is_some());
+    assert!(sim.room.document().get(ROOT, "planted").unwrap().is_none());
 }
