@@ -311,4 +311,103 @@ async fn import_preview_and_apply(backend: Backend) {
     s.stop().await;
 }
 
-on_both_backends!(export_import_round_trip, import_preview_and_apply);
+/// Two officers import the same sheet into one register at the same moment, three times over:
+/// every reference still appears once.
+async fn concurrent_imports_do_not_duplicate_risks(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let path = format!("/api/documents/{doc}/import/apply");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            s.post(&path, &arun, body("csv", IMPORT_CSV.as_bytes())),
+            s.post(&path, &ben, body("csv", IMPORT_CSV.as_bytes())),
+        );
+        for (status, answer) in [a, b] {
+            assert!(
+                status == StatusCode::OK || status == StatusCode::CONFLICT,
+                "{status} {answer}"
+            );
+            statuses.push(status.as_u16());
+        }
+    }
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let (_, now) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
+    let mut refs: Vec<String> = now["content"]["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap().to_owned())
+        .collect();
+    let total = refs.len();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), total, "duplicated references: {statuses:?}");
+    assert_eq!(total, 11, "ten demo risks and the one new valid row");
+    s.stop().await;
+}
+
+/// A server-side change whose request has ended before the room reaches it is not applied.
+async fn a_change_whose_request_ended_is_not_applied(backend: Backend) {
+    use automerge::transaction::Transactable;
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let id: domain::DocumentId = doc.parse().unwrap();
+    let stored = tests::stored_document(s.store.as_ref(), &doc).await;
+    let heads = stored.get_heads();
+    let mut working = automerge::AutoCommit::load(&stored.save()).unwrap();
+    let (_, risks) = automerge::ReadDoc::get(&working, automerge::ROOT, "risks")
+        .unwrap()
+        .unwrap();
+    let (_, risk) = automerge::ReadDoc::get(&working, &risks, 0)
+        .unwrap()
+        .unwrap();
+    working
+        .put(&risk, "controls", "written for a request that ended")
+        .unwrap();
+    let changes = working.save_after(&heads);
+    let user = tests::principal(s.store.as_ref(), "arun@ashby.gov.uk")
+        .await
+        .user_id;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    drop(answer); // the request has gone
+    assert!(
+        s.hub
+            .send(
+                &s.state,
+                id,
+                server::live::RoomMsg::Apply {
+                    user,
+                    changes,
+                    reply
+                }
+            )
+            .await
+    );
+    // An honest change afterwards goes through; the dropped one never did.
+    let (status, _) = s
+        .post(
+            &format!("/api/documents/{doc}/import/apply"),
+            &arun,
+            body("csv", IMPORT_CSV.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let json = domain::documents::to_json(&tests::stored_document(s.store.as_ref(), &doc).await);
+    assert!(
+        !json
+            .to_string()
+            .contains("written for a request that ended")
+    );
+    s.stop().await;
+}
+
+on_both_backends!(
+    export_import_round_trip,
+    import_preview_and_apply,
+    concurrent_imports_do_not_duplicate_risks,
+    a_change_whose_request_ended_is_not_applied,
+);

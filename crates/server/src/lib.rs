@@ -39,6 +39,8 @@ pub struct Inner {
     pub login_failures: LoginFailures,
     /// Live-sync tickets per user.
     pub tickets: throttle::Windows<uuid::Uuid>,
+    /// Documents with a spreadsheet import under way (one at a time per document).
+    pub imports: std::sync::Mutex<std::collections::HashSet<domain::DocumentId>>,
 }
 
 /// Failed sign-ins counted per account and per client address.
@@ -69,6 +71,7 @@ impl AppState {
                 config.sync_tickets_per_minute,
                 Duration::from_secs(60),
             ),
+            imports: Default::default(),
             config,
             store,
             keys,

@@ -132,7 +132,17 @@ fn prepare(
     caller: &Caller,
     req: &ImportRequest,
     file: &RegisterFile,
+    cancelled: &std::sync::atomic::AtomicBool,
 ) -> ApiResult<(Table, Mapping, Preview)> {
+    let ended = || {
+        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(ApiError::Unavailable(
+                "the request ended before the import was read",
+            ))
+        } else {
+            Ok(())
+        }
+    };
     let format = match req.format.to_ascii_lowercase().as_str() {
         "xlsx" => Format::Xlsx,
         "csv" => Format::Csv,
@@ -161,8 +171,10 @@ fn prepare(
             ..import::ArchiveLimits::default()
         },
     };
+    ended()?;
     let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    ended()?;
     if table.rows.len() > rows {
         return Err(ApiError::invalid(
             "file",
@@ -177,6 +189,7 @@ fn prepare(
             .map_err(|e| ApiError::invalid("mapping", e.to_string()))?,
         None => Mapping::guess(&table),
     };
+    ended()?;
     let preview = import::preview(
         &table,
         &mapping,
@@ -199,7 +212,8 @@ fn may_import(caller: &Caller, file: &RegisterFile) -> ApiResult<()> {
 }
 
 /// Reads the file and works out the preview off the async threads (a large workbook takes a
-/// while to parse), handing the register back.
+/// while to parse), handing the register back. If the request ends first (its timeout, the
+/// client gone), the work stops at its next step instead of running on for no one.
 async fn blocking(
     state: &AppState,
     caller: &Caller,
@@ -207,12 +221,66 @@ async fn blocking(
     file: RegisterFile,
 ) -> ApiResult<(RegisterFile, (Table, Mapping, Preview))> {
     let (state, caller) = (state.clone(), caller.clone());
-    tokio::task::spawn_blocking(move || {
-        let out = prepare(&state, &caller, &req, &file)?;
+    let ended = CancelOnDrop::default();
+    let cancelled = ended.0.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let out = prepare(&state, &caller, &req, &file, &cancelled)?;
         Ok((file, out))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
+    });
+    let out = work.await.map_err(|e| ApiError::Internal(e.into()))?;
+    ended.disarm();
+    out
+}
+
+/// Set when dropped, unless disarmed: tells blocking work that its request has ended.
+#[derive(Default)]
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>, bool);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// One import at a time into a document: a second, concurrent one is refused rather than
+/// built on the same starting point (both would create the same risks). Per node: with several
+/// nodes, one import per node could still overlap (see ARCHITECTURE.md).
+struct ImportUnderWay {
+    state: AppState,
+    id: domain::DocumentId,
+}
+
+impl ImportUnderWay {
+    fn start(state: &AppState, id: domain::DocumentId) -> ApiResult<Self> {
+        let mut under_way = state.imports.lock().unwrap_or_else(|e| e.into_inner());
+        if !under_way.insert(id) {
+            return Err(ApiError::Conflict(
+                "another import into this register is under way: try again when it has finished",
+            ));
+        }
+        Ok(Self {
+            state: state.clone(),
+            id,
+        })
+    }
+}
+
+impl Drop for ImportUnderWay {
+    fn drop(&mut self) {
+        self.state
+            .imports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 /// What importing a spreadsheet into this register would do, row by row. Changes nothing.
@@ -256,13 +324,19 @@ pub async fn preview(
 #[utoipa::path(post, path = "/api/documents/{id}/import/apply", tag = "exchange", security(("bearer" = [])),
     request_body = ImportRequest,
     responses((status = 200, body = ImportApplied), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "another import into this register is under way", body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<ImportApplied>> {
+    let doc_id =
+        domain::DocumentId::parse_url_or_id(&id).map_err(|_| ApiError::NotFound("document"))?;
+    // Held until the import is stored: the next one reads the register with this one in it.
+    let _one_at_a_time = ImportUnderWay::start(&state, doc_id)?;
     let file = register(&state, &caller, &id).await?;
     may_import(&caller, &file)?;
     let (file, (_, _, preview)) = blocking(&state, &caller, req, file).await?;
@@ -287,7 +361,6 @@ pub async fn apply(
     domain::documents::write_diff(&mut working, &to_json(&file.register)?, &to_json(&after)?)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let changes = working.save_after(&heads);
-    let doc_id = file.opened.row.document.id;
     state
         .hub
         .apply(&state, doc_id, caller.user.id, changes)

@@ -250,6 +250,12 @@ impl RoomTask {
                 changes,
                 reply,
             } => {
+                if reply.is_closed() {
+                    // The request ended (timed out, client gone) before its turn: apply
+                    // nothing it can no longer be told about.
+                    tracing::info!(document = %self.id, "server-side change dropped: its request ended");
+                    return Vec::new();
+                }
                 let request = self.next_request;
                 self.next_request += 1;
                 self.replies.insert(request, reply);
