@@ -291,7 +291,10 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        config.public_url = format!("http://{addr}");
+        // The real address, unless the test chose a public URL (a TLS proxy's, say).
+        if config.public_url == server::Config::defaults().public_url {
+            config.public_url = format!("http://{addr}");
+        }
         let state = server::AppState::new(config, store.clone()).expect("state");
         let hub = state.hub.clone();
         let shared = state.clone();

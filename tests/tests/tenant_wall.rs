@@ -304,6 +304,24 @@ async fn api_responses_are_not_stored(backend: Backend) {
     // Served over http here: no HSTS (it is sent only when the public URL is https).
     assert!(login.headers().get("strict-transport-security").is_none());
     s.stop().await;
+
+    // Behind a TLS proxy (an https public URL): every response, the web UI's too, carries HSTS.
+    let s = TestServer::start_with(backend, |c| {
+        c.public_url = "https://concordat.example.gov.uk".into();
+    })
+    .await;
+    for path in ["/healthz", "/api/openapi.json", "/"] {
+        let r = s.http.get(s.url(path)).send().await.unwrap();
+        let hsts = r
+            .headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            hsts.as_deref().is_some_and(|v| v.contains("max-age=")),
+            "{path}: {hsts:?}"
+        );
+    }
+    s.stop().await;
 }
 
 /// One person tries to make a document nobody can open: a huge paste, an over-long text, a
