@@ -435,7 +435,7 @@ async fn a_version_1_document_is_upgraded_on_load(backend: Backend) {
     let mut c = SyncClient::connect(&s, &arun, "peer-after-upgrade").await;
     let mut r = Replica::new(&doc);
     r.settle(&mut c).await;
-    assert_eq!(r.get("schemaVersion").as_deref(), Some("3"));
+    assert_eq!(r.get("schemaVersion").as_deref(), Some("4"));
     assert!(r.doc.get(automerge::ROOT, "matrix").unwrap().is_some());
     let stored = tests::stored_document(s.store.as_ref(), &doc).await;
     assert_eq!(

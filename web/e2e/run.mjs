@@ -182,6 +182,8 @@ await step("rich text: a word made bold reaches the other council; their caret i
   await a.press("ArrowLeft");
   for (let i = 0; i < 4; i++) await a.press("Shift+ArrowLeft");
   await selected(arun.page, "this");
+  // The editor itself holds that selection (not only the page): its comment box names it.
+  await arun.page.getByLabel("Comment on “this”").waitFor({ timeout: 3000 });
   await a.press("Control+b");
   // Bold in Arun's own editor first (if not, the keypress was lost, not the sync).
   await arun.page.locator("#tx-cl-2 strong", { hasText: "this" }).waitFor({ timeout: 3000 }).catch(async (e) => {
@@ -261,17 +263,89 @@ await step("an edit made offline converges after reconnecting", async () => {
   offline = true;
   for (const ws of sockets.splice(0)) await ws.close();
   await page.getByTestId("connection").getByText("Offline").waitFor({ timeout: 15000 });
+  // Ashby appends offline to a title nobody has edited in a browser (the demo wrote it)...
   await page.getByLabel("Title of SP-05").fill("A service falls between the partners (edited offline)");
+  // ...while Brockley, online, types at its start.
+  const online = ben.page.getByLabel("Title of SP-05");
+  await online.click();
+  await online.press("Home");
+  await online.pressSequentially("Reviewed: ");
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(
     await ben.page.evaluate(() => document.querySelector('[aria-label="Title of SP-05"]')?.value),
-    "A service falls between the partners",
+    "Reviewed: A service falls between the partners",
     "nothing reached Brockley while Ashby was offline",
   );
   offline = false;
   await page.getByTestId("connection").getByText("Online").waitFor({ timeout: 20000 });
-  await hasValue(ben.page, "Title of SP-05", "A service falls between the partners (edited offline)", 20000);
+  // Both people's text survives, each where it was typed.
+  const merged = "Reviewed: A service falls between the partners (edited offline)";
+  await hasValue(ben.page, "Title of SP-05", merged, 20000);
+  await hasValue(page, "Title of SP-05", merged, 20000);
   await context.close();
+});
+
+/** A signed-in browser whose sync socket delays every frame by `ms` each way (a slow link). */
+async function laggy(email, ms) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.routeWebSocket(/\/sync/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => setTimeout(() => server.send(m), ms));
+    server.onMessage((m) => setTimeout(() => ws.send(m), ms));
+  });
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  return { context, page };
+}
+
+await step("two people typing into one register cell at once keep both insertions", async () => {
+  // 150 ms each way on both links: each person's keystrokes reach the other mid-word.
+  const a = await laggy("arun@ashby.gov.uk", 150);
+  const b = await laggy("ben@brockley.gov.uk", 150);
+  try {
+    await open(a.page, REGISTER);
+    await open(b.page, REGISTER);
+    const original = "Monitoring Officer";
+    const label = "Owner of SP-06";
+    await a.page.getByLabel(label).fill(original);
+    await hasValue(b.page, label, original, 10000);
+    const fa = a.page.getByLabel(label);
+    const fb = b.page.getByLabel(label);
+    await fa.click();
+    await fa.press("End");
+    await fb.click();
+    await fb.press("Home");
+    // At different places: Ashby at the end, Brockley at the start, at the same time.
+    await Promise.all([fa.pressSequentially(" ASHBY", { delay: 40 }), fb.pressSequentially("BROCK ", { delay: 40 })]);
+    const expected = "BROCK Monitoring Officer ASHBY";
+    await hasValue(a.page, label, expected, 10000).catch(async (e) => {
+      throw new Error(`Ashby sees ${JSON.stringify(await fa.inputValue())}, Brockley ${JSON.stringify(await fb.inputValue())}: ${e.message}`);
+    });
+    await hasValue(b.page, label, expected, 10000);
+    // At the same place: both at the end at once. Each run of letters stays whole.
+    await fa.press("End");
+    await fb.press("End");
+    await Promise.all([fa.pressSequentially(" (A)", { delay: 40 }), fb.pressSequentially(" (B)", { delay: 40 })]);
+    const deadline = Date.now() + 10000;
+    let [va, vb] = ["", ""];
+    while (Date.now() < deadline) {
+      [va, vb] = [await fa.inputValue(), await fb.inputValue()];
+      if (va === vb && va.length === expected.length + 8) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(va, vb, "both screens agree");
+    assert.ok(
+      va === `${expected} (A) (B)` || va === `${expected} (B) (A)`,
+      `both insertions whole: ${JSON.stringify(va)}`,
+    );
+  } finally {
+    await a.context.close();
+    await b.context.close();
+  }
 });
 
 await step("the meeting records a decision live and is frozen as a version", async () => {

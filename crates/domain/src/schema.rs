@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 use serde_json::Value;
 
-use crate::documents::{Content, SCHEMA_VERSION, put_json, schema_version_value};
+use crate::documents::{self, Content, SCHEMA_VERSION, put_json, schema_version_value};
 use crate::model::DocumentKind;
 
 /// The automerge actor the server uses for content it authors itself (initial documents,
@@ -85,7 +85,8 @@ pub fn version(doc: &impl ReadDoc) -> u64 {
 /// server's actor; returns whether anything changed. Version 1 held empty lists only; version 2
 /// adds the risk register's matrix and appetite and the agreement's comments; version 3 holds
 /// no unsigned integer anywhere (the JS client reads those as `BigInt`, which `JSON.stringify`
-/// refuses: each becomes a signed one).
+/// refuses: each becomes a signed one); version 4 holds every text people type as a text object
+/// ([`plain_texts`]).
 pub fn upgrade(
     doc: &mut AutoCommit,
     kind: DocumentKind,
@@ -109,8 +110,57 @@ pub fn upgrade(
         }
         doc.put(&obj, prop, signed(value))?;
     }
+    for (obj, prop, value) in plain_texts(doc) {
+        let text = doc.put_object(&obj, prop, ObjType::Text)?;
+        doc.splice_text(&text, 0, 0, &value)?;
+    }
     doc.put(ROOT, "schemaVersion", schema_version_value())?;
     Ok(true)
+}
+
+/// Every text people type (a field of [`documents::TEXT_FIELDS`], or an item of such a list)
+/// still held as a plain string, as versions before 4 wrote them: version 4 makes each a text
+/// object with the same characters, so edits to it merge instead of overwriting each other.
+pub fn plain_texts(doc: &impl ReadDoc) -> Vec<(ObjId, Prop, String)> {
+    fn walk(
+        doc: &impl ReadDoc,
+        obj: &ObjId,
+        in_text_list: bool,
+        out: &mut Vec<(ObjId, Prop, String)>,
+    ) {
+        let props: Vec<(Prop, bool)> = match doc.object_type(obj) {
+            Ok(ObjType::Map | ObjType::Table) => doc
+                .keys(obj)
+                .map(|k| {
+                    let text = documents::is_text_field(&k);
+                    (Prop::Map(k), text)
+                })
+                .collect(),
+            Ok(ObjType::List) => (0..doc.length(obj))
+                .map(|i| (Prop::Seq(i), in_text_list))
+                .collect(),
+            _ => return,
+        };
+        for (prop, text) in props {
+            match doc.get(obj, prop.clone()) {
+                Ok(Some((automerge::Value::Object(ObjType::List), child))) => {
+                    walk(doc, &child, text, out);
+                }
+                Ok(Some((automerge::Value::Object(ObjType::Map | ObjType::Table), child))) => {
+                    walk(doc, &child, false, out);
+                }
+                Ok(Some((automerge::Value::Scalar(s), _))) if text => {
+                    if let ScalarValue::Str(v) = s.as_ref() {
+                        out.push((obj.clone(), prop, v.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, &ROOT, false, &mut out);
+    out
 }
 
 /// An unsigned integer as version 3 writes it: signed, or (beyond `i64::MAX`, which no
@@ -191,7 +241,7 @@ mod tests {
         };
         assert_eq!(r.matrix, documents::risk::Matrix::five_by_five());
         assert_eq!(unsigned_scalars(&v1), vec![]);
-        assert_eq!(version(&v1), 3);
+        assert_eq!(version(&v1), 4);
     }
 
     /// The version as stored: its scalar, not only its value.
@@ -209,7 +259,7 @@ mod tests {
         for kind in DocumentKind::ALL {
             let doc = automerge::Automerge::load(&initial_document(*kind)).unwrap();
             assert_eq!(unsigned_scalars(&doc), vec![], "{kind}");
-            assert_eq!(stored_version(&doc), ScalarValue::Int(3), "{kind}");
+            assert_eq!(stored_version(&doc), ScalarValue::Int(4), "{kind}");
             assert_eq!(version(&doc), SCHEMA_VERSION);
         }
         // Content with numbers in it: scores, ranks, times, money, fractions.
@@ -279,8 +329,8 @@ mod tests {
             "once"
         );
         assert_eq!(unsigned_scalars(&v2), vec![]);
-        assert_eq!(stored_version(&v2), ScalarValue::Int(3));
-        assert_eq!(version(&v2), 3);
+        assert_eq!(stored_version(&v2), ScalarValue::Int(4));
+        assert_eq!(version(&v2), 4);
         assert!(
             v2.get(ROOT, "notes").unwrap().is_some(),
             "what an old client wrote is kept"
@@ -294,6 +344,73 @@ mod tests {
             panic!("a register")
         };
         assert_eq!(r.appetite[0].max_score, 9);
+    }
+
+    /// Version 3 wrote every string plain; version 4 turns the ones people type into text with
+    /// the same characters (a list of texts included) and leaves ids, enumerations and dates.
+    #[test]
+    fn a_version_3_document_gets_its_typed_strings_as_text() {
+        let mut v3 = AutoCommit::new();
+        v3.put(ROOT, "schema", "concordat/meeting").unwrap();
+        v3.put(ROOT, "schemaVersion", 3_i64).unwrap();
+        let decisions = v3.put_object(ROOT, "decisions", ObjType::List).unwrap();
+        let d = v3.insert_object(&decisions, 0, ObjType::Map).unwrap();
+        v3.put(&d, "id", "d1").unwrap();
+        v3.put(&d, "text", "The committee approved the budget.")
+            .unwrap();
+        let matters = v3
+            .put_object(ROOT, "mattersArising", ObjType::List)
+            .unwrap();
+        v3.insert(&matters, 0, "Minutes of the last meeting")
+            .unwrap();
+        v3.put(ROOT, "date", "2027-03-12").unwrap();
+        v3.commit();
+        assert_eq!(plain_texts(&v3).len(), 2);
+        let before = documents::to_json(&v3);
+
+        let mut v3 = v3.with_actor(automerge::ActorId::from(SERVER_ACTOR));
+        assert!(upgrade(&mut v3, DocumentKind::Meeting).unwrap());
+        assert_eq!(plain_texts(&v3), vec![], "every typed string is text now");
+        let text_at = |obj: &ObjId, prop: Prop| match v3.get(obj, prop).unwrap() {
+            Some((automerge::Value::Object(ObjType::Text), id)) => v3.text(&id).unwrap(),
+            other => panic!("not text: {other:?}"),
+        };
+        let (_, d) = v3.get(&decisions, 0).unwrap().unwrap();
+        assert_eq!(
+            text_at(&d, Prop::Map("text".into())),
+            "The committee approved the budget."
+        );
+        assert_eq!(
+            text_at(&matters, Prop::Seq(0)),
+            "Minutes of the last meeting"
+        );
+        let (id, _) = v3.get(&d, "id").unwrap().unwrap();
+        assert!(matches!(id, automerge::Value::Scalar(_)), "ids stay plain");
+        let after = documents::to_json(&v3);
+        assert_eq!(after["decisions"], before["decisions"]);
+        assert_eq!(after["mattersArising"], before["mattersArising"]);
+        assert_eq!(after["date"], before["date"]);
+        documents::read(DocumentKind::Meeting, &v3).unwrap();
+    }
+
+    #[test]
+    fn new_documents_hold_typed_strings_as_text() {
+        let mut doc = AutoCommit::new();
+        let content = serde_json::json!({
+            "risks": [{"id": "r1", "title": "One council withdraws", "status": "open"}]
+        });
+        put_json(&mut doc, &ROOT, "risks", &content["risks"]).unwrap();
+        let (_, risks) = doc.get(ROOT, "risks").unwrap().unwrap();
+        let (_, r) = doc.get(&risks, 0).unwrap().unwrap();
+        assert!(matches!(
+            doc.get(&r, "title").unwrap(),
+            Some((automerge::Value::Object(ObjType::Text), _))
+        ));
+        assert!(matches!(
+            doc.get(&r, "status").unwrap(),
+            Some((automerge::Value::Scalar(_), _))
+        ));
+        assert!(plain_texts(&doc).is_empty());
     }
 
     #[test]

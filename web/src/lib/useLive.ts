@@ -1,9 +1,10 @@
 // A live document: its handle from the repo, its current state as plain JSON, and a change
 // function.
 //
-// The state is a plain copy: strings the server wrote are automerge scalar strings, which the
-// JS library hands out as `ImmutableString` objects, while strings a browser wrote are text.
-// The screens should not care which; JSON (every automerge value has a toJSON) flattens both.
+// The state is a plain copy: text people type is automerge text (a JS string), other strings
+// the server wrote (ids, enumerations, dates) are scalar strings, which the JS library hands out
+// as `ImmutableString` objects. The screens should not care which; JSON (every automerge value
+// has a toJSON) flattens both.
 import { useEffect, useState } from "react";
 import type { AutomergeUrl, DocHandle, Repo } from "@automerge/react/slim";
 

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { DocHandle } from "@automerge/react/slim";
 import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas, type User } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
-import { openResource, setText } from "../lib/edit";
+import { openResource } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
 import type { CanEdit, Caret, Peer } from "./DocumentScreen";
 
@@ -76,7 +76,7 @@ function HeatMap({ reg, kind, then }: { reg: RiskRegister; kind: "inherent" | "c
   );
 }
 
-export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editing }: ScreenProps<RiskRegister>) {
+export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editing, handle }: ScreenProps<RiskRegister>) {
   const [filter, setFilter] = useState("");
   const [sort, setSort] = useState<"reference" | "score">("reference");
   const [map, setMap] = useState<"inherent" | "current" | "target">("current");
@@ -165,7 +165,8 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
                     editedBy={editing(`${r.reference} title`)}
                     onFocus={() => onFocusField(`${r.reference} title`)}
                     onBlur={() => onFocusField(undefined)}
-                    onText={(text) => change((d) => setText(d, ["risks", index, "title"], text))}
+                    handle={handle}
+                    path={["risks", index, "title"]}
                   />
                 </td>
                 <td>
@@ -176,7 +177,8 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
                     editedBy={editing(`${r.reference} owner`)}
                     onFocus={() => onFocusField(`${r.reference} owner`)}
                     onBlur={() => onFocusField(undefined)}
-                    onText={(text) => change((d) => setText(d, ["risks", index, "owner"], text))}
+                    handle={handle}
+                    path={["risks", index, "owner"]}
                   />
                 </td>
                 <td>

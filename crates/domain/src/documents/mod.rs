@@ -28,7 +28,7 @@ pub use check::Problem;
 
 /// The schema version this build writes and reads. Written into documents as an automerge
 /// signed integer ([`schema_version_value`]), like every integer: JS reads those as numbers.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// [`SCHEMA_VERSION`] as the document stores it.
 pub fn schema_version_value() -> automerge::ScalarValue {
@@ -249,34 +249,75 @@ enum Place<'a> {
     Index(usize),
 }
 
+/// The fields, by JSON name in any kind of document, that hold text people type: each is an
+/// automerge text object from the moment it is written (by the demo, an import, the server), so
+/// that two people typing into it at once, or one of them offline, merge character by character.
+/// A plain string would be last-writer-wins: one person's typing would vanish. Other strings
+/// (ids, references to ids, enumerations, dates, a band's colour) stay plain values.
+pub const TEXT_FIELDS: &[&str] = &[
+    "title",
+    "reference",
+    "cause",
+    "event",
+    "effect",
+    "owner",
+    "controls",
+    "reason",
+    "expectedEffect",
+    "statement",
+    "description",
+    "name",
+    "commentary",
+    "correctiveAction",
+    "post",
+    "specification",
+    "disputeClause",
+    "exitClause",
+    "heading",
+    "text",
+    "body",
+    "role",
+    "presenter",
+    "mattersArising",
+];
+
+/// Whether a field holds text people type (see [`TEXT_FIELDS`]).
+pub fn is_text_field(key: &str) -> bool {
+    TEXT_FIELDS.contains(&key)
+}
+
 /// Writes a JSON value into a document at `key` of the map `obj`: objects become maps, arrays
-/// lists, integers signed integers (as the JS client writes them), other numbers floats. Never
-/// an unsigned integer, which the JS client reads as a `BigInt`: an integer beyond `i64::MAX`
-/// becomes a float.
+/// lists, strings in [`TEXT_FIELDS`] text objects and other strings plain strings, integers
+/// signed integers (as the JS client writes them), other numbers floats. Never an unsigned
+/// integer, which the JS client reads as a `BigInt`: an integer beyond `i64::MAX` becomes a
+/// float.
 pub fn put_json(
     doc: &mut AutoCommit,
     obj: &ObjId,
     key: &str,
     value: &Value,
 ) -> Result<(), automerge::AutomergeError> {
-    write_json(doc, obj, Place::Key(key), value)
+    write_json(doc, obj, Place::Key(key), value, is_text_field(key))
 }
 
-/// Inserts a JSON value into a list at `index` (see [`put_json`]).
+/// Inserts a JSON value into a list at `index` (see [`put_json`]); a string is inserted as
+/// plain (use [`put_json`] on the list's key for a list of texts).
 pub fn insert_json(
     doc: &mut AutoCommit,
     list: &ObjId,
     index: usize,
     value: &Value,
 ) -> Result<(), automerge::AutomergeError> {
-    write_json(doc, list, Place::Index(index), value)
+    write_json(doc, list, Place::Index(index), value, false)
 }
 
+/// `text`: a string here is text people type (the field, or the list of texts, it is in).
 fn write_json(
     doc: &mut AutoCommit,
     obj: &ObjId,
     place: Place<'_>,
     value: &Value,
+    text: bool,
 ) -> Result<(), automerge::AutomergeError> {
     let new_object = |doc: &mut AutoCommit, kind| match place {
         Place::Key(k) => doc.put_object(obj, k, kind),
@@ -286,14 +327,18 @@ fn write_json(
         Value::Object(map) => {
             let child = new_object(doc, ObjType::Map)?;
             for (k, v) in map {
-                write_json(doc, &child, Place::Key(k), v)?;
+                write_json(doc, &child, Place::Key(k), v, is_text_field(k))?;
             }
         }
         Value::Array(items) => {
             let child = new_object(doc, ObjType::List)?;
             for (i, v) in items.iter().enumerate() {
-                write_json(doc, &child, Place::Index(i), v)?;
+                write_json(doc, &child, Place::Index(i), v, text)?;
             }
+        }
+        Value::String(s) if text => {
+            let child = new_object(doc, ObjType::Text)?;
+            doc.splice_text(&child, 0, 0, s)?;
         }
         scalar => match place {
             Place::Key(k) => doc.put(obj, k, scalar_of(scalar))?,
