@@ -30,9 +30,8 @@ async fn login_as(
     req.send().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guessing_passwords_is_throttled_per_account_and_per_address() {
-    let s = TestServer::start_with(Backend::Sqlite, |c| {
+async fn guessing_passwords_is_throttled_per_account_and_per_address(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
         c.login_max_failures_per_account = 4;
         c.login_max_failures_per_address = 10;
         c.trust_forwarded_for = true;
@@ -119,9 +118,8 @@ async fn guessing_passwords_is_throttled_per_account_and_per_address() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_hashing_runs_on_a_bounded_pool() {
-    let s = TestServer::start_with(Backend::Sqlite, |c| {
+async fn password_hashing_runs_on_a_bounded_pool(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
         c.password_hash_concurrency = 2;
         c.login_max_failures_per_address = 1000;
         c.login_max_failures_per_account = 1000;
@@ -265,14 +263,19 @@ async fn a_session_that_ends_by_time_closes_its_sockets(backend: Backend) {
 }
 
 on_both_backends!(
+    guessing_passwords_is_throttled_per_account_and_per_address,
+    password_hashing_runs_on_a_bounded_pool,
+    common_and_personal_passwords_are_refused,
+    one_user_cannot_hold_the_connection_cap_or_mint_tickets_without_end,
+    connections_that_dribble_their_headers_are_closed,
+    an_access_event_rechecks_only_the_connections_it_can_affect,
     a_reused_refresh_token_ends_the_whole_session,
     a_grant_that_expires_ends_on_the_live_socket_at_that_moment,
     a_session_that_ends_by_time_closes_its_sockets,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn common_and_personal_passwords_are_refused() {
-    let s = TestServer::start(Backend::Sqlite).await;
+async fn common_and_personal_passwords_are_refused(backend: Backend) {
+    let s = TestServer::start(backend).await;
     let admin = s.login("alice@ashby.gov.uk").await;
     let mut accepted = Vec::new();
     for weak in [
@@ -308,9 +311,8 @@ async fn common_and_personal_passwords_are_refused() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_user_cannot_hold_the_connection_cap_or_mint_tickets_without_end() {
-    let s = TestServer::start_with(Backend::Sqlite, |c| {
+async fn one_user_cannot_hold_the_connection_cap_or_mint_tickets_without_end(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
         c.sync_max_connections = 10;
         c.sync_max_connections_per_user = 3;
         c.sync_tickets_per_minute = 8;
@@ -373,9 +375,8 @@ async fn one_user_cannot_hold_the_connection_cap_or_mint_tickets_without_end() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_that_dribble_their_headers_are_closed() {
-    let s = TestServer::start_with(Backend::Sqlite, |c| c.header_read_timeout_secs = 1).await;
+async fn connections_that_dribble_their_headers_are_closed(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.header_read_timeout_secs = 1).await;
     let addr = s.base.trim_start_matches("http://").to_owned();
     // 300 clients send half a request and stop.
     let mut slow = Vec::new();
@@ -404,9 +405,8 @@ async fn connections_that_dribble_their_headers_are_closed() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_access_event_rechecks_only_the_connections_it_can_affect() {
-    let s = TestServer::start(Backend::Sqlite).await;
+async fn an_access_event_rechecks_only_the_connections_it_can_affect(backend: Backend) {
+    let s = TestServer::start(backend).await;
     let alice = s.login("alice@ashby.gov.uk").await;
     let arun = s.login("arun@ashby.gov.uk").await;
     let grace = s.login("grace@riverside.org.uk").await;

@@ -411,6 +411,75 @@ await step("a risk's page records an assessment with its reason; the change repo
   assert.deepEqual(moves.sort(), ["▲ was 0", "▼ was 1"]);
 });
 
+/** Opens a risk's own page from the register. */
+async function openRisk(page, reference, title) {
+  await open(page, REGISTER);
+  await page.getByRole("link", { name: reference, exact: true }).click();
+  await page.getByRole("heading", { name: new RegExp(`${reference}: ${title}`) }).waitFor();
+}
+
+await step("a risk's details are edited on its page and reach the other council", async () => {
+  await openRisk(arun.page, "SP-08", "ICT systems do not converge");
+  await openRisk(ben.page, "SP-08", "ICT systems do not converge");
+  const cause = arun.page.locator("#risk-cause");
+  const before = await cause.inputValue();
+  await cause.click();
+  await cause.press("Control+End");
+  await cause.pressSequentially(" Reviewed by Ashby.");
+  await ben.page.waitForFunction((v) => document.querySelector("#risk-cause")?.value === v, before + " Reviewed by Ashby.", { timeout: 8000 });
+  await arun.page.locator("#risk-response").selectOption("transfer");
+  await arun.page.locator("#risk-escalation").selectOption("committee");
+  await arun.page.locator("#risk-next-review").fill("2027-02-28");
+  await arun.page.getByRole("group", { name: "Related risks" }).getByLabel(/SP-01:/).check();
+  await arun.page.getByRole("group", { name: "Councils affected" }).getByLabel("Brockley District Council").check();
+  await ben.page.waitForFunction(() => document.querySelector("#risk-response")?.value === "transfer", null, { timeout: 8000 });
+  await ben.page.waitForFunction(() => document.querySelector("#risk-escalation")?.value === "committee", null, { timeout: 8000 });
+  await ben.page.waitForFunction(() => document.querySelector("#risk-next-review")?.value === "2027-02-28", null, { timeout: 8000 });
+  assert.ok(await ben.page.getByRole("group", { name: "Related risks" }).getByLabel(/SP-01:/).isChecked());
+  assert.ok(await ben.page.getByRole("group", { name: "Councils affected" }).getByLabel("Brockley District Council").isChecked());
+  assert.equal(await arun.page.getByTestId("refused").count(), 0, "the server accepted every change");
+  await shot(arun.page, "risk-details");
+  await accessible(arun.page, "risk details");
+});
+
+await step("an action is added, reassigned, progressed and completed on a risk's page", async () => {
+  await arun.page.locator("#na-title").fill("Agree a service map with both councils");
+  await arun.page.locator("#na-owner").fill("Head of Shared Services");
+  await arun.page.locator("#na-council").selectOption({ label: "Ashby Borough Council" });
+  await arun.page.locator("#na-due").fill("2026-01-31");
+  await arun.page.getByRole("button", { name: "Add action" }).click();
+  const row = (page) => page.getByTestId("risk-actions").locator("tr", { has: page.getByLabel("Action: Agree a service map with both councils") });
+  await row(ben.page).waitFor({ timeout: 8000 });
+  // Past its due date and not done: marked overdue, in words.
+  await row(ben.page).getByText("overdue").waitFor();
+  await ben.page.getByLabel("Status of “Agree a service map with both councils”").selectOption("in-progress");
+  await ben.page.getByLabel("Council doing “Agree a service map with both councils”").selectOption({ label: "Brockley District Council" });
+  const owner = ben.page.getByLabel("Owner of “Agree a service map with both councils”");
+  await owner.fill("Director of Place (Brockley)");
+  await arun.page.waitForFunction(() => document.querySelector('[aria-label="Status of “Agree a service map with both councils”"]')?.value === "in-progress", null, { timeout: 8000 });
+  await hasValue(arun.page, "Owner of “Agree a service map with both councils”", "Director of Place (Brockley)", 8000);
+  await arun.page.getByLabel("Status of “Agree a service map with both councils”").selectOption("done");
+  await row(ben.page).getByText("overdue").waitFor({ state: "detached", timeout: 8000 });
+  assert.equal(await ben.page.getByTestId("refused").count(), 0);
+  await accessible(ben.page, "risk actions");
+});
+
+await step("Add risk opens the new risk's page, where it is completed", async () => {
+  await open(arun.page, REGISTER);
+  await arun.page.getByRole("button", { name: "Add risk" }).click();
+  await arun.page.locator("#risk-title").waitFor({ timeout: 8000 });
+  const title = arun.page.locator("#risk-title");
+  await title.fill("Shared ICT contract ends without a successor");
+  await arun.page.locator("#risk-owner").fill("Head of ICT");
+  await arun.page.locator("#risk-reference").fill("SP-11");
+  await arun.page.locator("#risk-category").fill("Operational");
+  await arun.page.locator("#risk-cause").click(); // leaves the category field: it is saved
+  await arun.page.getByRole("link", { name: "← Back to the register" }).click();
+  await ben.page.getByRole("link", { name: "← Back to the register" }).click();
+  await hasValue(ben.page, "Title of SP-11", "Shared ICT contract ends without a successor", 8000);
+  assert.equal(await arun.page.getByTestId("refused").count(), 0);
+});
+
 await step("a spreadsheet import shows its preview with per-row errors, then applies", async () => {
   await open(arun.page, REGISTER);
   const csv = "Reference,Risk title,Risk owner,Current Likelihood,Current Impact\n" +

@@ -105,12 +105,14 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
       .sort((x, y) => (sort === "score" ? y.score - x.score : x.r.reference.localeCompare(y.r.reference)));
   }, [risks, doc.assessments, filter, sort]);
 
-  const addRisk = () =>
+  /** A new risk, opened on its own page to be completed there. */
+  const addRisk = () => {
+    const id = crypto.randomUUID();
     change((d) => {
       const today = new Date().toISOString().slice(0, 10);
       const n = (d.risks ?? []).length + 1;
       d.risks?.push({
-        id: crypto.randomUUID(),
+        id,
         reference: `NEW-${n}`,
         title: "New risk",
         category: "Uncategorised",
@@ -123,6 +125,8 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
         escalation: "service",
       } as Schemas["Risk"]);
     });
+    location.hash = `#/doc/${view.id}/risk/${id}`;
+  };
 
   return (
     <>

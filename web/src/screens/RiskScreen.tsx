@@ -1,7 +1,8 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { api, currentUser, type DocumentView, type LiveDoc, type RiskRegister, type Schemas } from "../api/client";
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { api, currentUser, type RiskRegister, type Schemas } from "../api/client";
+import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
-import type { CanEdit } from "./DocumentScreen";
+import type { ScreenProps } from "./RegisterScreen";
 
 interface AuditEntry {
   change: string;
@@ -12,22 +13,56 @@ interface AuditEntry {
 
 const shown = (v: unknown) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
 
-/** One risk: its details, every assessment with its reason (never overwritten), its actions,
- * a form to record a new assessment, and its audit trail. */
+type Organisation = { id: string; name: string; kind: string };
+
+const RESPONSES: [Schemas["Response"], string][] = [
+  ["tolerate", "Tolerate"],
+  ["treat", "Treat"],
+  ["transfer", "Transfer"],
+  ["terminate", "Terminate"],
+];
+const ESCALATIONS: [Schemas["Escalation"], string][] = [
+  ["service", "Service"],
+  ["joint-management-team", "Joint management team"],
+  ["committee", "Committee"],
+];
+const ACTION_STATUSES: [Schemas["ActionStatus"], string][] = [
+  ["not-started", "Not started"],
+  ["in-progress", "In progress"],
+  ["done", "Done"],
+  ["cancelled", "Cancelled"],
+];
+
+/** A label and its control, in a two-column form. */
+function Row({ id, label, children }: { id: string; label: string; children: ReactNode }) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      {children}
+    </>
+  );
+}
+
+/** One risk: its details (each editable by those who may edit the register), every assessment
+ * with its reason (never overwritten), its actions (added, reassigned, progressed, completed
+ * here), a form to record a new assessment, and its audit trail. */
 export function RiskScreen({
   doc,
   change,
   canEdit,
   view,
   riskId,
-}: {
-  doc: LiveDoc<RiskRegister>;
-  change: (f: (d: LiveDoc<RiskRegister>) => void) => void;
-  canEdit: CanEdit;
-  view: DocumentView;
-  riskId: string;
-}) {
-  const risk = (doc.risks ?? []).find((r) => r.id === riskId);
+  handle,
+  editing,
+  onFocusField,
+}: ScreenProps<RiskRegister> & { riskId: string }) {
+  const index = (doc.risks ?? []).findIndex((r) => r.id === riskId);
+  const risk = index >= 0 ? doc.risks?.[index] : undefined;
+  const [orgs, setOrgs] = useState<Organisation[]>([]);
+  useEffect(() => {
+    api<Organisation[]>("/api/organisations").then(setOrgs).catch(() => setOrgs([]));
+  }, []);
+  const [draft, setDraft] = useState({ title: "", owner: "", council: "", due: "", expectedEffect: "" });
   const [form, setForm] = useState({ kind: "current" as Schemas["AssessmentKind"], likelihood: 3, impact: 3, reason: "" });
   const [audit, setAudit] = useState<AuditEntry[] | null>(null);
   const assessments = (doc.assessments ?? []).filter((a) => a.riskId === riskId).sort((a, b) => a.date.localeCompare(b.date));
@@ -50,6 +85,59 @@ export function RiskScreen({
   }, [view.id, riskId, count]);
 
   if (!risk) return <p>This risk is not in the register.</p>;
+  const editable = canEdit("risks");
+  const actionsEditable = canEdit("actions");
+  const councils = orgs.filter((o) => o.kind === "council");
+  const nameOf = (id: string | null | undefined) => orgs.find((o) => o.id === id)?.name ?? id ?? "—";
+  /** Changes this risk (found by id: others may add or remove risks meanwhile). */
+  const setRisk = (f: (r: Schemas["Risk"]) => void) =>
+    change((d) => {
+      // Ids are plain (immutable) strings in the live document: compare their text.
+      const r = d.risks?.find((x) => String(x.id) === riskId);
+      if (r) f(r);
+    });
+  const toggle = (list: string[] | undefined, id: string, on: boolean) => {
+    const next = (list ?? []).filter((x) => x !== id);
+    return on ? [...next, id] : next;
+  };
+  /** A text field bound to the live text, with presence. */
+  const text = (field: keyof Schemas["Risk"], label: string, multiline = false) => {
+    const id = `risk-${String(field)}`;
+    const name = `${risk.reference} ${label.toLowerCase()}`;
+    const others = editing(name);
+    return (
+      <Row id={id} label={label}>
+        <CollabText
+          id={id}
+          handle={handle}
+          path={["risks", index, String(field)]}
+          value={String(risk[field] ?? "")}
+          multiline={multiline}
+          readOnly={!editable}
+          editedBy={others}
+          onFocus={() => onFocusField(name)}
+          onBlur={() => onFocusField(undefined)}
+        />
+      </Row>
+    );
+  };
+  const myActions = (doc.actions ?? []).map((a, i) => ({ a, i })).filter(({ a }) => a.riskId === riskId);
+  const addAction = (e: FormEvent) => {
+    e.preventDefault();
+    change((d) => {
+      d.actions?.push({
+        id: crypto.randomUUID(),
+        riskId,
+        title: draft.title,
+        owner: draft.owner,
+        council: draft.council,
+        due: draft.due,
+        status: "not-started",
+        expectedEffect: draft.expectedEffect,
+      });
+    });
+    setDraft({ title: "", owner: "", council: draft.council, due: "", expectedEffect: "" });
+  };
   const add = (e: FormEvent) => {
     e.preventDefault();
     change((d) => {
@@ -72,17 +160,86 @@ export function RiskScreen({
     <>
       <p><a href={`#/doc/${view.id}`}>← Back to the register</a></p>
       <h2>{risk.reference}: {risk.title}</h2>
-      <dl className="facts">
-        <dt>Owner</dt><dd>{risk.owner}</dd>
-        <dt>Category</dt><dd>{risk.category}</dd>
-        <dt>Cause</dt><dd>{risk.cause || "—"}</dd>
-        <dt>Event</dt><dd>{risk.event || "—"}</dd>
-        <dt>Effect</dt><dd>{risk.effect || "—"}</dd>
-        <dt>Existing controls</dt><dd>{risk.controls || "—"}</dd>
-        <dt>Response</dt><dd>{risk.response}</dd>
-        <dt>Next review</dt><dd>{risk.nextReview}</dd>
-        <dt>Escalation</dt><dd>{risk.escalation}</dd>
-      </dl>
+      <section aria-labelledby="details-h">
+        <h3 id="details-h">Details</h3>
+        <div className="grid-form risk-details">
+          {text("reference", "Reference")}
+          {text("title", "Title")}
+          {text("owner", "Owner")}
+          <Row id="risk-category" label="Category">
+            <input
+              id="risk-category"
+              defaultValue={risk.category}
+              key={risk.category}
+              readOnly={!editable}
+              onBlur={(e) => e.target.value !== risk.category && setRisk((r) => (r.category = e.target.value))}
+            />
+          </Row>
+          {text("cause", "Cause", true)}
+          {text("event", "Event", true)}
+          {text("effect", "Effect", true)}
+          {text("controls", "Existing controls", true)}
+          <Row id="risk-response" label="Response">
+            <select id="risk-response" value={risk.response} disabled={!editable} onChange={(e) => setRisk((r) => (r.response = e.target.value as Schemas["Response"]))}>
+              {RESPONSES.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+            </select>
+          </Row>
+          <Row id="risk-status" label="Status">
+            <select id="risk-status" value={risk.status} disabled={!editable} onChange={(e) => setRisk((r) => (r.status = e.target.value as Schemas["RiskStatus"]))}>
+              <option value="open">Open</option>
+              <option value="closed">Closed</option>
+            </select>
+          </Row>
+          <Row id="risk-escalation" label="Escalation">
+            <select id="risk-escalation" value={risk.escalation} disabled={!editable} onChange={(e) => setRisk((r) => (r.escalation = e.target.value as Schemas["Escalation"]))}>
+              {ESCALATIONS.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+            </select>
+          </Row>
+          <Row id="risk-next-review" label="Next review">
+            <input id="risk-next-review" type="date" value={risk.nextReview} readOnly={!editable} onChange={(e) => e.target.value && setRisk((r) => (r.nextReview = e.target.value))} />
+          </Row>
+          <Row id="risk-frequency" label="Review every (days)">
+            <input
+              id="risk-frequency"
+              type="number"
+              min={1}
+              value={risk.reviewFrequencyDays}
+              readOnly={!editable}
+              onChange={(e) => Number(e.target.value) >= 1 && setRisk((r) => (r.reviewFrequencyDays = Math.floor(Number(e.target.value))))}
+            />
+          </Row>
+          <Row id="risk-bearing" label="Council bearing the risk">
+            <select id="risk-bearing" value={risk.bearingCouncil ?? ""} disabled={!editable} onChange={(e) => setRisk((r) => (r.bearingCouncil = e.target.value || null))}>
+              <option value="">—</option>
+              {councils.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+            </select>
+          </Row>
+        </div>
+        <fieldset className="checks" disabled={!editable}>
+          <legend>Owning councils</legend>
+          {councils.map((o) => (
+            <label key={o.id}>
+              <input type="checkbox" checked={(risk.owningCouncils ?? []).includes(o.id)} onChange={(e) => setRisk((r) => (r.owningCouncils = toggle(r.owningCouncils, o.id, e.target.checked)))} /> {o.name}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset className="checks" disabled={!editable}>
+          <legend>Councils affected</legend>
+          {councils.map((o) => (
+            <label key={o.id}>
+              <input type="checkbox" checked={(risk.affectedCouncils ?? []).includes(o.id)} onChange={(e) => setRisk((r) => (r.affectedCouncils = toggle(r.affectedCouncils, o.id, e.target.checked)))} /> {o.name}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset className="checks" disabled={!editable}>
+          <legend>Related risks</legend>
+          {(doc.risks ?? []).filter((r) => r.id !== riskId).map((r) => (
+            <label key={r.id}>
+              <input type="checkbox" checked={(risk.related ?? []).includes(r.id)} onChange={(e) => setRisk((x) => (x.related = toggle(x.related, r.id, e.target.checked)))} /> {r.reference}: {r.title}
+            </label>
+          ))}
+        </fieldset>
+      </section>
       <section aria-labelledby="as-h">
         <h3 id="as-h">Assessments</h3>
         <table>
@@ -121,11 +278,66 @@ export function RiskScreen({
       </section>
       <section aria-labelledby="ra-h">
         <h3 id="ra-h">Actions</h3>
-        <ul>
-          {(doc.actions ?? []).filter((a) => a.riskId === riskId).map((a) => (
-            <li key={a.id}>{a.title} — {a.owner}, due {a.due} ({a.status})</li>
-          ))}
-        </ul>
+        {myActions.length === 0 ? <p className="muted">No actions yet.</p> : (
+          <table data-testid="risk-actions">
+            <thead><tr><th scope="col">Action</th><th scope="col">Owner</th><th scope="col">Council</th><th scope="col">Due</th><th scope="col">Status</th><th scope="col">Expected effect</th></tr></thead>
+            <tbody>
+              {myActions.map(({ a, i }) => {
+                const setAction = (f: (x: Schemas["RiskAction"]) => void) =>
+                  change((d) => {
+                    const x = d.actions?.find((y) => String(y.id) === a.id);
+                    if (x) f(x);
+                  });
+                const overdue = a.status !== "done" && a.status !== "cancelled" && a.due < new Date().toISOString().slice(0, 10);
+                return (
+                  <tr key={a.id} data-action={a.title}>
+                    <td><CollabText aria-label={`Action: ${a.title}`} handle={handle} path={["actions", i, "title"]} value={a.title} readOnly={!actionsEditable} /></td>
+                    <td><CollabText aria-label={`Owner of “${a.title}”`} handle={handle} path={["actions", i, "owner"]} value={a.owner} readOnly={!actionsEditable} /></td>
+                    <td>
+                      <select aria-label={`Council doing “${a.title}”`} value={a.council} disabled={!actionsEditable} onChange={(e) => setAction((x) => (x.council = e.target.value))}>
+                        {!councils.some((o) => o.id === a.council) && <option value={a.council}>{nameOf(a.council)}</option>}
+                        {councils.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+                      </select>
+                    </td>
+                    <td>
+                      <input type="date" aria-label={`Due date of “${a.title}”`} value={a.due} readOnly={!actionsEditable} onChange={(e) => e.target.value && setAction((x) => (x.due = e.target.value))} />
+                      {overdue && <span className="overdue"> overdue</span>}
+                    </td>
+                    <td>
+                      <select aria-label={`Status of “${a.title}”`} value={a.status} disabled={!actionsEditable} onChange={(e) => setAction((x) => (x.status = e.target.value as Schemas["ActionStatus"]))}>
+                        {ACTION_STATUSES.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+                      </select>
+                    </td>
+                    <td><CollabText aria-label={`Expected effect of “${a.title}”`} handle={handle} path={["actions", i, "expectedEffect"]} value={a.expectedEffect ?? ""} readOnly={!actionsEditable} /></td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
+        {actionsEditable && (
+          <form onSubmit={addAction} className="grid-form" aria-label="Add an action">
+            <Row id="na-title" label="Action">
+              <input id="na-title" value={draft.title} onChange={(e) => setDraft({ ...draft, title: e.target.value })} required />
+            </Row>
+            <Row id="na-owner" label="Owner">
+              <input id="na-owner" value={draft.owner} onChange={(e) => setDraft({ ...draft, owner: e.target.value })} required />
+            </Row>
+            <Row id="na-council" label="Council">
+              <select id="na-council" value={draft.council} onChange={(e) => setDraft({ ...draft, council: e.target.value })} required>
+                <option value="">Choose a council</option>
+                {councils.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+              </select>
+            </Row>
+            <Row id="na-due" label="Due">
+              <input id="na-due" type="date" value={draft.due} onChange={(e) => setDraft({ ...draft, due: e.target.value })} required />
+            </Row>
+            <Row id="na-effect" label="Expected effect">
+              <input id="na-effect" value={draft.expectedEffect} onChange={(e) => setDraft({ ...draft, expectedEffect: e.target.value })} />
+            </Row>
+            <button type="submit">Add action</button>
+          </form>
+        )}
       </section>
       <section aria-labelledby="au-h">
         <h3 id="au-h">Audit trail</h3>
