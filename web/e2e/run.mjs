@@ -371,6 +371,47 @@ await step("the meeting records a decision live and is frozen as a version", asy
   await accessible(arun.page, "meeting");
 });
 
+/** Opens a risk's own page from the register. */
+async function openRisk(page, reference, title) {
+  await open(page, REGISTER);
+  await page.getByRole("link", { name: reference, exact: true }).click();
+  await page.getByRole("heading", { name: new RegExp(`${reference}: ${title}`) }).waitFor();
+}
+
+await step("a meeting's decisions, agenda and actions are edited there; a linked action shows on its risk's page", async () => {
+  // (Both still on the meeting from the step before.)
+  const row = (page) => page.locator('tr[data-action="Brief both cabinets on the funding gap"]');
+  await row(ben.page).getByLabel(/^Status of action/).selectOption("in-progress");
+  await arun.page.waitForFunction(
+    () => document.querySelector('tr[data-action="Brief both cabinets on the funding gap"] select[aria-label^="Status of action"]')?.value === "in-progress",
+    null,
+    { timeout: 8000 },
+  );
+  const owner = row(arun.page).getByLabel(/^Owner of action/);
+  await owner.fill("Alice Adeyemi and Ben Walsh");
+  await hasValue(ben.page, await owner.getAttribute("aria-label"), "Alice Adeyemi and Ben Walsh", 8000);
+  // A decision's wording corrected after the vote was recorded.
+  const decisions = arun.page.getByTestId("decisions");
+  const last = decisions.locator("textarea").last();
+  await last.click();
+  await last.press("Control+End");
+  await last.pressSequentially(" (minute 7)");
+  await ben.page.waitForFunction(() => [...document.querySelectorAll('[data-testid="decisions"] textarea')].some((t) => t.value.endsWith(" (minute 7)")), null, { timeout: 8000 });
+  // An agenda item added during the meeting.
+  await arun.page.getByLabel("Add an agenda item").fill("Any other business");
+  await arun.page.getByLabel("Presenter", { exact: true }).fill("Chair");
+  await arun.page.getByRole("button", { name: "Add item" }).click();
+  await ben.page.waitForFunction(() => [...document.querySelectorAll('[data-testid="agenda"] input')].some((t) => t.value === "Any other business"), null, { timeout: 8000 });
+  assert.equal(await arun.page.getByTestId("refused").count(), 0);
+  await accessible(arun.page, "meeting (edited)");
+  // The risk the action is linked to lists it, with its meeting and status.
+  await openRisk(ben.page, "SP-07", "One partner cannot fund its share");
+  const listed = ben.page.getByTestId("meeting-actions").locator("tr", { hasText: "Brief both cabinets on the funding gap" });
+  await listed.waitFor({ timeout: 10000 });
+  assert.match(await listed.innerText(), /In progress/);
+  assert.match(await listed.innerText(), /Joint Governance Committee, 12 March/);
+});
+
 await step("the SLA shows the cost split and savings per council, in words as well as bars", async () => {
   await open(arun.page, "Revenues & benefits SLA 2026/27");
   const chart = arun.page.getByTestId("cost-chart").first();
@@ -410,13 +451,6 @@ await step("a risk's page records an assessment with its reason; the change repo
   const moves = await arun.page.locator(".heatmap .was").allInnerTexts();
   assert.deepEqual(moves.sort(), ["▲ was 0", "▼ was 1"]);
 });
-
-/** Opens a risk's own page from the register. */
-async function openRisk(page, reference, title) {
-  await open(page, REGISTER);
-  await page.getByRole("link", { name: reference, exact: true }).click();
-  await page.getByRole("heading", { name: new RegExp(`${reference}: ${title}`) }).waitFor();
-}
 
 await step("a risk's details are edited on its page and reach the other council", async () => {
   await openRisk(arun.page, "SP-08", "ICT systems do not converge");

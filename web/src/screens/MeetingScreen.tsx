@@ -1,7 +1,15 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, type DocumentView, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
 import { currentUser } from "../api/client";
+import { CollabText } from "../lib/CollabText";
 import type { ScreenProps } from "./RegisterScreen";
+
+const ACTION_STATUSES: [Schemas["ActionStatus"], string][] = [
+  ["not-started", "Not started"],
+  ["in-progress", "In progress"],
+  ["done", "Done"],
+  ["cancelled", "Cancelled"],
+];
 
 type Link = Schemas["Link"];
 
@@ -45,8 +53,9 @@ function useTargets(spaceId: string, wanted: boolean): Target[] {
   return targets;
 }
 
-export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meeting>) {
+export function MeetingScreen({ doc, change, canEdit, view, handle }: ScreenProps<Meeting>) {
   const [decision, setDecision] = useState("");
+  const [item, setItem] = useState({ title: "", presenter: "" });
   const [action, setAction] = useState({ text: "", owner: "", due: "", link: "" });
   const targets = useTargets(view.space_id, canEdit("actions"));
   const targetOf = (key: string) => targets.find((t) => keyOf(t.link) === key);
@@ -60,6 +69,23 @@ export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meetin
     });
     setDecision("");
   };
+  const addItem = (e: FormEvent) => {
+    e.preventDefault();
+    if (!item.title.trim()) return;
+    change((d) => {
+      d.agenda?.push({ id: crypto.randomUUID(), title: item.title.trim(), presenter: item.presenter.trim() });
+    });
+    setItem({ title: "", presenter: "" });
+  };
+  /** Changes one action, found by id (others may add actions meanwhile). */
+  const setAction_ = (id: string, f: (a: Schemas["MeetingAction"]) => void) =>
+    change((d) => {
+      // Ids the server wrote are immutable strings in the live document: compare their text.
+      const row = d.actions?.find((x) => String(x.id) === id);
+      if (row) f(row);
+    });
+  const agendaEditable = canEdit("agenda");
+  const actionsEditable = canEdit("actions");
   const addAction = (e: FormEvent) => {
     e.preventDefault();
     const link = targetOf(action.link)?.link;
@@ -73,11 +99,33 @@ export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meetin
     <>
       <section aria-labelledby="ag-h">
         <h2 id="ag-h">Agenda</h2>
-        <ol>{(doc.agenda ?? []).map((a) => <li key={a.id}>{a.title} <span className="muted">{a.presenter}</span></li>)}</ol>
+        <ol data-testid="agenda">
+          {(doc.agenda ?? []).map((a, i) => (
+            <li key={a.id}>
+              <CollabText aria-label={`Agenda item ${i + 1}`} handle={handle} path={["agenda", i, "title"]} value={a.title} readOnly={!agendaEditable} />{" "}
+              <CollabText aria-label={`Presenter of agenda item ${i + 1}`} handle={handle} path={["agenda", i, "presenter"]} value={a.presenter ?? ""} readOnly={!agendaEditable} placeholder="Presenter" />
+            </li>
+          ))}
+        </ol>
+        {agendaEditable && (
+          <form onSubmit={addItem} className="inline">
+            <label htmlFor="ag-title">Add an agenda item</label>
+            <input id="ag-title" value={item.title} onChange={(e) => setItem({ ...item, title: e.target.value })} />
+            <label htmlFor="ag-presenter">Presenter</label>
+            <input id="ag-presenter" value={item.presenter} onChange={(e) => setItem({ ...item, presenter: e.target.value })} />
+            <button type="submit">Add item</button>
+          </form>
+        )}
       </section>
       <section aria-labelledby="dec-h">
         <h2 id="dec-h">Decisions</h2>
-        <ol data-testid="decisions">{(doc.decisions ?? []).map((d) => <li key={d.id}>{d.text}</li>)}</ol>
+        <ol data-testid="decisions">
+          {(doc.decisions ?? []).map((d, i) => (
+            <li key={d.id}>
+              <CollabText aria-label={`Decision ${i + 1}`} handle={handle} path={["decisions", i, "text"]} value={d.text} readOnly={!editable} multiline className="decision" />
+            </li>
+          ))}
+        </ol>
         {editable && (
           <form onSubmit={addDecision} className="inline">
             <label htmlFor="decision">Record a decision</label>
@@ -92,8 +140,17 @@ export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meetin
           <thead><tr><th scope="col">Action</th><th scope="col">Owner</th><th scope="col">Due</th><th scope="col">Status</th><th scope="col">Linked to</th></tr></thead>
           <tbody>
             {(doc.actions ?? []).map((a, i) => (
-              <tr key={a.id}>
-                <td>{a.text}</td><td>{a.owner}</td><td>{a.due}</td><td>{a.status}</td>
+              <tr key={a.id} data-action={a.text}>
+                <td><CollabText aria-label={`Action ${i + 1}`} handle={handle} path={["actions", i, "text"]} value={a.text} readOnly={!actionsEditable} /></td>
+                <td><CollabText aria-label={`Owner of action ${i + 1}`} handle={handle} path={["actions", i, "owner"]} value={a.owner} readOnly={!actionsEditable} /></td>
+                <td>
+                  <input type="date" aria-label={`Due date of action ${i + 1}`} value={a.due} readOnly={!actionsEditable} onChange={(e) => e.target.value && setAction_(a.id, (x) => (x.due = e.target.value))} />
+                </td>
+                <td>
+                  <select aria-label={`Status of action ${i + 1}`} value={a.status} disabled={!actionsEditable} onChange={(e) => setAction_(a.id, (x) => (x.status = e.target.value as Schemas["ActionStatus"]))}>
+                    {ACTION_STATUSES.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+                  </select>
+                </td>
                 <td>
                   <ul className="links">
                     {(a.links ?? []).map((l) => {
@@ -109,8 +166,8 @@ export function MeetingScreen({ doc, change, canEdit, view }: ScreenProps<Meetin
                         const link = targetOf(e.target.value)?.link;
                         if (link)
                           change((d) => {
-                            const row = d.actions?.[i];
-                            if (row && row.id === a.id && !(row.links ?? []).some((x) => keyOf(x) === keyOf(link))) row.links?.push({ ...link });
+                            const row = d.actions?.find((x) => String(x.id) === a.id);
+                            if (row && !(row.links ?? []).some((x) => keyOf(x) === keyOf(link))) row.links?.push({ ...link });
                           });
                       }}
                     >

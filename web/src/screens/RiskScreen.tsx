@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
-import { api, currentUser, type RiskRegister, type Schemas } from "../api/client";
+import { api, currentUser, type DocumentView, type Meeting, type RiskRegister, type Schemas } from "../api/client";
 import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
 import type { ScreenProps } from "./RegisterScreen";
@@ -33,6 +33,31 @@ const ACTION_STATUSES: [Schemas["ActionStatus"], string][] = [
   ["cancelled", "Cancelled"],
 ];
 
+/** Actions recorded in the space's meetings and linked to this risk (their own documents). */
+function useMeetingActions(spaceId: string, registerId: string, riskId: string) {
+  const [found, setFound] = useState<{ meeting: DocumentView; action: Schemas["MeetingAction"] }[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    const load = async () => {
+      const docs = await api<{ items: DocumentView[] }>("/api/documents?limit=200");
+      const out: { meeting: DocumentView; action: Schemas["MeetingAction"] }[] = [];
+      for (const m of docs.items.filter((d) => d.space_id === spaceId && d.kind === "meeting")) {
+        const c = await api<{ content: Meeting }>(`/api/documents/${m.id}/content`).catch(() => null);
+        for (const a of c?.content.actions ?? [])
+          if ((a.links ?? []).some((l) => l.kind === "risk" && l.documentId === registerId && l.itemId === riskId)) out.push({ meeting: m, action: a });
+      }
+      if (live) setFound(out);
+    };
+    void load().catch(() => live && setFound([]));
+    const every = setInterval(() => void load().catch(() => {}), 15000);
+    return () => {
+      live = false;
+      clearInterval(every);
+    };
+  }, [spaceId, registerId, riskId]);
+  return found;
+}
+
 /** A label and its control, in a two-column form. */
 function Row({ id, label, children }: { id: string; label: string; children: ReactNode }) {
   return (
@@ -63,6 +88,7 @@ export function RiskScreen({
     api<Organisation[]>("/api/organisations").then(setOrgs).catch(() => setOrgs([]));
   }, []);
   const [draft, setDraft] = useState({ title: "", owner: "", council: "", due: "", expectedEffect: "" });
+  const fromMeetings = useMeetingActions(view.space_id, view.id, riskId);
   const [form, setForm] = useState({ kind: "current" as Schemas["AssessmentKind"], likelihood: 3, impact: 3, reason: "" });
   const [audit, setAudit] = useState<AuditEntry[] | null>(null);
   const assessments = (doc.assessments ?? []).filter((a) => a.riskId === riskId).sort((a, b) => a.date.localeCompare(b.date));
@@ -337,6 +363,23 @@ export function RiskScreen({
             </Row>
             <button type="submit">Add action</button>
           </form>
+        )}
+      </section>
+      <section aria-labelledby="rm-h">
+        <h3 id="rm-h">Actions raised in meetings</h3>
+        {fromMeetings === null ? <p>Loading…</p> : fromMeetings.length === 0 ? <p className="muted">No meeting has linked an action to this risk.</p> : (
+          <table data-testid="meeting-actions">
+            <thead><tr><th scope="col">Action</th><th scope="col">Owner</th><th scope="col">Due</th><th scope="col">Status</th><th scope="col">Meeting</th></tr></thead>
+            <tbody>
+              {fromMeetings.map(({ meeting, action }) => (
+                <tr key={`${meeting.id}-${action.id}`}>
+                  <td>{action.text}</td><td>{action.owner}</td><td>{action.due}</td>
+                  <td>{ACTION_STATUSES.find(([v]) => v === action.status)?.[1] ?? action.status}</td>
+                  <td><a href={`#/doc/${meeting.id}`}>{meeting.title}</a></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         )}
       </section>
       <section aria-labelledby="au-h">
