@@ -327,11 +327,21 @@ async fn versions_changes_and_audit(backend: Backend) {
         "Brockley District Council"
     );
     let edits = latest["edits"].as_array().unwrap();
+    // One edit for the new assessment, in words: what it is, its score, its reason.
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(edits[0]["action"], "add");
     assert!(
-        edits
-            .iter()
-            .any(|e| e["path"].as_str().unwrap().ends_with(".reason")
-                && e["to"] == "Brockley's new corporate plan drops two shared priorities"),
+        edits[0]["label"]
+            .as_str()
+            .unwrap()
+            .ends_with("assessment of SP-02 added"),
+        "{edits:?}"
+    );
+    assert!(
+        edits[0]["to"]
+            .as_str()
+            .unwrap()
+            .ends_with(": Brockley's new corporate plan drops two shared priorities"),
         "{edits:?}"
     );
     assert!(edits.iter().all(|e| e["risk_id"] == "risk-2"));
@@ -355,6 +365,7 @@ async fn versions_changes_and_audit(backend: Backend) {
         .find(|e| e["path"].as_str().unwrap().ends_with("title"))
         .cloned()
         .unwrap_or_else(|| panic!("{a10}"));
+    assert_eq!(retitle["label"], "Risk SP-10 · Title");
     assert_eq!(
         retitle["from"],
         "Key staff leave the shared management team"

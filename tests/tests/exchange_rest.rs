@@ -271,6 +271,11 @@ async fn import_preview_and_apply(backend: Backend) {
         audit["items"][0]["author"]["name"], "Ben Walsh (Brockley)",
         "{audit}"
     );
+    // Dated when it happened (not "when the document was created").
+    let at = audit["items"][0]["at"]
+        .as_i64()
+        .expect("an import records its time");
+    assert!((store::now_millis() - at).abs() < 120_000, "{at}");
 
     // Applying the same file again changes nothing more.
     let (_, again) = s

@@ -3,6 +3,7 @@
 //! [`serve`] is a library function so tests run the real server on `127.0.0.1:0`.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod content;

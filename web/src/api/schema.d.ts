@@ -1125,14 +1125,21 @@ export interface components {
         Escalation: "service" | "joint-management-team" | "committee";
         /** @description One field edit within a change. */
         FieldEdit: {
-            /** @description set, insert, delete, text (the words of a text changed) or format (only its marks). */
+            /**
+             * @description set, add (an element added), insert (a value into a list), delete, text (the words of a
+             *     text changed) or format (only its marks).
+             */
             action: string;
-            from: Record<string, never>;
+            /** @description The value before, as text (absent when there was none). */
+            from?: string | null;
+            /** @description What was changed, as people say it: "Risk SP-07 · Next review". */
+            label: string;
             /** @description Where, as a JSON path at the time of the change: `risks[3].title`. */
             path: string;
             /** @description The risk the edit belongs to, for register documents. */
             risk_id?: string | null;
-            to: Record<string, never>;
+            /** @description The value after, as text (absent when it was removed). */
+            to?: string | null;
         };
         /**
          * @description How often a KPI is measured.

@@ -4,14 +4,21 @@ import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
 import type { ScreenProps } from "./RegisterScreen";
 
-interface AuditEntry {
-  change: string;
-  at: number | null;
-  author: { name: string; organisation: string | null };
-  edits: { path: string; action: string; from: unknown; to: unknown }[];
-}
+type AuditEntry = Schemas["AuditEntry"];
 
-const shown = (v: unknown) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+/** One edit in words: "Risk SP-07 · Owner: X → Y", "Current assessment of SP-07 added: 5 × 4 = 20". */
+function Edit({ e }: { e: Schemas["FieldEdit"] }) {
+  const from = e.from ?? "";
+  const to = e.to ?? "";
+  if (e.action === "add") return <>{e.label}{to ? <>: <q>{to}</q></> : null}</>;
+  if (e.action === "delete") return <>{e.label}{from ? <>: <del>{from}</del></> : null}</>;
+  if (e.action === "format") return <>{e.label}: formatting changed</>;
+  return (
+    <>
+      {e.label}: {from ? <><del>{from}</del> → </> : null}<ins>{to || "(empty)"}</ins>
+    </>
+  );
+}
 
 type Organisation = { id: string; name: string; kind: string };
 
@@ -386,17 +393,19 @@ export function RiskScreen({
         <h3 id="au-h">Audit trail</h3>
         {audit === null ? <p>Loading…</p> : audit.length === 0 ? <p className="muted">No recorded changes.</p> : (
           <table data-testid="audit">
-            <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Field</th><th scope="col">From</th><th scope="col">To</th></tr></thead>
+            <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What changed</th></tr></thead>
             <tbody>
-              {audit.flatMap((e) =>
-                e.edits.map((x, i) => (
-                  <tr key={`${e.change}-${i}`}>
-                    <td>{e.at ? new Date(e.at).toLocaleString("en-GB") : "when the document was created"}</td>
-                    <td>{e.author.name}{e.author.organisation ? `, ${e.author.organisation}` : ""}</td>
-                    <td>{x.path}</td><td>{shown(x.from)}</td><td>{shown(x.to)}</td>
-                  </tr>
-                )),
-              )}
+              {audit.map((e) => (
+                <tr key={e.change}>
+                  <td>{e.at ? new Date(e.at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "when the document was created"}</td>
+                  <td>{e.author.name}{e.author.organisation ? `, ${e.author.organisation}` : ""}</td>
+                  <td>
+                    <ul className="edits">
+                      {e.edits.map((x, i) => <li key={i}><Edit e={x} /></li>)}
+                    </ul>
+                  </td>
+                </tr>
+              ))}
             </tbody>
           </table>
         )}

@@ -360,6 +360,11 @@ pub async fn apply(
         .with_actor(automerge::ActorId::random());
     domain::documents::write_diff(&mut working, &to_json(&file.register)?, &to_json(&after)?)
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // Dated now, so the audit trail says when it happened (automerge records no time unless
+    // told).
+    working.commit_with(
+        automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
+    );
     let changes = working.save_after(&heads);
     state
         .hub

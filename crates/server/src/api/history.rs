@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use automerge::{Automerge, ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
+use automerge::{Automerge, ChangeHash, ObjType, ReadDoc, Value};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -241,6 +241,11 @@ pub async fn sign_off(
     let end = working.length(&list);
     domain::documents::insert_json(&mut working, &list, end, &value)
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // Dated now, so the audit trail says when it happened (automerge records no time unless
+    // told).
+    working.commit_with(
+        automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
+    );
     let changes = working.save_after(&heads);
     state
         .hub
@@ -354,21 +359,6 @@ pub struct AuditAuthor {
     pub organisation: Option<String>,
 }
 
-/// One field edit within a change.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldEdit {
-    /// Where, as a JSON path at the time of the change: `risks[3].title`.
-    pub path: String,
-    /// set, insert, delete, text (the words of a text changed) or format (only its marks).
-    pub action: &'static str,
-    #[schema(value_type = Object)]
-    pub from: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub to: Option<serde_json::Value>,
-    /// The risk the edit belongs to, for register documents.
-    pub risk_id: Option<String>,
-}
-
 /// One automerge change: who, when, and what it did field by field.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntry {
@@ -379,7 +369,7 @@ pub struct AuditEntry {
     /// the change records no time (content the server wrote when creating the document).
     pub at: Option<i64>,
     pub author: AuditAuthor,
-    pub edits: Vec<FieldEdit>,
+    pub edits: Vec<crate::audit::FieldEdit>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -420,8 +410,19 @@ pub async fn audit(
         })
         .collect();
     let max_scan = state.config.audit_max_scan.max(1);
+    let mut names: crate::audit::Names = state
+        .store
+        .list_organisations(&caller.principal)
+        .await?
+        .into_iter()
+        .map(|o| (o.id.to_string(), o.name))
+        .collect();
     let page = tokio::task::spawn_blocking(move || {
-        audit_page(&opened.doc, &authors, q, limit as usize, max_scan)
+        names.extend(crate::audit::risk_names(
+            &opened.doc,
+            &opened.doc.get_heads(),
+        ));
+        audit_page(&opened.doc, &authors, &names, q, limit as usize, max_scan)
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;
@@ -433,6 +434,7 @@ pub async fn audit(
 fn audit_page(
     doc: &Automerge,
     authors: &HashMap<Vec<u8>, AuditAuthor>,
+    names: &crate::audit::Names,
     q: AuditQuery,
     limit: usize,
     max_scan: usize,
@@ -461,7 +463,7 @@ fn audit_page(
         last_scanned = Some(change.hash().to_string());
         let before: Vec<ChangeHash> = change.deps().to_vec();
         let after = [change.hash()];
-        let mut edits = field_edits(doc, &before, &after);
+        let mut edits = crate::audit::field_edits(doc, &before, &after, names);
         if let Some(risk) = &q.risk {
             edits.retain(|e| e.risk_id.as_deref() == Some(risk.as_str()));
             if edits.is_empty() {
@@ -493,192 +495,6 @@ fn audit_page(
         });
     }
     Ok(AuditPage { items, next_cursor })
-}
-
-/// A value as the audit shows it: scalars as JSON, objects by their type (their contents
-/// appear as edits of their own).
-fn shown(
-    doc: &Automerge,
-    value: &Value<'_>,
-    obj: &ObjId,
-    heads: &[ChangeHash],
-) -> serde_json::Value {
-    use automerge::ScalarValue as S;
-    match value {
-        Value::Object(ObjType::Text) => doc
-            .text_at(obj, heads)
-            .map(|t| serde_json::Value::String(agreement::readable(&t)))
-            .unwrap_or(serde_json::Value::Null),
-        Value::Object(t) => serde_json::json!({ "object": t.to_string() }),
-        Value::Scalar(s) => match s.as_ref() {
-            S::Str(s) => serde_json::Value::String(s.to_string()),
-            S::Int(i) => (*i).into(),
-            S::Uint(u) => (*u).into(),
-            S::F64(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            S::Boolean(b) => (*b).into(),
-            S::Timestamp(t) => (*t).into(),
-            S::Counter(c) => i64::from(c).into(),
-            S::Null => serde_json::Value::Null,
-            other => serde_json::Value::String(other.to_string()),
-        },
-    }
-}
-
-/// The value at `obj[prop]` at `heads`, as shown.
-fn value_at(
-    doc: &Automerge,
-    obj: &ObjId,
-    prop: Prop,
-    heads: &[ChangeHash],
-) -> Option<serde_json::Value> {
-    let (v, id) = doc.get_at(obj, prop, heads).ok().flatten()?;
-    Some(shown(doc, &v, &id, heads))
-}
-
-/// What one change did, field by field: automerge's diff between the change's parents and the
-/// change, with old values read at the parents. Edits inside a text field are reported once,
-/// as the field's whole text before and after.
-fn field_edits(doc: &Automerge, before: &[ChangeHash], after: &[ChangeHash]) -> Vec<FieldEdit> {
-    let mut out: Vec<FieldEdit> = Vec::new();
-    let mut texts: Vec<ObjId> = Vec::new();
-    for patch in doc.diff(before, after) {
-        let mut path = String::new();
-        for (_, prop) in &patch.path {
-            push_prop(&mut path, prop);
-        }
-        let risk_id = risk_of(doc, &patch.path, &patch.obj, after);
-        let is_text = doc.object_type(&patch.obj) == Ok(ObjType::Text);
-        if is_text {
-            if texts.contains(&patch.obj) {
-                continue;
-            }
-            texts.push(patch.obj.clone());
-            let text_at = |h: &[ChangeHash]| {
-                doc.text_at(&patch.obj, h)
-                    .ok()
-                    .map(|t| agreement::readable(&t))
-            };
-            let (from, to) = (text_at(before), text_at(after));
-            out.push(FieldEdit {
-                path,
-                // The same words before and after: only marks (bold, italic) changed.
-                action: if from == to { "format" } else { "text" },
-                from: from.map(serde_json::Value::String),
-                to: to.map(serde_json::Value::String),
-                risk_id,
-            });
-            continue;
-        }
-        use automerge::PatchAction as A;
-        let (prop, action, to) = match &patch.action {
-            A::PutMap { key, value, .. } => (
-                Prop::Map(key.clone()),
-                "set",
-                Some(shown(doc, &value.0, &value.1, after)),
-            ),
-            A::PutSeq { index, value, .. } => (
-                Prop::Seq(*index),
-                "set",
-                Some(shown(doc, &value.0, &value.1, after)),
-            ),
-            A::Insert { index, values } => {
-                for (k, (v, id, _)) in values.iter().enumerate() {
-                    let mut p = path.clone();
-                    push_prop(&mut p, &Prop::Seq(index + k));
-                    out.push(FieldEdit {
-                        path: p,
-                        action: "insert",
-                        from: None,
-                        to: Some(shown(doc, v, id, after)),
-                        risk_id: risk_id.clone(),
-                    });
-                }
-                continue;
-            }
-            A::DeleteMap { key } => (Prop::Map(key.clone()), "delete", None),
-            A::DeleteSeq { index, length } => {
-                for k in 0..*length {
-                    let mut p = path.clone();
-                    push_prop(&mut p, &Prop::Seq(index + k));
-                    out.push(FieldEdit {
-                        path: p,
-                        action: "delete",
-                        from: value_at(doc, &patch.obj, Prop::Seq(index + k), before),
-                        to: None,
-                        risk_id: risk_id.clone(),
-                    });
-                }
-                continue;
-            }
-            A::Increment { prop, value } => (
-                prop.clone(),
-                "increment",
-                Some(serde_json::Value::from(*value)),
-            ),
-            A::Conflict { .. } | A::SpliceText { .. } | A::Mark { .. } => continue,
-        };
-        let from = match &prop {
-            // A sequence index names a different element before the change.
-            Prop::Map(_) => value_at(doc, &patch.obj, prop.clone(), before),
-            Prop::Seq(_) => None,
-        };
-        push_prop(&mut path, &prop);
-        // Skip a put that leaves the value as it was (a client re-writing the same text).
-        if action == "set" && from.is_some() && from == to {
-            continue;
-        }
-        out.push(FieldEdit {
-            path,
-            action,
-            from,
-            to,
-            risk_id,
-        });
-    }
-    out
-}
-
-fn push_prop(path: &mut String, prop: &Prop) {
-    match prop {
-        Prop::Map(k) => {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(k);
-        }
-        Prop::Seq(i) => {
-            path.push('[');
-            path.push_str(&i.to_string());
-            path.push(']');
-        }
-    }
-}
-
-/// The risk an edit belongs to, in a register: the `id` of the element of `risks`, or the
-/// `riskId` of the element of `assessments` or `actions`, that the edit is inside.
-fn risk_of(
-    doc: &Automerge,
-    path: &[(ObjId, Prop)],
-    obj: &ObjId,
-    heads: &[ChangeHash],
-) -> Option<String> {
-    let (Some((_, Prop::Map(list))), Some((_, Prop::Seq(_)))) = (path.first(), path.get(1)) else {
-        return None;
-    };
-    let field = match list.as_str() {
-        "risks" => "id",
-        "assessments" | "actions" => "riskId",
-        _ => return None,
-    };
-    // The element is the object the third step lives in, or the patched object itself.
-    let element = path.get(2).map(|(o, _)| o).unwrap_or(obj);
-    match doc.get_at(element, field, heads).ok().flatten()? {
-        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
-        (Value::Object(ObjType::Text), id) => doc.text_at(&id, heads).ok(),
-        _ => None,
-    }
 }
 
 /// A named version with its content.
