@@ -371,6 +371,15 @@ await step("the meeting records a decision live and is frozen as a version", asy
   await accessible(arun.page, "meeting");
 });
 
+/** Waits until a checkbox is ticked (a change arriving from someone else). */
+async function isChecked(locator, timeout = 8000) {
+  const end = Date.now() + timeout;
+  while (!(await locator.isChecked())) {
+    if (Date.now() > end) throw new Error(`${locator} was never ticked`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Opens a risk's own page from the register. */
 async function openRisk(page, reference, title) {
   await open(page, REGISTER);
@@ -469,8 +478,8 @@ await step("a risk's details are edited on its page and reach the other council"
   await ben.page.waitForFunction(() => document.querySelector("#risk-response")?.value === "transfer", null, { timeout: 8000 });
   await ben.page.waitForFunction(() => document.querySelector("#risk-escalation")?.value === "committee", null, { timeout: 8000 });
   await ben.page.waitForFunction(() => document.querySelector("#risk-next-review")?.value === "2027-02-28", null, { timeout: 8000 });
-  assert.ok(await ben.page.getByRole("group", { name: "Related risks" }).getByLabel(/SP-01:/).isChecked());
-  assert.ok(await ben.page.getByRole("group", { name: "Councils affected" }).getByLabel("Brockley District Council").isChecked());
+  await isChecked(ben.page.getByRole("group", { name: "Related risks" }).getByLabel(/SP-01:/));
+  await isChecked(ben.page.getByRole("group", { name: "Councils affected" }).getByLabel("Brockley District Council"));
   assert.equal(await arun.page.getByTestId("refused").count(), 0, "the server accepted every change");
   await shot(arun.page, "risk-details");
   await accessible(arun.page, "risk details");
@@ -578,6 +587,38 @@ await step("a read-only user is offered no editing", async () => {
   assert.equal(await page.getByRole("button", { name: "Freeze" }).count(), 0);
   await shot(page, "register-read-only");
   await context.close();
+});
+
+await step("the register table: columns chosen, sorted by a click, filtered per column; a heat-map cell lists its risks", async () => {
+  const page = arun.page;
+  await open(page, REGISTER);
+  await page.getByText("Columns", { exact: true }).click();
+  for (const c of ["Category", "Direction of travel", "Next review", "Open actions", "Target score"]) {
+    await page.getByRole("group", { name: "Columns shown" }).getByLabel(c, { exact: true }).check();
+  }
+  const table = page.getByTestId("risk-table");
+  await table.getByRole("columnheader", { name: "Direction of travel" }).waitFor();
+  // Highest current score first after a click on its heading (a second click reverses it).
+  await table.getByRole("button", { name: "Current score" }).click();
+  assert.equal(await table.getByRole("columnheader", { name: /Current score/ }).getAttribute("aria-sort"), "descending");
+  const scores = await table.locator('td[data-column="score"]').allInnerTexts();
+  const values = scores.map((t) => Number(t.split("=")[1] ?? 0));
+  assert.deepEqual(values, [...values].sort((a, b) => b - a), `sorted by score: ${scores.join(" | ")}`);
+  // One column's filter.
+  await page.getByLabel("Filter Owner", { exact: true }).fill("ICT (shared)");
+  const refs = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-risk")));
+  assert.deepEqual(refs, ["SP-08"]);
+  await page.getByLabel("Filter Owner", { exact: true }).fill("");
+  // A heat-map cell's count lists exactly its risks.
+  const cellButton = page.locator(".heatmap button.count").first();
+  const n = Number(await cellButton.innerText());
+  await cellButton.click();
+  await page.getByRole("status").filter({ hasText: "Showing the open risks whose current position" }).waitFor();
+  assert.equal(await table.locator("tbody tr").count(), n);
+  await shot(page, "register-columns");
+  await accessible(page, "register (columns, filtered)");
+  await page.getByRole("button", { name: "Show all risks" }).click();
+  assert.ok((await table.locator("tbody tr").count()) > n);
 });
 
 await step("at tablet width the register still works", async () => {
