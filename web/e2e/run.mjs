@@ -621,6 +621,29 @@ await step("the register table: columns chosen, sorted by a click, filtered per 
   assert.ok((await table.locator("tbody tr").count()) > n);
 });
 
+await step("a wrong password says so; each page's heading takes the focus", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill("arun@ashby.gov.uk");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "Email or password not recognised." }).waitFor({ timeout: 5000 });
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  const focused = () => page.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`);
+  await open(page, REGISTER);
+  await page.waitForFunction((t) => document.activeElement?.tagName === "H1" && document.activeElement.textContent === t, REGISTER, { timeout: 5000 }).catch(async (e) => {
+    throw new Error(`focus is on ${await focused()}: ${e.message}`);
+  });
+  await page.getByRole("link", { name: "SP-03", exact: true }).click();
+  await page.waitForFunction(() => document.activeElement?.tagName?.startsWith("H") && document.activeElement.textContent.includes("SP-03"), null, { timeout: 5000 }).catch(async (e) => {
+    throw new Error(`focus is on ${await focused()}: ${e.message}`);
+  });
+  await context.close();
+});
+
 await step("at tablet width the register still works", async () => {
   const tablet = await signIn("arun@ashby.gov.uk", { width: 820, height: 1180 });
   await open(tablet.page, REGISTER);

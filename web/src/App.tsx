@@ -18,6 +18,30 @@ function useRoute(): string[] {
   return route;
 }
 
+/** On every route change, focus moves to the new page's main heading (once it is drawn), so a
+ * screen reader announces where the person is and keyboard users start from the top. */
+function useFocusHeading(route: string[]) {
+  const key = route.join("/");
+  useEffect(() => {
+    let tries = 0;
+    let timer = 0;
+    const seek = () => {
+      const h = document.querySelector<HTMLElement>("main h1");
+      // The document's title arrives after it loads; a risk's page has its own heading.
+      const target = route[2] === "risk" ? document.querySelector<HTMLElement>("main h2") ?? h : h;
+      if (target && !target.closest("[hidden]")) {
+        target.tabIndex = -1;
+        target.focus({ preventScroll: false });
+      } else if (tries++ < 40) {
+        timer = window.setTimeout(seek, 50);
+      }
+    };
+    seek();
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key]);
+}
+
 function ConnectionBadge() {
   const [c, setC] = useState<Connection>("connecting");
   useEffect(() => onConnection(setC), []);
@@ -33,6 +57,7 @@ export function App() {
   const [user, setUser] = useState<User | null>(currentUser());
   const [repo, setRepo] = useState<Repo | null>(null);
   const route = useRoute();
+  useFocusHeading(route);
 
   useEffect(() => {
     if (user) getRepo(user.id).then(setRepo).catch(() => setRepo(null));

@@ -115,7 +115,11 @@ async function makeRepo(userId: string): Promise<Repo> {
   adapter.on("peer-candidate", () => setConnection("online"));
   adapter.on("peer-disconnected", () => setConnection("offline"));
   window.addEventListener("offline", () => setConnection("offline"));
-  window.addEventListener("online", () => setConnection("connecting"));
+  // Back online: the socket may never have dropped (then it is online now), or it reconnects.
+  window.addEventListener("online", () => {
+    const socket = (adapter as unknown as { socket?: WebSocket }).socket;
+    setConnection(socket?.readyState === WebSocket.OPEN ? "online" : "connecting");
+  });
   return new Repo({
     network: [adapter],
     // One database per user: a shared laptop in a meeting keeps each person's copy apart.

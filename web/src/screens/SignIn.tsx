@@ -1,6 +1,14 @@
 import { useState, type FormEvent } from "react";
 import { acceptInvitation, ApiError, login, type User } from "../api/client";
 
+/** What went wrong signing in, as the person can act on it. */
+function signInError(err: unknown): string {
+  if (!(err instanceof ApiError)) return "Could not reach Concordat. Check your connection.";
+  if (err.status === 401) return "Email or password not recognised.";
+  if (err.status === 429) return "Too many attempts to sign in. Wait a few minutes, then try again.";
+  return err.message;
+}
+
 export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -14,7 +22,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
     try {
       onSignedIn(await login(email, password));
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : "Could not reach Concordat. Check your connection.");
+      setError(signInError(err));
     } finally {
       setBusy(false);
     }
