@@ -132,6 +132,16 @@ await step("presence shows who else is on the document", async () => {
   assert.match(await ben.page.getByLabel("Title of SP-03").getAttribute("title"), /Arun Shah \(Ashby\) editing/);
 });
 
+await step("presence shows full names, and someone leaving is gone from it within 2 s", async () => {
+  assert.match(await ben.page.locator(".presence").innerText(), /Arun Shah \(Ashby\)/);
+  await arun.page.getByRole("link", { name: "Home" }).first().click();
+  const left = Date.now();
+  await ben.page.waitForFunction(() => !document.querySelector(".presence")?.textContent?.includes("Arun"), null, { timeout: 2000 });
+  console.log(`     Arun's leaving reached Brockley in ${Date.now() - left} ms`);
+  await open(arun.page, REGISTER);
+  await ben.page.locator(".presence", { hasText: "Arun Shah (Ashby)" }).waitFor({ timeout: 8000 });
+});
+
 await step("a refused change is shown and the document reloads", async () => {
   // An empty title breaks the register's schema: the server refuses the change.
   await ben.page.getByLabel("Title of SP-04").fill("");

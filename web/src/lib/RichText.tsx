@@ -4,6 +4,7 @@
 // survive other people's edits — where someone's caret is, what a comment is anchored to — are
 // automerge cursors, turned into editor positions whenever they are drawn.
 import { useEffect, useRef, useState } from "react";
+import { colourOf } from "./colour";
 import { Automerge, type DocHandle } from "@automerge/react/slim";
 import { init } from "@automerge/prosemirror";
 import { cursorToPm, pointToCursor, rangeToCursors } from "./cursors";
@@ -42,13 +43,6 @@ export interface Selected {
 
 const decorationsKey = new PluginKey<DecorationSet>("concordat-decorations");
 
-/** A colour per person, from their name: the same on every screen. */
-export function colourOf(name: string): string {
-  const palette = ["#1d4f91", "#8f23b3", "#b35a00", "#00703c", "#d4351c", "#005a8f", "#6f3a00"];
-  let h = 0;
-  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return palette[h % palette.length];
-}
 
 export function RichText({
   handle,

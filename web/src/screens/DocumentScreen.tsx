@@ -4,6 +4,7 @@ import { api, type DocumentView, type Schemas, type User } from "../api/client";
 import { spaceNote } from "./Home";
 import { onRefused } from "../repo";
 import { useLive } from "../lib/useLive";
+import { colourOf, initials } from "../lib/colour";
 import { RegisterScreen } from "./RegisterScreen";
 import { SlaScreen } from "./SlaScreen";
 import { MeetingScreen } from "./MeetingScreen";
@@ -47,8 +48,13 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
     if (!handle) return;
     const send = () => handle.broadcast({ name: me.display_name, field: fieldRef.current, caret: caretRef.current });
     const onMsg = ({ senderId, message }: { senderId: string; message: unknown }) => {
-      const m = message as { name?: string; field?: string; caret?: Caret };
+      const m = message as { name?: string; field?: string; caret?: Caret; leaving?: boolean };
       if (typeof m?.name !== "string") return;
+      if (m.leaving === true) {
+        // Gone: shown as gone at once, not when their last word goes stale.
+        setPeers((p) => Object.fromEntries(Object.entries(p).filter(([id]) => id !== senderId)));
+        return;
+      }
       const caret =
         m.caret && typeof m.caret.text === "string" && typeof m.caret.anchor === "string" && typeof m.caret.head === "string"
           ? { text: m.caret.text, anchor: m.caret.anchor, head: m.caret.head }
@@ -59,6 +65,8 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
       setPeers((p) => ({ ...p, [senderId]: { name, field, caret, seen: Date.now() } }));
     };
     handle.on("ephemeral-message", onMsg as never);
+    const leave = () => handle.broadcast({ name: me.display_name, leaving: true });
+    window.addEventListener("pagehide", leave);
     send();
     const tick = setInterval(() => {
       send();
@@ -66,6 +74,8 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
     }, 3000);
     return () => {
       clearInterval(tick);
+      leave();
+      window.removeEventListener("pagehide", leave);
       handle.off("ephemeral-message", onMsg as never);
     };
   }, [handle, me.display_name]);
@@ -139,8 +149,9 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
         <ul className="presence" aria-label="People editing now">
           {peers.map((p, i) => (
             <li key={i} title={p.field ? `${p.name} — editing ${p.field}` : p.name}>
-              <span className="avatar" aria-hidden="true">{p.name.slice(0, 1)}</span>
-              <span className="sr-only">{p.name}{p.field ? `, editing ${p.field}` : ""}</span>
+              <span className="avatar" aria-hidden="true" style={{ backgroundColor: colourOf(p.name) }}>{initials(p.name)}</span>
+              <span className="presence-name">{p.name}</span>
+              {p.field && <span className="sr-only">, editing {p.field}</span>}
             </li>
           ))}
         </ul>
