@@ -662,6 +662,32 @@ await step("at tablet width the register still works", async () => {
   await tablet.context.close();
 });
 
+await step("on a phone (390 px) no screen is wider than the phone, and each passes axe", async () => {
+  const phone = await signIn("arun@ashby.gov.uk", { width: 390, height: 844 });
+  const wide = async (name) => {
+    const w = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 391, `${name} is ${w} px wide on a 390 px phone`);
+    await accessible(phone.page, `${name} (phone)`);
+  };
+  try {
+    await wide("home");
+    for (const title of [REGISTER, "Revenues & benefits SLA 2026/27", "Inter-authority agreement", "Joint Governance Committee, 12 March"]) {
+      await open(phone.page, title);
+      await wide(title);
+    }
+    await openRisk(phone.page, "SP-07", "One partner cannot fund its share");
+    await wide("a risk's page");
+    await shot(phone.page, "risk-phone");
+    // The register's fields are usable: a title shows more than a couple of letters.
+    await open(phone.page, REGISTER);
+    const box = await phone.page.getByLabel("Title of SP-01").boundingBox();
+    assert.ok(box && box.width >= 200, `a title field is ${box?.width} px wide`);
+    await shot(phone.page, "register-phone");
+  } finally {
+    await phone.context.close();
+  }
+});
+
 await step("keyboard only: sign in, find the register, edit a risk, go home, format a clause", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

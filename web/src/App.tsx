@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { Repo } from "@automerge/react/slim";
 import { currentUser, signOut, type User } from "./api/client";
 import { getRepo, onConnection, type Connection } from "./repo";
@@ -22,7 +22,14 @@ function useRoute(): string[] {
  * screen reader announces where the person is and keyboard users start from the top. */
 function useFocusHeading(route: string[]) {
   const key = route.join("/");
+  const first = useRef(true);
   useEffect(() => {
+    // Not on the first page shown: the browser's own start (and whatever the person has
+    // already tabbed to) is left alone.
+    if (first.current) {
+      first.current = false;
+      return;
+    }
     let tries = 0;
     let timer = 0;
     const seek = () => {
