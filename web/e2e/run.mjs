@@ -226,6 +226,10 @@ await step("a comment is anchored to selected words and highlighted for everyone
   await comments.getByText("Say which services.").waitFor({ timeout: 5000 });
   assert.equal(await comments.locator("q.anchor-quote").first().innerText(), "Brockley");
   await arun.page.locator("#tx-cl-2 .anchored", { hasText: "Brockley" }).waitFor({ timeout: 5000 });
+  // Resolved by Arun: Ben sees it resolved, and the words are no longer highlighted.
+  await comments.getByRole("button", { name: "Resolve the comment by Ben Walsh (Brockley)" }).click();
+  await ben.page.getByRole("list", { name: "Comments on 2. Purpose" }).getByText("(resolved)").waitFor({ timeout: 5000 });
+  await ben.page.locator("#tx-cl-2 .anchored").waitFor({ state: "detached", timeout: 5000 });
 });
 
 await step("each council signs off a version in which every clause is agreed", async () => {
@@ -238,18 +242,35 @@ await step("each council signs off a version in which every clause is agreed", a
   await arun.page.getByText("Version saved.").waitFor();
   await arun.page.getByLabel("Version to sign").selectOption({ label: "For signature, 12 March" });
   await arun.page.getByRole("button", { name: "Sign off for Ashby Borough Council" }).click();
+  // Signing asks first, naming the version.
+  await arun.page.getByText("Sign off “For signature, 12 March” for Ashby Borough Council?").waitFor();
+  await arun.page.getByRole("button", { name: "Confirm sign-off" }).click();
   await arun.page.getByText("Signed off “For signature, 12 March” for Ashby Borough Council.").waitFor({ timeout: 5000 });
   // Brockley sees Ashby's sign-off arrive and signs the same version.
   const row = ben.page.getByTestId("sign-offs").getByRole("row", { name: /Ashby Borough Council/ });
   await row.getByText("For signature, 12 March").waitFor({ timeout: 5000 });
   await ben.page.getByLabel("Version to sign").selectOption({ label: "For signature, 12 March" });
   await ben.page.getByRole("button", { name: "Sign off for Brockley District Council" }).click();
+  await ben.page.getByRole("button", { name: "Confirm sign-off" }).click();
   await arun.page.getByTestId("sign-offs").getByRole("row", { name: /Brockley District Council.*Ben Walsh/ }).waitFor({ timeout: 5000 });
   // Signing twice is refused with the server's reason.
   await ben.page.getByRole("button", { name: "Sign off for Brockley District Council" }).click();
+  await ben.page.getByRole("button", { name: "Confirm sign-off" }).click();
   await ben.page.getByRole("status").filter({ hasText: "already signed this version" }).waitFor({ timeout: 5000 });
   await shot(arun.page, "agreement-sign-off");
   await accessible(arun.page, "agreement (signed)");
+  // A clause edited after the signed version is marked as changed since it was signed.
+  assert.equal(await ben.page.getByTestId("changed-cl-6").count(), 0);
+  const clause = arun.page.getByLabel("Text of 6. Information governance", { exact: true });
+  await clause.click();
+  await clause.press("Control+End");
+  await clause.pressSequentially(" Amended after signature.");
+  await ben.page.getByTestId("changed-cl-6").getByText("since “For signature, 12 March” was signed off").waitFor({ timeout: 8000 });
+  // A new clause is added, bound by its id.
+  await arun.page.getByLabel("Add a clause").fill("13. Data protection");
+  await arun.page.getByRole("button", { name: "Add clause" }).click();
+  await ben.page.getByRole("heading", { level: 3, name: "13. Data protection" }).waitFor({ timeout: 8000 });
+  assert.equal(await arun.page.getByTestId("refused").count(), 0);
 });
 
 await step("an edit made offline converges after reconnecting", async () => {

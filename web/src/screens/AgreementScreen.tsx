@@ -14,6 +14,40 @@ function quoteOf(doc: unknown, path: (string | number)[], c: Comment): string {
   return c.anchorStart && c.anchorEnd ? textBetween(doc as Automerge.Doc<unknown>, path, c.anchorStart, c.anchorEnd) : "";
 }
 
+/** Clauses changed since the version a council last signed: clause id → that version's label.
+ * Compared by words, heading and status against the signed version's content. */
+function useChangedSinceSigned(view: DocumentView, doc: Agreement): Record<string, string> {
+  const signed = [...new Set((doc.signOffs ?? []).map((s) => s.versionId))];
+  const key = signed.join(",");
+  const [then, setThen] = useState<{ label: string; clauses: Schemas["Clause"][] }[]>([]);
+  useEffect(() => {
+    let live = true;
+    Promise.all(
+      signed.map(async (id) => {
+        const [v, c] = await Promise.all([
+          api<{ version: Version }>(`/api/versions/${id}`),
+          api<{ content: Agreement }>(`/api/documents/${view.id}/content?version=${id}`),
+        ]);
+        return { label: v.version.label, at: v.version.created_at, clauses: c.content.clauses ?? [] };
+      }),
+    )
+      .then((vs) => live && setThen(vs.sort((a, b) => b.at - a.at)))
+      .catch(() => live && setThen([]));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [view.id, key]);
+  const out: Record<string, string> = {};
+  const latest = then[0];
+  if (!latest) return out;
+  for (const c of doc.clauses ?? []) {
+    const was = latest.clauses.find((x) => x.id === c.id);
+    if (!was || was.text !== c.text || was.heading !== c.heading || was.status !== c.status) out[c.id] = latest.label;
+  }
+  return out;
+}
+
 export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, onFocusField, user, view }: ScreenProps<Agreement>) {
   const clauses = doc.clauses ?? [];
   const comments = doc.comments ?? [];
@@ -21,6 +55,22 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
   const [drafts, setDrafts] = useState<Record<string, string>>({});
   const [selection, setSelection] = useState<{ clause: string; sel: Selected } | null>(null);
   const live = handle.doc();
+  const changedSince = useChangedSinceSigned(view, doc);
+  const [newClause, setNewClause] = useState("");
+  const addClause = (e: FormEvent) => {
+    e.preventDefault();
+    if (!newClause.trim()) return;
+    change((d) => {
+      d.clauses?.push({ id: `cl-${crypto.randomUUID().slice(0, 8)}`, heading: newClause.trim(), text: "", status: "draft" });
+    });
+    setNewClause("");
+  };
+  /** Changes one comment, found by id. */
+  const setComment = (id: string, f: (c: Comment) => void) =>
+    change((d) => {
+      const c = d.comments?.find((x) => String(x.id) === id);
+      if (c) f(c);
+    });
 
   const addComment = (e: FormEvent, clauseId: string, parentId?: string) => {
     e.preventDefault();
@@ -59,6 +109,11 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
           return (
             <div key={c.id} className="clause" data-clause={c.id}>
               <h3 id={`h-${c.id}`}>{c.heading}</h3>
+              {changedSince[c.id] && (
+                <p className="changed-since" data-testid={`changed-${c.id}`}>
+                  <strong>Changed</strong> since “{changedSince[c.id]}” was signed off.
+                </p>
+              )}
               <label htmlFor={`st-${c.id}`}>Status</label>{" "}
               <select
                 id={`st-${c.id}`}
@@ -66,7 +121,8 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
                 disabled={!editable}
                 onChange={(e) =>
                   change((d) => {
-                    const cl = d.clauses?.[i];
+                    // By id: someone may have added a clause meanwhile.
+                    const cl = d.clauses?.find((x) => String(x.id) === c.id);
                     if (cl) cl.status = e.target.value as typeof c.status;
                   })
                 }
@@ -95,6 +151,11 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
                 {mine.filter((m) => !m.parentId).map((m) => (
                   <li key={m.id} data-comment={m.id}>
                     <CommentBody c={m} quote={quoteOf(live, path, m)} />
+                    {canEdit("comments") && !m.resolved && (
+                      <button type="button" className="link" onClick={() => setComment(m.id, (x) => (x.resolved = true))}>
+                        Resolve<span className="sr-only"> the comment by {m.author}</span>
+                      </button>
+                    )}
                     {mine.some((r) => r.parentId === m.id) && (
                       <ul aria-label="Replies">
                         {mine.filter((r) => r.parentId === m.id).map((r) => (
@@ -122,6 +183,13 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
             </div>
           );
         })}
+        {editable && (
+          <form className="inline" onSubmit={addClause}>
+            <label htmlFor="new-clause">Add a clause</label>
+            <input id="new-clause" value={newClause} onChange={(e) => setNewClause(e.target.value)} placeholder="Heading, e.g. 13. Data protection" />
+            <button type="submit">Add clause</button>
+          </form>
+        )}
       </section>
       <SignOffs view={view} agreement={doc} canSign={canEdit(null) && !user.is_guest} user={user} />
     </>
@@ -145,6 +213,7 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
   const [orgs, setOrgs] = useState<Record<string, string>>({});
   const [chosen, setChosen] = useState("");
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const [confirming, setConfirming] = useState(false);
   const loadVersions = (newest = false) =>
     api<Version[]>(`/api/documents/${view.id}/versions`)
       .then((vs) => {
@@ -172,9 +241,15 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
   const label = (id: string) => versions.find((v) => v.id === id)?.label ?? "a named version";
   const allAgreed = (agreement.clauses ?? []).length > 0 && (agreement.clauses ?? []).every((c) => c.status === "agreed");
 
+  const council = orgs[user.org_id] ?? "your council";
   const sign = async (e: FormEvent) => {
     e.preventDefault();
     setMessage(null);
+    if (!confirming) {
+      setConfirming(true);
+      return;
+    }
+    setConfirming(false);
     try {
       await api(`/api/documents/${view.id}/sign-offs`, { method: "POST", body: JSON.stringify({ version_id: chosen }) });
       setMessage({ ok: true, text: `Signed off “${label(chosen)}” for ${orgs[user.org_id] ?? "your council"}.` });
@@ -210,7 +285,17 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
             {versions.length === 0 && <option value="">No named version yet — freeze one below</option>}
             {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
           </select>
-          <button type="submit" disabled={!chosen}>Sign off for {orgs[user.org_id] ?? "my council"}</button>
+          {!confirming && <button type="submit" disabled={!chosen}>Sign off for {orgs[user.org_id] ?? "my council"}</button>}
+          {confirming && (
+            <div className="confirm" role="group" aria-labelledby="so-confirm">
+              <p id="so-confirm">
+                Sign off “{label(chosen)}” for {council}? This records that {council} agrees to the agreement as it stood in
+                that version; later edits are not covered.
+              </p>
+              <button type="submit">Confirm sign-off</button>{" "}
+              <button type="button" className="secondary" onClick={() => setConfirming(false)}>Cancel</button>
+            </div>
+          )}
         </form>
       )}
       {/* Always mounted, so a screen reader announces the text when it arrives. */}
