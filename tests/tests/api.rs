@@ -279,6 +279,21 @@ async fn expired_and_revoked_grants_stop_working_at_once(backend: Backend) {
         .filter(|g| g["live"] == true)
         .collect();
     assert_eq!(live.len(), 1);
+    // Listed by person: the guest's name, address and organisation (on both backends, where
+    // row-level security would otherwise hide a guest of another organisation).
+    assert_eq!(
+        live[0]["grantee"]["email"], "grace@riverside.org.uk",
+        "{grants}"
+    );
+    assert_eq!(
+        live[0]["grantee"]["organisation"],
+        "Riverside Community Trust"
+    );
+    assert!(
+        live[0]["grantee"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Grace"))
+    );
     let gid = live[0]["id"].as_str().unwrap();
     // A member who is not an admin cannot revoke.
     let arun = s.login("arun@ashby.gov.uk").await;

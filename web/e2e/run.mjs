@@ -585,6 +585,25 @@ await step("the guest sees only the SLA and may add a measurement", async () => 
   await grace.context.close();
 });
 
+await step("sharing lists grants by person; revoking asks first", async () => {
+  const alice = await signIn("alice@ashby.gov.uk");
+  try {
+    await open(alice.page, "Revenues & benefits SLA 2026/27");
+    const grants = alice.page.getByTestId("grants");
+    const row = grants.getByRole("row", { name: /Grace/ });
+    await row.waitFor({ timeout: 8000 });
+    assert.match(await row.innerText(), /grace@riverside\.org\.uk/);
+    assert.match(await row.innerText(), /Riverside Community Trust/);
+    await row.getByRole("button", { name: /Revoke/ }).click();
+    await row.getByText("Their open screens lose it at once.").waitFor();
+    await accessible(alice.page, "sharing (confirm revoke)");
+    await row.getByRole("button", { name: "Cancel" }).click();
+    assert.match(await row.innerText(), /Until revoked|\d{4}/, "still live after cancelling");
+  } finally {
+    await alice.context.close();
+  }
+});
+
 await step("a read-only user is offered no editing", async () => {
   // Alice (Ashby's administrator) invites a viewer to the register over the REST API.
   const post = async (path, body, token) => {

@@ -232,6 +232,15 @@ pub struct Author {
     pub org_name: Option<String>,
 }
 
+/// The person a grant was made to, as the document's administrators see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grantee {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub org_name: Option<String>,
+}
+
 /// Everything Concordat persists. See the crate docs for the scoping rule.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -339,6 +348,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// councils: the audit trail of a shared document names every council's editors to anyone
     /// who may see the document (and only to them). Empty if the caller may not see it.
     async fn document_authors(&self, p: &Principal, id: DocumentId) -> Result<Vec<Author>>;
+    /// The people granted access to a document (guests of other organisations, whom the
+    /// caller's row-level security does not show), with their names, addresses and
+    /// organisations. Empty if the caller may not see the document; the handler shows them to
+    /// its administrators only.
+    async fn document_grantees(&self, p: &Principal, id: DocumentId) -> Result<Vec<Grantee>>;
 
     // --- named versions ---
     /// Records a named version of a document the caller may see; false if they may not.

@@ -1104,6 +1104,42 @@ macro_rules! impl_store {
                     .collect())
             }
 
+            async fn document_grantees(
+                &self,
+                p: &domain::access::Principal,
+                id: domain::DocumentId,
+            ) -> $crate::Result<Vec<$crate::Grantee>> {
+                // As for authors: a system transaction whose statement checks the caller may
+                // see the document.
+                let mut tx = self.system_tx($crate::System::AUDIT, false).await?;
+                let rows: Vec<(uuid::Uuid, String, String, Option<String>)> =
+                    sqlx::query_as(concat!(
+                        "select distinct u.id, u.display_name, u.email, o.name from grants g \
+                         join users u on u.id = g.user_id left join organisations o on o.id = u.org_id \
+                         where g.document_id = $5 and exists (select 1 from documents d \
+                         join spaces s on s.id = d.space_id where d.id = $5 and ",
+                        $crate::sql::visible_doc!(),
+                        ")"
+                    ))
+                    .bind(p.org_id)
+                    .bind(p.is_guest)
+                    .bind(p.user_id)
+                    .bind(domain_now())
+                    .bind(id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(user_id, display_name, email, org_name)| $crate::Grantee {
+                        user_id,
+                        display_name,
+                        email,
+                        org_name,
+                    })
+                    .collect())
+            }
+
             async fn create_version(
                 &self,
                 p: &domain::access::Principal,

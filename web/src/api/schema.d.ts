@@ -1164,7 +1164,14 @@ export interface components {
         GrantRole: "viewer" | "commenter" | "editor";
         /** @description A grant with the grantee's name, for the document's administrators. */
         GrantView: components["schemas"]["Grant"] & {
+            grantee?: null | components["schemas"]["GranteeView"];
             live: boolean;
+        };
+        /** @description The person a grant was made to. */
+        GranteeView: {
+            email: string;
+            name: string;
+            organisation?: string | null;
         };
         /**
          * @description Heat maps of one register: `counts[l - 1][i - 1]` open risks whose latest assessment of

@@ -1,7 +1,7 @@
 // The panels under a document: its named versions and the change report between them, who
 // it is shared with (administrators), and spreadsheet import (registers, full editors).
 import { useEffect, useState, type FormEvent } from "react";
-import { api, type DocumentView } from "../api/client";
+import { api, type DocumentView, type Schemas } from "../api/client";
 import { openResource } from "../lib/edit";
 
 interface VersionItem {
@@ -135,18 +135,14 @@ function ReportView({ report }: { report: Report }) {
   );
 }
 
-interface Grant {
-  id: string;
-  user_id: string;
-  role: string;
-  expires_at: number | null;
-  revoked_at: number | null;
-  live: boolean;
-}
+type Grant = Schemas["GrantView"];
 
 /** Who this document is shared with by grant, and inviting a partner organisation's person. */
+const ROLE_WORDS = { viewer: "Read", commenter: "Comment", editor: "Edit their part" } as const;
+
 export function SharingPanel({ view }: { view: DocumentView }) {
   const [grants, setGrants] = useState<Grant[]>([]);
+  const [confirming, setConfirming] = useState<string | null>(null);
   const [orgs, setOrgs] = useState<{ id: string; name: string; kind: string }[]>([]);
   const [form, setForm] = useState({ email: "", organisation_id: "", role: "viewer" });
   const [link, setLink] = useState<string | null>(null);
@@ -176,14 +172,36 @@ export function SharingPanel({ view }: { view: DocumentView }) {
     <section aria-labelledby="share-h">
       <h2 id="share-h">Sharing</h2>
       {grants.length === 0 ? <p className="muted">Not shared with anyone outside the partnership.</p> : (
-        <ul>
-          {grants.map((g) => (
-            <li key={g.id}>
-              {g.role} grant {g.live ? "" : "(ended)"}
-              {g.live && <button type="button" className="link" onClick={async () => { await api(`/api/grants/${g.id}`, { method: "DELETE" }); void load(); }}>Revoke</button>}
-            </li>
-          ))}
-        </ul>
+        <table data-testid="grants">
+          <thead><tr><th scope="col">Person</th><th scope="col">Organisation</th><th scope="col">May</th><th scope="col">Until</th><th scope="col"><span className="sr-only">Revoke</span></th></tr></thead>
+          <tbody>
+            {grants.map((g) => {
+              const who = g.grantee ? g.grantee.name : "Someone no longer listed";
+              return (
+                <tr key={g.id}>
+                  <td>{who}{g.grantee && <><br /><span className="muted">{g.grantee.email}</span></>}</td>
+                  <td>{g.grantee?.organisation ?? "—"}</td>
+                  <td>{ROLE_WORDS[g.role]}</td>
+                  <td>{!g.live ? "Ended" : g.expires_at ? new Date(g.expires_at).toLocaleDateString("en-GB", { dateStyle: "medium" }) : "Until revoked"}</td>
+                  <td>
+                    {g.live && confirming !== g.id && (
+                      <button type="button" className="secondary" onClick={() => setConfirming(g.id)}>
+                        Revoke<span className="sr-only"> {who}'s access</span>
+                      </button>
+                    )}
+                    {g.live && confirming === g.id && (
+                      <span role="group" aria-label={`Confirm revoking ${who}'s access`}>
+                        Revoke {who}'s access now? Their open screens lose it at once.{" "}
+                        <button type="button" onClick={async () => { await api(`/api/grants/${g.id}`, { method: "DELETE" }); setConfirming(null); void load(); }}>Yes, revoke</button>{" "}
+                        <button type="button" className="secondary" onClick={() => setConfirming(null)}>Cancel</button>
+                      </span>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
       )}
       <form onSubmit={invite} className="grid-form" aria-label="Invite a guest">
         <label htmlFor="inv-email">Guest's email</label>

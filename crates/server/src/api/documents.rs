@@ -318,6 +318,16 @@ pub struct GrantView {
     #[serde(flatten)]
     pub grant: Grant,
     pub live: bool,
+    /// The person it was made to.
+    pub grantee: Option<GranteeView>,
+}
+
+/// The person a grant was made to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GranteeView {
+    pub name: String,
+    pub email: String,
+    pub organisation: Option<String>,
 }
 
 /// Who has been granted this document. Its administrators only.
@@ -339,11 +349,23 @@ pub async fn list_grants(
         .store
         .list_grants(&caller.principal, row.document.id)
         .await?;
+    let people = state
+        .store
+        .document_grantees(&caller.principal, row.document.id)
+        .await?;
     Ok(Json(
         grants
             .into_iter()
             .map(|g| GrantView {
                 live: g.is_live(now),
+                grantee: people
+                    .iter()
+                    .find(|p| p.user_id == g.user_id)
+                    .map(|p| GranteeView {
+                        name: p.display_name.clone(),
+                        email: p.email.clone(),
+                        organisation: p.org_name.clone(),
+                    }),
                 grant: g,
             })
             .collect(),
