@@ -659,6 +659,18 @@ await step("the register table: columns chosen, sorted by a click, filtered per 
   const refs = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-risk")));
   assert.deepEqual(refs, ["SP-08"]);
   await page.getByLabel("Filter Owner", { exact: true }).fill("");
+  // Cells are filled with their band's tint and texture: Low and Very high differ without colour.
+  const fill = (band) =>
+    page.evaluate((b) => {
+      const td = document.querySelector(`.heatmap td[data-band="${b}"]`);
+      const st = td ? getComputedStyle(td) : null;
+      return st ? { image: st.backgroundImage, colour: st.backgroundColor } : null;
+    }, band);
+  const [low, veryHigh] = [await fill("low"), await fill("very-high")];
+  assert.ok(low && veryHigh, "both bands are on the map");
+  assert.notEqual(low.image, veryHigh.image, "different textures");
+  assert.notEqual(veryHigh.image, "none");
+  assert.notEqual(low.colour, "rgba(0, 0, 0, 0)");
   // A heat-map cell's count lists exactly its risks.
   const cellButton = page.locator(".heatmap button.count").first();
   const n = Number(await cellButton.innerText());

@@ -64,9 +64,18 @@ function HeatMap({ reg, kind, then, onCell }: { reg: RiskRegister; kind: "inhere
           return (
             <tr key={l}>
               <th scope="row">{l} {reg.matrix.likelihood[l - 1].label}</th>
-              {reg.matrix.impact.map((__, ii) => (
-                <td key={ii}>
-                  <BandLabel b={band(reg.matrix, l, ii + 1)} />
+              {reg.matrix.impact.map((__, ii) => {
+                const b = band(reg.matrix, l, ii + 1);
+                return (
+                <td
+                  key={ii}
+                  data-band={b?.id}
+                  className={b ? `fill-${b.pattern}` : undefined}
+                  // A light tint of the band's colour (dark text stays readable) under its
+                  // pattern: in greyscale the bands still differ by texture, not only by word.
+                  style={b ? { backgroundColor: `color-mix(in srgb, ${b.colour} 28%, white)` } : undefined}
+                >
+                  <BandLabel b={b} />
                   {counts[l - 1][ii] > 0 ? (
                     <button
                       type="button"
@@ -85,7 +94,8 @@ function HeatMap({ reg, kind, then, onCell }: { reg: RiskRegister; kind: "inhere
                     </span>
                   )}
                 </td>
-              ))}
+                );
+              })}
             </tr>
           );
         })}
