@@ -305,6 +305,20 @@ async fn import_preview_and_apply(backend: Backend) {
     assert!(ctype.starts_with("text/html"));
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("<thead>") && html.contains("display: table-header-group"));
+    // Every printed page: the protective marking at head and foot, and its number of the total.
+    assert!(
+        html.contains("@top-center { content: \"OFFICIAL\""),
+        "marking on every page"
+    );
+    assert!(
+        html.contains("counter(page) \" of \" counter(pages)"),
+        "page numbers"
+    );
+    assert_eq!(html.matches("<p class=\"marking\">OFFICIAL</p>").count(), 2);
+    assert!(
+        html.contains("td:first-child { white-space: nowrap; }"),
+        "references do not wrap"
+    );
     assert!(html.contains("What changed since “Before review”"));
     assert!(html.contains("SP-07"), "red risk listed");
     assert!(html.contains("↑ Worsening"), "direction in words");

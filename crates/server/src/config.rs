@@ -540,6 +540,17 @@ pub struct Config {
     )]
     pub password_hash_concurrency: usize,
 
+    /// The protective marking printed on every page of a committee report (the Government
+    /// Security Classifications' `OFFICIAL` by default; `OFFICIAL-SENSITIVE` for a partnership
+    /// that handles such papers).
+    #[arg(
+        long,
+        env = "CONCORDAT_PROTECTIVE_MARKING",
+        default_value = "OFFICIAL",
+        global = true
+    )]
+    pub protective_marking: String,
+
     /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,server=debug`).
     #[arg(long, env = "CONCORDAT_LOG", default_value = "info", global = true)]
     pub log: String,

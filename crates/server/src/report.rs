@@ -20,6 +20,24 @@ pub struct ReportInput<'a> {
     /// The version "changes since" is measured from, and the report of those changes.
     pub since: Option<(&'a Version, &'a ChangeReport)>,
     pub council_name: &'a dyn Fn(&str) -> String,
+    /// The protective marking printed at the head of every page (e.g. `OFFICIAL`).
+    pub marking: &'a str,
+}
+
+/// Text for the inside of a CSS string: quotes, backslashes and anything that could end the
+/// style element are escaped; control characters dropped.
+fn css_string(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' | '\\' | '<' | '>' => {
+                let _ = write!(out, "\\{:x} ", u32::from(c));
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -78,8 +96,18 @@ fn kind_name(k: AssessmentKind) -> &'static str {
     }
 }
 
+/// Every printed page carries the protective marking at its head and foot and its number out
+/// of the total (CSS page margin boxes; `{MARKING}` is replaced, escaped for a CSS string).
+const PAGE_STYLE: &str = r#"
+@page {
+  size: A4 landscape; margin: 16mm 14mm;
+  @top-center { content: "{MARKING}"; font: bold 10pt Arial, Helvetica, sans-serif; }
+  @bottom-center { content: "{MARKING}"; font: bold 10pt Arial, Helvetica, sans-serif; }
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 9pt Arial, Helvetica, sans-serif; }
+}
+"#;
+
 const STYLE: &str = r#"
-@page { size: A4 landscape; margin: 14mm; }
 body { font-family: Arial, Helvetica, sans-serif; font-size: 11pt; color: #0b0c0c; margin: 1.5em; }
 h1 { font-size: 18pt; margin: 0 0 .2em; }
 h2 { font-size: 14pt; margin: 1.2em 0 .4em; break-after: avoid; }
@@ -90,6 +118,9 @@ tr { break-inside: avoid; }
 th, td { border: 1px solid #505a5f; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #f3f2f1; }
 td.num { text-align: right; }
+td:first-child { white-space: nowrap; }
+.marking { font-weight: bold; text-align: center; letter-spacing: .05em; margin: 0 0 .6em; }
+@media print { .marking { display: none; } }
 .maps { display: flex; gap: 1.5em; flex-wrap: wrap; }
 .maps table { width: auto; }
 .swatch { display: inline-block; width: .9em; height: .9em; margin-right: .35em; border: 1px solid #0b0c0c; vertical-align: -.1em; }
@@ -130,9 +161,11 @@ pub fn committee_report(input: &ReportInput<'_>) -> String {
         out,
         "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} — committee report</title><style>{STYLE}</style></head><body><main>\
-         <h1>{}</h1><p>Risk report for committee, {}.",
+         <title>{} — committee report</title><style>{}{STYLE}</style></head><body><main>\
+         <p class=\"marking\">{}</p><h1>{}</h1><p>Risk report for committee, {}.",
         esc(input.title),
+        PAGE_STYLE.replace("{MARKING}", &css_string(input.marking)),
+        esc(input.marking),
         esc(input.title),
         input.today.format("%-d %B %Y"),
     );
@@ -342,6 +375,7 @@ pub fn committee_report(input: &ReportInput<'_>) -> String {
         .map(line)
         .collect();
     table(&mut out, "Overdue reviews", &risk_headings, &reviews);
+    let _ = write!(out, "<p class=\"marking\">{}</p>", esc(input.marking));
     out.push_str("</main></body></html>\n");
     out
 }
@@ -359,5 +393,20 @@ mod tests {
         assert_eq!(colour("#d4351c"), Some("#d4351c"));
         assert_eq!(colour("red;background:url(x)"), None);
         assert_eq!(colour("#12345z"), None);
+    }
+}
+
+#[cfg(test)]
+mod marking_tests {
+    use super::css_string;
+
+    #[test]
+    fn a_marking_cannot_end_its_css_string_or_the_style_element() {
+        let hostile = "OFFICIAL\"; } body { display: none } </style><script>";
+        let safe = css_string(hostile);
+        assert!(!safe.contains('"') && !safe.contains('<') && !safe.contains('>'));
+        assert!(safe.starts_with("OFFICIAL\\22 "));
+        assert_eq!(css_string("OFFICIAL-SENSITIVE"), "OFFICIAL-SENSITIVE");
+        assert_eq!(css_string("A\nB"), "AB");
     }
 }

@@ -517,6 +517,7 @@ pub async fn report(
         register: &file.register,
         today: chrono::Utc::now().date_naive(),
         since: since.as_ref().map(|(v, r)| (v, r)),
+        marking: &state.config.protective_marking,
         council_name: &|id: &str| {
             names
                 .iter()
