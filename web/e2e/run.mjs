@@ -706,6 +706,22 @@ await step("a wrong password says so; each page's heading takes the focus", asyn
   await context.close();
 });
 
+await step("a home card leads to the partnership's dashboard, whose lines lead to their documents", async () => {
+  await arun.page.goto(base + "/#/");
+  const card = arun.page.locator(".card").first();
+  await card.getByRole("link", { name: /Open the dashboard/ }).click();
+  await arun.page.getByTestId("totals").waitFor({ timeout: 8000 });
+  assert.match(await arun.page.getByTestId("totals").innerText(), /open risks/);
+  await arun.page.getByRole("table", { name: "Red risks" }).first().waitFor();
+  await shot(arun.page, "partnership-dashboard");
+  await accessible(arun.page, "partnership dashboard");
+  // A red risk's reference opens its page.
+  const first = arun.page.getByRole("table", { name: "Red risks" }).first().getByRole("link").first();
+  const ref = await first.innerText();
+  await first.click();
+  await arun.page.getByRole("heading", { name: new RegExp(`^${ref}:`) }).waitFor({ timeout: 8000 });
+});
+
 await step("at tablet width the register still works", async () => {
   const tablet = await signIn("arun@ashby.gov.uk", { width: 820, height: 1180 });
   await open(tablet.page, REGISTER);

@@ -5,8 +5,10 @@ import { getRepo, onConnection, type Connection } from "./repo";
 import { AcceptInvite, SignIn } from "./screens/SignIn";
 import { Home } from "./screens/Home";
 import { DocumentScreen } from "./screens/DocumentScreen";
+import { PartnershipScreen } from "./screens/PartnershipScreen";
 
-/** `#/` home, `#/doc/<id>` a document, `#/doc/<id>/risk/<risk id>` one risk. */
+/** `#/` home, `#/doc/<id>` a document, `#/doc/<id>/risk/<risk id>` one risk,
+ * `#/partnership/<id>` a partnership's dashboard. */
 function useRoute(): string[] {
   const read = () => location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const [route, setRoute] = useState(read);
@@ -95,6 +97,8 @@ export function App() {
       <main id="main">
         {route[0] === "doc" && route[1] ? (
           <DocumentScreen key={route[1]} id={route[1]} repo={repo} user={user} riskId={route[2] === "risk" ? route[3] : undefined} />
+        ) : route[0] === "partnership" && route[1] ? (
+          <PartnershipScreen key={route[1]} id={route[1]} />
         ) : (
           <Home />
         )}

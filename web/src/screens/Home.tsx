@@ -50,11 +50,12 @@ export function Home() {
           <ul className="cards">
             {overview.partnerships.map((p) => (
               <li key={p.partnership_id} className="card">
-                <h3>{p.partnership}</h3>
+                <h3><a href={`#/partnership/${p.partnership_id}`}>{p.partnership}</a></h3>
                 <p>
                   <strong>{p.totals.red_risks}</strong> red risks · <strong>{p.totals.overdue_actions}</strong> overdue actions ·{" "}
                   <strong>{p.totals.overdue_reviews}</strong> overdue reviews · <strong>{p.totals.red_kpis}</strong> red KPIs
                 </p>
+                <p><a href={`#/partnership/${p.partnership_id}`}>Open the dashboard<span className="sr-only"> of {p.partnership}</span></a></p>
               </li>
             ))}
           </ul>
