@@ -116,6 +116,10 @@ await step("two councils edit the same register and see each other's change", as
   const seen = Date.now();
   await hasValue(ben.page, "Title of SP-01", "A partner council withdraws — reviewed by Ashby");
   console.log(`     Ashby's edit reached Brockley in ${Date.now() - seen} ms`);
+  // Ashby is told (and a screen reader hears) that the server holds it; Brockley, who only
+  // received it, is not.
+  await arun.page.getByTestId("saved").getByText(/^Saved at \d\d:\d\d$/).waitFor({ timeout: 5000 });
+  assert.equal(await ben.page.getByTestId("saved").innerText(), "");
   await ben.page.getByLabel("Owner of SP-02").fill("Director of Strategy (Brockley)");
   const back = Date.now();
   await hasValue(arun.page, "Owner of SP-02", "Director of Strategy (Brockley)");

@@ -2,6 +2,7 @@
 // connection returns) and a websocket adapter that fetches a fresh single-use ticket for every
 // (re)connection, and tells the app when the server refuses a change.
 import {
+  Automerge,
   Repo,
   WebSocketClientAdapter,
   IndexedDBStorageAdapter,
@@ -67,8 +68,14 @@ class TicketedAdapter extends WebSocketClientAdapter {
 
   receiveMessage(data: Uint8Array) {
     try {
-      const msg = cbor.decode(new Uint8Array(data)) as { type?: string; message?: string };
+      const msg = cbor.decode(new Uint8Array(data)) as { type?: string; message?: string; documentId?: string; data?: Uint8Array };
       if (msg.type === "error" && msg.message) this.hooks.refused(msg.message);
+      // The server stores a change before it sends anything that reflects it: heads it sends
+      // are heads it holds.
+      if (msg.type === "sync" && msg.documentId && msg.data) {
+        const heads = Automerge.decodeSyncMessage(msg.data).heads;
+        serverHeadsListeners.forEach((f) => f(msg.documentId as string, heads));
+      }
     } catch {
       // Not ours to judge: the adapter reports malformed frames itself.
     }
@@ -79,6 +86,13 @@ class TicketedAdapter extends WebSocketClientAdapter {
 let repo: Promise<Repo> | null = null;
 const connectionListeners = new Set<(c: Connection) => void>();
 const refusalListeners = new Set<(m: string) => void>();
+const serverHeadsListeners = new Set<(documentId: string, heads: string[]) => void>();
+
+/** Calls `f` with the heads the server holds of a document, each time it says. */
+export function onServerHeads(f: (documentId: string, heads: string[]) => void): () => void {
+  serverHeadsListeners.add(f);
+  return () => serverHeadsListeners.delete(f);
+}
 let connection: Connection = "connecting";
 
 export function onConnection(f: (c: Connection) => void): () => void {

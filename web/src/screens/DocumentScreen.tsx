@@ -1,8 +1,8 @@
 import { lazy, Suspense, useEffect, useRef, useState } from "react";
-import type { Repo } from "@automerge/react/slim";
+import { Automerge, type DocHandle, type Repo } from "@automerge/react/slim";
 import { api, type DocumentView, type Schemas, type User } from "../api/client";
 import { spaceNote } from "./Home";
-import { onRefused } from "../repo";
+import { onRefused, onServerHeads } from "../repo";
 import { useLive } from "../lib/useLive";
 import { colourOf, initials } from "../lib/colour";
 import { RegisterScreen } from "./RegisterScreen";
@@ -86,6 +86,55 @@ function usePresence(handle: ReturnType<typeof useLive>["handle"], me: User, fie
   return Object.values(peers);
 }
 
+/** "Saved at 10:42" once the server holds every change this person made here: announced
+ * politely to screen readers, and shown. Their own changes only (not others' arriving). */
+function useSaved(handle: DocHandle<unknown> | null): string {
+  const [said, setSaid] = useState("");
+  /** The hash of this person's latest change the server has not confirmed yet. */
+  const pending = useRef<string | null>(null);
+  const seen = useRef<string | null>(null);
+  useEffect(() => {
+    if (!handle) return;
+    type Doc = Automerge.Doc<unknown>;
+    const lastLocal = () => {
+      const last = Automerge.getLastLocalChange(handle.doc() as Doc);
+      return last ? Automerge.decodeChange(last).hash : null;
+    };
+    // Changes made before this screen opened are not this screen's to report.
+    seen.current = lastLocal();
+    const onChange = () => {
+      const hash = lastLocal();
+      if (hash && hash !== seen.current) {
+        seen.current = hash;
+        pending.current = hash;
+        setSaid("Saving…");
+      }
+    };
+    handle.on("change", onChange);
+    const id = handle.documentId;
+    const off = onServerHeads((documentId, heads) => {
+      if (documentId !== id || !pending.current) return;
+      try {
+        // What this copy holds beyond the server's heads; the person's change is saved once
+        // it is no longer among them. (Until this copy has the server's heads, wait.)
+        const doc = handle.doc() as Doc;
+        const beyond = Automerge.getChanges(Automerge.view(doc, heads), doc).map((c) => Automerge.decodeChange(c).hash);
+        if (!beyond.includes(pending.current)) {
+          pending.current = null;
+          setSaid(`Saved at ${new Date().toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}`);
+        }
+      } catch {
+        // Heads this copy does not have yet.
+      }
+    });
+    return () => {
+      handle.off("change", onChange);
+      off();
+    };
+  }, [handle]);
+  return said;
+}
+
 export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: Repo | null; user: User; riskId?: string }) {
   const [view, setView] = useState<DocumentView | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -94,6 +143,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
   const [caret, setCaret] = useState<Caret | undefined>();
   const live = useLive<Record<string, unknown>>(repo, view?.url ?? null);
   const peers = usePresence(live.handle, user, field, caret);
+  const saved = useSaved(live.handle);
 
   const [space, setSpace] = useState<Schemas["Space"] | undefined>();
   useEffect(() => {
@@ -155,6 +205,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
             </li>
           ))}
         </ul>
+        <p className="saved" role="status" aria-live="polite" data-testid="saved">{saved}</p>
         <p className="muted">
           {spaceNote(space)}{" "}
           {view.editable.kind === "nothing" ? "You can read this document." : view.editable.kind === "only" ? `You can add to: ${view.editable.lists.join(", ")}.` : "You can edit this document."}
