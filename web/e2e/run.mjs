@@ -505,6 +505,10 @@ await step("a risk's details are edited on its page and reach the other council"
   await cause.press("Control+End");
   await cause.pressSequentially(" Reviewed by Ashby.");
   await ben.page.waitForFunction((v) => document.querySelector("#risk-cause")?.value === v, before + " Reviewed by Ashby.", { timeout: 8000 });
+  // The field's own history says who changed it, from what to what.
+  const history = ben.page.locator(".field-history", { has: ben.page.getByText("History of Cause", { exact: false }) });
+  await history.locator("summary").click({ timeout: 10000 });
+  await history.getByText(/Arun Shah \(Ashby\) changed cause from .* to .*Reviewed by Ashby\./).waitFor({ timeout: 5000 });
   await arun.page.locator("#risk-response").selectOption("transfer");
   await arun.page.locator("#risk-escalation").selectOption("committee");
   await arun.page.locator("#risk-next-review").fill("2027-02-28");

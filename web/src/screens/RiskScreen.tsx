@@ -65,6 +65,27 @@ function useMeetingActions(spaceId: string, registerId: string, riskId: string) 
   return found;
 }
 
+/** Who changed one field, when, from what to what: the field's own history, from the audit. */
+function FieldHistory({ label, audit }: { label: string; audit: AuditEntry[] | null }) {
+  const lines = (audit ?? []).flatMap((e) =>
+    e.edits.filter((x) => x.label.endsWith(` · ${label}`) && (x.action === "set" || x.action === "text")).map((x) => ({ e, x })),
+  );
+  if (lines.length === 0) return null;
+  return (
+    <details className="field-history">
+      <summary>History<span className="sr-only"> of {label}</span> ({lines.length})</summary>
+      <ul>
+        {lines.map(({ e, x }, i) => (
+          <li key={`${e.change}-${i}`}>
+            {e.author.name} changed {label.toLowerCase()} {x.from ? <>from <q>{x.from}</q> </> : null}to <q>{x.to}</q>
+            {e.at ? `, ${new Date(e.at).toLocaleString("en-GB", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" })}` : ""}
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
+
 /** A label and its control, in a two-column form. */
 function Row({ id, label, children }: { id: string; label: string; children: ReactNode }) {
   return (
@@ -100,10 +121,18 @@ export function RiskScreen({
   const [audit, setAudit] = useState<AuditEntry[] | null>(null);
   const assessments = (doc.assessments ?? []).filter((a) => a.riskId === riskId).sort((a, b) => a.date.localeCompare(b.date));
   const count = assessments.length;
+  // The risk's fields as they stand, settled for a second: a burst of typing reloads the audit once.
+  const riskNow = JSON.stringify((doc.risks ?? []).find((r) => r.id === riskId) ?? null);
+  const [riskState, setRiskState] = useState(riskNow);
+  useEffect(() => {
+    const t = setTimeout(() => setRiskState(riskNow), 1000);
+    return () => clearTimeout(t);
+  }, [riskNow]);
 
   useEffect(() => {
-    // The audit reads what the server has stored: fetch now, and again shortly after a new
-    // assessment (it reaches the server a moment after it appears here), then every 15 s.
+    // The audit reads what the server has stored: fetch now, and again shortly after the risk
+    // or its assessments change (a change reaches the server a moment after it appears here),
+    // then every 15 s.
     const load = () =>
       api<{ items: AuditEntry[] }>(`/api/documents/${view.id}/audit?risk=${encodeURIComponent(riskId)}&limit=20`)
         .then((p) => setAudit(p.items))
@@ -115,7 +144,7 @@ export function RiskScreen({
       clearTimeout(soon);
       clearInterval(every);
     };
-  }, [view.id, riskId, count]);
+  }, [view.id, riskId, count, riskState]);
 
   if (!risk) return <p>This risk is not in the register.</p>;
   const editable = canEdit("risks");
@@ -140,17 +169,20 @@ export function RiskScreen({
     const others = editing(name);
     return (
       <Row id={id} label={label}>
-        <CollabText
-          id={id}
-          handle={handle}
-          path={["risks", index, String(field)]}
-          value={String(risk[field] ?? "")}
-          multiline={multiline}
-          readOnly={!editable}
-          editedBy={others}
-          onFocus={() => onFocusField(name)}
-          onBlur={() => onFocusField(undefined)}
-        />
+        <div>
+          <CollabText
+            id={id}
+            handle={handle}
+            path={["risks", index, String(field)]}
+            value={String(risk[field] ?? "")}
+            multiline={multiline}
+            readOnly={!editable}
+            editedBy={others}
+            onFocus={() => onFocusField(name)}
+            onBlur={() => onFocusField(undefined)}
+          />
+          <FieldHistory label={label} audit={audit} />
+        </div>
       </Row>
     );
   };
