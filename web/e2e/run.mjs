@@ -37,10 +37,12 @@ async function step(name, f) {
   }
 }
 
-async function signIn(email, viewport = { width: 1280, height: 800 }) {
+/** A signed-in browser. `prepare` runs on the page before it loads (to route its socket). */
+async function signIn(email, viewport = { width: 1280, height: 800 }, prepare = async () => {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.log(`[${email}] page error: ${e.message}`));
+  await prepare(page);
   await page.goto(base + "/");
   await page.getByLabel("Email address").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
@@ -321,20 +323,14 @@ await step("an edit made offline converges after reconnecting", async () => {
 });
 
 /** A signed-in browser whose sync socket delays every frame by `ms` each way (a slow link). */
-async function laggy(email, ms) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  await page.routeWebSocket(/\/sync/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((m) => setTimeout(() => server.send(m), ms));
-    server.onMessage((m) => setTimeout(() => ws.send(m), ms));
-  });
-  await page.goto(base + "/");
-  await page.getByLabel("Email address").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
-  return { context, page };
+function laggy(email, ms) {
+  return signIn(email, undefined, (page) =>
+    page.routeWebSocket(/\/sync/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => setTimeout(() => server.send(m), ms));
+      server.onMessage((m) => setTimeout(() => ws.send(m), ms));
+    }),
+  );
 }
 
 await step("two people typing into one register cell at once keep both insertions", async () => {

@@ -410,13 +410,8 @@ pub async fn audit(
         })
         .collect();
     let max_scan = state.config.audit_max_scan.max(1);
-    let mut names: crate::audit::Names = state
-        .store
-        .list_organisations(&caller.principal)
-        .await?
-        .into_iter()
-        .map(|o| (o.id.to_string(), o.name))
-        .collect();
+    let mut names: crate::audit::Names =
+        super::organisations::names(&state, &caller.principal).await?;
     let page = tokio::task::spawn_blocking(move || {
         names.extend(crate::audit::risk_names(
             &opened.doc,

@@ -211,3 +211,17 @@ pub async fn add_user(
         })?;
     Ok((StatusCode::CREATED, Json(user)))
 }
+
+/// Every organisation the caller may see, id → name, to show ids by their names.
+pub(crate) async fn names<C: FromIterator<(String, String)>>(
+    state: &AppState,
+    p: &domain::access::Principal,
+) -> ApiResult<C> {
+    Ok(state
+        .store
+        .list_organisations(p)
+        .await?
+        .into_iter()
+        .map(|o| (o.id.to_string(), o.name))
+        .collect())
+}

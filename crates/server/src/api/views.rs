@@ -287,13 +287,7 @@ impl<'a> Views<'a> {
             after = last;
         }
         visible.truncate(max);
-        let names = state
-            .store
-            .list_organisations(&caller.principal)
-            .await?
-            .into_iter()
-            .map(|o| (o.id.to_string(), o.name))
-            .collect();
+        let names = super::organisations::names(state, &caller.principal).await?;
         Ok(Views {
             state,
             caller,
