@@ -277,6 +277,15 @@ await step("each council signs off a version in which every clause is agreed", a
   await arun.page.getByRole("button", { name: "Add clause" }).click();
   await ben.page.getByRole("heading", { level: 3, name: "13. Data protection" }).waitFor({ timeout: 8000 });
   assert.equal(await arun.page.getByTestId("refused").count(), 0);
+  // A redline since the signed version: the words added to clause 6, and the new clause.
+  await arun.page.getByLabel("What changed since").selectOption({ label: "For signature, 12 March" });
+  await arun.page.getByRole("button", { name: "Show changes" }).click();
+  const redline = arun.page.getByTestId("redline");
+  const row6 = redline.getByRole("row", { name: /6\. Information governance/ });
+  await row6.waitFor({ timeout: 8000 });
+  assert.equal((await row6.locator("ins").allInnerTexts()).join("").trim(), "Amended after signature.");
+  await redline.getByRole("row", { name: /13\. Data protection.*added/ }).waitFor();
+  await accessible(arun.page, "agreement redline");
 });
 
 await step("an edit made offline converges after reconnecting", async () => {

@@ -3,6 +3,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, type DocumentView, type Schemas } from "../api/client";
 import { openResource } from "../lib/edit";
+import { changed, redline, type Piece } from "../lib/redline";
 
 interface VersionItem {
   id: string;
@@ -34,10 +35,22 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
   }).catch(() => {});
   useEffect(() => {
     void load();
+    // Versions other people name: picked up within half a minute.
+    const every = setInterval(() => void load(), 30_000);
+    return () => clearInterval(every);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [view.id]);
 
+  const [texts, setTexts] = useState<{ before: Record<string, unknown>; after: Record<string, unknown> } | null>(null);
   const compare = async (e: FormEvent) => {
     e.preventDefault();
+    if (view.kind === "agreement" || view.kind === "meeting") {
+      // A redline of the words: the content at both versions, compared here.
+      const at = (v: string) => api<{ content: Record<string, unknown> }>(`/api/documents/${view.id}/content${v ? `?version=${v}` : ""}`).then((c) => c.content);
+      const [before, after] = await Promise.all([at(from), at(to)]);
+      setTexts({ before, after });
+      return;
+    }
     const r = await api<{ report: Report }>(`/api/documents/${view.id}/changes?from=${from}${to ? `&to=${to}` : ""}`);
     setReport(r.report);
   };
@@ -60,7 +73,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
           ))}
         </ul>
       )}
-      {versions.length > 0 && (view.kind === "risk-register" || view.kind === "sla") && (
+      {versions.length > 0 && (
         <form className="inline" onSubmit={compare}>
           <label htmlFor="cmp-from">What changed since</label>
           <select id="cmp-from" value={from} onChange={(e) => setFrom(e.target.value)}>
@@ -75,6 +88,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
         </form>
       )}
       {report && <ReportView report={report} />}
+      {texts && <Redline kind={view.kind} before={texts.before} after={texts.after} />}
       {canVersion && (
         <form
           className="inline"
@@ -227,6 +241,57 @@ export function SharingPanel({ view }: { view: DocumentView }) {
         </p>
       )}
     </section>
+  );
+}
+
+function Marked({ pieces }: { pieces: Piece[] }) {
+  return (
+    <span className="redline">
+      {pieces.map((p, i) =>
+        p.op === "same" ? <span key={i}>{p.text}</span> : p.op === "del" ? <del key={i}>{p.text}</del> : <ins key={i}>{p.text}</ins>,
+      )}
+    </span>
+  );
+}
+
+type Item = { id: string; [k: string]: unknown };
+
+/** A redline of an agreement's clauses or a meeting's agenda, decisions and actions between two
+ * versions: each item added, removed or changed, its words marked. */
+function Redline({ kind, before, after }: { kind: string; before: Record<string, unknown>; after: Record<string, unknown> }) {
+  const lists: [string, string, string][] =
+    kind === "agreement"
+      ? [["clauses", "Clause", "text"]]
+      : [["agenda", "Agenda item", "title"], ["decisions", "Decision", "text"], ["actions", "Action", "text"]];
+  const str = (v: unknown) => (v === undefined || v === null ? "" : String(v)).replace(/\ufffc/g, "\n");
+  const rows: { key: string; what: string; pieces: Piece[]; note: string }[] = [];
+  for (const [list, what, field] of lists) {
+    const was = (before[list] as Item[] | undefined) ?? [];
+    const now = (after[list] as Item[] | undefined) ?? [];
+    for (const item of now) {
+      const old = was.find((x) => x.id === item.id);
+      const name = str(item.heading ?? item.title ?? "") || what;
+      const pieces = redline(str(old?.[field]), str(item[field]));
+      const notes: string[] = [];
+      if (!old) notes.push("added");
+      for (const k of ["status", "owner", "due", "heading", "presenter"])
+        if (old && str(old[k]) !== str(item[k])) notes.push(`${k} ${str(old[k]) || "—"} → ${str(item[k]) || "—"}`);
+      if (!old || changed(pieces) || notes.length) rows.push({ key: `${list}-${item.id}`, what: `${what}: ${name}`, pieces, note: notes.join("; ") });
+    }
+    for (const old of was)
+      if (!now.some((x) => x.id === old.id)) rows.push({ key: `${list}-${old.id}-gone`, what: `${what}: ${str(old.heading ?? old.title ?? "")}`, pieces: redline(str(old[field]), ""), note: "removed" });
+  }
+  if (rows.length === 0) return <p role="status">No changes between these versions.</p>;
+  return (
+    <table data-testid="redline">
+      <caption>Changes between the versions: removed words struck through, added words underlined</caption>
+      <thead><tr><th scope="col">What</th><th scope="col">Words</th><th scope="col">Also</th></tr></thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.key}><td>{r.what}</td><td><Marked pieces={r.pieces} /></td><td>{r.note}</td></tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
