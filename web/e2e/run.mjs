@@ -277,6 +277,18 @@ await step("each council signs off a version in which every clause is agreed", a
   await arun.page.getByRole("button", { name: "Add clause" }).click();
   await ben.page.getByRole("heading", { level: 3, name: "13. Data protection" }).waitFor({ timeout: 8000 });
   assert.equal(await arun.page.getByTestId("refused").count(), 0);
+  // Moved above clause 12 by Ashby: Brockley sees the new order, and clause 6's text is intact.
+  await arun.page.getByRole("button", { name: "Move up 13. Data protection" }).click();
+  const order = (page) => page.locator(".clause h3").allInnerTexts();
+  const deadline = Date.now() + 8000;
+  let seen = await order(ben.page);
+  while (seen.indexOf("13. Data protection") > seen.indexOf("12. Withdrawal and termination") && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    seen = await order(ben.page);
+  }
+  assert.equal(seen.indexOf("13. Data protection") + 1, seen.indexOf("12. Withdrawal and termination"), seen.join(" | "));
+  assert.deepEqual(await order(arun.page), seen, "both screens agree on the order");
+  assert.equal(await arun.page.getByTestId("refused").count(), 0);
   // A redline since the signed version: the words added to clause 6, and the new clause.
   await arun.page.getByLabel("What changed since").selectOption({ label: "For signature, 12 March" });
   await arun.page.getByRole("button", { name: "Show changes" }).click();

@@ -873,6 +873,14 @@ export interface components {
             /** @description "4. Withdrawal and termination". */
             heading: string;
             id: string;
+            /**
+             * Format: double
+             * @description Where the clause stands among the others, lowest first; without one, a clause keeps its
+             *     place in the list. Moving a clause changes only this number, never the list, so its live
+             *     text and the comments anchored to it are not cut (moving a list element in automerge is
+             *     a delete and an insert).
+             */
+            order?: number | null;
             status: components["schemas"]["ClauseStatus"];
             /** @description The clause text (an automerge text object with marks in the live document). */
             text?: string;

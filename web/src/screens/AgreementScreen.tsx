@@ -48,8 +48,42 @@ function useChangedSinceSigned(view: DocumentView, doc: Agreement): Record<strin
   return out;
 }
 
+/** The clauses in reading order: by `order`, a clause without one at its list position (as the
+ * server reads them). Each keeps its list index, which is where its live text is. */
+function ordered(clauses: Schemas["Clause"][]) {
+  return clauses
+    .map((c, index) => ({ c, index, key: c.order ?? index * 1024 }))
+    .sort((x, y) => x.key - y.key || x.index - y.index);
+}
+
 export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, onFocusField, user, view }: ScreenProps<Agreement>) {
   const clauses = doc.clauses ?? [];
+  const sorted = ordered(clauses);
+  /** Moves a clause one place up or down by giving it an order between its new neighbours;
+   * where there is no room between them, every clause is numbered afresh first. */
+  const move = (id: string, by: -1 | 1) =>
+    change((d) => {
+      const list = d.clauses ?? [];
+      const read = () => ordered(list.map((c) => ({ ...c, id: String(c.id) })));
+      let now = read();
+      const at = now.findIndex((x) => x.c.id === id);
+      const to = at + by;
+      if (at < 0 || to < 0 || to >= now.length) return;
+      const gap = (): [number, number] => {
+        const k = (i: number) => now[i]?.key;
+        return by < 0 ? [k(to - 1) ?? k(to)! - 2048, k(to)!] : [k(to)!, k(to + 1) ?? k(to)! + 2048];
+      };
+      let [lo, hi] = gap();
+      if (hi - lo < 1e-6) {
+        now.forEach((x, i) => {
+          list[x.index].order = i * 1024;
+        });
+        now = read();
+        [lo, hi] = gap();
+      }
+      const target = list.find((c) => String(c.id) === id);
+      if (target) target.order = (lo + hi) / 2;
+    });
   const comments = doc.comments ?? [];
   const editable = canEdit("clauses");
   const [drafts, setDrafts] = useState<Record<string, string>>({});
@@ -102,13 +136,23 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
           Everyone's edits appear as they type. Select words in a clause, then add a comment to anchor it to them.
           {editable && " Ctrl+B bold, Ctrl+I italic, Ctrl+Z undo."}
         </p>
-        {clauses.map((c, i) => {
+        {sorted.map(({ c, index: i }, place) => {
           const path = ["clauses", i, "text"];
           const mine = comments.filter((m) => m.clauseId === c.id);
           const selected = selection?.clause === c.id && selection.sel.quote ? selection.sel.quote : "";
           return (
             <div key={c.id} className="clause" data-clause={c.id}>
               <h3 id={`h-${c.id}`}>{c.heading}</h3>
+              {editable && (
+                <span className="move">
+                  <button type="button" className="secondary" disabled={place === 0} onClick={() => move(c.id, -1)}>
+                    Move up<span className="sr-only"> {c.heading}</span>
+                  </button>{" "}
+                  <button type="button" className="secondary" disabled={place === sorted.length - 1} onClick={() => move(c.id, 1)}>
+                    Move down<span className="sr-only"> {c.heading}</span>
+                  </button>
+                </span>
+              )}
               {changedSince[c.id] && (
                 <p className="changed-since" data-testid={`changed-${c.id}`}>
                   <strong>Changed</strong> since “{changedSince[c.id]}” was signed off.

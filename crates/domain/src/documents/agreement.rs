@@ -11,7 +11,7 @@ pub enum ClauseStatus {
     Agreed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Clause {
     pub id: String,
@@ -21,6 +21,27 @@ pub struct Clause {
     #[serde(default)]
     pub text: String,
     pub status: ClauseStatus,
+    /// Where the clause stands among the others, lowest first; without one, a clause keeps its
+    /// place in the list. Moving a clause changes only this number, never the list, so its live
+    /// text and the comments anchored to it are not cut (moving a list element in automerge is
+    /// a delete and an insert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<f64>,
+}
+
+impl Agreement {
+    /// The clauses in reading order: by `order`, a clause without one at its list position.
+    pub fn ordered(&self) -> Vec<&Clause> {
+        let key = |i: usize, c: &Clause| c.order.unwrap_or(i as f64 * 1024.0);
+        let mut v: Vec<(f64, usize, &Clause)> = self
+            .clauses
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (key(i, c), i, c))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        v.into_iter().map(|(_, _, c)| c).collect()
+    }
 }
 
 /// A comment, anchored to a stretch of a clause's text by automerge cursors; a reply names its
@@ -57,7 +78,7 @@ pub struct SignOff {
     pub date: chrono::NaiveDate,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Agreement {
     #[serde(default)]
@@ -132,8 +153,28 @@ pub fn readable(text: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn clauses_read_in_their_order_and_unordered_ones_keep_their_place() {
+        let mut a = Agreement {
+            clauses: vec![
+                clause("a", ClauseStatus::Draft),
+                clause("b", ClauseStatus::Draft),
+                clause("c", ClauseStatus::Draft),
+            ],
+            ..Agreement::default()
+        };
+        let ids = |a: &Agreement| a.ordered().iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ["a", "b", "c"]);
+        // "c" moved between "a" (0) and "b" (1024).
+        a.clauses[2].order = Some(512.0);
+        assert_eq!(ids(&a), ["a", "c", "b"]);
+        a.clauses[0].order = Some(4096.0);
+        assert_eq!(ids(&a), ["c", "b", "a"]);
+    }
+
     fn clause(id: &str, status: ClauseStatus) -> Clause {
         Clause {
+            order: None,
             id: id.into(),
             heading: format!("Clause {id}"),
             text: "The councils shall share a chief executive.".into(),
