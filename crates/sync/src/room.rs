@@ -433,14 +433,18 @@ impl Room {
             return self.refuse(conn, "invalid changes: nothing was applied", out);
         }
         if !self.doc.get_missing_deps(&[]).is_empty() {
-            // automerge would hold these until their dependencies arrive, then apply them under
-            // whoever sent those: refuse them now, with the sender they came from.
+            // Changes whose parents this room does not hold. automerge would keep them until
+            // the parents arrive and then apply them under whoever sent those, so they are
+            // dropped here, from the sender they came from. It is not an error: the peer
+            // usually believed we held the parents (a false positive of the Bloom filter in
+            // our last message). A sync reset makes it forget what it has sent, and our next
+            // message names what we lack (`need`), so it sends the parents with the changes.
             self.rollback(&before);
-            return self.refuse(
-                conn,
-                "changes depend on changes the server does not have: nothing was applied",
-                out,
-            );
+            if let Some(p) = self.peers.get_mut(&conn) {
+                p.state.needs_reset = true;
+            }
+            self.dirty.insert(conn);
+            return;
         }
         if self.doc.get_heads() == before {
             return;
