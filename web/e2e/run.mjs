@@ -400,6 +400,34 @@ await step("two people typing into one register cell at once keep both insertion
   }
 });
 
+await step("after a reload with no network the app opens the register from this browser's copy; edits sync on return", async () => {
+  const { context, page } = await signIn("arun@ashby.gov.uk");
+  try {
+    await open(page, REGISTER);
+    // The app shell's worker is in charge of the page once it is ready, and keeps what loads.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: REGISTER }).waitFor({ timeout: 15000 });
+    await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 5000 });
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: REGISTER }).waitFor({ timeout: 15000 });
+    await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+    const title = page.getByLabel("Title of SP-09");
+    const before = await title.inputValue();
+    assert.ok(before.length > 0, "the register's content is there offline");
+    await title.click();
+    await title.press("End");
+    await title.pressSequentially(" (checked offline)");
+    await context.setOffline(false);
+    await hasValue(ben.page, "Title of SP-09", `${before} (checked offline)`, 30000);
+    await shot(page, "offline-reload");
+  } finally {
+    await context.close();
+  }
+});
+
 await step("the meeting records a decision live and is frozen as a version", async () => {
   await open(arun.page, "Joint Governance Committee, 12 March");
   await open(ben.page, "Joint Governance Committee, 12 March");

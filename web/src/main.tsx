@@ -11,3 +11,8 @@ if (root) {
     </StrictMode>,
   );
 }
+
+// The offline app shell (web/public/sw.js): a reload with no network still opens the app.
+if ("serviceWorker" in navigator && import.meta.env.PROD) {
+  void navigator.serviceWorker.register("/sw.js").catch(() => {});
+}

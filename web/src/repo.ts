@@ -122,7 +122,9 @@ export function getRepo(userId: string): Promise<Repo> {
 
 async function makeRepo(userId: string): Promise<Repo> {
   await initializeWasm(automergeWasmUrl);
-  const adapter = new TicketedAdapter(await syncUrl(), {
+  // Offline (a reload with no network): start without a ticket; the adapter's retries fetch
+  // one when the network returns, and documents open from this browser's own copy meanwhile.
+  const adapter = new TicketedAdapter(await syncUrl().catch(() => spent()), {
     connection: setConnection,
     refused: (m) => refusalListeners.forEach((f) => f(m)),
   });

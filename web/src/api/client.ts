@@ -145,6 +145,8 @@ export async function signOut() {
     // Signed out locally either way.
   }
   save(null);
+  // The documents' records kept for opening offline go with the session.
+  for (const key of Object.keys(localStorage)) if (key.startsWith("concordat.view.")) localStorage.removeItem(key);
 }
 
 /** A single-use websocket URL for live sync, on this page's own host (tickets replace

@@ -1,6 +1,6 @@
 import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { Automerge, type DocHandle, type Repo } from "@automerge/react/slim";
-import { api, type DocumentView, type Schemas, type User } from "../api/client";
+import { api, ApiError, type DocumentView, type Schemas, type User } from "../api/client";
 import { spaceNote } from "./Home";
 import { onRefused, onServerHeads } from "../repo";
 import { useLive } from "../lib/useLive";
@@ -147,7 +147,23 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
 
   const [space, setSpace] = useState<Schemas["Space"] | undefined>();
   useEffect(() => {
-    api<DocumentView>(`/api/documents/${id}`).then(setView).catch((e) => setError(e.message ?? String(e)));
+    // The document's record is kept in this browser too, so that it opens offline (its content
+    // comes from the browser's own copy of the live document).
+    const kept = `concordat.view.${id}`;
+    api<DocumentView>(`/api/documents/${id}`)
+      .then((v) => {
+        setView(v);
+        try {
+          localStorage.setItem(kept, JSON.stringify(v));
+        } catch {
+          // Storage full or refused: only offline opening is lost.
+        }
+      })
+      .catch((e) => {
+        const offline = e instanceof ApiError ? null : localStorage.getItem(kept);
+        if (offline) setView(JSON.parse(offline) as DocumentView);
+        else setError(e.message ?? String(e));
+      });
   }, [id]);
   useEffect(() => {
     if (view) api<Schemas["Space"]>(`/api/spaces/${view.space_id}`).then(setSpace).catch(() => setSpace(undefined));
