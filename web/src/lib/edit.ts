@@ -1,6 +1,12 @@
 // Small helpers for editing live documents.
 import { api } from "../api/client";
 
+/** The element of a live list with this id. Inside a change, an id the server wrote is an
+ * immutable string object, not a JS string: `x.id === id` would never hold. */
+export function byId<T extends { id: unknown }>(list: T[] | undefined, id: string): T | undefined {
+  return list?.find((x) => String(x.id) === id);
+}
+
 /** Downloads or opens an authenticated API resource (links cannot carry the bearer token). */
 export async function openResource(path: string, filename?: string) {
   const resp = await fetch(path, { headers: { authorization: `Bearer ${tokenOf()}` } });

@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from "react";
+import { byId } from "../lib/edit";
 import { Automerge } from "@automerge/react/slim";
 import { api, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
 import { RichText, type Selected } from "../lib/RichText";
@@ -81,7 +82,7 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
         now = read();
         [lo, hi] = gap();
       }
-      const target = list.find((c) => String(c.id) === id);
+      const target = byId(list, id);
       if (target) target.order = (lo + hi) / 2;
     });
   const comments = doc.comments ?? [];
@@ -102,7 +103,7 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
   /** Changes one comment, found by id. */
   const setComment = (id: string, f: (c: Comment) => void) =>
     change((d) => {
-      const c = d.comments?.find((x) => String(x.id) === id);
+      const c = byId(d.comments, id);
       if (c) f(c);
     });
 
@@ -166,7 +167,7 @@ export function AgreementScreen({ doc, change, canEdit, handle, peers, onCaret, 
                 onChange={(e) =>
                   change((d) => {
                     // By id: someone may have added a clause meanwhile.
-                    const cl = d.clauses?.find((x) => String(x.id) === c.id);
+                    const cl = byId(d.clauses, c.id);
                     if (cl) cl.status = e.target.value as typeof c.status;
                   })
                 }

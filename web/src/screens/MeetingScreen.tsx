@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from "react";
+import { byId } from "../lib/edit";
 import { api, type DocumentView, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
 import { currentUser } from "../api/client";
 import { CollabText } from "../lib/CollabText";
@@ -80,8 +81,7 @@ export function MeetingScreen({ doc, change, canEdit, view, handle }: ScreenProp
   /** Changes one action, found by id (others may add actions meanwhile). */
   const setAction_ = (id: string, f: (a: Schemas["MeetingAction"]) => void) =>
     change((d) => {
-      // Ids the server wrote are immutable strings in the live document: compare their text.
-      const row = d.actions?.find((x) => String(x.id) === id);
+      const row = byId(d.actions, id);
       if (row) f(row);
     });
   const agendaEditable = canEdit("agenda");
@@ -166,7 +166,7 @@ export function MeetingScreen({ doc, change, canEdit, view, handle }: ScreenProp
                         const link = targetOf(e.target.value)?.link;
                         if (link)
                           change((d) => {
-                            const row = d.actions?.find((x) => String(x.id) === a.id);
+                            const row = byId(d.actions, a.id);
                             if (row && !(row.links ?? []).some((x) => keyOf(x) === keyOf(link))) row.links?.push({ ...link });
                           });
                       }}

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { DocHandle } from "@automerge/react/slim";
 import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas, type User } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
-import { openResource } from "../lib/edit";
+import { byId, openResource } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
 import type { CanEdit, Caret, Peer } from "./DocumentScreen";
 
@@ -347,7 +347,7 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
                         disabled={!editable}
                         onChange={(e) =>
                           change((d) => {
-                            const risk = d.risks?.find((x) => String(x.id) === r.id);
+                            const risk = byId(d.risks, r.id);
                             if (risk) risk.status = e.target.value as Schemas["RiskStatus"];
                           })
                         }

@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { byId } from "../lib/edit";
 import { api, currentUser, type DocumentView, type Meeting, type RiskRegister, type Schemas } from "../api/client";
 import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
@@ -154,8 +155,7 @@ export function RiskScreen({
   /** Changes this risk (found by id: others may add or remove risks meanwhile). */
   const setRisk = (f: (r: Schemas["Risk"]) => void) =>
     change((d) => {
-      // Ids are plain (immutable) strings in the live document: compare their text.
-      const r = d.risks?.find((x) => String(x.id) === riskId);
+      const r = byId(d.risks, riskId);
       if (r) f(r);
     });
   const toggle = (list: string[] | undefined, id: string, on: boolean) => {
@@ -350,7 +350,7 @@ export function RiskScreen({
               {myActions.map(({ a, i }) => {
                 const setAction = (f: (x: Schemas["RiskAction"]) => void) =>
                   change((d) => {
-                    const x = d.actions?.find((y) => String(y.id) === a.id);
+                    const x = byId(d.actions, a.id);
                     if (x) f(x);
                   });
                 const overdue = a.status !== "done" && a.status !== "cancelled" && a.due < new Date().toISOString().slice(0, 10);
