@@ -74,8 +74,8 @@ async fn storage_story(backend: Backend) {
         titles(store, &grace).await,
         vec!["Revenues & benefits SLA 2026/27"]
     );
-    assert_eq!(titles(store, &arun).await.len(), 5);
-    assert_eq!(titles(store, &ben).await.len(), 5);
+    assert_eq!(titles(store, &arun).await.len(), 6);
+    assert_eq!(titles(store, &ben).await.len(), 6);
 
     let a_private = doc(store, &arun, "Ashby corporate risk register").await;
     let shared = doc(store, &arun, "Shared services partnership risk register").await;

@@ -12,6 +12,8 @@ use tests::{Backend, StatusCode, TestServer, on_both_backends};
 const A_PRIVATE: &str = "Ashby corporate risk register";
 const C_PRIVATE: &str = "Carrow corporate risk register";
 const SHARED_REGISTER: &str = "Shared services partnership risk register";
+const SLA: &str = "Revenues & benefits SLA 2026/27";
+const SLA_FIGURES: &str = "Revenues & benefits SLA 2026/27 — partners' figures";
 
 async fn org_id(s: &TestServer, token: &str, name: &str) -> Value {
     let (_, orgs) = s.get("/api/organisations", token).await;
@@ -429,7 +431,193 @@ async fn no_one_edit_can_bloat_a_document(backend: Backend) {
     s.stop().await;
 }
 
+/// An SLA's partners-only figures never reach its guests. Riverside (a guest editor of the
+/// demo SLA) syncs the SLA over the websocket: the line shared with it is there, the councils'
+/// own cost lines, the shared director's time and the savings are nowhere in the SLA's
+/// history; the figures' own document is unavailable to it over the socket and through REST,
+/// and it may not create one. Members see both, summarised together; a new SLA gets its
+/// figures at creation; an SLA stored before them gets them on request, once.
+async fn a_guest_never_receives_the_partners_figures(backend: Backend) {
+    use sync::codec::Message;
+    use tests::ws::{Heard, Replica, SyncClient};
+
+    let s = TestServer::start(backend).await;
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let grace = s.login("grace@riverside.org.uk").await;
+    let sla = s.doc_id(&alice, SLA).await;
+    let figures = s.doc_id(&alice, SLA_FIGURES).await;
+
+    let mut c = SyncClient::connect(&s, &grace, "peer-guest").await;
+    let mut r = Replica::new(&sla);
+    r.settle(&mut c).await;
+    assert_eq!(
+        r.get("partnersFigures").as_deref(),
+        Some(&*format!("\"{figures}\""))
+    );
+    let doc = r.doc.document().clone();
+    let shared = domains_json(&doc, &doc.get_heads());
+    assert!(
+        shared.contains("Benefits take-up advice contract"),
+        "{shared}"
+    );
+    // Every state the SLA was ever in, not only the last one.
+    let mut states = 0;
+    for change in doc.get_changes(&[]) {
+        let json = domains_json(&doc, &[change.hash()]);
+        for private in [
+            "Shared revenues and benefits team",
+            "412000000",
+            "Director of Resources",
+            "18500000",
+        ] {
+            assert!(
+                !json.contains(private),
+                "{private} in the SLA at {}: {json}",
+                change.hash()
+            );
+        }
+        states += 1;
+    }
+    assert!(states > 0);
+    let mut f = Replica::new(&figures);
+    let heard = f.settle(&mut c).await;
+    assert!(
+        heard.iter().any(|h| matches!(h, Heard::Msg(Message::DocUnavailable { document_id, .. }) if *document_id == figures)),
+        "{heard:?}"
+    );
+    assert!(f.doc.get_heads().is_empty(), "no byte of the figures");
+    for path in [
+        format!("/api/documents/{figures}"),
+        format!("/api/documents/{figures}/content"),
+        format!("/api/documents/{figures}/audit"),
+    ] {
+        assert_eq!(
+            s.get(&path, &grace).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let titles = s.titles(&grace).await;
+    assert!(titles.iter().all(|(_, id)| *id != figures), "{titles:?}");
+    let (status, body) = s
+        .post(
+            &format!("/api/documents/{sla}/partners-figures"),
+            &grace,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // A member: the figures document, and the dashboard's split from both documents.
+    let (status, body) = s
+        .post(
+            &format!("/api/documents/{sla}/partners-figures"),
+            &alice,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some(&*figures)),
+        "{body}"
+    );
+    let (_, spaces) = s.get("/api/partnerships", &alice).await;
+    let pid = spaces[0]["id"].as_str().unwrap().to_owned();
+    let (status, d) = s
+        .get(&format!("/api/partnerships/{pid}/dashboard"), &alice)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let lines: Vec<&str> = d["slas"][0]["cost_split"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Benefits take-up advice contract (Riverside)",
+            "Shared revenues and benefits team",
+            "Revenues system licence"
+        ]
+    );
+
+    // A new SLA comes with its figures, linked both ways.
+    let space = s.get(&format!("/api/documents/{sla}"), &alice).await.1["space_id"].clone();
+    let (status, new) = s
+        .post(
+            "/api/documents",
+            &alice,
+            json!({"space_id": space, "kind": "sla", "title": "Planning SLA"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    let new_id = new["id"].as_str().unwrap();
+    let (_, content) = s
+        .get(&format!("/api/documents/{new_id}/content"), &alice)
+        .await;
+    let linked = content["content"]["partnersFigures"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!linked.is_empty(), "{content}");
+    let (status, back) = s
+        .get(&format!("/api/documents/{linked}/content"), &alice)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["content"]["sla"], new_id, "{back}");
+    let (status, body) = s
+        .post(
+            "/api/documents",
+            &alice,
+            json!({"space_id": space, "kind": "sla-figures", "title": "Loose figures"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // An SLA stored before figures had a document gets one on request, once.
+    let owner = tests::principal(s.store.as_ref(), "alice@ashby.gov.uk").await;
+    let old = domain::Document {
+        id: domain::DocumentId::random(),
+        space_id: space.as_str().unwrap().parse().unwrap(),
+        kind: domain::DocumentKind::Sla,
+        title: "Older SLA".into(),
+        archived: false,
+        created_by: owner.user_id,
+        created_at: store::now_millis(),
+        updated_at: store::now_millis(),
+    };
+    s.store
+        .create_document(
+            &owner,
+            &old,
+            &domain::schema::initial_document(domain::DocumentKind::Sla),
+        )
+        .await
+        .unwrap();
+    let path = format!("/api/documents/{}/partners-figures", old.id);
+    let (status, first) = s.post(&path, &alice, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = s.post(&path, &alice, json!({})).await;
+    assert_eq!(
+        (status, &again["id"]),
+        (StatusCode::OK, &first["id"]),
+        "{again}"
+    );
+    let stored = tests::stored_document(s.store.as_ref(), &old.id.to_string()).await;
+    let json = domain::documents::to_json(&stored);
+    assert_eq!(json["partnersFigures"], first["id"], "{json}");
+    s.stop().await;
+}
+
+/// The document's JSON form as it stood at `heads`.
+fn domains_json(doc: &automerge::Automerge, heads: &[automerge::ChangeHash]) -> String {
+    let at = doc.fork_at(heads).unwrap();
+    domain::documents::to_json(&at).to_string()
+}
+
 on_both_backends!(
+    a_guest_never_receives_the_partners_figures,
     no_one_edit_can_bloat_a_document,
     api_responses_are_not_stored,
     squatting_an_invitees_address_gains_nothing,

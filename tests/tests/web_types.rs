@@ -23,3 +23,42 @@ fn web_client_openapi_matches_the_server() {
          `npm run types` in web/"
     );
 }
+
+/// A parameter the OpenAPI document puts `in: path` is one the path template names, and every
+/// parameter a handler reads from the query string is declared `in: query`: generated clients
+/// build their URLs from these, so a query parameter declared as a path one gives a wrong URL.
+#[test]
+fn parameters_are_declared_where_they_are_sent() {
+    let doc = serde_json::to_value(server::api::ApiDoc::openapi()).unwrap();
+    let mut misplaced = Vec::new();
+    let mut query = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let named = path.contains(&format!("{{{name}}}"));
+                match p["in"].as_str().unwrap() {
+                    "path" if !named => misplaced.push(format!("{method} {path}: {name}")),
+                    "query" if named => misplaced.push(format!("{method} {path}: {name}")),
+                    "query" => query.push(format!("{method} {path}: {name}")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(misplaced, Vec::<String>::new());
+    for expected in [
+        "get /api/documents: space_id",
+        "get /api/documents: cursor",
+        "get /sync: ticket",
+        "get /api/documents/{id}/content: version",
+        "get /api/documents/{id}/changes: from",
+        "get /api/documents/{id}/audit: risk",
+        "get /api/documents/{id}/report.html: since",
+    ] {
+        assert!(
+            query.iter().any(|q| q == expected),
+            "{expected} not a query parameter: {query:?}"
+        );
+    }
+}

@@ -638,6 +638,41 @@ await step("the guest sees only the SLA and may add a measurement", async () => 
   await grace.context.close();
 });
 
+await step("the guest sees only the cost figures the partners share; sharing one reaches them live", async () => {
+  const grace = await signIn("grace@riverside.org.uk");
+  const alice = await signIn("alice@ashby.gov.uk");
+  try {
+    await open(grace.page, "Revenues & benefits SLA 2026/27");
+    const theirs = grace.page.getByTestId("cost-lines");
+    await theirs.getByText("Benefits take-up advice contract (Riverside)").waitFor({ timeout: 8000 });
+    const seen = await grace.page.locator("main").innerText();
+    for (const kept of ["Shared revenues and benefits team", "Revenues system licence", "Director of Resources", "Single management team"]) {
+      assert.ok(!seen.includes(kept), `the guest sees ${kept}`);
+    }
+    await open(alice.page, "Revenues & benefits SLA 2026/27");
+    const ours = alice.page.getByTestId("cost-lines");
+    const licence = ours.getByRole("row", { name: /Revenues system licence/ });
+    await licence.getByText("Partners only").waitFor({ timeout: 8000 });
+    await alice.page.getByTestId("time-allocations").getByText("Partners only").waitFor();
+    await licence.getByRole("button", { name: "Share “Revenues system licence” with guests" }).click();
+    await licence.getByText("Guests will see “Revenues system licence” and keep what they have seen.").waitFor();
+    await accessible(alice.page, "sla (share a figure)");
+    await shot(alice.page, "sla-figures-share");
+    await licence.getByRole("button", { name: "Share with guests", exact: true }).click();
+    await ours.getByRole("row", { name: /Revenues system licence/ }).getByText("Partners and guests").waitFor({ timeout: 8000 });
+    // On the guest's open screen, at once.
+    await theirs.getByText("Revenues system licence").waitFor({ timeout: 8000 });
+    // And kept from guests again: gone from their screen.
+    await ours.getByRole("button", { name: "Keep “Revenues system licence” from guests" }).click();
+    await theirs.getByText("Revenues system licence").waitFor({ state: "detached", timeout: 8000 });
+    await ours.getByRole("row", { name: /Revenues system licence/ }).getByText("Partners only").waitFor({ timeout: 8000 });
+    assert.equal(await ours.getByRole("row").count(), 4, "three lines and the heading: none lost or doubled");
+  } finally {
+    await grace.context.close();
+    await alice.context.close();
+  }
+});
+
 await step("sharing lists grants by person; revoking asks first", async () => {
   const alice = await signIn("alice@ashby.gov.uk");
   try {

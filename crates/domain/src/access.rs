@@ -162,7 +162,8 @@ pub enum Editable {
 /// (only agreements carry comment threads, so elsewhere a commenter reads). A guest editor —
 /// a third-sector partner — changes only the part of a document a delivery partner reports
 /// against: an SLA's measurements, a register's or a meeting's actions, an agreement's
-/// comments; the terms themselves stay with the councils.
+/// comments; the terms themselves stay with the councils, and an SLA's partners-only figures
+/// (which a guest reads only if a council grants them) are never theirs to change.
 pub fn editable(access: Access, kind: crate::model::DocumentKind, is_guest: bool) -> Editable {
     use crate::model::DocumentKind as K;
     match access {
@@ -171,8 +172,9 @@ pub fn editable(access: Access, kind: crate::model::DocumentKind, is_guest: bool
             K::Agreement => Editable::Only(&["comments"]),
             _ => Editable::Nothing,
         },
+        Access::Write | Access::Admin if is_guest && kind == K::SlaFigures => Editable::Nothing,
         Access::Write | Access::Admin if is_guest => Editable::Only(match kind {
-            K::Sla => &["measurements"],
+            K::Sla | K::SlaFigures => &["measurements"],
             K::RiskRegister | K::Meeting => &["actions"],
             K::Agreement => &["comments"],
         }),
@@ -187,6 +189,27 @@ mod tests {
     use crate::model::MemberRole;
 
     const NOW: Millis = 1_800_000_000_000;
+
+    #[test]
+    fn a_guest_editor_reports_against_an_sla_and_never_changes_partners_figures() {
+        use crate::model::DocumentKind as K;
+        assert_eq!(
+            editable(Access::Write, K::Sla, true),
+            Editable::Only(&["measurements"])
+        );
+        assert_eq!(
+            editable(Access::Write, K::SlaFigures, true),
+            Editable::Nothing
+        );
+        assert_eq!(
+            editable(Access::Admin, K::SlaFigures, true),
+            Editable::Nothing
+        );
+        assert_eq!(
+            editable(Access::Write, K::SlaFigures, false),
+            Editable::Everything
+        );
+    }
 
     fn principal(org: u128, role: OrgRole, is_guest: bool) -> Principal {
         Principal {

@@ -89,6 +89,9 @@ string_enum! {
     DocumentKind {
         RiskRegister => "risk-register",
         Sla => "sla",
+        /// An SLA's cost shares, shared posts' time and savings that its guests do not see
+        /// (see `documents::sla::PartnersFigures`).
+        SlaFigures => "sla-figures",
         Agreement => "agreement",
         Meeting => "meeting",
     }

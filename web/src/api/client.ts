@@ -8,6 +8,7 @@ export type RiskRegister = Schemas["RiskRegister"];
 export type Risk = Schemas["Risk"];
 export type Assessment = Schemas["Assessment"];
 export type Sla = Schemas["Sla"];
+export type PartnersFigures = Schemas["PartnersFigures"];
 export type Agreement = Schemas["Agreement"];
 export type Meeting = Schemas["Meeting"];
 export type Version = Schemas["Version"];

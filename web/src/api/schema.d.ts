@@ -246,6 +246,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/documents/{id}/partners-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The SLA's partners-only figures, created if the SLA has none yet (an SLA written before
+         *     they had a document of their own). 201 when created, 200 when they already existed. Only
+         *     an editor of the whole SLA (a partner council's, not a guest) may ask.
+         */
+        post: operations["post_api_documents_id_partners_figures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/documents/{id}/report.html": {
         parameters: {
             query?: never;
@@ -1069,7 +1090,7 @@ export interface components {
          */
         DocumentId: string;
         /** @enum {string} */
-        DocumentKind: "risk-register" | "sla" | "agreement" | "meeting";
+        DocumentKind: "risk-register" | "sla" | "sla-figures" | "agreement" | "meeting";
         DocumentPage: {
             items: components["schemas"]["DocumentView"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
@@ -1401,6 +1422,20 @@ export interface components {
             /** Format: date */
             today: string;
         };
+        /**
+         * @description The cost shares, shared posts' time and savings lines of an SLA that its guests do not
+         *     see. A guest granted an SLA receives the whole SLA document, history included, so figures
+         *     kept from guests live in a document of their own in the same space, which members reach
+         *     through the space and a guest only through a grant of its own. Sharing a line with guests
+         *     moves it into the SLA; once there, guests keep what they have synced.
+         */
+        PartnersFigures: {
+            costShares?: components["schemas"]["CostShare"][];
+            savings?: components["schemas"]["SavingsLine"][];
+            /** @description The id of the SLA these figures belong to. */
+            sla?: string;
+            timeAllocations?: components["schemas"]["TimeAllocation"][];
+        };
         /** @description A shared-service partnership between councils, with invited guest organisations. */
         Partnership: {
             created_at: components["schemas"]["i64"];
@@ -1616,6 +1651,12 @@ export interface components {
             exitClause?: string;
             kpis?: components["schemas"]["Kpi"][];
             measurements?: components["schemas"]["Measurement"][];
+            /**
+             * @description The id of the document holding the figures the partner councils keep from the SLA's
+             *     guests ([`PartnersFigures`]); empty until the server creates it. The cost shares, time
+             *     allocations and savings in the SLA itself are the ones shared with guests.
+             */
+            partnersFigures?: string;
             /** @description Organisation ids (empty until chosen). */
             provider?: string;
             /** Format: date */
@@ -1863,19 +1904,19 @@ export interface operations {
     };
     get_api_documents: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only documents in this space. */
-                space_id: string | null;
-                kind: null | components["schemas"]["DocumentKind"];
+                space_id?: string;
+                kind?: components["schemas"]["DocumentKind"];
                 /** @description Include archived documents (default false). */
-                include_archived: boolean;
+                include_archived?: boolean;
                 /** @description Page size, 1 to the configured maximum (default 50). */
-                limit: number | null;
+                limit?: number;
                 /** @description `next_cursor` from the previous page. */
-                cursor: string | null;
+                cursor?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2002,16 +2043,17 @@ export interface operations {
     };
     get_api_documents_id_audit: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only edits to this risk (its fields, its assessments and its actions). */
+                risk?: string;
+                /** @description Changes per page, newest first (default 50, at most the configured page size). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Only edits to this risk (its fields, its assessments and its actions). */
-                risk: string | null;
-                /** @description Changes per page, newest first (default 50, at most the configured page size). */
-                limit: number | null;
-                /** @description `next_cursor` from the previous page. */
-                cursor: string | null;
             };
             cookie?: never;
         };
@@ -2037,14 +2079,15 @@ export interface operations {
     };
     get_api_documents_id_changes: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
+            query: {
                 /** @description The earlier version's id. */
                 from: string;
                 /** @description The later version's id (default: the document now). */
-                to: string | null;
+                to?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
             };
             cookie?: never;
         };
@@ -2070,12 +2113,13 @@ export interface operations {
     };
     get_api_documents_id_content: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A named version's id: the content as it stood then (default: now). */
+                version?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description A named version's id: the content as it stood then (default: now). */
-                version: string | null;
             };
             cookie?: never;
         };
@@ -2101,15 +2145,16 @@ export interface operations {
     };
     get_api_documents_id_export_csv: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
+            query?: {
                 /**
                  * @description A named version's id: export the register as it stood then (default: now). A
                  *     version's export is the same every time.
                  */
-                version: string | null;
+                version?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
             };
             cookie?: never;
         };
@@ -2136,15 +2181,16 @@ export interface operations {
     };
     get_api_documents_id_export_xlsx: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
+            query?: {
                 /**
                  * @description A named version's id: export the register as it stood then (default: now). A
                  *     version's export is the same every time.
                  */
-                version: string | null;
+                version?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
             };
             cookie?: never;
         };
@@ -2297,14 +2343,69 @@ export interface operations {
             };
         };
     };
-    get_api_documents_id_report_html: {
+    post_api_documents_id_partners_figures: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description the SLA's document id or automerge: URL */
                 id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentView"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_documents_id_report_html: {
+        parameters: {
+            query?: {
                 /** @description Show what changed since this named version. */
-                since: string | null;
+                since?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
             };
             cookie?: never;
         };
@@ -3146,12 +3247,12 @@ export interface operations {
     };
     get_sync: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description From `POST /api/sync/ticket`. */
-                ticket: string | null;
+                ticket?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

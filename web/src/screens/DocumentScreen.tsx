@@ -192,6 +192,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
     peers,
     onCaret: setCaret,
     user,
+    repo,
   };
   const riskRef = riskId ? ((live.doc?.risks as { id: string; reference: string }[] | undefined) ?? []).find((r) => r.id === riskId)?.reference : undefined;
   return (
@@ -243,6 +244,11 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
         <RegisterScreen {...props} />
       ) : view.kind === "sla" ? (
         <SlaScreen {...props} />
+      ) : view.kind === "sla-figures" ? (
+        <p>
+          These are an SLA's partners-only figures: they are shown, and moved to or from the guests' view, on{" "}
+          <a href={`#/doc/${String(live.doc.sla ?? "")}`}>the SLA itself</a>.
+        </p>
       ) : view.kind === "agreement" ? (
         <Suspense fallback={<p>Opening the agreement editor…</p>}>
           <AgreementScreen {...props} />

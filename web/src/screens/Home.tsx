@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, type DocumentView, type Schemas } from "../api/client";
 
-const KIND = { "risk-register": "Risk register", sla: "Service-level agreement", agreement: "Agreement", meeting: "Meeting" } as const;
+const KIND = { "risk-register": "Risk register", sla: "Service-level agreement", "sla-figures": "SLA figures (partners only)", agreement: "Agreement", meeting: "Meeting" } as const;
 
 interface Overview {
   organisation: string;
@@ -31,7 +31,8 @@ export function Home() {
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    api<{ items: DocumentView[] }>("/api/documents?limit=200").then((p) => setDocs(p.items)).catch((e) => setError(String(e.message ?? e)));
+    // An SLA's partners' figures are shown on the SLA's page, not as a document of their own.
+    api<{ items: DocumentView[] }>("/api/documents?limit=200").then((p) => setDocs(p.items.filter((d) => d.kind !== "sla-figures"))).catch((e) => setError(String(e.message ?? e)));
     api<Space[]>("/api/spaces").then(setSpaces).catch(() => setSpaces([]));
     api<Overview>("/api/overview").then(setOverview).catch(() => setOverview(null));
   }, []);

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import type { DocHandle } from "@automerge/react/slim";
+import type { DocHandle, Repo } from "@automerge/react/slim";
 import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas, type User } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
 import { byId, openResource } from "../lib/edit";
@@ -21,6 +21,8 @@ export interface ScreenProps<T> {
   /** Tells the others where this user's caret is (or that it is nowhere). */
   onCaret: (c: Caret | undefined) => void;
   user: User;
+  /** The repo, for screens that open a second live document (an SLA's partners' figures). */
+  repo: Repo | null;
 }
 
 function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {

@@ -1,11 +1,14 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { api, type Schemas, type Sla } from "../api/client";
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import type { Repo } from "@automerge/react/slim";
+import { api, type DocumentView, type LiveDoc, type PartnersFigures, type Schemas, type Sla } from "../api/client";
 import { rag } from "../lib/rules";
+import { useLive } from "../lib/useLive";
+import type { CanEdit } from "./DocumentScreen";
 import type { ScreenProps } from "./RegisterScreen";
 
 const RAG_WORD = { red: "Red", amber: "Amber", green: "Green" } as const;
 
-export function SlaScreen({ doc, change, canEdit, view }: ScreenProps<Sla>) {
+export function SlaScreen({ doc, change, canEdit, view, repo }: ScreenProps<Sla>) {
   const kpis = doc.kpis ?? [];
   const measurements = doc.measurements ?? [];
   const [kpiId, setKpiId] = useState(kpis[0]?.id ?? "");
@@ -62,8 +65,7 @@ export function SlaScreen({ doc, change, canEdit, view }: ScreenProps<Sla>) {
           </tbody>
         </table>
       </section>
-      <CostAndSavings documentId={view.id} spaceId={view.space_id} version={JSON.stringify([doc.costShares, doc.savings])} />
-      {(doc.timeAllocations ?? []).length > 0 && <TimeAllocations sla={doc} />}
+      <Figures sla={doc} change={change} canEdit={canEdit} view={view} repo={repo} />
       {canEdit("measurements") && (
         <section aria-labelledby="m-h">
           <h2 id="m-h">Enter a measurement</h2>
@@ -199,32 +201,185 @@ function SavingsBars({ savings }: { savings: Record<string, number> }) {
 }
 
 /** Shared posts' time by council, planned against actual (percentages as recorded). */
-function TimeAllocations({ sla }: { sla: Sla }) {
-  const [names, setNames] = useState<Record<string, string>>({});
-  useEffect(() => {
-    api<{ id: string; name: string }[]>("/api/organisations")
-      .then((list) => setNames(Object.fromEntries(list.map((o) => [o.id, o.name]))))
-      .catch(() => setNames({}));
-  }, []);
+function TimeAllocations({ rows, names, action }: { rows: Row<TimeAllocation>[]; names: Record<string, string>; action: (r: Row<TimeAllocation>) => ReactNode }) {
   return (
     <section aria-labelledby="time-h">
       <h2 id="time-h">Shared posts' time</h2>
       <table data-testid="time-allocations">
-        <thead><tr><th scope="col">Post</th><th scope="col">Council</th><th scope="col">Planned</th><th scope="col">Actual</th></tr></thead>
+        <thead><tr><th scope="col">Post</th><th scope="col">Council</th><th scope="col">Planned</th><th scope="col">Actual</th><th scope="col">Seen by</th></tr></thead>
         <tbody>
-          {(sla.timeAllocations ?? []).flatMap((t) => {
+          {rows.flatMap((r) => {
+            const t = r.line;
             const councils = Object.keys({ ...t.planned, ...t.actual }).sort((a, b) => (names[a] ?? a).localeCompare(names[b] ?? b));
             return councils.map((c, i) => (
-              <tr key={`${t.id}-${c}`}>
+              <tr key={`${r.where}-${t.id}-${c}`}>
                 {i === 0 ? <th scope="row" rowSpan={councils.length}>{t.post}</th> : null}
                 <td>{names[c] ?? c}</td>
                 <td>{t.planned[c] !== undefined ? `${t.planned[c]}%` : "—"}</td>
                 <td>{t.actual?.[c] !== undefined ? `${t.actual[c]}%` : "not recorded"}</td>
+                {i === 0 ? <td rowSpan={councils.length}>{seenBy(r.where)} {action(r)}</td> : null}
               </tr>
             ));
           })}
         </tbody>
       </table>
     </section>
+  );
+}
+
+type CostShare = Schemas["CostShare"];
+type TimeAllocation = Schemas["TimeAllocation"];
+type SavingsLine = Schemas["SavingsLine"];
+type FigureList = "costShares" | "timeAllocations" | "savings";
+/** A figure and where it is kept: in the SLA (so its guests see it) or in the partners' own
+ * document. */
+interface Row<T> {
+  line: T;
+  where: "sla" | "partners";
+  index: number;
+}
+
+const seenBy = (where: Row<unknown>["where"]) =>
+  where === "sla" ? <span className="tag">Partners and guests</span> : <span className="tag tag-private">Partners only</span>;
+
+const label = (list: FigureList, line: CostShare | TimeAllocation | SavingsLine) =>
+  list === "timeAllocations" ? (line as TimeAllocation).post : (line as CostShare | SavingsLine).description;
+
+/** The SLA's cost shares, shared posts' time and savings. Those in the SLA itself are seen by
+ * its guests; the rest live in the partners' own figures document, which a guest never
+ * receives. An editor from a partner council moves a line between the two. */
+function Figures({ sla, change, canEdit, view, repo }: {
+  sla: LiveDoc<Sla>;
+  change: (f: (d: LiveDoc<Sla>) => void) => void;
+  canEdit: CanEdit;
+  view: DocumentView;
+  repo: Repo | null;
+}) {
+  const link = typeof sla.partnersFigures === "string" ? sla.partnersFigures : "";
+  const [figView, setFigView] = useState<DocumentView | null>(null);
+  const [names, setNames] = useState<Record<string, string>>({});
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const mayArrange = canEdit(null);
+  useEffect(() => {
+    let live = true;
+    // An SLA stored before its partners' figures had a document of their own: an editor from a
+    // partner council sets one up (the server links it; the link then arrives through sync).
+    const ask = link
+      ? api<DocumentView>(`/api/documents/${link}`)
+      : mayArrange
+        ? api<DocumentView>(`/api/documents/${view.id}/partners-figures`, { method: "POST" })
+        : Promise.reject(new Error("none"));
+    ask.then((v) => live && setFigView(v)).catch(() => live && setFigView(null));
+    return () => {
+      live = false;
+    };
+  }, [link, view.id, mayArrange]);
+  useEffect(() => {
+    api<{ id: string; name: string }[]>("/api/organisations")
+      .then((list) => setNames(Object.fromEntries(list.map((o) => [o.id, o.name]))))
+      .catch(() => setNames({}));
+  }, []);
+  const figures = useLive<LiveDoc<PartnersFigures>>(repo, figView?.url ?? null);
+  const f = figures.doc;
+  const canMove = mayArrange && figView?.editable.kind === "everything" && f?.schema !== undefined;
+
+  function rows<T>(list: FigureList): Row<T>[] {
+    const own = ((sla[list] ?? []) as T[]).map((line, index) => ({ line, where: "sla" as const, index }));
+    const partners = ((f?.[list] ?? []) as T[]).map((line, index) => ({ line, where: "partners" as const, index }));
+    return [...own, ...partners];
+  }
+
+  /** Moves a line to the other document: added there first, then removed here, so a line is
+   * never in neither. Found again inside each change (by id, or by its text for savings, which
+   * have none), as another person may have moved lines meanwhile. */
+  const move = (list: FigureList, r: Row<CostShare | TimeAllocation | SavingsLine>) => {
+    const copy = JSON.parse(JSON.stringify(r.line)) as CostShare & TimeAllocation & SavingsLine;
+    const same = (x: { id?: unknown; description?: unknown; post?: unknown }) =>
+      "id" in copy && copy.id !== undefined ? String(x.id) === String(copy.id) : String(x.description) === String(copy.description);
+    type Lists = Record<FigureList, { id?: unknown; description?: unknown }[]>;
+    const add = (d: Lists) => {
+      if (!d[list].some(same)) d[list].push(copy);
+    };
+    const remove = (d: Lists) => {
+      const at = d[list].findIndex(same);
+      if (at >= 0) d[list].splice(at, 1);
+    };
+    if (r.where === "partners") {
+      change((d) => add(d as unknown as Lists));
+      figures.change((d) => remove(d as unknown as Lists));
+    } else {
+      figures.change((d) => add(d as unknown as Lists));
+      change((d) => remove(d as unknown as Lists));
+    }
+    setConfirming(null);
+  };
+
+  const action = (list: FigureList) => (r: Row<CostShare | TimeAllocation | SavingsLine>) => {
+    if (!canMove) return null;
+    const name = label(list, r.line);
+    const key = `${list}-${r.where}-${r.index}`;
+    if (r.where === "sla") {
+      return <button type="button" className="link" onClick={() => move(list, r)}>Keep “{name}” from guests</button>;
+    }
+    return confirming === key ? (
+      <span className="confirm" role="group" aria-label={`Share ${name} with guests`}>
+        Guests will see “{name}” and keep what they have seen.{" "}
+        <button type="button" onClick={() => move(list, r)}>Share with guests</button>{" "}
+        <button type="button" className="link" onClick={() => setConfirming(null)}>Cancel</button>
+      </span>
+    ) : (
+      <button type="button" className="link" onClick={() => setConfirming(key)}>Share “{name}” with guests</button>
+    );
+  };
+
+  const costs = rows<CostShare>("costShares");
+  const time = rows<TimeAllocation>("timeAllocations");
+  const savings = rows<SavingsLine>("savings");
+  return (
+    <>
+      <section aria-labelledby="fig-h">
+        <h2 id="fig-h">Costs</h2>
+        {figView ? (
+          <p className="muted">Figures marked “Partners only” are never sent to the SLA's guests.</p>
+        ) : null}
+        {costs.length === 0 ? (
+          <p className="muted">No cost lines recorded.</p>
+        ) : (
+          <table data-testid="cost-lines">
+            <thead><tr><th scope="col">Cost</th><th scope="col">Basis</th><th scope="col">Estimate</th><th scope="col">Actual</th><th scope="col">Seen by</th></tr></thead>
+            <tbody>
+              {costs.map((r) => (
+                <tr key={`${r.where}-${r.line.id}`}>
+                  <th scope="row">{r.line.description}</th>
+                  <td>{r.line.basis}</td>
+                  <td>{pounds(r.line.totalEstimate)}</td>
+                  <td>{r.line.totalActual != null ? pounds(r.line.totalActual) : "not yet"}</td>
+                  <td>{seenBy(r.where)} {action("costShares")(r)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <CostAndSavings documentId={view.id} spaceId={view.space_id} version={JSON.stringify([sla.costShares, sla.savings, f?.costShares, f?.savings])} />
+      {time.length > 0 && <TimeAllocations rows={time} names={names} action={action("timeAllocations")} />}
+      {savings.length > 0 && (
+        <section aria-labelledby="savl-h">
+          <h2 id="savl-h">Savings lines</h2>
+          <table data-testid="savings-lines">
+            <thead><tr><th scope="col">Saving</th><th scope="col">By council</th><th scope="col">Seen by</th></tr></thead>
+            <tbody>
+              {savings.map((r) => (
+                <tr key={`${r.where}-${r.index}`}>
+                  <th scope="row">{r.line.description}</th>
+                  <td>{Object.entries(r.line.byCouncil).map(([c, p]) => `${names[c] ?? c} ${pounds(p)}`).join(" · ")}</td>
+                  <td>{seenBy(r.where)} {action("savings")(r)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+    </>
   );
 }

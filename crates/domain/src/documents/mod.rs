@@ -41,6 +41,7 @@ pub fn schema_version_value() -> automerge::ScalarValue {
 pub enum Content {
     RiskRegister(risk::RiskRegister),
     Sla(sla::Sla),
+    SlaFigures(sla::PartnersFigures),
     Agreement(agreement::Agreement),
     Meeting(meeting::Meeting),
 }
@@ -57,6 +58,7 @@ impl Content {
                 actions: vec![],
             }),
             DocumentKind::Sla => Content::Sla(sla::Sla::empty()),
+            DocumentKind::SlaFigures => Content::SlaFigures(sla::PartnersFigures::default()),
             DocumentKind::Agreement => Content::Agreement(agreement::Agreement::default()),
             DocumentKind::Meeting => Content::Meeting(meeting::Meeting::default()),
         }
@@ -66,6 +68,7 @@ impl Content {
         match self {
             Content::RiskRegister(c) => c.check(),
             Content::Sla(c) => c.check(),
+            Content::SlaFigures(c) => c.check(),
             Content::Agreement(c) => c.check(),
             Content::Meeting(c) => c.check(),
         }
@@ -75,11 +78,14 @@ impl Content {
 /// Top-level keys of a document of `kind` that only the server writes, after checks a
 /// document's content cannot express: a council's sign-off of an agreement names the council
 /// and a named version, so it is recorded by an endpoint that knows who is signing and that the
-/// version exists, never edited through sync.
+/// version exists, never edited through sync. An SLA's link to its partners-only figures
+/// and the figures' link back are set by the server that creates the pair.
 pub fn server_written(kind: DocumentKind) -> &'static [&'static str] {
     match kind {
         DocumentKind::Agreement => &["signOffs"],
-        DocumentKind::RiskRegister | DocumentKind::Sla | DocumentKind::Meeting => &[],
+        DocumentKind::Sla => &["partnersFigures"],
+        DocumentKind::SlaFigures => &["sla"],
+        DocumentKind::RiskRegister | DocumentKind::Meeting => &[],
     }
 }
 
@@ -102,6 +108,7 @@ pub fn root_keys(kind: DocumentKind) -> Vec<String> {
     let content = match Content::initial(kind) {
         Content::RiskRegister(c) => serde_json::to_value(c),
         Content::Sla(c) => serde_json::to_value(c),
+        Content::SlaFigures(c) => serde_json::to_value(c),
         Content::Agreement(c) => serde_json::to_value(c),
         Content::Meeting(c) => serde_json::to_value(c),
     };
@@ -156,6 +163,7 @@ fn read_json(kind: DocumentKind, json: Value) -> Result<Content, Vec<Problem>> {
     let content = match kind {
         DocumentKind::RiskRegister => Content::RiskRegister(typed(json)?),
         DocumentKind::Sla => Content::Sla(typed(json)?),
+        DocumentKind::SlaFigures => Content::SlaFigures(typed(json)?),
         DocumentKind::Agreement => Content::Agreement(typed(json)?),
         DocumentKind::Meeting => Content::Meeting(typed(json)?),
     };

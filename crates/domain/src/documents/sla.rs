@@ -310,9 +310,86 @@ pub struct Sla {
     pub time_allocations: Vec<TimeAllocation>,
     #[serde(default)]
     pub savings: Vec<SavingsLine>,
+    /// The id of the document holding the figures the partner councils keep from the SLA's
+    /// guests ([`PartnersFigures`]); empty until the server creates it. The cost shares, time
+    /// allocations and savings in the SLA itself are the ones shared with guests.
+    #[serde(default)]
+    pub partners_figures: String,
+}
+
+/// The cost shares, shared posts' time and savings lines of an SLA that its guests do not
+/// see. A guest granted an SLA receives the whole SLA document, history included, so figures
+/// kept from guests live in a document of their own in the same space, which members reach
+/// through the space and a guest only through a grant of its own. Sharing a line with guests
+/// moves it into the SLA; once there, guests keep what they have synced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnersFigures {
+    /// The id of the SLA these figures belong to.
+    #[serde(default)]
+    pub sla: String,
+    #[serde(default)]
+    pub cost_shares: Vec<CostShare>,
+    #[serde(default)]
+    pub time_allocations: Vec<TimeAllocation>,
+    #[serde(default)]
+    pub savings: Vec<SavingsLine>,
+}
+
+impl PartnersFigures {
+    /// Everything that must hold beyond the types: the same rules as the SLA's own lines.
+    pub fn check(&self) -> Result<(), Vec<super::check::Problem>> {
+        let mut p = super::check::Problems::default();
+        check_figures(&mut p, &self.cost_shares, &self.time_allocations);
+        p.into_result()
+    }
+}
+
+/// The rules every cost share and time allocation keeps, wherever it is held.
+fn check_figures(
+    p: &mut super::check::Problems,
+    cost_shares: &[CostShare],
+    time_allocations: &[TimeAllocation],
+) {
+    p.unique("costShares", cost_shares.iter().map(|c| c.id.as_str()));
+    p.unique(
+        "timeAllocations",
+        time_allocations.iter().map(|t| t.id.as_str()),
+    );
+    for (i, c) in cost_shares.iter().enumerate() {
+        if c.total_estimate < 0 {
+            p.add(
+                format!("costShares[{i}].totalEstimate"),
+                "must not be negative",
+            );
+        }
+        if let Err(e) = split(c.total_estimate, c.basis, &c.estimate_drivers) {
+            p.add(format!("costShares[{i}].estimateDrivers"), e.to_string());
+        }
+    }
+    for (i, t) in time_allocations.iter().enumerate() {
+        let total: f64 = t.planned.values().sum();
+        if (total - 100.0).abs() > 0.01 {
+            p.add(
+                format!("timeAllocations[{i}].planned"),
+                format!("planned time adds up to {total}%, not 100%"),
+            );
+        }
+    }
 }
 
 impl Sla {
+    /// The SLA as its partner councils see it: its own lines (those shared with guests) and
+    /// then the partners-only ones.
+    pub fn with_partners(&self, figures: &PartnersFigures) -> Sla {
+        let mut all = self.clone();
+        all.cost_shares.extend(figures.cost_shares.iter().cloned());
+        all.time_allocations
+            .extend(figures.time_allocations.iter().cloned());
+        all.savings.extend(figures.savings.iter().cloned());
+        all
+    }
+
     /// A new, empty SLA.
     pub fn empty() -> Sla {
         Sla {
@@ -329,6 +406,7 @@ impl Sla {
             cost_shares: vec![],
             time_allocations: vec![],
             savings: vec![],
+            partners_figures: String::new(),
         }
     }
 }
@@ -384,11 +462,6 @@ impl Sla {
             "measurements",
             self.measurements.iter().map(|m| m.id.as_str()),
         );
-        p.unique("costShares", self.cost_shares.iter().map(|c| c.id.as_str()));
-        p.unique(
-            "timeAllocations",
-            self.time_allocations.iter().map(|t| t.id.as_str()),
-        );
         let kpis: std::collections::HashSet<&str> =
             self.kpis.iter().map(|k| k.id.as_str()).collect();
         for (i, k) in self.kpis.iter().enumerate() {
@@ -422,26 +495,7 @@ impl Sla {
                 p.add(format!("measurements[{i}].actual"), "must be a number");
             }
         }
-        for (i, c) in self.cost_shares.iter().enumerate() {
-            if c.total_estimate < 0 {
-                p.add(
-                    format!("costShares[{i}].totalEstimate"),
-                    "must not be negative",
-                );
-            }
-            if let Err(e) = split(c.total_estimate, c.basis, &c.estimate_drivers) {
-                p.add(format!("costShares[{i}].estimateDrivers"), e.to_string());
-            }
-        }
-        for (i, t) in self.time_allocations.iter().enumerate() {
-            let total: f64 = t.planned.values().sum();
-            if (total - 100.0).abs() > 0.01 {
-                p.add(
-                    format!("timeAllocations[{i}].planned"),
-                    format!("planned time adds up to {total}%, not 100%"),
-                );
-            }
-        }
+        check_figures(&mut p, &self.cost_shares, &self.time_allocations);
         p.into_result()
     }
 }
@@ -581,6 +635,7 @@ mod tests {
             cost_shares: vec![],
             time_allocations: vec![],
             savings: vec![],
+            partners_figures: String::new(),
         }
     }
 
@@ -638,6 +693,35 @@ mod tests {
                 "timeAllocations[0].planned"
             ]
         );
+    }
+
+    #[test]
+    fn partners_figures_keep_the_same_rules_and_join_the_sla_after_its_own_lines() {
+        let line = |id: &str, total: i64| CostShare {
+            id: id.into(),
+            description: format!("line {id}"),
+            basis: Basis::Equal,
+            total_estimate: total,
+            total_actual: None,
+            estimate_drivers: [("ashby".to_owned(), 1.0)].into(),
+            actual_drivers: BTreeMap::new(),
+            rebase_tolerance_points: 0.0,
+        };
+        let mut f = PartnersFigures {
+            sla: "sla-id".into(),
+            cost_shares: vec![line("c2", -5), line("c2", 10)],
+            ..PartnersFigures::default()
+        };
+        let paths: Vec<String> = f.check().unwrap_err().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["costShares[1].id", "costShares[0].totalEstimate"]);
+        f.cost_shares.remove(0);
+        assert_eq!(f.check(), Ok(()));
+        let mut s = sla();
+        s.cost_shares = vec![line("c1", 100)];
+        let all = s.with_partners(&f);
+        let ids: Vec<&str> = all.cost_shares.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        assert_eq!(s.cost_shares.len(), 1, "the SLA's own lines are unchanged");
     }
 
     proptest! {

@@ -53,7 +53,7 @@ pub fn access_of(caller: &Caller, ctx: &CallerContext, row: &DocumentRow) -> Acc
     })
 }
 
-fn view(row: DocumentRow, access: Access, is_guest: bool) -> DocumentView {
+pub(crate) fn view(row: DocumentRow, access: Access, is_guest: bool) -> DocumentView {
     DocumentView {
         editable: domain::editable(access, row.document.kind, is_guest),
         url: row.document.id.url(),
@@ -83,6 +83,7 @@ pub(crate) async fn load(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only documents in this space.
     pub space_id: Option<Uuid>,
@@ -214,7 +215,19 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let content = domain::schema::initial_document(req.kind);
+    let content = match req.kind {
+        DocumentKind::Sla => {
+            let figures = super::figures::create(&state, &caller, &document).await?;
+            super::figures::new_sla(&figures)
+        }
+        DocumentKind::SlaFigures => {
+            return Err(ApiError::invalid(
+                "kind",
+                "an SLA's partners-only figures are created with the SLA",
+            ));
+        }
+        kind => domain::schema::initial_document(kind),
+    };
     state
         .store
         .create_document(&caller.principal, &document, &content)

@@ -377,6 +377,7 @@ pub async fn apply(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// A named version's id: export the register as it stood then (default: now). A
     /// version's export is the same every time.
@@ -484,6 +485,7 @@ pub async fn export_csv(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Show what changed since this named version.
     pub since: Option<Uuid>,

@@ -22,6 +22,7 @@ use crate::content::{self, Opened};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContentQuery {
     /// A named version's id: the content as it stood then (default: now).
     pub version: Option<Uuid>,
@@ -282,6 +283,7 @@ pub async fn list_versions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// The earlier version's id.
     pub from: Uuid,
@@ -340,6 +342,7 @@ pub fn change_report(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only edits to this risk (its fields, its assessments and its actions).
     pub risk: Option<String>,

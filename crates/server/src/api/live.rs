@@ -71,6 +71,7 @@ pub async fn ticket(State(state): State<AppState>, caller: Caller) -> ApiResult<
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     /// From `POST /api/sync/ticket`.
     pub ticket: Option<String>,

@@ -3,6 +3,7 @@
 
 pub(crate) mod documents;
 mod exchange;
+mod figures;
 mod history;
 mod invitations;
 mod live;
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
             get(documents::get).patch(documents::update),
         )
         .route("/documents/{id}/grants", get(documents::list_grants))
+        .route("/documents/{id}/partners-figures", post(figures::ensure))
         .route("/documents/{id}/content", get(history::content))
         .route(
             "/documents/{id}/versions",
@@ -364,7 +366,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         partnerships::add_member, partnerships::remove_member,
         partnerships::list_spaces, partnerships::get_space,
         documents::list, documents::create, documents::get, documents::update,
-        documents::list_grants, documents::revoke_grant,
+        documents::list_grants, documents::revoke_grant, figures::ensure,
         invitations::list, invitations::create, invitations::revoke, invitations::accept,
         live::ticket, live::upgrade,
         history::content, history::create_version, history::list_versions, history::changes,
@@ -379,6 +381,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         crate::error::ErrorBody,
         domain::documents::risk::RiskRegister,
         domain::documents::sla::Sla,
+        domain::documents::sla::PartnersFigures,
         domain::documents::agreement::Agreement,
         domain::documents::meeting::Meeting,
         domain::documents::changes::ChangeReport,

@@ -323,6 +323,19 @@ impl<'a> Views<'a> {
         let mut registers = Vec::new();
         let mut slas = Vec::new();
         let mut others = Vec::new();
+        // An SLA's partners-only figures are summarised with the SLA (its cost split, time and
+        // savings), not listed on their own.
+        let (figure_rows, rows): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|(r, _)| r.document.kind == DocumentKind::SlaFigures);
+        let mut figures = BTreeMap::new();
+        for (row, access) in figure_rows {
+            let id = row.document.id.to_string();
+            let opened = content::open_row(self.state, self.caller, row, access).await?;
+            if let Content::SlaFigures(f) = content::typed(DocumentKind::SlaFigures, &opened.doc)? {
+                figures.insert(id, f);
+            }
+        }
         for (row, access) in rows {
             let doc_ref = DocumentRef {
                 id: row.document.id.to_string(),
@@ -345,7 +358,13 @@ impl<'a> Views<'a> {
                         self.name(o)
                     }))
                 }
-                Content::Sla(s) => slas.push(self.sla_summary(doc_ref, &s)),
+                Content::Sla(s) => {
+                    let s = match figures.get(&s.partners_figures) {
+                        Some(f) => s.with_partners(f),
+                        None => s,
+                    };
+                    slas.push(self.sla_summary(doc_ref, &s))
+                }
                 _ => others.push(doc_ref),
             }
         }

@@ -9,7 +9,7 @@ use domain::documents::Content;
 use domain::documents::agreement::Agreement;
 use domain::documents::meeting::Meeting;
 use domain::documents::risk::RiskRegister;
-use domain::documents::sla::Sla;
+use domain::documents::sla::{PartnersFigures, Sla};
 use serde_json::{Value, json};
 
 /// The councils the content refers to, by organisation id.
@@ -537,7 +537,15 @@ pub fn private_register(
 }
 
 /// The revenues and benefits SLA: Ashby provides, both councils are clients.
-pub fn sla(c: &Councils, today: NaiveDate) -> anyhow::Result<Content> {
+/// The SLA and its partners-only figures (`sla_id`, `figures_id`: the two documents' ids):
+/// the councils' own cost lines, the shared director's time and the savings stay with the
+/// partners; the advice contract Riverside delivers is shared with it.
+pub fn sla(
+    c: &Councils,
+    today: NaiveDate,
+    sla_id: &str,
+    figures_id: &str,
+) -> anyhow::Result<(Content, Content)> {
     let year = today.format("%Y").to_string();
     let last: i32 = year.parse::<i32>().unwrap_or(2026) - 1;
     let months = |y: i32| (1..=9).map(move |m| format!("{y}-{m:02}"));
@@ -587,6 +595,15 @@ pub fn sla(c: &Councils, today: NaiveDate) -> anyhow::Result<Content> {
         ],
         "measurements": measurements,
         "costShares": [
+            { "id": "cost-advice", "description": "Benefits take-up advice contract (Riverside)",
+              "basis": "equal", "totalEstimate": 6_000_000i64,
+              "estimateDrivers": { c.a.clone(): 1.0, c.b.clone(): 1.0 } },
+        ],
+        "partnersFigures": figures_id,
+    }))?;
+    let figures: PartnersFigures = typed(json!({
+        "sla": sla_id,
+        "costShares": [
             { "id": "cost-1", "description": "Shared revenues and benefits team", "basis": "caseload",
               "totalEstimate": 412_000_000i64, "totalActual": 418_500_000i64,
               "estimateDrivers": { c.a.clone(): 41_200.0, c.b.clone(): 36_800.0 },
@@ -606,7 +623,7 @@ pub fn sla(c: &Councils, today: NaiveDate) -> anyhow::Result<Content> {
             { "description": "One revenues system", "byCouncil": { c.a.clone(): 9_000_000i64, c.b.clone(): 8_200_000i64 } },
         ],
     }))?;
-    Ok(Content::Sla(sla))
+    Ok((Content::Sla(sla), Content::SlaFigures(figures)))
 }
 
 /// The inter-authority agreement, clause by clause.

@@ -265,6 +265,12 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             "Joint Governance Committee, 12 March",
             bella,
         ),
+        doc(
+            shared.id,
+            DocumentKind::SlaFigures,
+            "Revenues & benefits SLA 2026/27 — partners' figures",
+            alice,
+        ),
     ];
     let today = chrono::Utc::now().date_naive();
     let councils = content::Councils {
@@ -273,6 +279,12 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
         c: carl.org_id.to_string(),
         partner: grace.org_id.to_string(),
     };
+    let (sla, sla_figures) = content::sla(
+        &councils,
+        today,
+        &docs[4].0.id.to_string(),
+        &docs[7].0.id.to_string(),
+    )?;
     let contents = [
         content::private_register(
             &councils.a,
@@ -320,7 +332,7 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             today,
         )?,
         content::shared_register(&councils, today)?,
-        content::sla(&councils, today)?,
+        sla,
         content::agreement(today)?,
         content::meeting(
             &councils,
@@ -328,6 +340,7 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             &docs[3].0.id.to_string(),
             &docs[4].0.id.to_string(),
         )?,
+        sla_figures,
     ];
     for ((d, by), c) in docs.iter().zip(&contents) {
         if let Err(problems) = c.check() {
