@@ -424,3 +424,74 @@ async fn storage_story(backend: Backend) {
 }
 
 on_both_backends!(storage_story);
+
+/// A SQLite database written before SLAs had partners' figures takes the new kind of document
+/// when migrated: the widened CHECK is in force on every connection of the pool (including one
+/// that read the old schema before the migration ran), it still refuses an unknown kind, rows
+/// written before are kept, and the database passes SQLite's own integrity check afterwards.
+#[tokio::test]
+async fn a_sqlite_database_from_before_partners_figures_migrates() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join("concordat-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("old-{}.db", Uuid::new_v4().simple()));
+    let url = format!("sqlite:{}?mode=rwc", path.display());
+    let all = sqlx::migrate!("../migrations/sqlite");
+    let mut before = sqlx::migrate!("../migrations/sqlite");
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version < 6)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let mut first = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    before.run(&mut first).await.unwrap();
+    // A connection that has read the old schema, held open across the migration.
+    let mut held = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("pragma foreign_keys = off")
+        .execute(&mut held)
+        .await
+        .unwrap();
+    let insert = |id: &str, kind: &str| {
+        format!(
+            "insert into documents (id, space_id, kind, title, archived, created_by, created_at, updated_at) \
+             values ('{id}', x'00', '{kind}', 't', false, x'00', 0, 0)"
+        )
+    };
+    assert!(
+        sqlx::raw_sql(&insert("old-1", "sla-figures"))
+            .execute(&mut held)
+            .await
+            .is_err(),
+        "the old schema refuses the new kind"
+    );
+    sqlx::raw_sql(&insert("old-2", "sla"))
+        .execute(&mut held)
+        .await
+        .unwrap();
+
+    all.run(&mut first).await.unwrap();
+    sqlx::raw_sql(&insert("new-1", "sla-figures"))
+        .execute(&mut held)
+        .await
+        .unwrap();
+    let refused = sqlx::raw_sql(&insert("new-2", "spreadsheet"))
+        .execute(&mut held)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("CHECK"), "{refused}");
+    let kinds: Vec<String> = sqlx::query_scalar("select kind from documents order by id")
+        .fetch_all(&mut first)
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["sla-figures", "sla"]);
+    let integrity: String = sqlx::query_scalar("pragma integrity_check")
+        .fetch_one(&mut first)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(held);
+    drop(first);
+    let _ = std::fs::remove_file(&path);
+}
