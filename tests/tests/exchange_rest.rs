@@ -396,7 +396,6 @@ async fn a_change_whose_request_ended_is_not_applied(backend: Backend) {
     assert!(
         s.hub
             .send(
-                &s.state,
                 id,
                 server::live::RoomMsg::Apply {
                     user,

@@ -454,35 +454,44 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
 impl AppState {
     /// Loads the user and session a verified token names; both must still hold.
     pub async fn authenticate(&self, user_id: Uuid, session_id: Uuid) -> Result<Caller, ApiError> {
-        // The claims only name the user; organisation and role are read fresh so that a
-        // change takes effect at once. This probe principal reaches the user's own row only.
-        let probe = Principal {
-            user_id,
-            org_id: Uuid::nil(),
-            role: domain::OrgRole::Member,
-            is_guest: true,
-            session_id,
-        };
-        let (user, session) = self
-            .store
-            .authenticate(&probe, session_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if user.disabled || !session.is_live(store::now_millis()) {
-            return Err(ApiError::Unauthorized);
-        }
-        let principal = Principal {
-            user_id: user.id,
-            org_id: user.org_id,
-            role: user.role,
-            is_guest: user.is_guest,
-            session_id,
-        };
-        Ok(Caller {
-            principal,
-            user,
-            session_id,
-            session_expires_at: session.expires_at,
-        })
+        authenticate(self.store.as_ref(), user_id, session_id).await
     }
+}
+
+/// Loads the user and session a verified token (or a live connection) names; both must still
+/// hold.
+pub async fn authenticate(
+    store: &dyn store::Store,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<Caller, ApiError> {
+    // The claims only name the user; organisation and role are read fresh so that a
+    // change takes effect at once. This probe principal reaches the user's own row only.
+    let probe = Principal {
+        user_id,
+        org_id: Uuid::nil(),
+        role: domain::OrgRole::Member,
+        is_guest: true,
+        session_id,
+    };
+    let (user, session) = store
+        .authenticate(&probe, session_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if user.disabled || !session.is_live(store::now_millis()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let principal = Principal {
+        user_id: user.id,
+        org_id: user.org_id,
+        role: user.role,
+        is_guest: user.is_guest,
+        session_id,
+    };
+    Ok(Caller {
+        principal,
+        user,
+        session_id,
+        session_expires_at: session.expires_at,
+    })
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -596,6 +597,22 @@ impl Config {
             short_text_chars: self.max_short_text_chars,
             long_text_chars: self.max_long_text_chars,
             document_chars: self.max_document_chars,
+        }
+    }
+
+    /// The live runtime's limits, from the `sync_*` settings and the document limits.
+    pub fn sync_limits(&self) -> crate::live::SyncLimits {
+        crate::live::SyncLimits {
+            outbound_queue: self.sync_outbound_queue,
+            ephemeral_per_sec: self.sync_ephemeral_per_sec,
+            messages_per_sec: self.sync_messages_per_sec,
+            ping_interval: Duration::from_secs(self.sync_ping_interval_secs),
+            idle_timeout: Duration::from_secs(self.sync_idle_timeout_secs),
+            handshake_timeout: Duration::from_secs(self.sync_handshake_timeout_secs),
+            max_ephemeral_bytes: self.sync_max_ephemeral_bytes,
+            max_change_ops: self.sync_max_change_ops,
+            unload_after: Duration::from_secs(self.sync_unload_after_secs),
+            document: self.document_limits(),
         }
     }
 

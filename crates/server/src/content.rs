@@ -3,7 +3,7 @@
 //! before broadcast), so this is the document as every client has seen it; changes still on
 //! their way to the database are not in it, exactly as they are not on any other screen yet.
 
-use automerge::{AutoCommit, Automerge, ChangeHash, LoadOptions, OnPartialLoad, VerificationMode};
+use automerge::{AutoCommit, Automerge, ChangeHash};
 use domain::documents::{self, Content};
 use domain::{Access, DocumentKind};
 use store::DocumentRow;
@@ -12,30 +12,14 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
-/// Loads stored chunks into an automerge document, refusing a corrupt chunk. Storage has
-/// already checked every chunk against its checksum (a corrupt one never gets here).
-/// Incremental chunks are also parsed whole before they are applied (`load_incremental` would
-/// apply a valid prefix of a bad chunk); the snapshot, which this server wrote with `save()`,
-/// is loaded in one piece without re-deriving its change hashes — on a 20 000-change document
-/// those two checks cost as much as the load itself (`cargo run --release -p bench --example
-/// room_cost`).
-pub fn load(chunks: &[store::Chunk]) -> Result<Automerge, String> {
-    let mut doc: Option<Automerge> = None;
-    for chunk in chunks {
-        let at = |e: &dyn std::fmt::Display| format!("chunk {}: {e}", chunk.seq);
-        if chunk.snapshot && doc.is_none() {
-            let options = LoadOptions::new()
-                .verification_mode(VerificationMode::DontCheck)
-                .on_partial_load(OnPartialLoad::Error);
-            doc = Some(Automerge::load_with_options(&chunk.data, options).map_err(|e| at(&e))?);
-            continue;
-        }
-        sync::chunks::verify([chunk.data.as_slice()]).map_err(|e| at(&e))?;
-        doc.get_or_insert_with(Automerge::new)
-            .load_incremental(&chunk.data)
-            .map_err(|e| at(&e))?;
-    }
-    Ok(doc.unwrap_or_default())
+/// Loads stored chunks into an automerge document, refusing a chunk that does not parse
+/// (see `sync::stored`).
+pub fn load(chunks: &[store::Chunk]) -> Result<Automerge, sync::stored::LoadError> {
+    sync::stored::load(chunks.iter().map(|c| sync::stored::Stored {
+        seq: c.seq,
+        snapshot: c.snapshot,
+        data: &c.data,
+    }))
 }
 
 /// A document the caller may see, with its stored content.
@@ -54,24 +38,9 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// `Forbidden(why)` unless the caller may edit the whole document (not only inside some of
-/// its lists, as a guest editor or a commenter may).
-pub fn edits_everything(opened: &Opened, caller: &Caller, why: &'static str) -> ApiResult<()> {
-    if domain::editable(
-        opened.access,
-        opened.row.document.kind,
-        caller.principal.is_guest,
-    ) == domain::Editable::Everything
-    {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(why))
-    }
-}
-
 /// Opens a document for reading, or "not found" if the caller may not see it.
 pub async fn open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Opened> {
-    let (row, access) = crate::api::documents::load(state, caller, id).await?;
+    let (row, access) = crate::access::visible(state, caller, id).await?;
     open_row(state, caller, row, access).await
 }
 

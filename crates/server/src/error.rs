@@ -161,3 +161,78 @@ impl From<domain::validate::FieldError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A server-side change that was not applied, as the API answers it: storage trouble and an
+/// unloadable document are "try again later" (503); a change the document's rules refuse is
+/// unprocessable (422, with the rule broken); anything else means the server wrote a bad
+/// change, which is its own fault (500, logged).
+impl From<crate::live::ApplyError> for ApiError {
+    fn from(e: crate::live::ApplyError) -> Self {
+        use crate::live::ApplyError;
+        use sync::Refusal;
+        match e {
+            ApplyError::Unavailable => {
+                ApiError::Unavailable("the document cannot be opened just now; try again later")
+            }
+            ApplyError::Refused(r) if r.is_storage() => {
+                ApiError::Unavailable("storage is unavailable: nothing was saved; try again")
+            }
+            ApplyError::Refused(
+                r @ (Refusal::Schema(_)
+                | Refusal::OutOfScope(_)
+                | Refusal::UnknownKey(_)
+                | Refusal::Reserved(_)
+                | Refusal::TooLarge { .. }),
+            ) => ApiError::Invalid {
+                message: r.to_string(),
+                field: None,
+            },
+            ApplyError::Refused(r) => {
+                ApiError::Internal(anyhow::anyhow!("a server-side change was refused: {r}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::ApplyError;
+    use sync::Refusal;
+
+    /// Each kind of refusal of a server-side change answers once, by kind: never a guess from
+    /// the message's words.
+    #[test]
+    fn refusals_of_server_side_changes_map_to_statuses_by_kind() {
+        let status = |e: ApplyError| ApiError::from(e).status_and_code().0;
+        assert_eq!(
+            status(ApplyError::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        for storage in [Refusal::StorageUnavailable, Refusal::NotSaved] {
+            assert_eq!(
+                status(storage.into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage trouble is not the request's fault"
+            );
+        }
+        for rule in [
+            Refusal::Schema("title: must be text".into()),
+            Refusal::OutOfScope("only actions".into()),
+            Refusal::UnknownKey("planted".into()),
+            Refusal::Reserved("signOffs".into()),
+            Refusal::TooLarge { ops: 9, max: 1 },
+        ] {
+            assert_eq!(status(rule.into()), StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        for bug in [
+            Refusal::ForeignActor,
+            Refusal::MissingDependencies,
+            Refusal::InvalidChanges("x".into()),
+            Refusal::Malformed("x".into()),
+            Refusal::ReadOnly,
+        ] {
+            assert_eq!(status(bug.into()), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! that will drive live sync. `main.rs` only parses configuration and calls into here;
 //! [`serve`] is a library function so tests run the real server on `127.0.0.1:0`.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -73,10 +74,14 @@ impl AppState {
                 Duration::from_secs(60),
             ),
             imports: Default::default(),
+            hub: Arc::new(live::Hub::new(
+                store.clone(),
+                config.sync_limits(),
+                live::commit::Committer::spawn(store.clone(), config.sync_commit_max_documents),
+            )),
             config,
             store,
             keys,
-            hub: Arc::new(live::Hub::new()),
         })))
     }
 }

@@ -5,7 +5,10 @@
 
 pub mod chunks;
 pub mod codec;
+pub mod refusal;
 pub mod room;
+pub mod stored;
 
 pub use codec::{DecodeError, Message, PeerId, PeerMetadata};
-pub use room::{ConnId, Edit, Effect, Input, Room, RoomError};
+pub use refusal::Refusal;
+pub use room::{ConnId, Edit, Effect, Input, Room};

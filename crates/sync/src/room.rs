@@ -25,6 +25,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
 
 use crate::codec::{Message, PeerId};
+use crate::refusal::Refusal;
 
 /// A connection, as the runtime numbers them.
 pub type ConnId = u64;
@@ -95,19 +96,12 @@ pub enum Effect {
         actors: Vec<(ActorId, UserKey)>,
     },
     /// Close the connection (after the messages already sent): its sync stream is broken.
-    Close { conn: ConnId, reason: String },
+    Close { conn: ConnId, reason: Refusal },
     /// The outcome of an [`Input::Apply`]: stored (and broadcast), or refused and why.
     Applied {
         request: u64,
-        result: Result<(), String>,
+        result: Result<(), Refusal>,
     },
-}
-
-/// Why loading a document failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RoomError {
-    #[error("stored document does not load: {0}")]
-    Load(#[from] automerge::AutomergeError),
 }
 
 struct Peer {
@@ -343,20 +337,17 @@ impl Room {
         }
     }
 
-    fn refuse(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Effect>) {
+    fn refuse(&mut self, conn: ConnId, reason: Refusal, out: &mut Vec<Effect>) {
         if let Some(p) = self.peers.remove(&conn) {
             out.push(Effect::Send {
                 conn,
                 msg: Message::Error {
                     sender_id: self.server_peer.clone(),
                     target_id: Some(p.peer_id),
-                    message: reason.to_owned(),
+                    message: reason.to_string(),
                 },
             });
-            out.push(Effect::Close {
-                conn,
-                reason: reason.to_owned(),
-            });
+            out.push(Effect::Close { conn, reason });
         }
         self.queue
             .retain(|i| !matches!(i, Input::Sync { conn: c, .. } if *c == conn));
@@ -370,19 +361,11 @@ impl Room {
         let msg = match crate::chunks::message(data) {
             Ok(m) => m,
             Err(e) => {
-                return self.refuse(
-                    conn,
-                    &format!("malformed automerge sync message ({e}): nothing was applied"),
-                    out,
-                );
+                return self.refuse(conn, Refusal::Malformed(e.to_string()), out);
             }
         };
         if !msg.changes.is_empty() && peer.edit == Edit::None {
-            return self.refuse(
-                conn,
-                "read-only access: changes refused, nothing was applied",
-                out,
-            );
+            return self.refuse(conn, Refusal::ReadOnly, out);
         }
         if msg.changes.is_empty() && !msg.heads.is_empty() && msg.heads == self.doc.get_heads() {
             // An acknowledgement from a peer that holds exactly what we hold: the common case
@@ -397,22 +380,11 @@ impl Room {
         }
         match crate::chunks::verify(msg.changes.iter()) {
             Err(e) => {
-                return self.refuse(
-                    conn,
-                    &format!("invalid changes ({e}): nothing was applied"),
-                    out,
-                );
+                return self.refuse(conn, Refusal::InvalidChanges(e.to_string()), out);
             }
             Ok(ops) if self.max_ops > 0 && ops > self.max_ops => {
-                return self.refuse(
-                    conn,
-                    &format!(
-                        "changes too large ({ops} operations; at most {} at once): nothing was \
-                         applied. Send it in smaller parts.",
-                        self.max_ops
-                    ),
-                    out,
-                );
+                let max = self.max_ops;
+                return self.refuse(conn, Refusal::TooLarge { ops, max }, out);
             }
             Ok(_) => {}
         }
@@ -428,9 +400,9 @@ impl Room {
         if let Some(p) = self.peers.get_mut(&conn) {
             p.state = state;
         }
-        if result.is_err() {
+        if let Err(e) = result {
             self.rollback(&before);
-            return self.refuse(conn, "invalid changes: nothing was applied", out);
+            return self.refuse(conn, Refusal::InvalidChanges(e.to_string()), out);
         }
         if !self.doc.get_missing_deps(&[]).is_empty() {
             // Changes whose parents this room does not hold. automerge would keep them until
@@ -450,18 +422,13 @@ impl Room {
             return;
         }
         let admitted = untouched(&self.doc, &before, &self.reserved)
-            .map_err(|key| {
-                format!(
-                    "change refused, nothing was applied: {key} is recorded by the server \
-                     (use the API), not edited. Reload the document."
-                )
-            })
+            .map_err(Refusal::Reserved)
             .and_then(|()| self.admit(&before, user, &edit));
         let claims = match admitted {
             Ok(claims) => claims,
             Err(why) => {
                 self.rollback(&before);
-                return self.refuse(conn, &why, out);
+                return self.refuse(conn, why, out);
             }
         };
         self.pending_actors.extend(claims);
@@ -479,7 +446,7 @@ impl Room {
         before: &[ChangeHash],
         user: UserKey,
         edit: &Edit,
-    ) -> Result<Vec<(ActorId, UserKey)>, String> {
+    ) -> Result<Vec<(ActorId, UserKey)>, Refusal> {
         if let Some(allowed) = &self.root_keys {
             let had: Vec<String> = self.doc.keys_at(ROOT, before).collect();
             if let Some(key) = self
@@ -487,10 +454,7 @@ impl Room {
                 .keys(ROOT)
                 .find(|k| !allowed.contains(k) && !had.contains(k))
             {
-                return Err(format!(
-                    "change refused, nothing was applied: {key:?} is not part of this document's \
-                     schema. Reload the document."
-                ));
+                return Err(Refusal::UnknownKey(key));
             }
         }
         let mut claims: Vec<(ActorId, UserKey)> = Vec::new();
@@ -509,7 +473,7 @@ impl Room {
             match owner {
                 Some(owner) if *owner == user => {}
                 Some(_) => {
-                    return Err("changes authored by another user's actor id: refused".into());
+                    return Err(Refusal::ForeignActor);
                 }
                 None => claims.push((actor, user)),
             }
@@ -527,16 +491,12 @@ impl Room {
                     })
                     .copied()
             };
-            within(&self.doc, before, lists, user, &owner).map_err(|why| {
-                format!("change refused, nothing was applied: {why}. Reload the document.")
-            })?;
+            within(&self.doc, before, lists, user, &owner).map_err(Refusal::OutOfScope)?;
         }
         if let Some(validate) = &self.validator
             && let Err(why) = validate(&self.doc)
         {
-            return Err(format!(
-                "change refused, nothing was applied: {why}. Reload the document."
-            ));
+            return Err(Refusal::Schema(why));
         }
         Ok(claims)
     }
@@ -544,22 +504,20 @@ impl Room {
     /// Applies changes made on the server on `user`'s behalf, all or nothing.
     fn apply_local(&mut self, request: u64, user: UserKey, changes: &[u8], out: &mut Vec<Effect>) {
         let before = self.doc.get_heads();
-        let refused = |why: String| Effect::Applied {
+        let refused = |why: Refusal| Effect::Applied {
             request,
             result: Err(why),
         };
         if let Err(e) = crate::chunks::verify([changes]) {
-            return out.push(refused(format!("invalid changes ({e})")));
+            return out.push(refused(Refusal::InvalidChanges(e.to_string())));
         }
         if let Err(e) = self.doc.load_incremental(changes) {
             self.rollback(&before);
-            return out.push(refused(format!("invalid changes ({e})")));
+            return out.push(refused(Refusal::InvalidChanges(e.to_string())));
         }
         if !self.doc.get_missing_deps(&[]).is_empty() {
             self.rollback(&before);
-            return out.push(refused(
-                "changes depend on changes the document does not have".into(),
-            ));
+            return out.push(refused(Refusal::MissingDependencies));
         }
         if self.doc.get_heads() == before {
             // Nothing new: already applied.
@@ -667,7 +625,7 @@ impl Room {
         let Some(b) = self.inflight.take_if(|b| b.id == batch) else {
             return;
         };
-        let outcome = |result: Result<(), String>| -> Vec<Effect> {
+        let outcome = |result: Result<(), Refusal>| -> Vec<Effect> {
             b.requests
                 .iter()
                 .map(|&request| Effect::Applied {
@@ -681,15 +639,13 @@ impl Room {
             self.persisted_heads = b.heads;
             self.actors.extend(b.actors);
         } else {
-            out.extend(outcome(
-                Err("storage unavailable: nothing was saved".into()),
-            ));
+            out.extend(outcome(Err(Refusal::StorageUnavailable)));
             out.extend(
                 std::mem::take(&mut self.pending_requests)
                     .into_iter()
                     .map(|request| Effect::Applied {
                         request,
-                        result: Err("storage unavailable: nothing was saved".into()),
+                        result: Err(Refusal::StorageUnavailable),
                     }),
             );
             // Drop what storage refused; everything applied after it depends on it or was
@@ -700,11 +656,7 @@ impl Room {
             let persisted = self.persisted_heads.clone();
             self.rollback(&persisted);
             for conn in senders {
-                self.refuse(
-                    conn,
-                    "storage unavailable: your changes were not saved; reconnect to retry",
-                    out,
-                );
+                self.refuse(conn, Refusal::NotSaved, out);
             }
             // Others may hold state about messages they never got: start them afresh.
             for peer in self.peers.values_mut() {

@@ -11,12 +11,13 @@ use domain::{
     Access, AccessFacts, Document, DocumentId, DocumentKind, Grant, SpaceAccess, validate,
 };
 use serde::{Deserialize, Serialize};
-use store::{CallerContext, Cursor, DocumentFilter, DocumentRow};
+use store::{Cursor, DocumentFilter, DocumentRow};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery, parse_uuid};
 use crate::AppState;
+use crate::access::{access_of, visible};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::live::{Affected, LiveEvent};
@@ -35,24 +36,6 @@ pub struct DocumentView {
     pub editable: domain::Editable,
 }
 
-/// The caller's access to a document, by the domain's one rule.
-pub fn access_of(caller: &Caller, ctx: &CallerContext, row: &DocumentRow) -> Access {
-    let membership = match row.owner {
-        domain::SpaceOwner::Partnership { partnership_id } => {
-            ctx.membership(caller.principal.org_id, partnership_id)
-        }
-        domain::SpaceOwner::Private { .. } => None,
-    };
-    domain::decide(&AccessFacts {
-        principal: &caller.principal,
-        user_active: !caller.user.disabled,
-        space: SpaceAccess::new(row.owner, membership),
-        archived: row.document.archived,
-        grants: &ctx.grants_on(row.document.id),
-        now: store::now_millis(),
-    })
-}
-
 pub(crate) fn view(row: DocumentRow, access: Access, is_guest: bool) -> DocumentView {
     DocumentView {
         editable: domain::editable(access, row.document.kind, is_guest),
@@ -60,26 +43,6 @@ pub(crate) fn view(row: DocumentRow, access: Access, is_guest: bool) -> Document
         document: row.document,
         access,
     }
-}
-
-/// Loads a document and the caller's access, or "not found" if they have none.
-pub(crate) async fn load(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> ApiResult<(DocumentRow, Access)> {
-    let id = DocumentId::parse_url_or_id(id).map_err(|_| ApiError::NotFound("document"))?;
-    let row = state
-        .store
-        .get_document(&caller.principal, id)
-        .await?
-        .ok_or(ApiError::NotFound("document"))?;
-    let ctx = state.store.caller_context(&caller.principal).await?;
-    let access = access_of(caller, &ctx, &row);
-    if access == Access::None {
-        return Err(ApiError::NotFound("document"));
-    }
-    Ok((row, access))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -147,6 +110,7 @@ pub async fn list(
         .await?;
     let more = rows.len() > limit as usize;
     let ctx = state.store.caller_context(&caller.principal).await?;
+    let now = store::now_millis();
     let page: Vec<DocumentRow> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = if more {
         page.last().map(|r| encode_cursor(&r.document))
@@ -156,7 +120,7 @@ pub async fn list(
     let items = page
         .into_iter()
         .filter_map(|row| {
-            let access = access_of(&caller, &ctx, &row);
+            let access = access_of(&caller, &ctx, &row, now);
             (access != Access::None).then(|| view(row, access, caller.principal.is_guest))
         })
         .collect();
@@ -254,7 +218,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DocumentView>> {
-    let (row, access) = load(&state, &caller, &id).await?;
+    let (row, access) = visible(&state, &caller, &id).await?;
     Ok(Json(view(row, access, caller.principal.is_guest)))
 }
 
@@ -278,7 +242,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDocument>,
 ) -> ApiResult<Json<DocumentView>> {
-    let (row, access) = load(&state, &caller, &id).await?;
+    let (row, access) = visible(&state, &caller, &id).await?;
     let title = req
         .title
         .as_deref()
@@ -321,7 +285,7 @@ pub async fn update(
                 row.document.id,
             )));
     }
-    let (row, access) = load(&state, &caller, &id).await?;
+    let (row, access) = visible(&state, &caller, &id).await?;
     Ok(Json(view(row, access, caller.principal.is_guest)))
 }
 
@@ -351,7 +315,7 @@ pub async fn list_grants(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<GrantView>>> {
-    let (row, access) = load(&state, &caller, &id).await?;
+    let (row, access) = visible(&state, &caller, &id).await?;
     if !access.can_admin() {
         return Err(ApiError::Forbidden(
             "only an administrator may see who has access",
@@ -399,7 +363,7 @@ pub async fn revoke_grant(
         .get_grant(&caller.principal, id)
         .await?
         .ok_or(ApiError::NotFound("grant"))?;
-    let (_, access) = load(&state, &caller, &grant.document_id.to_string()).await?;
+    let (_, access) = visible(&state, &caller, &grant.document_id.to_string()).await?;
     if !access.can_admin() {
         return Err(ApiError::Forbidden(
             "only an administrator may revoke access",

@@ -204,8 +204,9 @@ fn prepare(
 
 /// Import is for those who may edit the whole register (not guests, commenters or readers).
 fn may_import(caller: &Caller, file: &RegisterFile) -> ApiResult<()> {
-    content::edits_everything(
-        &file.opened,
+    crate::access::edits_everything(
+        file.opened.access,
+        file.opened.row.document.kind,
         caller,
         "importing needs edit rights over the whole register",
     )
@@ -368,9 +369,13 @@ pub async fn apply(
     let changes = working.save_after(&heads);
     state
         .hub
-        .apply(&state, doc_id, caller.user.id, changes)
+        .apply(doc_id, caller.user.id, changes)
         .await
-        .map_err(|why| ApiError::invalid("file", why))?;
+        .map_err(|e| match ApiError::from(e) {
+            // What the workbook would make of the register breaks its rules: the file's fault.
+            ApiError::Invalid { message, .. } => ApiError::invalid("file", message),
+            other => other,
+        })?;
     tracing::info!(document = %doc_id, created = preview.creates, updated = preview.updates, "spreadsheet imported");
     applied.heads = Some(content::heads_hex(working.document()));
     Ok(Json(applied))

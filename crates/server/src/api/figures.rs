@@ -82,8 +82,9 @@ pub async fn ensure(
             "only a service-level agreement has partners-only figures",
         ));
     }
-    content::edits_everything(
-        &opened,
+    crate::access::edits_everything(
+        opened.access,
+        opened.row.document.kind,
         &caller,
         "only an editor from a partner council sets up an SLA's figures",
     )?;
@@ -92,7 +93,7 @@ pub async fn ensure(
         _ => String::new(),
     };
     if !linked.is_empty() {
-        let (row, access) = super::documents::load(&state, &caller, &linked).await?;
+        let (row, access) = crate::access::visible(&state, &caller, &linked).await?;
         return Ok((
             StatusCode::OK,
             Json(view(row, access, caller.principal.is_guest)),
@@ -118,10 +119,9 @@ pub async fn ensure(
     // so every replica settles on the same one and the other stays empty and unlinked.
     state
         .hub
-        .apply(&state, opened.row.document.id, caller.user.id, changes)
-        .await
-        .map_err(|why| ApiError::Internal(anyhow::anyhow!("figures not linked: {why}")))?;
-    let (row, access) = super::documents::load(&state, &caller, &figures.id.to_string()).await?;
+        .apply(opened.row.document.id, caller.user.id, changes)
+        .await?;
+    let (row, access) = crate::access::visible(&state, &caller, &figures.id.to_string()).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(row, access, caller.principal.is_guest)),

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::content::{self, Opened};
 use crate::error::{ApiError, ApiResult};
+use crate::live::ApplyError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -109,8 +110,9 @@ pub async fn create_version(
     let opened = content::open(&state, &caller, &id).await?;
     // A version is permanent and may be what a council signs: only those who may edit the
     // whole document (not a guest editor) make one.
-    content::edits_everything(
-        &opened,
+    crate::access::edits_everything(
+        opened.access,
+        opened.row.document.kind,
         &caller,
         "only those who may edit the whole document may name a version of it",
     )?;
@@ -160,8 +162,9 @@ pub async fn sign_off(
     if opened.row.document.kind != domain::DocumentKind::Agreement {
         return Err(ApiError::invalid("", "only an agreement is signed off"));
     }
-    content::edits_everything(
-        &opened,
+    crate::access::edits_everything(
+        opened.access,
+        opened.row.document.kind,
         &caller,
         "signing off needs edit rights over the whole agreement",
     )?;
@@ -248,19 +251,27 @@ pub async fn sign_off(
         automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
     );
     let changes = working.save_after(&heads);
-    state
+    let applied = state
         .hub
-        .apply(&state, opened.row.document.id, caller.user.id, changes)
-        .await
-        .map_err(|why| {
-            // The agreement's own check refuses a second sign-off of a version: another request
-            // for the same council got there first. Anything else is the server's trouble.
-            if why.contains("already signed this version") {
-                ApiError::Conflict("your council has already signed this version")
-            } else {
-                ApiError::Internal(anyhow::anyhow!("sign-off not recorded: {why}"))
+        .apply(opened.row.document.id, caller.user.id, changes)
+        .await;
+    if let Err(e) = applied {
+        // The agreement's own check refuses a second sign-off of a version: if the document
+        // now holds this council's sign-off of it, another request got there first.
+        if matches!(e, ApplyError::Refused(sync::Refusal::Schema(_))) {
+            let now = content::open(&state, &caller, &id).await?;
+            if agreement_at(&now.doc)?
+                .sign_offs
+                .iter()
+                .any(|s| s.council == signed.council && s.version_id == signed.version_id)
+            {
+                return Err(ApiError::Conflict(
+                    "your council has already signed this version",
+                ));
             }
-        })?;
+        }
+        return Err(e.into());
+    }
     tracing::info!(document = %opened.row.document.id, version = %version.id, "agreement signed off");
     Ok((StatusCode::CREATED, Json(signed)))
 }
@@ -273,7 +284,7 @@ pub async fn list_versions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Version>>> {
-    let (row, _) = super::documents::load(&state, &caller, &id).await?;
+    let (row, _) = crate::access::visible(&state, &caller, &id).await?;
     Ok(Json(
         state
             .store
@@ -517,7 +528,7 @@ pub async fn get_version(
         .await?
         .ok_or(ApiError::NotFound("version"))?;
     let (row, _) =
-        super::documents::load(&state, &caller, &version.document_id.to_string()).await?;
+        crate::access::visible(&state, &caller, &version.document_id.to_string()).await?;
     Ok(Json(VersionView {
         version,
         document_title: row.document.title,

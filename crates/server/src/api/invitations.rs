@@ -137,7 +137,7 @@ pub async fn invite(
             .get_document(&caller.principal, id)
             .await?
             .ok_or_else(|| ApiError::invalid(field.clone(), "no such document"))?;
-        let access = super::documents::access_of(caller, &ctx, &row);
+        let access = crate::access::access_of(caller, &ctx, &row, store::now_millis());
         if access == domain::Access::None {
             return Err(ApiError::invalid(field, "no such document"));
         }

@@ -124,5 +124,5 @@ pub async fn upgrade(
         .max_frame_size(limit)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| crate::live::conn::run(state, socket, caller, slot))
+        .on_upgrade(move |socket| crate::live::conn::run(state.hub.clone(), socket, caller, slot))
 }

@@ -276,7 +276,7 @@ impl<'a> Views<'a> {
             });
             let n = page.len();
             for row in page {
-                let access = super::documents::access_of(caller, &ctx, &row);
+                let access = crate::access::access_of(caller, &ctx, &row, store::now_millis());
                 if access != Access::None {
                     visible.push((row, access));
                 }

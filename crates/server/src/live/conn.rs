@@ -17,8 +17,7 @@ use sync::codec::{self, Message, PROTOCOL_V1, PeerMetadata};
 use sync::{ConnId, Input};
 use tokio::sync::{Notify, broadcast, mpsc};
 
-use super::{Affected, LiveEvent, RoomMsg};
-use crate::AppState;
+use super::{Affected, Hub, LiveEvent, RoomMsg};
 use crate::auth::Caller;
 
 /// Close codes (RFC 6455).
@@ -28,6 +27,26 @@ const UNSUPPORTED: u16 = 1003;
 const INVALID: u16 = 1007;
 const POLICY: u16 = 1008;
 const TOO_BIG: u16 = 1009;
+
+/// The close code for a room's refusal, decided here once. Every refusal breaks the peer's sync
+/// stream (what it holds and what the room holds now differ), so each is a policy close (1008):
+/// the client reloads the document; the reason, sent as an `error` first, says why.
+pub fn close_code(refusal: &sync::Refusal) -> u16 {
+    match refusal {
+        sync::Refusal::Malformed(_)
+        | sync::Refusal::ReadOnly
+        | sync::Refusal::InvalidChanges(_)
+        | sync::Refusal::TooLarge { .. }
+        | sync::Refusal::MissingDependencies
+        | sync::Refusal::ForeignActor
+        | sync::Refusal::Reserved(_)
+        | sync::Refusal::UnknownKey(_)
+        | sync::Refusal::OutOfScope(_)
+        | sync::Refusal::Schema(_)
+        | sync::Refusal::StorageUnavailable
+        | sync::Refusal::NotSaved => POLICY,
+    }
+}
 
 #[derive(Debug)]
 enum Outbound {
@@ -58,10 +77,11 @@ impl ConnSender {
         }
     }
 
-    pub fn close(&self, reason: &str) {
+    /// Closes the connection after what is queued, for the room's refusal.
+    pub fn close(&self, refusal: &sync::Refusal) {
         if self
             .tx
-            .try_send(Outbound::Close(POLICY, reason.to_owned()))
+            .try_send(Outbound::Close(close_code(refusal), refusal.to_string()))
             .is_err()
         {
             self.too_slow();
@@ -91,7 +111,7 @@ struct Decided {
 }
 
 struct Conn {
-    state: AppState,
+    hub: Arc<Hub>,
     caller: Caller,
     id: ConnId,
     peer_id: Option<String>,
@@ -152,10 +172,9 @@ impl Bucket {
 }
 
 /// Runs the connection until it closes.
-pub async fn run(state: AppState, socket: WebSocket, caller: Caller, slot: super::Slot) {
-    let hub = state.hub.clone();
-    let cfg = &state.config;
-    let (tx, rx) = mpsc::channel(cfg.sync_outbound_queue.max(1));
+pub async fn run(hub: Arc<Hub>, socket: WebSocket, caller: Caller, slot: super::Slot) {
+    let limits = &hub.limits;
+    let (tx, rx) = mpsc::channel(limits.outbound_queue.max(1));
     let out = ConnSender {
         tx,
         slow: Arc::new(AtomicBool::new(false)),
@@ -163,13 +182,13 @@ pub async fn run(state: AppState, socket: WebSocket, caller: Caller, slot: super
     };
     let mut conn = Conn {
         id: hub.next_conn_id(),
-        state: state.clone(),
+        hub: hub.clone(),
         caller,
         peer_id: None,
         out,
         subs: HashMap::new(),
-        presence: Bucket::new(cfg.sync_ephemeral_per_sec),
-        inbound: Bucket::new(cfg.sync_messages_per_sec),
+        presence: Bucket::new(limits.ephemeral_per_sec),
+        inbound: Bucket::new(limits.messages_per_sec),
     };
     tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
     conn.serve(socket, rx).await;
@@ -203,21 +222,20 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
 
 impl Conn {
     async fn serve(&mut self, mut socket: WebSocket, mut rx: mpsc::Receiver<Outbound>) {
-        let cfg = self.state.config.clone();
-        let mut events = self.state.hub.events.subscribe();
-        let ping_every = Duration::from_secs(cfg.sync_ping_interval_secs.max(1));
-        let idle = Duration::from_secs(cfg.sync_idle_timeout_secs.max(1));
+        let limits = self.hub.limits.clone();
+        let mut events = self.hub.events.subscribe();
+        let ping_every = limits.ping_interval.max(Duration::from_secs(1));
+        let idle = limits.idle_timeout.max(Duration::from_secs(1));
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let handshake =
-            tokio::time::sleep(Duration::from_secs(cfg.sync_handshake_timeout_secs.max(1)));
+        let handshake = tokio::time::sleep(limits.handshake_timeout.max(Duration::from_secs(1)));
         tokio::pin!(handshake);
         let mut last_heard = Instant::now();
         let wake = self.out.wake.clone();
         let throttle = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(throttle);
         let mut throttled = false;
-        let mut closing = self.state.hub.closing();
+        let mut closing = self.hub.closing();
         // Access that ends by time (a grant's expiry, the session's end) ends here at that
         // moment, not at the next access event.
         let mut deadline_at = self.next_deadline();
@@ -343,7 +361,7 @@ impl Conn {
     }
 
     fn server_peer(&self) -> String {
-        self.state.hub.peer_id.clone()
+        self.hub.peer_id.clone()
     }
 
     fn send(&self, msg: &Message) {
@@ -438,11 +456,7 @@ impl Conn {
         if sender_id.is_empty() || sender_id.len() > 256 {
             return Err((POLICY, "peer id must be 1 to 256 bytes".to_owned()));
         }
-        if !self
-            .state
-            .hub
-            .claim_peer(sender_id, self.caller.user.id, self.id)
-        {
+        if !self.hub.claim_peer(sender_id, self.caller.user.id, self.id) {
             self.error("this peer id belongs to another user");
             return Err((POLICY, "peer id belongs to another user".to_owned()));
         }
@@ -477,7 +491,7 @@ impl Conn {
             changes_at: None,
             partnership: None,
         };
-        let row = match self.state.store.get_document(p, id).await {
+        let row = match self.hub.store.get_document(p, id).await {
             Ok(Some(row)) => row,
             Ok(None) => return none,
             Err(e) => {
@@ -485,18 +499,12 @@ impl Conn {
                 return none;
             }
         };
-        let (access, changes_at) = match self.state.store.caller_context(p).await {
+        let (access, changes_at) = match self.hub.store.caller_context(p).await {
             Ok(ctx) => {
                 let now = store::now_millis();
-                let next_expiry = ctx
-                    .grants_on(id)
-                    .iter()
-                    .filter(|g| g.is_live(now))
-                    .filter_map(|g| g.expires_at)
-                    .min();
                 (
-                    crate::api::documents::access_of(&self.caller, &ctx, &row),
-                    next_expiry,
+                    crate::access::access_of(&self.caller, &ctx, &row, now),
+                    crate::access::next_change(&ctx, id, now),
                 )
             }
             Err(e) => {
@@ -504,13 +512,7 @@ impl Conn {
                 return none;
             }
         };
-        let edit = match domain::editable(access, row.document.kind, p.is_guest) {
-            domain::Editable::Nothing => sync::Edit::None,
-            domain::Editable::Only(lists) => {
-                sync::Edit::Only(lists.iter().map(|l| (*l).to_owned()).collect())
-            }
-            domain::Editable::Everything => sync::Edit::All,
-        };
+        let edit = crate::access::sync_edit(access, row.document.kind, p.is_guest);
         let partnership = match row.owner {
             domain::SpaceOwner::Partnership { partnership_id } => Some(partnership_id),
             domain::SpaceOwner::Private { .. } => None,
@@ -566,10 +568,9 @@ impl Conn {
             user: super::user_key(self.caller.user.id),
             edit: edit.clone(),
         };
-        let hub = self.state.hub.clone();
+        let hub = self.hub.clone();
         if !hub
             .send(
-                &self.state,
                 id,
                 RoomMsg::Join {
                     input: join,
@@ -596,9 +597,8 @@ impl Conn {
         let Some(id) = self.authorised(document_id).await else {
             return;
         };
-        let hub = self.state.hub.clone();
+        let hub = self.hub.clone();
         hub.send(
-            &self.state,
             id,
             RoomMsg::Input(Input::Sync {
                 conn: self.id,
@@ -615,8 +615,7 @@ impl Conn {
         session_id: String,
         data: Vec<u8>,
     ) -> Result<(), (u16, String)> {
-        let cfg = &self.state.config;
-        if data.len() > cfg.sync_max_ephemeral_bytes {
+        if data.len() > self.hub.limits.max_ephemeral_bytes {
             self.error("presence message too large: dropped");
             return Ok(());
         }
@@ -627,9 +626,8 @@ impl Conn {
         let Some(id) = self.authorised(document_id).await else {
             return Ok(());
         };
-        let hub = self.state.hub.clone();
+        let hub = self.hub.clone();
         hub.send(
-            &self.state,
             id,
             RoomMsg::Input(Input::Ephemeral {
                 conn: self.id,
@@ -645,17 +643,19 @@ impl Conn {
     /// Re-decides access to every document after an access event. False if the session itself
     /// no longer holds.
     async fn recheck(&mut self) -> bool {
-        self.state.hub.rechecks.fetch_add(1, Ordering::Relaxed);
-        match self
-            .state
-            .authenticate(self.caller.user.id, self.caller.session_id)
-            .await
+        self.hub.rechecks.fetch_add(1, Ordering::Relaxed);
+        match crate::auth::authenticate(
+            self.hub.store.as_ref(),
+            self.caller.user.id,
+            self.caller.session_id,
+        )
+        .await
         {
             Ok(caller) => self.caller = caller,
             Err(_) => return false,
         }
         let docs: Vec<DocumentId> = self.subs.keys().copied().collect();
-        let hub = self.state.hub.clone();
+        let hub = self.hub.clone();
         for id in docs {
             let Decided {
                 access,
@@ -690,7 +690,7 @@ impl Conn {
     }
 
     async fn leave_all(&mut self) {
-        let hub = self.state.hub.clone();
+        let hub = self.hub.clone();
         for id in std::mem::take(&mut self.subs).into_keys() {
             hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
                 .await;

@@ -14,12 +14,36 @@ pub mod room;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::DocumentId;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
+
+/// The live runtime's limits and timings: the `sync_*` settings and the documents' own limits,
+/// as the runtime uses them (see `Config::sync_limits`).
+#[derive(Debug, Clone)]
+pub struct SyncLimits {
+    /// Frames queued for one connection before it counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+    /// Presence messages per second per connection (bursts of twice that).
+    pub ephemeral_per_sec: u32,
+    /// Inbound frames per second per connection, past which reading pauses.
+    pub messages_per_sec: u32,
+    pub ping_interval: Duration,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// Time to complete the `join` handshake.
+    pub handshake_timeout: Duration,
+    pub max_ephemeral_bytes: usize,
+    /// Most operations one message's changes may carry (0: no limit).
+    pub max_change_ops: u64,
+    /// How long a document with no peers stays loaded.
+    pub unload_after: Duration,
+    /// Text and size limits every change is held to.
+    pub document: domain::documents::limits::Limits,
+}
 
 /// Something that may change what live connections may do.
 #[derive(Debug, Clone)]
@@ -55,8 +79,19 @@ pub enum RoomMsg {
     Apply {
         user: Uuid,
         changes: Vec<u8>,
-        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+        reply: tokio::sync::oneshot::Sender<Result<(), ApplyError>>,
     },
+}
+
+/// Why a change made on the server (an import, a sign-off) was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The document's room could not load it (the administrators have been told).
+    #[error("the document could not be opened")]
+    Unavailable,
+    /// The room refused the change, and why.
+    #[error(transparent)]
+    Refused(#[from] sync::Refusal),
 }
 
 /// Why a connection slot was refused.
@@ -113,8 +148,10 @@ pub struct Hub {
     /// Connections that have re-decided their access after an event or a deadline (a metric,
     /// and how tests see that an event reached only the connections it could affect).
     pub rechecks: AtomicU64,
-    /// Started by the first room that persists (it needs the runtime and the store).
-    committer: OnceLock<commit::Committer>,
+    pub(crate) store: Arc<dyn store::Store>,
+    pub limits: SyncLimits,
+    /// Where every room's changes are committed, many documents per transaction.
+    committer: commit::Committer,
     /// Set when the server shuts down: connections close (1001), rooms settle, compact, go.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -128,14 +165,14 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Hub {
-    pub fn new() -> Self {
+    /// The live runtime over `store`: rooms load from and persist to it (through
+    /// `committer`), connections decide access against it.
+    pub fn new(
+        store: Arc<dyn store::Store>,
+        limits: SyncLimits,
+        committer: commit::Committer,
+    ) -> Self {
         let (events, _) = broadcast::channel(1024);
         Hub {
             peer_id: format!("concordat-{}", Uuid::new_v4().simple()),
@@ -148,7 +185,9 @@ impl Hub {
             per_user: Mutex::new(HashMap::new()),
             events,
             rechecks: AtomicU64::new(0),
-            committer: OnceLock::new(),
+            store,
+            limits,
+            committer,
             closing: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -179,11 +218,9 @@ impl Hub {
         }
     }
 
-    /// The cross-document committer, started on first use.
-    pub fn committer(&self, state: &crate::AppState) -> &commit::Committer {
-        self.committer.get_or_init(|| {
-            commit::Committer::spawn(state.store.clone(), state.config.sync_commit_max_documents)
-        })
+    /// The cross-document committer.
+    pub fn committer(&self) -> &commit::Committer {
+        &self.committer
     }
 
     /// Takes a connection slot for `user`, within the server's cap (`max`) and the user's own
@@ -276,14 +313,9 @@ impl Hub {
 
     /// Sends to the document's room, starting it if needed. A room that has just unloaded
     /// (its channel closed) is replaced once.
-    pub async fn send(
-        self: &Arc<Self>,
-        state: &crate::AppState,
-        doc: DocumentId,
-        mut msg: RoomMsg,
-    ) -> bool {
+    pub async fn send(self: &Arc<Self>, doc: DocumentId, mut msg: RoomMsg) -> bool {
         for _ in 0..2 {
-            let tx = self.room_sender(state, doc);
+            let tx = self.room_sender(doc);
             match tx.send(msg).await {
                 Ok(()) => return true,
                 Err(mpsc::error::SendError(back)) => {
@@ -300,18 +332,16 @@ impl Hub {
     }
 
     /// Applies changes on `user`'s behalf through the document's room (so connected peers see
-    /// them, after they are stored). `Err` says why they were refused.
+    /// them, after they are stored), checked as a peer's would be.
     pub async fn apply(
         self: &Arc<Self>,
-        state: &crate::AppState,
         doc: DocumentId,
         user: Uuid,
         changes: Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         if !self
             .send(
-                state,
                 doc,
                 RoomMsg::Apply {
                     user,
@@ -321,11 +351,9 @@ impl Hub {
             )
             .await
         {
-            return Err("the document could not be opened".into());
+            return Err(ApplyError::Unavailable);
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err("the document could not be opened".into()))
+        answer.await.unwrap_or(Err(ApplyError::Unavailable))
     }
 
     /// Sends to the document's room only if it is loaded (a leave needs no room started).
@@ -340,11 +368,7 @@ impl Hub {
         }
     }
 
-    fn room_sender(
-        self: &Arc<Self>,
-        state: &crate::AppState,
-        doc: DocumentId,
-    ) -> mpsc::Sender<RoomMsg> {
+    fn room_sender(self: &Arc<Self>, doc: DocumentId) -> mpsc::Sender<RoomMsg> {
         let mut rooms = match self.rooms.lock() {
             Ok(r) => r,
             Err(poisoned) => poisoned.into_inner(),
@@ -355,7 +379,7 @@ impl Hub {
         let (tx, rx) = mpsc::channel(1024);
         let generation = self.next_room.fetch_add(1, Ordering::Relaxed);
         rooms.insert(doc, (generation, tx.clone()));
-        tokio::spawn(room::run(state.clone(), doc, generation, rx));
+        tokio::spawn(room::run(self.clone(), doc, generation, rx));
         tx
     }
 

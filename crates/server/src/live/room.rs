@@ -6,6 +6,7 @@
 //! documents, the batches of all rooms share transactions in the committer (`commit`).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{ActorId, Automerge};
@@ -16,22 +17,23 @@ use sync::{ConnId, Effect, Input, Room};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::RoomMsg;
 use super::conn::ConnSender;
-use crate::AppState;
+use super::{Hub, RoomMsg};
 
-pub async fn run(
-    state: AppState,
-    id: DocumentId,
-    generation: u64,
-    mut rx: mpsc::Receiver<RoomMsg>,
-) {
-    let hub = state.hub.clone();
+pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::Receiver<RoomMsg>) {
     let started = std::time::Instant::now();
-    let stored = state.store.load_content(System::SYNC, id).await;
+    let stored = hub.store.load_content(System::SYNC, id).await;
     let read = started.elapsed();
     let loaded = match stored {
-        Ok(Some(content)) => crate::content::load(&content.chunks).map(|doc| (doc, content)),
+        Ok(Some(content)) => {
+            sync::stored::load(content.chunks.iter().map(|c| sync::stored::Stored {
+                seq: c.seq,
+                snapshot: c.snapshot,
+                data: &c.data,
+            }))
+            .map(|doc| (doc, content))
+            .map_err(|e| e.to_string())
+        }
         Ok(None) => Err("no such document".to_owned()),
         Err(e) => Err(e.to_string()),
     };
@@ -49,7 +51,7 @@ pub async fn run(
         Ok(v) => v,
         Err(reason) => {
             tracing::error!(document = %id, %reason, "document could not be loaded");
-            refuse_all(&state, id, generation, rx).await;
+            refuse_all(&hub, id, generation, rx).await;
             return;
         }
     };
@@ -57,11 +59,11 @@ pub async fn run(
     // change by the server's actor, stored before anyone syncs it.
     let doc = match content.kind {
         Some(kind) if domain::schema::version(&doc) < domain::documents::SCHEMA_VERSION => {
-            match upgrade(&state, id, kind, doc).await {
+            match upgrade(&hub, id, kind, doc).await {
                 Ok(doc) => doc,
                 Err(reason) => {
                     tracing::error!(document = %id, %reason, "document could not be upgraded");
-                    refuse_all(&state, id, generation, rx).await;
+                    refuse_all(&hub, id, generation, rx).await;
                     return;
                 }
             }
@@ -74,10 +76,10 @@ pub async fn run(
         .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
     let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
     if let Some(kind) = content.kind {
-        let limits = state.config.document_limits();
+        let limits = hub.limits.document;
         room = room
             .with_root_keys(domain::documents::root_keys(kind))
-            .with_max_ops(state.config.sync_max_change_ops)
+            .with_max_ops(hub.limits.max_change_ops)
             .with_reserved(
                 domain::documents::server_written(kind)
                     .iter()
@@ -103,7 +105,7 @@ pub async fn run(
             }));
     }
     let mut task = RoomTask {
-        state: state.clone(),
+        hub: hub.clone(),
         id,
         conns: HashMap::new(),
         replies: HashMap::new(),
@@ -114,7 +116,7 @@ pub async fn run(
     // The stored bytes are in the document now; holding them for the room's life would
     // double its memory.
     drop(content);
-    let unload_after = Duration::from_secs(state.config.sync_unload_after_secs);
+    let unload_after = hub.limits.unload_after;
     let mut closing = hub.closing();
     loop {
         let idle = room.peer_count() == 0 && room.is_settled();
@@ -155,13 +157,7 @@ pub async fn run(
 
 /// Tells whoever is waiting that the document cannot be opened, then goes; a later join tries
 /// again.
-async fn refuse_all(
-    state: &AppState,
-    id: DocumentId,
-    generation: u64,
-    mut rx: mpsc::Receiver<RoomMsg>,
-) {
-    let hub = &state.hub;
+async fn refuse_all(hub: &Hub, id: DocumentId, generation: u64, mut rx: mpsc::Receiver<RoomMsg>) {
     rx.close();
     while let Some(msg) = rx.recv().await {
         let why = format!("document {id} cannot be loaded; the administrators have been told");
@@ -175,7 +171,7 @@ async fn refuse_all(
                 message: why,
             })),
             RoomMsg::Apply { reply, .. } => {
-                let _ = reply.send(Err(why));
+                let _ = reply.send(Err(super::ApplyError::Unavailable));
             }
             _ => {}
         }
@@ -185,7 +181,7 @@ async fn refuse_all(
 
 /// Upgrades the document's schema as a change by the server's actor and stores that change.
 async fn upgrade(
-    state: &AppState,
+    hub: &Hub,
     id: DocumentId,
     kind: domain::DocumentKind,
     doc: Automerge,
@@ -203,9 +199,8 @@ async fn upgrade(
         .iter()
         .flat_map(|c| c.raw_bytes().to_vec())
         .collect();
-    let stored = state
-        .hub
-        .committer(state)
+    let stored = hub
+        .committer()
         .append(store::Append {
             id,
             data,
@@ -220,11 +215,11 @@ async fn upgrade(
 }
 
 struct RoomTask {
-    state: AppState,
+    hub: Arc<Hub>,
     id: DocumentId,
     conns: HashMap<ConnId, ConnSender>,
     /// Who waits for each `Apply` request's outcome.
-    replies: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>,
+    replies: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), super::ApplyError>>>,
     next_request: u64,
     incremental_bytes: usize,
     snapshot_bytes: usize,
@@ -289,7 +284,7 @@ impl RoomTask {
                 }
                 Effect::Applied { request, result } => {
                     if let Some(reply) = self.replies.remove(&request) {
-                        let _ = reply.send(result);
+                        let _ = reply.send(result.map_err(super::ApplyError::Refused));
                     }
                 }
                 Effect::Persist {
@@ -307,9 +302,8 @@ impl RoomTask {
                         .collect();
                     let bytes = changes.len();
                     let ok = self
-                        .state
                         .hub
-                        .committer(&self.state)
+                        .committer()
                         .append(store::Append {
                             id: self.id,
                             data: changes,
@@ -332,7 +326,7 @@ impl RoomTask {
         }
         let snapshot = room.document().save();
         match self
-            .state
+            .hub
             .store
             .compact(System::SYNC, self.id, &snapshot, store::now_millis())
             .await

@@ -397,7 +397,13 @@ fn read_only_peer_changes_are_refused_and_nothing_applied() {
     assert!(
         matches!(&effects[0], Effect::Send { msg: Message::Error { message, .. }, .. } if message.contains("read-only"))
     );
-    assert!(matches!(&effects[1], Effect::Close { .. }));
+    assert!(matches!(
+        &effects[1],
+        Effect::Close {
+            reason: crate::Refusal::ReadOnly,
+            ..
+        }
+    ));
     assert!(!effects.iter().any(|e| matches!(e, Effect::Persist { .. })));
     assert_eq!(sim.room.document().get_heads(), heads);
 }
@@ -590,8 +596,9 @@ fn refused_whole(
     assert!(
         matches!(&e[..], [
             Effect::Send { conn: c, msg: Message::Error { message, .. } },
-            Effect::Close { conn: d, .. },
-        ] if *c == conn && *d == conn && message.contains(why) && message.contains("nothing was applied")),
+            Effect::Close { conn: d, reason },
+        ] if *c == conn && *d == conn && message.contains(why) && message.contains("nothing was applied")
+            && *message == reason.to_string()),
         "{e:?}"
     );
     assert!(
@@ -922,7 +929,7 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
         changes: change(7, 42.into()),
     });
     assert!(
-        matches!(&out[..], [Effect::Applied { request: 1, result: Err(why) }] if why.contains("title: must be text")),
+        matches!(&out[..], [Effect::Applied { request: 1, result: Err(crate::Refusal::Schema(why)) }] if why.contains("title: must be text")),
         "{out:?}"
     );
     assert_eq!(room.document().get_heads(), heads);
@@ -934,7 +941,13 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
         changes: change(9, "stolen".into()),
     });
     assert!(
-        matches!(&out[..], [Effect::Applied { request: 2, result: Err(why) }] if why.contains("another user")),
+        matches!(
+            &out[..],
+            [Effect::Applied {
+                request: 2,
+                result: Err(crate::Refusal::ForeignActor)
+            }]
+        ),
         "{out:?}"
     );
 
