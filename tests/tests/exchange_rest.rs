@@ -236,6 +236,10 @@ async fn import_preview_and_apply(backend: Backend) {
     );
 
     let (_, now) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
+    assert_eq!(
+        applied["heads"], now["heads"],
+        "the import answers with the heads it left the document at"
+    );
     let risks = now["content"]["risks"].as_array().unwrap();
     assert_eq!(risks.len(), 11);
     let sp02 = risks.iter().find(|r| r["reference"] == "SP-02").unwrap();

@@ -154,6 +154,13 @@ impl From<store::StoreError> for ApiError {
     }
 }
 
+/// An automerge error while the server reads or edits a document is the server's own trouble.
+impl From<automerge::AutomergeError> for ApiError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
 impl From<domain::validate::FieldError> for ApiError {
     fn from(e: domain::validate::FieldError) -> Self {
         ApiError::invalid(e.field, e.message)

@@ -171,6 +171,23 @@ fn read_json(kind: DocumentKind, json: Value) -> Result<Content, Vec<Problem>> {
     Ok(content)
 }
 
+/// Edits a copy of `doc` as `actor` and returns the change made, as raw change bytes (what
+/// sync carries and storage appends), dated `time_secs` so the audit trail says when (automerge
+/// records no time unless told). Empty when `edit` changed nothing. How the server makes a
+/// change of its own to a live document: the room then checks and applies it like a peer's.
+pub fn change_of<E: From<automerge::AutomergeError>>(
+    doc: &automerge::Automerge,
+    actor: automerge::ActorId,
+    time_secs: i64,
+    edit: impl FnOnce(&mut AutoCommit) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let heads = doc.get_heads();
+    let mut working = AutoCommit::load(&doc.save())?.with_actor(actor);
+    edit(&mut working)?;
+    working.commit_with(automerge::transaction::CommitOptions::default().with_time(time_secs));
+    Ok(working.save_after(&heads))
+}
+
 /// Writes into `doc` what changed from `before` to `after` (two JSON forms of the document),
 /// as small edits rather than a rewrite, so concurrent edits elsewhere survive: top-level
 /// lists of objects with an `id` get new elements appended and changed fields of existing

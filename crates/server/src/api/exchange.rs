@@ -355,21 +355,17 @@ pub async fn apply(
     preview.apply_to(&mut after);
     let to_json =
         |r: &RiskRegister| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into()));
-    let heads = file.opened.doc.get_heads();
-    let mut working = automerge::AutoCommit::load(&file.opened.doc.save())
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .with_actor(automerge::ActorId::random());
-    domain::documents::write_diff(&mut working, &to_json(&file.register)?, &to_json(&after)?)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    // Dated now, so the audit trail says when it happened (automerge records no time unless
-    // told).
-    working.commit_with(
-        automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
-    );
-    let changes = working.save_after(&heads);
+    let (before, after) = (to_json(&file.register)?, to_json(&after)?);
+    let changes = domain::documents::change_of(
+        &file.opened.doc,
+        automerge::ActorId::random(),
+        store::now_millis() / 1000,
+        |working| domain::documents::write_diff(working, &before, &after),
+    )
+    .map_err(|e| ApiError::Internal(e.into()))?;
     state
         .hub
-        .apply(doc_id, caller.user.id, changes)
+        .apply(doc_id, caller.user.id, changes.clone())
         .await
         .map_err(|e| match ApiError::from(e) {
             // What the workbook would make of the register breaks its rules: the file's fault.
@@ -377,7 +373,10 @@ pub async fn apply(
             other => other,
         })?;
     tracing::info!(document = %doc_id, created = preview.creates, updated = preview.updates, "spreadsheet imported");
-    applied.heads = Some(content::heads_hex(working.document()));
+    // The server's change was made on top of every head, so it is the one head now.
+    let change =
+        automerge::Change::try_from(&changes[..]).map_err(|e| ApiError::Internal(e.into()))?;
+    applied.heads = Some(vec![change.hash().to_string()]);
     Ok(Json(applied))
 }
 

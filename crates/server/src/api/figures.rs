@@ -100,21 +100,14 @@ pub async fn ensure(
         ));
     }
     let figures = create(&state, &caller, &opened.row.document).await?;
-    let heads = opened.doc.get_heads();
-    let mut working = automerge::AutoCommit::load(&opened.doc.save())
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .with_actor(automerge::ActorId::random());
-    domain::documents::put_json(
-        &mut working,
-        &automerge::ROOT,
-        "partnersFigures",
-        &serde_json::Value::String(figures.id.to_string()),
+    let link = serde_json::Value::String(figures.id.to_string());
+    let changes = domain::documents::change_of(
+        &opened.doc,
+        automerge::ActorId::random(),
+        store::now_millis() / 1000,
+        |working| domain::documents::put_json(working, &automerge::ROOT, "partnersFigures", &link),
     )
     .map_err(|e| ApiError::Internal(e.into()))?;
-    working.commit_with(
-        automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
-    );
-    let changes = working.save_after(&heads);
     // Two editors asking at once each create a document; the link both write is one register,
     // so every replica settles on the same one and the other stays empty and unlinked.
     state

@@ -227,30 +227,28 @@ pub async fn sign_off(
         date: chrono::Utc::now().date_naive(),
     };
     let value = serde_json::to_value(&signed).map_err(|e| ApiError::Internal(e.into()))?;
-    let heads = opened.doc.get_heads();
-    let mut working = automerge::AutoCommit::load(&opened.doc.save())
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .with_actor(automerge::ActorId::random());
-    // Every agreement is created with the list (`Agreement` always writes it); creating it here
-    // could race another council's sign-off creating it too, and one list would lose.
-    let Some((Value::Object(ObjType::List), list)) = working
-        .get(automerge::ROOT, "signOffs")
-        .map_err(|e| ApiError::Internal(e.into()))?
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "agreement {} has no signOffs list",
-            opened.row.document.id
-        )));
-    };
-    let end = working.length(&list);
-    domain::documents::insert_json(&mut working, &list, end, &value)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    // Dated now, so the audit trail says when it happened (automerge records no time unless
-    // told).
-    working.commit_with(
-        automerge::transaction::CommitOptions::default().with_time(store::now_millis() / 1000),
-    );
-    let changes = working.save_after(&heads);
+    let changes = domain::documents::change_of(
+        &opened.doc,
+        automerge::ActorId::random(),
+        store::now_millis() / 1000,
+        |working| {
+            // Every agreement is created with the list (`Agreement` always writes it); creating
+            // it here could race another council's sign-off creating it too, and one list
+            // would lose.
+            let Some((Value::Object(ObjType::List), list)) = working
+                .get(automerge::ROOT, "signOffs")
+                .map_err(|e| ApiError::Internal(e.into()))?
+            else {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "agreement {} has no signOffs list",
+                    opened.row.document.id
+                )));
+            };
+            let end = working.length(&list);
+            domain::documents::insert_json(working, &list, end, &value)
+                .map_err(|e| ApiError::Internal(e.into()))
+        },
+    )?;
     let applied = state
         .hub
         .apply(opened.row.document.id, caller.user.id, changes)
