@@ -147,6 +147,15 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        // The kill comes at a random moment once editing is under way: on a loaded machine a
+        // debug server can take longer than the random delay just to accept the clients.
+        let before = seen.lock().unwrap().len();
+        for _ in 0..400 {
+            if seen.lock().unwrap().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         tokio::time::sleep(Duration::from_millis(150 + seed % 450)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

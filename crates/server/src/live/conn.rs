@@ -1,32 +1,29 @@
-//! One task per websocket connection.
+//! One task per websocket connection: the socket loop around `sync::conn::Connection`.
 //!
 //! The connection was authenticated at the upgrade (a single-use ticket naming a live session).
-//! Here: the `join` handshake binds the peer id to that user; every document message is checked
-//! against the caller's access (decided once per document through `domain::decide`, then
-//! re-decided whenever an access event arrives); presence is bounded in size and rate; a peer
-//! that cannot keep up is disconnected rather than skipped; a silent peer is closed.
+//! The protocol — the `join` handshake, the sender check, authorisation before anything reaches
+//! a room, presence and inbound rates — is the sans-IO machine's; here are its effects
+//! performed (a peer-id claim in the hub, an access decision through `crate::access`, a room
+//! message, a frame on the socket) and what needs a clock or a socket: a bounded outbound queue
+//! (a peer that cannot keep up is disconnected rather than skipped), ping/pong and the idle
+//! timeout, the handshake timer, access re-decided on events and at deadlines, shutdown.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use domain::{Access, DocumentId};
-use sync::codec::{self, Message, PROTOCOL_V1, PeerMetadata};
+use domain::DocumentId;
+use sync::codec;
+use sync::conn::{ConnLimits, Connection, Effect, Input as ConnInput, ToRoom, close};
 use sync::{ConnId, Input};
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::{Affected, Hub, LiveEvent, RoomMsg};
 use crate::auth::Caller;
 
-/// Close codes (RFC 6455).
-const NORMAL: u16 = 1000;
-const GOING_AWAY: u16 = 1001;
-const UNSUPPORTED: u16 = 1003;
-const INVALID: u16 = 1007;
-const POLICY: u16 = 1008;
-const TOO_BIG: u16 = 1009;
+use close::{GOING_AWAY, INVALID, POLICY, TOO_BIG};
 
 /// The close code for a room's refusal, decided here once. Every refusal breaks the peer's sync
 /// stream (what it holds and what the room holds now differ), so each is a policy close (1008):
@@ -94,81 +91,32 @@ impl ConnSender {
     }
 }
 
-struct Sub {
-    edit: sync::Edit,
+/// What the shell keeps about each open document.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
     /// When access to it may next change by time (a grant's expiry), if ever.
     changes_at: Option<domain::Millis>,
     /// The partnership whose shared space holds it, if any.
     partnership: Option<uuid::Uuid>,
 }
 
-/// One access decision on a document.
-struct Decided {
-    access: Access,
-    edit: sync::Edit,
-    changes_at: Option<domain::Millis>,
-    partnership: Option<uuid::Uuid>,
+/// Document ids as the protocol names them (bare or as `automerge:` URLs), in one form.
+fn canonical(named: &str) -> Option<String> {
+    DocumentId::parse_url_or_id(named)
+        .ok()
+        .map(|d| d.to_string())
 }
 
 struct Conn {
     hub: Arc<Hub>,
     caller: Caller,
     id: ConnId,
-    peer_id: Option<String>,
     out: ConnSender,
-    subs: HashMap<DocumentId, Sub>,
-    /// Presence messages: a burst over the rate is dropped (presence is transient).
-    presence: Bucket,
-    /// Every inbound frame: over the rate, the connection stops reading until the bucket
-    /// refills — a flood is slowed to the rate by TCP backpressure, nothing is dropped.
-    inbound: Bucket,
-}
-
-/// A token bucket: `rate` per second, bursts of twice that.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    rate: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(per_sec: u32) -> Bucket {
-        let rate = f64::from(per_sec.max(1));
-        Bucket {
-            tokens: rate * 2.0,
-            rate,
-            at: Instant::now(),
-        }
-    }
-
-    fn refill(&mut self) {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
-            .min(self.rate * 2.0);
-        self.at = now;
-    }
-
-    /// Takes a token if there is one.
-    fn try_take(&mut self) -> bool {
-        self.refill();
-        if self.tokens < 1.0 {
-            return false;
-        }
-        self.tokens -= 1.0;
-        true
-    }
-
-    /// Takes a token, going into debt if need be; returns how long to wait before the next.
-    fn take(&mut self) -> Duration {
-        self.refill();
-        self.tokens -= 1.0;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
+    protocol: Connection<Meta>,
+    /// When the connection opened: the protocol's clock counts from here.
+    opened: Instant,
+    /// Set by a `Pause` effect: reading waits until then.
+    paused_until: Option<tokio::time::Instant>,
 }
 
 /// Runs the connection until it closes.
@@ -180,20 +128,33 @@ pub async fn run(hub: Arc<Hub>, socket: WebSocket, caller: Caller, slot: super::
         slow: Arc::new(AtomicBool::new(false)),
         wake: Arc::new(Notify::new()),
     };
+    let protocol = Connection::new(
+        hub.peer_id.clone(),
+        ConnLimits {
+            max_ephemeral_bytes: limits.max_ephemeral_bytes,
+            ephemeral_per_sec: limits.ephemeral_per_sec,
+            messages_per_sec: limits.messages_per_sec,
+            handshake_ms: u64::try_from(limits.handshake_timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1000),
+        },
+        canonical,
+        0,
+    );
     let mut conn = Conn {
         id: hub.next_conn_id(),
         hub: hub.clone(),
         caller,
-        peer_id: None,
         out,
-        subs: HashMap::new(),
-        presence: Bucket::new(limits.ephemeral_per_sec),
-        inbound: Bucket::new(limits.messages_per_sec),
+        protocol,
+        opened: Instant::now(),
+        paused_until: None,
     };
     tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
     conn.serve(socket, rx).await;
-    conn.leave_all().await;
-    if let Some(p) = &conn.peer_id {
+    let leaves = conn.protocol.leave_all();
+    conn.perform(leaves).await;
+    if let Some(p) = conn.protocol.peer_id() {
         hub.release_peer(p, conn.id);
     }
     drop(slot);
@@ -221,6 +182,121 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
 }
 
 impl Conn {
+    /// Milliseconds since the connection opened: the protocol machine's clock.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Feeds the protocol and performs what it asks; `Some` is the close it decided on.
+    async fn feed(&mut self, input: ConnInput<Meta>) -> Option<(u16, String)> {
+        let effects = self.protocol.handle(input);
+        self.perform(effects).await
+    }
+
+    /// Performs the protocol's effects in order (answering claims and access decisions as
+    /// they come, so the machine never waits long); `Some` is the close it decided on.
+    async fn perform(&mut self, effects: Vec<Effect>) -> Option<(u16, String)> {
+        let mut queue: VecDeque<Effect> = effects.into();
+        // Documents whose room could not be joined in this batch: what follows for them is
+        // not sent (it would start a room for a connection that is not in it).
+        let mut unreachable: Vec<String> = Vec::new();
+        let mut closing = None;
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Send(msg) => self.out.send(&codec::encode(&msg)),
+                Effect::Close { code, reason } => closing = Some((code, reason)),
+                Effect::Claim { peer_id } => {
+                    let ok = self.hub.claim_peer(&peer_id, self.caller.user.id, self.id);
+                    queue.extend(self.protocol.handle(ConnInput::Claimed { ok }));
+                }
+                Effect::Authorise { document } => {
+                    let grant = match DocumentId::parse_url_or_id(&document) {
+                        Ok(id) => self.decide(id).await,
+                        Err(_) => None,
+                    };
+                    queue.extend(self.protocol.handle(ConnInput::Decided { document, grant }));
+                }
+                Effect::Room { document, input } => {
+                    if unreachable.contains(&document) {
+                        continue;
+                    }
+                    let Ok(id) = DocumentId::parse_url_or_id(&document) else {
+                        continue;
+                    };
+                    if !self.to_room(id, input).await {
+                        queue.extend(self.protocol.handle(ConnInput::RoomUnavailable {
+                            document: document.clone(),
+                        }));
+                        unreachable.push(document);
+                    }
+                }
+                Effect::Pause { ms } => {
+                    self.paused_until =
+                        Some(tokio::time::Instant::now() + Duration::from_millis(ms));
+                }
+            }
+        }
+        closing
+    }
+
+    /// Passes a protocol input to the document's room. False if a join could not reach it.
+    async fn to_room(&self, id: DocumentId, input: ToRoom) -> bool {
+        let conn = self.id;
+        let msg = |input| RoomMsg::Input(input);
+        match input {
+            ToRoom::Join { peer_id, edit } => {
+                self.hub
+                    .send(
+                        id,
+                        RoomMsg::Join {
+                            input: Input::Join {
+                                conn,
+                                peer_id,
+                                user: super::user_key(self.caller.user.id),
+                                edit,
+                            },
+                            out: self.out.clone(),
+                        },
+                    )
+                    .await
+            }
+            ToRoom::Sync { data } => {
+                self.hub.send(id, msg(Input::Sync { conn, data })).await;
+                true
+            }
+            ToRoom::Ephemeral {
+                count,
+                session_id,
+                data,
+            } => {
+                self.hub
+                    .send(
+                        id,
+                        msg(Input::Ephemeral {
+                            conn,
+                            count,
+                            session_id,
+                            data,
+                        }),
+                    )
+                    .await;
+                true
+            }
+            ToRoom::SetAccess { edit } => {
+                self.hub
+                    .send_if_loaded(id, msg(Input::SetAccess { conn, edit }))
+                    .await;
+                true
+            }
+            ToRoom::Leave => {
+                self.hub
+                    .send_if_loaded(id, msg(Input::Leave { conn }))
+                    .await;
+                true
+            }
+        }
+    }
+
     async fn serve(&mut self, mut socket: WebSocket, mut rx: mpsc::Receiver<Outbound>) {
         let limits = self.hub.limits.clone();
         let mut events = self.hub.events.subscribe();
@@ -228,8 +304,13 @@ impl Conn {
         let idle = limits.idle_timeout.max(Duration::from_secs(1));
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let handshake = tokio::time::sleep(limits.handshake_timeout.max(Duration::from_secs(1)));
+        // The protocol's handshake deadline, counted from the same instant as its clock.
+        let handshake = tokio::time::sleep_until(
+            tokio::time::Instant::from_std(self.opened)
+                + limits.handshake_timeout.max(Duration::from_secs(1)),
+        );
         tokio::pin!(handshake);
+        let mut handshake_done = false;
         let mut last_heard = Instant::now();
         let wake = self.out.wake.clone();
         let throttle = tokio::time::sleep(Duration::ZERO);
@@ -255,6 +336,10 @@ impl Conn {
                     "server shutting down; reconnect shortly".to_owned(),
                 ));
             }
+            if let Some(at) = self.paused_until.take() {
+                throttle.as_mut().reset(at);
+                throttled = true;
+            }
             tokio::select! {
                 _ = closing.changed() => continue,
                 () = &mut throttle, if throttled => throttled = false,
@@ -263,20 +348,14 @@ impl Conn {
                     Some(Err(e)) => break Some(read_error(e)),
                     Some(Ok(msg)) => {
                         last_heard = Instant::now();
-                        match msg {
-                            WsMessage::Binary(bytes) => {
-                                if let Err(close) = self.frame(&bytes).await {
-                                    break Some(close);
-                                }
-                                let wait = self.inbound.take();
-                                if !wait.is_zero() {
-                                    throttled = true;
-                                    throttle.as_mut().reset(tokio::time::Instant::now() + wait);
-                                }
-                            }
-                            WsMessage::Text(_) => break Some((UNSUPPORTED, "binary frames only".to_owned())),
+                        let input = match msg {
+                            WsMessage::Binary(bytes) => ConnInput::Frame { data: bytes.to_vec(), now_ms: self.now_ms() },
+                            WsMessage::Text(_) => ConnInput::Text,
                             WsMessage::Close(_) => break None,
-                            WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+                        };
+                        if let Some(close) = self.feed(input).await {
+                            break Some(close);
                         }
                     }
                 },
@@ -305,8 +384,17 @@ impl Conn {
                         break Some((POLICY, "too slow: reconnect to resync".to_owned()));
                     }
                 }
-                () = &mut handshake, if self.peer_id.is_none() => {
-                    break Some((POLICY, "no join received in time".to_owned()));
+                () = &mut handshake, if !handshake_done => {
+                    let now_ms = self.now_ms();
+                    if let Some(close) = self.feed(ConnInput::Tick { now_ms }).await {
+                        break Some(close);
+                    }
+                    if self.protocol.peer_id().is_some() {
+                        handshake_done = true;
+                    } else {
+                        // Joining (a claim under way) or a tick a hair early: look again soon.
+                        handshake.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(50));
+                    }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > idle {
@@ -360,288 +448,67 @@ impl Conn {
         }
     }
 
-    fn server_peer(&self) -> String {
-        self.hub.peer_id.clone()
-    }
-
-    fn send(&self, msg: &Message) {
-        self.out.send(&codec::encode(msg));
-    }
-
-    fn error(&self, message: &str) {
-        self.send(&Message::Error {
-            sender_id: self.server_peer(),
-            target_id: self.peer_id.clone(),
-            message: message.to_owned(),
-        });
-    }
-
-    /// Handles one binary frame; `Err` closes the connection with that code and reason.
-    async fn frame(&mut self, bytes: &[u8]) -> Result<(), (u16, String)> {
-        let msg = match codec::decode(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                let reason = format!("not a protocol message: {e}");
-                self.error(&reason);
-                return Err((INVALID, reason));
-            }
-        };
-        if let Message::Join {
-            sender_id,
-            supported_protocol_versions,
-            ..
-        } = &msg
-        {
-            return self.join(sender_id, supported_protocol_versions);
-        }
-        let Some(peer_id) = &self.peer_id else {
-            return Err((POLICY, "send join first".to_owned()));
-        };
-        if msg.sender_id() != peer_id {
-            // automerge-repo clients pass on presence they received, with its first sender's
-            // id: the server relayed it to everyone already, so the echo is dropped. Any other
-            // message naming another sender is an impostor.
-            if matches!(msg, Message::Ephemeral { .. }) {
-                return Ok(());
-            }
-            self.error("senderId differs from the peer id this connection joined as");
-            return Err((
-                POLICY,
-                "senderId does not match the connection's peer".to_owned(),
-            ));
-        }
-        match msg {
-            Message::Request {
-                document_id, data, ..
-            }
-            | Message::Sync {
-                document_id, data, ..
-            } => {
-                self.sync(&document_id, data).await;
-            }
-            Message::Ephemeral {
-                document_id,
-                count,
-                session_id,
-                data,
-                ..
-            } => {
-                self.ephemeral(&document_id, count, session_id, data)
-                    .await?;
-            }
-            Message::Leave { .. } => return Err((NORMAL, "left".to_owned())),
-            // The peer lacks a document, speaks of storage subscriptions we do not offer, or
-            // answers: nothing to do.
-            Message::DocUnavailable { .. }
-            | Message::RemoteSubscriptionChange { .. }
-            | Message::RemoteHeadsChanged { .. }
-            | Message::Error { .. }
-            | Message::Peer { .. }
-            | Message::Join { .. } => {}
-        }
-        Ok(())
-    }
-
-    fn join(&mut self, sender_id: &str, versions: &[String]) -> Result<(), (u16, String)> {
-        if !versions.is_empty() && !versions.iter().any(|v| v == PROTOCOL_V1) {
-            self.error("unsupported protocol version");
-            return Err((POLICY, "unsupported protocol version".to_owned()));
-        }
-        if let Some(current) = &self.peer_id
-            && current != sender_id
-        {
-            self.error("this connection already joined as another peer");
-            return Err((POLICY, "peer id changed".to_owned()));
-        }
-        if sender_id.is_empty() || sender_id.len() > 256 {
-            return Err((POLICY, "peer id must be 1 to 256 bytes".to_owned()));
-        }
-        if !self.hub.claim_peer(sender_id, self.caller.user.id, self.id) {
-            self.error("this peer id belongs to another user");
-            return Err((POLICY, "peer id belongs to another user".to_owned()));
-        }
-        self.peer_id = Some(sender_id.to_owned());
-        self.send(&Message::Peer {
-            sender_id: self.server_peer(),
-            target_id: sender_id.to_owned(),
-            selected_protocol_version: PROTOCOL_V1.to_owned(),
-            peer_metadata: Some(PeerMetadata {
-                storage_id: None,
-                is_ephemeral: false,
-            }),
-        });
-        Ok(())
-    }
-
-    fn unavailable(&self, document_id: &str) {
-        self.send(&Message::DocUnavailable {
-            sender_id: self.server_peer(),
-            target_id: self.peer_id.clone().unwrap_or_default(),
-            document_id: document_id.to_owned(),
-        });
-    }
-
-    /// The caller's access to a document now (none if it does not exist), and what that lets
-    /// them change in it.
-    async fn access(&self, id: DocumentId) -> Decided {
+    /// The caller's access to a document now, as the protocol takes it: what they may change
+    /// (`None`: they may not read it, or it does not exist) and what the shell notes about it.
+    async fn decide(&self, id: DocumentId) -> Option<(sync::Edit, Meta)> {
         let p = &self.caller.principal;
-        let none = Decided {
-            access: Access::None,
-            edit: sync::Edit::None,
-            changes_at: None,
-            partnership: None,
-        };
         let row = match self.hub.store.get_document(p, id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return none,
+            Ok(row) => row?,
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
-                return none;
+                return None;
             }
         };
-        let (access, changes_at) = match self.hub.store.caller_context(p).await {
-            Ok(ctx) => {
-                let now = store::now_millis();
-                (
-                    crate::access::access_of(&self.caller, &ctx, &row, now),
-                    crate::access::next_change(&ctx, id, now),
-                )
-            }
+        let ctx = match self.hub.store.caller_context(p).await {
+            Ok(ctx) => ctx,
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
-                return none;
+                return None;
             }
         };
-        let edit = crate::access::sync_edit(access, row.document.kind, p.is_guest);
+        let now = store::now_millis();
+        let access = crate::access::access_of(&self.caller, &ctx, &row, now);
+        if !access.can_read() {
+            return None;
+        }
         let partnership = match row.owner {
             domain::SpaceOwner::Partnership { partnership_id } => Some(partnership_id),
             domain::SpaceOwner::Private { .. } => None,
         };
-        Decided {
-            access,
-            edit,
-            changes_at,
-            partnership,
-        }
+        Some((
+            crate::access::sync_edit(access, row.document.kind, p.is_guest),
+            Meta {
+                changes_at: crate::access::next_change(&ctx, id, now),
+                partnership,
+            },
+        ))
     }
 
     /// Whether an access change can affect this connection.
     fn affected_by(&self, affected: &Affected) -> bool {
         match affected {
-            Affected::Document(id) => self.subs.contains_key(id),
-            Affected::Partnership(pid) => self.subs.values().any(|s| s.partnership == Some(*pid)),
+            Affected::Document(id) => {
+                let id = id.to_string();
+                self.protocol.documents().any(|(d, _)| d == id)
+            }
+            Affected::Partnership(pid) => self
+                .protocol
+                .documents()
+                .any(|(_, m)| m.partnership == Some(*pid)),
             Affected::User(user) => *user == self.caller.user.id,
         }
     }
 
     /// The next moment access may end by time: the session's end or a grant's expiry.
     fn next_deadline(&self) -> domain::Millis {
-        self.subs
-            .values()
-            .filter_map(|s| s.changes_at)
+        self.protocol
+            .documents()
+            .filter_map(|(_, m)| m.changes_at)
             .fold(self.caller.session_expires_at, domain::Millis::min)
     }
 
-    /// The document the message names, if the caller may read it; joins its room first time.
-    async fn authorised(&mut self, document_id: &str) -> Option<DocumentId> {
-        let Ok(id) = DocumentId::parse_url_or_id(document_id) else {
-            self.unavailable(document_id);
-            return None;
-        };
-        if self.subs.contains_key(&id) {
-            return Some(id);
-        }
-        let Decided {
-            access,
-            edit,
-            changes_at,
-            partnership,
-        } = self.access(id).await;
-        if !access.can_read() {
-            // Never created by syncing, and nothing about its existence revealed.
-            self.unavailable(document_id);
-            return None;
-        }
-        let join = Input::Join {
-            conn: self.id,
-            peer_id: self.peer_id.clone().unwrap_or_default(),
-            user: super::user_key(self.caller.user.id),
-            edit: edit.clone(),
-        };
-        let hub = self.hub.clone();
-        if !hub
-            .send(
-                id,
-                RoomMsg::Join {
-                    input: join,
-                    out: self.out.clone(),
-                },
-            )
-            .await
-        {
-            self.error("document is not available right now");
-            return None;
-        }
-        self.subs.insert(
-            id,
-            Sub {
-                edit,
-                changes_at,
-                partnership,
-            },
-        );
-        Some(id)
-    }
-
-    async fn sync(&mut self, document_id: &str, data: Vec<u8>) {
-        let Some(id) = self.authorised(document_id).await else {
-            return;
-        };
-        let hub = self.hub.clone();
-        hub.send(
-            id,
-            RoomMsg::Input(Input::Sync {
-                conn: self.id,
-                data,
-            }),
-        )
-        .await;
-    }
-
-    async fn ephemeral(
-        &mut self,
-        document_id: &str,
-        count: u64,
-        session_id: String,
-        data: Vec<u8>,
-    ) -> Result<(), (u16, String)> {
-        if data.len() > self.hub.limits.max_ephemeral_bytes {
-            self.error("presence message too large: dropped");
-            return Ok(());
-        }
-        if !self.presence.try_take() {
-            // Presence is transient: dropping a burst is the right answer to a flood.
-            return Ok(());
-        }
-        let Some(id) = self.authorised(document_id).await else {
-            return Ok(());
-        };
-        let hub = self.hub.clone();
-        hub.send(
-            id,
-            RoomMsg::Input(Input::Ephemeral {
-                conn: self.id,
-                count,
-                session_id,
-                data,
-            }),
-        )
-        .await;
-        Ok(())
-    }
-
-    /// Re-decides access to every document after an access event. False if the session itself
-    /// no longer holds.
+    /// Re-decides access to every open document after an access event or at a deadline.
+    /// False if the session itself no longer holds.
     async fn recheck(&mut self) -> bool {
         self.hub.rechecks.fetch_add(1, Ordering::Relaxed);
         match crate::auth::authenticate(
@@ -654,47 +521,23 @@ impl Conn {
             Ok(caller) => self.caller = caller,
             Err(_) => return false,
         }
-        let docs: Vec<DocumentId> = self.subs.keys().copied().collect();
-        let hub = self.hub.clone();
-        for id in docs {
-            let Decided {
-                access,
-                edit,
-                changes_at,
-                ..
-            } = self.access(id).await;
-            if let Some(sub) = self.subs.get_mut(&id) {
-                sub.changes_at = changes_at;
+        let docs: Vec<String> = self
+            .protocol
+            .documents()
+            .map(|(d, _)| d.to_owned())
+            .collect();
+        for document in docs {
+            let grant = match DocumentId::parse_url_or_id(&document) {
+                Ok(id) => self.decide(id).await,
+                Err(_) => None,
+            };
+            if grant.is_none() {
+                tracing::info!(conn = self.id, document = %document, "access revoked on a live connection");
             }
-            if !access.can_read() {
-                self.subs.remove(&id);
-                hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
-                    .await;
-                self.unavailable(&id.to_string());
-                tracing::info!(conn = self.id, document = %id, "access revoked on a live connection");
-            } else if let Some(sub) = self.subs.get_mut(&id)
-                && sub.edit != edit
-            {
-                sub.edit = edit.clone();
-                hub.send_if_loaded(
-                    id,
-                    RoomMsg::Input(Input::SetAccess {
-                        conn: self.id,
-                        edit,
-                    }),
-                )
-                .await;
-            }
+            // A re-decision never closes the connection.
+            let _ = self.feed(ConnInput::Redecided { document, grant }).await;
         }
         true
-    }
-
-    async fn leave_all(&mut self) {
-        let hub = self.hub.clone();
-        for id in std::mem::take(&mut self.subs).into_keys() {
-            hub.send_if_loaded(id, RoomMsg::Input(Input::Leave { conn: self.id }))
-                .await;
-        }
     }
 }
 
@@ -704,7 +547,7 @@ fn read_error(e: axum::Error) -> (u16, String) {
     let inner = e.into_inner();
     match inner.downcast_ref::<WsError>() {
         Some(WsError::Capacity(c)) => (TOO_BIG, format!("message too large: {c}")),
-        Some(WsError::Protocol(p)) => (1002, format!("protocol error: {p}")),
+        Some(WsError::Protocol(p)) => (close::PROTOCOL, format!("protocol error: {p}")),
         _ => (INVALID, "read error".to_owned()),
     }
 }
