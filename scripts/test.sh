@@ -85,6 +85,9 @@ if [ ! -x "$deny" ]; then
     cargo install --locked --quiet --root "target/tools/cargo-deny-$deny_version" cargo-deny --version "$deny_version"
   fi
 fi
+# cargo-deny reads the whole dependency graph, every platform's crates included; a build only
+# downloads the host's, so fetch the rest (from the crates registry) first.
+cargo fetch --locked --quiet
 "$deny" --offline check licenses bans sources
 # The RustSec database lives on GitHub. Where it cannot be reached, the [bans] list in
 # deny.toml (the advisories we know of) is what stands between a vulnerable crate and a build.

@@ -75,7 +75,23 @@ async fn edit_until_dropped(
 ) -> Replica {
     r.state = am_sync::State::new();
     if r.doc.get_heads().is_empty() {
-        // Edits go into the register's risks: receive the document first.
+        // Edits go into the register's risks: receive the document first. The room's first
+        // answer (it loads the document) can take far longer than the 50 ms quiet that ends a
+        // settle on a loaded machine, so wait for it.
+        r.push(&mut c, true).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match c.recv_within(Duration::from_millis(200)).await {
+                Heard::Msg(Message::Sync { data, .. }) => {
+                    let m = am_sync::Message::decode(&data).unwrap();
+                    r.doc.sync().receive_sync_message(&mut r.state, m).unwrap();
+                    break;
+                }
+                Heard::Closed(..) => return r,
+                _ if tokio::time::Instant::now() > deadline => return r,
+                _ => {}
+            }
+        }
         let heard = r.settle_within(&mut c, Duration::from_millis(50)).await;
         if r.doc.get_heads().is_empty() || heard.iter().any(|h| matches!(h, Heard::Closed(..))) {
             return r;
