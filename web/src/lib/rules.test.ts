@@ -1,11 +1,28 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { heatMap, latest, rag } from "./rules";
+import { band, heatMap, latest, rag } from "./rules";
+
+/** The domain's own cases for the rules restated here (crates/domain/tests/display_rules.rs
+ * holds the Rust rules to the same file). */
+const shared = JSON.parse(readFileSync(new URL("../../../crates/domain/display-rules.json", import.meta.url), "utf8"));
 
 const a = (id: string, riskId: string, kind: "current" | "inherent" | "target", l: number, i: number, date: string) => ({
   id, riskId, kind, likelihood: l, impact: i, date, assessor: "x", reason: "",
 });
 
 describe("rules", () => {
+  it("pass the same cases as the server's rules", () => {
+    for (const c of shared.rag) {
+      expect(rag(c.polarity, c.target, c.tolerance, c.actual), JSON.stringify(c)).toBe(c.rag);
+    }
+    for (const c of shared.band.cases) {
+      expect(band(shared.band.matrix, c.likelihood, c.impact)?.id ?? null, JSON.stringify(c)).toBe(c.band);
+    }
+    for (const c of shared.latest.cases) {
+      expect(latest(shared.latest.assessments, c.risk, c.kind)?.id ?? null, JSON.stringify(c)).toBe(c.id);
+    }
+  });
+
   it("takes the latest assessment by date, later entry on the same day", () => {
     const list = [a("1", "r", "current", 2, 2, "2026-01-01"), a("2", "r", "current", 3, 3, "2026-02-01"), a("3", "r", "current", 4, 4, "2026-02-01"), a("4", "r", "target", 1, 1, "2026-03-01")];
     expect(latest(list, "r", "current")?.id).toBe("3");

@@ -1,5 +1,6 @@
 // Display rules the screens need live, between server round trips. The server's rules
-// (crates/domain) stay the authority: dashboards and reports come from the REST API.
+// (crates/domain) stay the authority: dashboards and reports come from the REST API. Both are
+// held to the same cases, crates/domain/display-rules.json.
 import type { Schemas } from "../api/client";
 
 type Matrix = Schemas["Matrix"];
@@ -40,7 +41,8 @@ export function rag(
 ): Rag {
   const shortfall = polarity === "higher-is-better" ? target - actual : actual - target;
   if (shortfall <= 0) return "green";
-  return shortfall <= tolerance ? "amber" : "red";
+  // A tolerance entered as negative counts by its size, as the server reads it.
+  return shortfall <= Math.abs(tolerance) ? "amber" : "red";
 }
 
 /** Open risks per cell of the matrix for one kind of assessment: counts[l-1][i-1]. */

@@ -4,7 +4,7 @@ import { Automerge } from "@automerge/react/slim";
 import { api, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
 import { RichText, type Selected } from "../lib/RichText";
 import { textBetween } from "../lib/cursors";
-import type { ScreenProps } from "./RegisterScreen";
+import type { ScreenProps } from "./screen";
 
 type Comment = Schemas["Comment"];
 

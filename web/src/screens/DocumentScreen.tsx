@@ -4,6 +4,7 @@ import { api, ApiError, type DocumentView, type Schemas, type User } from "../ap
 import { spaceNote } from "./Home";
 import { onRefused, onServerHeads } from "../repo";
 import { useLive } from "../lib/useLive";
+import { canEditFor, type Caret, type Peer } from "./screen";
 import { colourOf, initials } from "../lib/colour";
 import { RegisterScreen } from "./RegisterScreen";
 import { SlaScreen } from "./SlaScreen";
@@ -13,28 +14,6 @@ import { HistoryPanel, ImportPanel, SharingPanel } from "./Panels";
 
 // The agreement's rich-text editor (ProseMirror) is loaded only when an agreement is opened.
 const AgreementScreen = lazy(() => import("./AgreementScreen").then((m) => ({ default: m.AgreementScreen })));
-
-/** May the caller change things inside this top-level list (or anywhere, for null)? */
-export type CanEdit = (list: string | null) => boolean;
-
-export function canEditFor(view: DocumentView): CanEdit {
-  const e = view.editable;
-  return (list) => e.kind === "everything" || (e.kind === "only" && list !== null && e.lists.includes(list));
-}
-
-/** Where someone's caret is in a text: which text (a clause id) and automerge cursors. */
-export interface Caret {
-  text: string;
-  anchor: string;
-  head: string;
-}
-
-export interface Peer {
-  name: string;
-  field?: string;
-  caret?: Caret;
-  seen: number;
-}
 
 /** Who else has the document open, what they are editing and where their caret is
  * (ephemeral, never stored). */

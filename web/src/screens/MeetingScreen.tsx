@@ -3,7 +3,7 @@ import { byId } from "../lib/edit";
 import { api, type DocumentView, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
 import { currentUser } from "../api/client";
 import { CollabText } from "../lib/CollabText";
-import type { ScreenProps } from "./RegisterScreen";
+import type { ScreenProps } from "./screen";
 
 const ACTION_STATUSES: [Schemas["ActionStatus"], string][] = [
   ["not-started", "Not started"],

@@ -1,29 +1,9 @@
 import { useEffect, useMemo, useState } from "react";
-import type { DocHandle, Repo } from "@automerge/react/slim";
-import { api, type DocumentView, type LiveDoc, type RiskRegister, type Schemas, type User } from "../api/client";
+import { api, type RiskRegister, type Schemas } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
 import { byId, openResource } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
-import type { CanEdit, Caret, Peer } from "./DocumentScreen";
-
-export interface ScreenProps<T> {
-  doc: LiveDoc<T>;
-  change: (f: (d: LiveDoc<T>) => void) => void;
-  canEdit: CanEdit;
-  view: DocumentView;
-  onFocusField: (f: string | undefined) => void;
-  /** The names of the others editing a field (as named by `onFocusField`). */
-  editing: (field: string) => string[];
-  /** The live document's handle (for editors bound to it directly, like rich text). */
-  handle: DocHandle<unknown>;
-  /** The others on this document and where their carets are. */
-  peers: Peer[];
-  /** Tells the others where this user's caret is (or that it is nowhere). */
-  onCaret: (c: Caret | undefined) => void;
-  user: User;
-  /** The repo, for screens that open a second live document (an SLA's partners' figures). */
-  repo: Repo | null;
-}
+import type { ScreenProps } from "./screen";
 
 function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {
   if (!b) return <span className="muted">not assessed</span>;

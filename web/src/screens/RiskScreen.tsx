@@ -3,7 +3,7 @@ import { byId } from "../lib/edit";
 import { api, currentUser, type DocumentView, type Meeting, type RiskRegister, type Schemas } from "../api/client";
 import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
-import type { ScreenProps } from "./RegisterScreen";
+import type { ScreenProps } from "./screen";
 
 type AuditEntry = Schemas["AuditEntry"];
 

@@ -3,8 +3,7 @@ import type { Repo } from "@automerge/react/slim";
 import { api, type DocumentView, type LiveDoc, type PartnersFigures, type Schemas, type Sla } from "../api/client";
 import { rag } from "../lib/rules";
 import { useLive } from "../lib/useLive";
-import type { CanEdit } from "./DocumentScreen";
-import type { ScreenProps } from "./RegisterScreen";
+import type { CanEdit, ScreenProps } from "./screen";
 
 const RAG_WORD = { red: "Red", amber: "Amber", green: "Green" } as const;
 

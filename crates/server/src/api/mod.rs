@@ -6,10 +6,10 @@ mod exchange;
 mod figures;
 mod history;
 mod invitations;
-mod live;
 mod organisations;
 mod partnerships;
 mod session;
+mod sync;
 mod views;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -150,7 +150,7 @@ pub fn router(state: AppState) -> Router {
             "/invitations/{id}",
             axum::routing::delete(invitations::revoke),
         )
-        .route("/sync/ticket", post(live::ticket))
+        .route("/sync/ticket", post(sync::ticket))
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(axum::middleware::map_response(api_headers));
@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/sync", get(live::upgrade))
+        .route("/sync", get(sync::upgrade))
         .fallback(crate::web::serve)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(
@@ -368,7 +368,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         documents::list, documents::create, documents::get, documents::update,
         documents::list_grants, documents::revoke_grant, figures::ensure,
         invitations::list, invitations::create, invitations::revoke, invitations::accept,
-        live::ticket, live::upgrade,
+        sync::ticket, sync::upgrade,
         history::content, history::create_version, history::list_versions, history::changes,
         history::audit, history::get_version, history::sign_off,
         views::dashboard, views::overview,

@@ -103,11 +103,13 @@ pub enum SlotRefused {
     User,
 }
 
-/// One open live connection, counted in the server's and its user's totals until dropped.
+/// One open live connection, counted in the server's and its user's totals, and among the
+/// tasks shutdown waits for, until dropped.
 #[derive(Debug)]
 pub struct Slot {
     hub: Arc<Hub>,
     user: Uuid,
+    _task: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl Drop for Slot {
@@ -154,6 +156,8 @@ pub struct Hub {
     committer: commit::Committer,
     /// Set when the server shuts down: connections close (1001), rooms settle, compact, go.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Every room task and every open connection: shutdown waits for them to end.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for Hub {
@@ -189,6 +193,7 @@ impl Hub {
             limits,
             committer,
             closing: tokio::sync::watch::Sender::new(false),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
     }
 
@@ -206,16 +211,10 @@ impl Hub {
     /// Waits until every connection has closed and every room has unloaded, or the deadline.
     /// True if everything closed in time.
     pub async fn wait_closed(&self, deadline: Duration) -> bool {
-        let end = tokio::time::Instant::now() + deadline;
-        loop {
-            if self.connections.load(Ordering::Relaxed) == 0 && self.loaded_rooms() == 0 {
-                return true;
-            }
-            if tokio::time::Instant::now() >= end {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.tasks.close();
+        tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_ok()
     }
 
     /// The cross-document committer.
@@ -244,6 +243,7 @@ impl Hub {
         Ok(Slot {
             hub: self.clone(),
             user,
+            _task: self.tasks.token(),
         })
     }
 
@@ -379,7 +379,8 @@ impl Hub {
         let (tx, rx) = mpsc::channel(1024);
         let generation = self.next_room.fetch_add(1, Ordering::Relaxed);
         rooms.insert(doc, (generation, tx.clone()));
-        tokio::spawn(room::run(self.clone(), doc, generation, rx));
+        self.tasks
+            .spawn(room::run(self.clone(), doc, generation, rx));
         tx
     }
 
