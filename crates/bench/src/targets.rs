@@ -284,6 +284,11 @@ fn concordat_env(dir: &Path, port: u16) -> Vec<(String, String)> {
         ("CONCORDAT_ACCESS_TOKEN_TTL_SECS", "3600".into()),
         ("CONCORDAT_SYNC_MAX_CONNECTIONS", "50000".into()),
         ("CONCORDAT_SYNC_TICKET_TTL_SECS", "600".into()),
+        // The load generator is one user holding thousands of connections: the per-user
+        // limits that stop one person exhausting the server are opened for it (the peers have
+        // none).
+        ("CONCORDAT_SYNC_MAX_CONNECTIONS_PER_USER", "50000".into()),
+        ("CONCORDAT_SYNC_TICKETS_PER_MINUTE", "1000000".into()),
         (
             "CONCORDAT_SYNC_UNLOAD_AFTER_SECS",
             CONCORDAT_UNLOAD_SECS.to_string(),
