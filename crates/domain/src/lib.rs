@@ -5,6 +5,7 @@
 //! `#[test]` and is shared, unchanged, by the store, the server and (later) the sync core.
 
 pub mod access;
+pub mod audit;
 pub mod documents;
 pub mod ids;
 pub mod model;

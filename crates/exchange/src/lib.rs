@@ -16,11 +16,15 @@
 //!   CSV. Its column headers are ones [`import::Mapping::guess`] recognises, so a workbook
 //!   exported, edited and imported again round-trips.
 //!
+//! - [`report`] writes the committee report's HTML (for print and PDF): the register's heat
+//!   maps, red risks and what changed since a named version.
+//!
 //! Council fields hold organisation ids; sheets hold council names. Both directions take the
 //! partnership's `(organisation id, name)` pairs to translate.
 
 pub mod export;
 pub mod import;
+pub mod report;
 
 /// The partnership's councils as `(organisation id, display name)` pairs: names are what a
 /// sheet shows, ids are what the register stores.

@@ -4,7 +4,6 @@
 
 pub mod access;
 pub mod api;
-pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod content;
@@ -12,7 +11,6 @@ pub mod demo;
 pub mod error;
 pub mod live;
 pub mod logging;
-pub mod report;
 pub mod throttle;
 pub mod web;
 

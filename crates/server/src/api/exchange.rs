@@ -518,7 +518,7 @@ pub async fn report(
         None => None,
     };
     let names = file.councils.clone();
-    let html = crate::report::committee_report(&crate::report::ReportInput {
+    let html = exchange::report::committee_report(&exchange::report::ReportInput {
         title: &file.opened.row.document.title,
         register: &file.register,
         today: chrono::Utc::now().date_naive(),

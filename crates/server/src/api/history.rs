@@ -381,7 +381,7 @@ pub struct AuditEntry {
     /// the change records no time (content the server wrote when creating the document).
     pub at: Option<i64>,
     pub author: AuditAuthor,
-    pub edits: Vec<crate::audit::FieldEdit>,
+    pub edits: Vec<domain::audit::FieldEdit>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -422,10 +422,10 @@ pub async fn audit(
         })
         .collect();
     let max_scan = state.config.audit_max_scan.max(1);
-    let mut names: crate::audit::Names =
+    let mut names: domain::audit::Names =
         super::organisations::names(&state, &caller.principal).await?;
     let page = tokio::task::spawn_blocking(move || {
-        names.extend(crate::audit::risk_names(
+        names.extend(domain::audit::risk_names(
             &opened.doc,
             &opened.doc.get_heads(),
         ));
@@ -441,7 +441,7 @@ pub async fn audit(
 fn audit_page(
     doc: &Automerge,
     authors: &HashMap<Vec<u8>, AuditAuthor>,
-    names: &crate::audit::Names,
+    names: &domain::audit::Names,
     q: AuditQuery,
     limit: usize,
     max_scan: usize,
@@ -470,7 +470,7 @@ fn audit_page(
         last_scanned = Some(change.hash().to_string());
         let before: Vec<ChangeHash> = change.deps().to_vec();
         let after = [change.hash()];
-        let mut edits = crate::audit::field_edits(doc, &before, &after, names);
+        let mut edits = domain::audit::field_edits(doc, &before, &after, names);
         if let Some(risk) = &q.risk {
             edits.retain(|e| e.risk_id.as_deref() == Some(risk.as_str()));
             if edits.is_empty() {

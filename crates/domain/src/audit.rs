@@ -8,8 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::documents::agreement;
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ReadDoc, Value};
-use domain::documents::agreement;
 use serde::Serialize;
 use utoipa::ToSchema;
 
