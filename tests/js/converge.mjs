@@ -1,4 +1,4 @@
-// The JS half of the samod ↔ JS convergence test (tests/tests/samod_interop.rs): the
+// The JS half of the samod ↔ JS convergence test (tests/tests/e2e/samod_interop.rs): the
 // unmodified JS automerge-repo client, as a user of a second council, edits the same Concordat
 // document as a samod client. Protocol between the two (through the document itself):
 //   samod writes disputeClause → JS waits for it, writes exitClause → samod waits for that, writes

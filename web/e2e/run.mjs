@@ -1,5 +1,5 @@
 // End-to-end tests of the browser client in Debian's Chromium, driven by playwright-core,
-// against a running Concordat (its URL is the first argument; tests/tests/browser.rs starts
+// against a running Concordat (its URL is the first argument; tests/tests/e2e/browser.rs starts
 // one on a fresh database with the demo workspace and runs this script).
 // Screenshots of each main screen go to web/e2e/artifacts/.
 import { chromium } from "playwright-core";

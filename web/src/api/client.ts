@@ -1,5 +1,5 @@
 // The REST client: the session's tokens, one error shape, types generated from the server's
-// own OpenAPI document (src/api/schema.d.ts, from openapi.json; see tests/tests/web_types.rs).
+// own OpenAPI document (src/api/schema.d.ts, from openapi.json; see tests/tests/e2e/web_types.rs).
 import type { components } from "./schema";
 
 export type Schemas = components["schemas"];

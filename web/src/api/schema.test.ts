@@ -1,5 +1,5 @@
 // The client's types are generated from the server's OpenAPI document (src/api/openapi.json,
-// itself checked against the server by tests/tests/web_types.rs): this fails if schema.d.ts
+// itself checked against the server by tests/tests/e2e/web_types.rs): this fails if schema.d.ts
 // was not regenerated after openapi.json changed (`npm run types`).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";

@@ -19,7 +19,7 @@ fn web_client_openapi_matches_the_server() {
     assert!(
         committed == generated,
         "web/src/api/openapi.json is out of date with the server's types: run \
-         `CONCORDAT_UPDATE_WEB_TYPES=1 cargo nextest run -p tests --test web_types` and \
+         `CONCORDAT_UPDATE_WEB_TYPES=1 cargo nextest run -p tests --test e2e web_types::` and \
          `npm run types` in web/"
     );
 }

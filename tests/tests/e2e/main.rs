@@ -1,0 +1,19 @@
+//! Every end-to-end test, in one binary: each test binary links the whole server, so one link
+//! instead of one per area. Each module is one area (its own `//!` says what it shows); nextest
+//! still runs every test in a process of its own. Run one area with
+//! `cargo nextest run -p tests --test e2e <module>::`.
+
+mod api;
+mod browser;
+mod documents_rest;
+mod durability;
+mod exchange_rest;
+mod exhaustion;
+mod js_interop;
+mod jwt;
+mod postgres_rls;
+mod samod_interop;
+mod store_story;
+mod sync_ws;
+mod tenant_wall;
+mod web_types;
