@@ -1,6 +1,9 @@
-// The REST client: the session's tokens, one error shape, types generated from the server's
-// own OpenAPI document (src/api/schema.d.ts, from openapi.json; see tests/tests/e2e/web_types.rs).
-import type { components } from "./schema";
+// The REST client: the session's tokens, one error shape, and typed calls generated from the
+// server's own OpenAPI document (src/api/schema.d.ts, from openapi.json; see
+// tests/tests/e2e/web_types.rs): `ok(rest.GET("/api/documents/{id}", { params: { path: { id } } }))`
+// checks the path, its parameters, the body and the answer against the server's types.
+import createClient from "openapi-fetch";
+import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
 export type DocumentView = Schemas["DocumentView"];
@@ -81,20 +84,39 @@ function refreshOnce(current: Session): Promise<boolean> {
   return refreshing;
 }
 
-async function call(path: string, init: RequestInit, retry = true): Promise<Response> {
-  const headers = new Headers(init.headers);
+/** Sends a request with the session's bearer token. The access token is short-lived: on a
+ * 401 the refresh token is exchanged (unless another request already has since this one was
+ * sent) and the request sent once more. */
+async function authorised(req: Request, retry = true): Promise<Response> {
+  const again = retry ? req.clone() : null;
   const sent = session?.access_token;
-  if (sent) headers.set("authorization", `Bearer ${sent}`);
-  if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
-  const resp = await fetch(path, { ...init, headers });
-  if (resp.status === 401 && retry && session) {
-    // The access token is short-lived: exchange the refresh token, unless another request
-    // already has since this one was sent.
+  if (sent) req.headers.set("authorization", `Bearer ${sent}`);
+  const resp = await fetch(req);
+  if (resp.status === 401 && again && session) {
     if (session.access_token !== sent || (await refreshOnce(session))) {
-      return call(path, init, false);
+      return authorised(again, false);
     }
   }
   return resp;
+}
+
+/** Typed REST calls (openapi-fetch over the generated schema), each with the session's token.
+ * Take the answer with {@link ok}. */
+export const rest = createClient<paths>({ fetch: (req: Request) => authorised(req) });
+
+/** A typed call's answer, or the API's error thrown as an {@link ApiError}. */
+export async function ok<R extends { data?: unknown; error?: unknown; response: Response }>(
+  call: Promise<R>,
+): Promise<NonNullable<R["data"]>> {
+  const { data, error, response } = await call;
+  if (response.ok) return data as NonNullable<R["data"]>;
+  const body = error as { error?: { code?: string; message?: string; field?: string } } | undefined;
+  throw new ApiError(
+    response.status,
+    body?.error?.code ?? "http",
+    body?.error?.message ?? `${response.status} ${response.statusText}`,
+    body?.error?.field,
+  );
 }
 
 async function errorOf(resp: Response): Promise<ApiError> {
@@ -106,11 +128,6 @@ async function errorOf(resp: Response): Promise<ApiError> {
   }
 }
 
-export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const resp = await call(path, init);
-  if (!resp.ok) throw await errorOf(resp);
-  return (resp.status === 204 ? undefined : await resp.json()) as T;
-}
 
 export async function login(email: string, password: string): Promise<User> {
   const resp = await fetch("/api/auth/login", {
@@ -141,7 +158,7 @@ export async function acceptInvitation(token: string, displayName: string, passw
 
 export async function signOut() {
   try {
-    await api("/api/auth/logout", { method: "POST" });
+    await ok(rest.POST("/api/auth/logout"));
   } catch {
     // Signed out locally either way.
   }
@@ -153,7 +170,7 @@ export async function signOut() {
 /** A single-use websocket URL for live sync, on this page's own host (tickets replace
  * tokens in URLs: a URL is logged by proxies, a ticket works once). */
 export async function syncUrl(): Promise<string> {
-  const t = await api<{ ticket: string }>("/api/sync/ticket", { method: "POST" });
+  const t = await ok(rest.POST("/api/sync/ticket"));
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${location.host}/sync?ticket=${encodeURIComponent(t.ticket)}`;
 }

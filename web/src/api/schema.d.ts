@@ -1247,7 +1247,7 @@ export interface components {
              * @description Overrides the guessed column mapping: `{"columns": {"A": "reference", "B": "title",
              *     "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter.
              */
-            mapping: Record<string, never>;
+            mapping?: Record<string, never> | null;
             /** @description The sheet to read (XLSX; default the first). */
             sheet?: string | null;
         };

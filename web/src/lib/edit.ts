@@ -1,5 +1,4 @@
 // Small helpers for editing live documents.
-import { api } from "../api/client";
 
 /** The element of a live list with this id. Inside a change, an id the server wrote is an
  * immutable string object, not a JS string: `x.id === id` would never hold. */
@@ -30,4 +29,3 @@ function tokenOf(): string {
   }
 }
 
-export { api };

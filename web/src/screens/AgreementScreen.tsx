@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { byId } from "../lib/edit";
 import { Automerge } from "@automerge/react/slim";
-import { api, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
+import { ok, rest, type Agreement, type DocumentView, type Schemas, type User, type Version } from "../api/client";
 import { RichText, type Selected } from "../lib/RichText";
 import { textBetween } from "../lib/cursors";
 import type { ScreenProps } from "./screen";
@@ -26,10 +26,11 @@ function useChangedSinceSigned(view: DocumentView, doc: Agreement): Record<strin
     Promise.all(
       signed.map(async (id) => {
         const [v, c] = await Promise.all([
-          api<{ version: Version }>(`/api/versions/${id}`),
-          api<{ content: Agreement }>(`/api/documents/${view.id}/content?version=${id}`),
+          ok(rest.GET("/api/versions/{id}", { params: { path: { id } } })),
+          ok(rest.GET("/api/documents/{id}/content", { params: { path: { id: view.id }, query: { version: id } } })),
         ]);
-        return { label: v.version.label, at: v.version.created_at, clauses: c.content.clauses ?? [] };
+        const content = c.content as unknown as Agreement;
+        return { label: v.version.label, at: v.version.created_at, clauses: content.clauses ?? [] };
       }),
     )
       .then((vs) => live && setThen(vs.sort((a, b) => b.at - a.at)))
@@ -260,7 +261,7 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const [confirming, setConfirming] = useState(false);
   const loadVersions = (newest = false) =>
-    api<Version[]>(`/api/documents/${view.id}/versions`)
+    ok(rest.GET("/api/documents/{id}/versions", { params: { path: { id: view.id } } }))
       .then((vs) => {
         setVersions(vs);
         setChosen((c) => (newest || !c ? (vs[vs.length - 1]?.id ?? "") : c));
@@ -268,7 +269,7 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
       .catch(() => setVersions([]));
   useEffect(() => {
     void loadVersions();
-    api<{ id: string; name: string }[]>("/api/organisations")
+    ok(rest.GET("/api/organisations"))
       .then((list) => setOrgs(Object.fromEntries(list.map((o) => [o.id, o.name]))))
       .catch(() => setOrgs({}));
     const onVersion = () => void loadVersions(true);
@@ -296,7 +297,7 @@ function SignOffs({ view, agreement, canSign, user }: { view: DocumentView; agre
     }
     setConfirming(false);
     try {
-      await api(`/api/documents/${view.id}/sign-offs`, { method: "POST", body: JSON.stringify({ version_id: chosen }) });
+      await ok(rest.POST("/api/documents/{id}/sign-offs", { params: { path: { id: view.id } }, body: { version_id: chosen } }));
       setMessage({ ok: true, text: `Signed off “${label(chosen)}” for ${orgs[user.org_id] ?? "your council"}.` });
     } catch (err) {
       setMessage({ ok: false, text: (err as Error).message });

@@ -1,6 +1,6 @@
 import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { Automerge, type DocHandle, type Repo } from "@automerge/react/slim";
-import { api, ApiError, type DocumentView, type Schemas, type User } from "../api/client";
+import { ok, rest, ApiError, type DocumentView, type Schemas, type User } from "../api/client";
 import { spaceNote } from "./Home";
 import { onRefused, onServerHeads } from "../repo";
 import { useLive } from "../lib/useLive";
@@ -129,7 +129,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
     // The document's record is kept in this browser too, so that it opens offline (its content
     // comes from the browser's own copy of the live document).
     const kept = `concordat.view.${id}`;
-    api<DocumentView>(`/api/documents/${id}`)
+    ok(rest.GET("/api/documents/{id}", { params: { path: { id } } }))
       .then((v) => {
         setView(v);
         try {
@@ -145,7 +145,7 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
       });
   }, [id]);
   useEffect(() => {
-    if (view) api<Schemas["Space"]>(`/api/spaces/${view.space_id}`).then(setSpace).catch(() => setSpace(undefined));
+    if (view) ok(rest.GET("/api/spaces/{id}", { params: { path: { id: view.space_id } } })).then(setSpace).catch(() => setSpace(undefined));
   }, [view]);
   useEffect(
     () =>

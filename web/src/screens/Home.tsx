@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, type DocumentView, type Schemas } from "../api/client";
+import { ok, rest, type DocumentView, type Schemas } from "../api/client";
 
 const KIND = { "risk-register": "Risk register", sla: "Service-level agreement", "sla-figures": "SLA figures (partners only)", agreement: "Agreement", meeting: "Meeting" } as const;
 
@@ -32,9 +32,9 @@ export function Home() {
 
   useEffect(() => {
     // An SLA's partners' figures are shown on the SLA's page, not as a document of their own.
-    api<{ items: DocumentView[] }>("/api/documents?limit=200").then((p) => setDocs(p.items.filter((d) => d.kind !== "sla-figures"))).catch((e) => setError(String(e.message ?? e)));
-    api<Space[]>("/api/spaces").then(setSpaces).catch(() => setSpaces([]));
-    api<Overview>("/api/overview").then(setOverview).catch(() => setOverview(null));
+    ok(rest.GET("/api/documents", { params: { query: { limit: 200 } } })).then((p) => setDocs(p.items.filter((d) => d.kind !== "sla-figures"))).catch((e) => setError(String(e.message ?? e)));
+    ok(rest.GET("/api/spaces")).then(setSpaces).catch(() => setSpaces([]));
+    ok(rest.GET("/api/overview")).then(setOverview).catch(() => setOverview(null));
   }, []);
 
   if (error) return <p role="alert" className="error">{error}</p>;

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { byId } from "../lib/edit";
-import { api, type DocumentView, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
+import { ok, rest, type Meeting, type RiskRegister, type Schemas, type Sla } from "../api/client";
 import { currentUser } from "../api/client";
 import { CollabText } from "../lib/CollabText";
 import type { ScreenProps } from "./screen";
@@ -32,10 +32,12 @@ function useTargets(spaceId: string, wanted: boolean): Target[] {
     if (!wanted) return;
     let live = true;
     (async () => {
-      const docs = await api<{ items: DocumentView[] }>("/api/documents?limit=200");
+      const docs = await ok(rest.GET("/api/documents", { params: { query: { limit: 200 } } }));
       const found: Target[] = [];
       for (const d of docs.items.filter((d) => d.space_id === spaceId && (d.kind === "risk-register" || d.kind === "sla"))) {
-        const c = await api<{ content: RiskRegister & Sla }>(`/api/documents/${d.id}/content`).catch(() => null);
+        const c = await ok(rest.GET("/api/documents/{id}/content", { params: { path: { id: d.id } } }))
+          .then((v) => ({ content: v.content as unknown as RiskRegister & Sla }))
+          .catch(() => null);
         if (!c) continue;
         if (d.kind === "risk-register") {
           for (const r of c.content.risks ?? [])

@@ -1,7 +1,7 @@
 // The panels under a document: its named versions and the change report between them, who
 // it is shared with (administrators), and spreadsheet import (registers, full editors).
 import { useEffect, useState, type FormEvent } from "react";
-import { api, type DocumentView, type Schemas } from "../api/client";
+import { ok, rest, type DocumentView, type Schemas } from "../api/client";
 import { openResource } from "../lib/edit";
 import { changed, redline, type Piece } from "../lib/redline";
 
@@ -15,11 +15,11 @@ interface Report {
   kind: string;
   added?: { reference: string; title: string }[];
   closed?: { reference: string; title: string }[];
-  moved?: { reference: string; title: string; kind: string; from: { score: number; band: string } | null; to: { score: number; band: string }; change: number; reason: string; assessor: string }[];
+  moved?: { reference: string; title: string; kind: string; from?: { score: number; band: string } | null; to: { score: number; band: string }; change: number; reason: string; assessor: string }[];
   new_actions?: unknown[];
   newActions?: { title: string; owner: string; due: string }[];
   overdueActions?: { title: string; owner: string; due: string; riskReference: string }[];
-  kpis?: { name: string; from: string | null; to: string; period: string }[];
+  kpis?: { name: string; from?: string | null; to: string; period: string }[];
 }
 
 export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVersion: boolean }) {
@@ -29,7 +29,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
   const [report, setReport] = useState<Report | null>(null);
-  const load = () => api<VersionItem[]>(`/api/documents/${view.id}/versions`).then((v) => {
+  const load = () => ok(rest.GET("/api/documents/{id}/versions", { params: { path: { id: view.id } } })).then((v) => {
     setVersions(v);
     if (!from && v.length) setFrom(v[v.length - 1].id);
   }).catch(() => {});
@@ -46,12 +46,15 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
     e.preventDefault();
     if (view.kind === "agreement" || view.kind === "meeting") {
       // A redline of the words: the content at both versions, compared here.
-      const at = (v: string) => api<{ content: Record<string, unknown> }>(`/api/documents/${view.id}/content${v ? `?version=${v}` : ""}`).then((c) => c.content);
+      const at = (v: string) =>
+        ok(rest.GET("/api/documents/{id}/content", { params: { path: { id: view.id }, query: v ? { version: v } : {} } })).then(
+          (c) => c.content as unknown as Record<string, unknown>,
+        );
       const [before, after] = await Promise.all([at(from), at(to)]);
       setTexts({ before, after });
       return;
     }
-    const r = await api<{ report: Report }>(`/api/documents/${view.id}/changes?from=${from}${to ? `&to=${to}` : ""}`);
+    const r = await ok(rest.GET("/api/documents/{id}/changes", { params: { path: { id: view.id }, query: to ? { from, to } : { from } } }));
     setReport(r.report);
   };
 
@@ -95,7 +98,7 @@ export function HistoryPanel({ view, canVersion }: { view: DocumentView; canVers
           onSubmit={async (e) => {
             e.preventDefault();
             try {
-              await api(`/api/documents/${view.id}/versions`, { method: "POST", body: JSON.stringify({ label }) });
+              await ok(rest.POST("/api/documents/{id}/versions", { params: { path: { id: view.id } }, body: { label } }));
               setLabel("");
               setMessage("Version saved.");
               // Other panels listing versions (the agreement's sign-off) pick it up.
@@ -162,10 +165,10 @@ export function SharingPanel({ view }: { view: DocumentView }) {
   const [link, setLink] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const load = () => api<Grant[]>(`/api/documents/${view.id}/grants`).then(setGrants).catch(() => setGrants([]));
+  const load = () => ok(rest.GET("/api/documents/{id}/grants", { params: { path: { id: view.id } } })).then(setGrants).catch(() => setGrants([]));
   useEffect(() => {
     void load();
-    api<typeof orgs>("/api/organisations").then((o) => {
+    ok(rest.GET("/api/organisations")).then((o) => {
       setOrgs(o);
       setForm((f) => ({ ...f, organisation_id: o.find((x) => x.kind === "partner")?.id ?? o[0]?.id ?? "" }));
     }).catch(() => {});
@@ -174,7 +177,9 @@ export function SharingPanel({ view }: { view: DocumentView }) {
     e.preventDefault();
     setError(null);
     try {
-      const r = await api<{ link: string }>("/api/invitations", { method: "POST", body: JSON.stringify({ ...form, documents: [view.id] }) });
+      const r = await ok(
+        rest.POST("/api/invitations", { body: { ...form, role: form.role as Schemas["GrantRole"], documents: [view.id] } }),
+      );
       setLink(r.link);
       setCopied(false);
       setForm({ ...form, email: "" });
@@ -206,7 +211,7 @@ export function SharingPanel({ view }: { view: DocumentView }) {
                     {g.live && confirming === g.id && (
                       <span role="group" aria-label={`Confirm revoking ${who}'s access`}>
                         Revoke {who}'s access now? Their open screens lose it at once.{" "}
-                        <button type="button" onClick={async () => { await api(`/api/grants/${g.id}`, { method: "DELETE" }); setConfirming(null); void load(); }}>Yes, revoke</button>{" "}
+                        <button type="button" onClick={async () => { await ok(rest.DELETE("/api/grants/{id}", { params: { path: { id: g.id } } })); setConfirming(null); void load(); }}>Yes, revoke</button>{" "}
                         <button type="button" className="secondary" onClick={() => setConfirming(null)}>Cancel</button>
                       </span>
                     )}
@@ -316,8 +321,9 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     const b = { format: file.name.toLowerCase().endsWith(".csv") ? "csv" : "xlsx", file: btoa(binary) };
     setBody(b);
     try {
-      const r = await api<{ preview: typeof preview }>(`/api/documents/${view.id}/import/preview`, { method: "POST", body: JSON.stringify(b) });
-      setPreview(r.preview);
+      const r = await ok(rest.POST("/api/documents/{id}/import/preview", { params: { path: { id: view.id } }, body: b }));
+      // The preview's rows are the exchange crate's types, declared to the API as an object.
+      setPreview(r.preview as unknown as typeof preview);
     } catch (err) {
       setMessage((err as Error).message);
     }
@@ -325,7 +331,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const apply = async () => {
     if (!body) return;
     try {
-      const r = await api<{ created: number; updated: number; errors: number }>(`/api/documents/${view.id}/import/apply`, { method: "POST", body: JSON.stringify(body) });
+      const r = await ok(rest.POST("/api/documents/{id}/import/apply", { params: { path: { id: view.id } }, body }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
     } catch (err) {

@@ -2,7 +2,7 @@
 // direction, overdue reviews and actions, stale risks, risks outside appetite, each SLA's KPIs
 // with RAG and trend — each line leading to the document it comes from.
 import { useEffect, useState } from "react";
-import { api, type Schemas } from "../api/client";
+import { ok, rest, type Schemas } from "../api/client";
 
 type Dashboard = Schemas["Dashboard"];
 
@@ -34,8 +34,8 @@ export function PartnershipScreen({ id }: { id: string }) {
   const [error, setError] = useState<string | null>(null);
   const [names, setNames] = useState<Record<string, string>>({});
   useEffect(() => {
-    api<Dashboard>(`/api/partnerships/${id}/dashboard`).then(setD).catch((e) => setError(String(e.message ?? e)));
-    api<{ id: string; name: string }[]>("/api/organisations")
+    ok(rest.GET("/api/partnerships/{id}/dashboard", { params: { path: { id } } })).then(setD).catch((e) => setError(String(e.message ?? e)));
+    ok(rest.GET("/api/organisations"))
       .then((o) => setNames(Object.fromEntries(o.map((x) => [x.id, x.name]))))
       .catch(() => setNames({}));
   }, [id]);

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import { api, type RiskRegister, type Schemas } from "../api/client";
+import { ok, rest, type RiskRegister, type Schemas } from "../api/client";
 import { band, heatMap, latest } from "../lib/rules";
 import { byId, openResource } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
@@ -138,15 +138,15 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
   const [since, setSince] = useState("");
   const [then, setThen] = useState<RiskRegister | undefined>();
   useEffect(() => {
-    api<{ id: string; label: string }[]>(`/api/documents/${view.id}/versions`).then(setVersions).catch(() => setVersions([]));
+    ok(rest.GET("/api/documents/{id}/versions", { params: { path: { id: view.id } } })).then(setVersions).catch(() => setVersions([]));
   }, [view.id]);
   useEffect(() => {
-    api<{ id: string; name: string }[]>("/api/organisations").then(setOrgs).catch(() => setOrgs([]));
+    ok(rest.GET("/api/organisations")).then(setOrgs).catch(() => setOrgs([]));
   }, []);
   useEffect(() => {
     if (!since) return setThen(undefined);
-    api<{ content: RiskRegister }>(`/api/documents/${view.id}/content?version=${since}`)
-      .then((c) => setThen(c.content))
+    ok(rest.GET("/api/documents/{id}/content", { params: { path: { id: view.id }, query: { version: since } } }))
+      .then((c) => setThen(c.content as unknown as RiskRegister))
       .catch(() => setThen(undefined));
   }, [view.id, since]);
   const shownColumns = COLUMNS.filter((c) => ("always" in c && c.always) || columns.includes(c.key));

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { byId } from "../lib/edit";
-import { api, currentUser, type DocumentView, type Meeting, type RiskRegister, type Schemas } from "../api/client";
+import { ok, rest, currentUser, type DocumentView, type Meeting, type RiskRegister, type Schemas } from "../api/client";
 import { CollabText } from "../lib/CollabText";
 import { band } from "../lib/rules";
 import type { ScreenProps } from "./screen";
@@ -47,10 +47,12 @@ function useMeetingActions(spaceId: string, registerId: string, riskId: string) 
   useEffect(() => {
     let live = true;
     const load = async () => {
-      const docs = await api<{ items: DocumentView[] }>("/api/documents?limit=200");
+      const docs = await ok(rest.GET("/api/documents", { params: { query: { limit: 200 } } }));
       const out: { meeting: DocumentView; action: Schemas["MeetingAction"] }[] = [];
       for (const m of docs.items.filter((d) => d.space_id === spaceId && d.kind === "meeting")) {
-        const c = await api<{ content: Meeting }>(`/api/documents/${m.id}/content`).catch(() => null);
+        const c = await ok(rest.GET("/api/documents/{id}/content", { params: { path: { id: m.id } } }))
+          .then((v) => ({ content: v.content as unknown as Meeting }))
+          .catch(() => null);
         for (const a of c?.content.actions ?? [])
           if ((a.links ?? []).some((l) => l.kind === "risk" && l.documentId === registerId && l.itemId === riskId)) out.push({ meeting: m, action: a });
       }
@@ -114,7 +116,7 @@ export function RiskScreen({
   const risk = index >= 0 ? doc.risks?.[index] : undefined;
   const [orgs, setOrgs] = useState<Organisation[]>([]);
   useEffect(() => {
-    api<Organisation[]>("/api/organisations").then(setOrgs).catch(() => setOrgs([]));
+    ok(rest.GET("/api/organisations")).then(setOrgs).catch(() => setOrgs([]));
   }, []);
   const [draft, setDraft] = useState({ title: "", owner: "", council: "", due: "", expectedEffect: "" });
   const fromMeetings = useMeetingActions(view.space_id, view.id, riskId);
@@ -135,7 +137,7 @@ export function RiskScreen({
     // or its assessments change (a change reaches the server a moment after it appears here),
     // then every 15 s.
     const load = () =>
-      api<{ items: AuditEntry[] }>(`/api/documents/${view.id}/audit?risk=${encodeURIComponent(riskId)}&limit=20`)
+      ok(rest.GET("/api/documents/{id}/audit", { params: { path: { id: view.id }, query: { risk: riskId, limit: 20 } } }))
         .then((p) => setAudit(p.items))
         .catch(() => setAudit([]));
     void load();

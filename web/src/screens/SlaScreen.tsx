@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import type { Repo } from "@automerge/react/slim";
-import { api, type DocumentView, type LiveDoc, type PartnersFigures, type Schemas, type Sla } from "../api/client";
+import { ok, rest, type DocumentView, type LiveDoc, type PartnersFigures, type Schemas, type Sla } from "../api/client";
 import { rag } from "../lib/rules";
 import { useLive } from "../lib/useLive";
 import type { CanEdit, ScreenProps } from "./screen";
@@ -111,9 +111,9 @@ function CostAndSavings({ documentId, spaceId, version }: { documentId: string; 
     let live = true;
     const timer = setTimeout(async () => {
       try {
-        const space = await api<Schemas["Space"]>(`/api/spaces/${spaceId}`);
+        const space = await ok(rest.GET("/api/spaces/{id}", { params: { path: { id: spaceId } } }));
         if (space.owner.kind !== "partnership") return live && setUnavailable(true);
-        const d = await api<Schemas["Dashboard"]>(`/api/partnerships/${space.owner.partnership_id}/dashboard`);
+        const d = await ok(rest.GET("/api/partnerships/{id}/dashboard", { params: { path: { id: space.owner.partnership_id } } }));
         if (live) {
           setSummary(d.slas.find((x) => x.document.id === documentId) ?? null);
           setUnavailable(false);
@@ -263,10 +263,10 @@ function Figures({ sla, change, canEdit, view, repo }: {
     let live = true;
     // An SLA stored before its partners' figures had a document of their own: an editor from a
     // partner council sets one up (the server links it; the link then arrives through sync).
-    const ask = link
-      ? api<DocumentView>(`/api/documents/${link}`)
+    const ask: Promise<DocumentView> = link
+      ? ok(rest.GET("/api/documents/{id}", { params: { path: { id: link } } }))
       : mayArrange
-        ? api<DocumentView>(`/api/documents/${view.id}/partners-figures`, { method: "POST" })
+        ? ok(rest.POST("/api/documents/{id}/partners-figures", { params: { path: { id: view.id } } }))
         : Promise.reject(new Error("none"));
     ask.then((v) => live && setFigView(v)).catch(() => live && setFigView(null));
     return () => {
@@ -274,7 +274,7 @@ function Figures({ sla, change, canEdit, view, repo }: {
     };
   }, [link, view.id, mayArrange]);
   useEffect(() => {
-    api<{ id: string; name: string }[]>("/api/organisations")
+    ok(rest.GET("/api/organisations"))
       .then((list) => setNames(Object.fromEntries(list.map((o) => [o.id, o.name]))))
       .catch(() => setNames({}));
   }, []);

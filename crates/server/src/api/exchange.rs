@@ -37,7 +37,7 @@ pub struct ImportRequest {
     pub sheet: Option<String>,
     /// Overrides the guessed column mapping: `{"columns": {"A": "reference", "B": "title",
     /// "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub mapping: Option<serde_json::Value>,
 }
 
