@@ -400,6 +400,30 @@ await step("two people typing into one register cell at once keep both insertion
   }
 });
 
+/** In the page: whether this browser's IndexedDB holds the document the page shows. */
+async function storedHere() {
+  const id = location.hash.split("/")[2];
+  const name = (await indexedDB.databases()).map((d) => d.name).find((n) => n?.startsWith("concordat-"));
+  if (!id || !name) return false;
+  return new Promise((resolve) => {
+    const req = indexedDB.open(name);
+    req.onerror = () => resolve(false);
+    req.onsuccess = () => {
+      const db = req.result;
+      try {
+        const keys = db.transaction("documents", "readonly").objectStore("documents").getAllKeys();
+        keys.onsuccess = () => {
+          resolve(keys.result.some((k) => Array.isArray(k) && k[0] === id));
+          db.close();
+        };
+        keys.onerror = () => resolve(false);
+      } catch {
+        resolve(false);
+      }
+    };
+  });
+}
+
 await step("after a reload with no network the app opens the register from this browser's copy; edits sync on return", async () => {
   const { context, page } = await signIn("arun@ashby.gov.uk");
   try {
@@ -410,6 +434,9 @@ await step("after a reload with no network the app opens the register from this 
     await page.getByRole("heading", { level: 1, name: REGISTER }).waitFor({ timeout: 15000 });
     await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
     await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 5000 });
+    // The browser's copy is written to IndexedDB a moment after the document arrives: going
+    // offline before that is another case (a document never kept), so wait until it is kept.
+    await page.waitForFunction(storedHere, null, { timeout: 10000 });
     await context.setOffline(true);
     await page.reload();
     await page.getByRole("heading", { level: 1, name: REGISTER }).waitFor({ timeout: 15000 });

@@ -26,8 +26,11 @@ export function spaceNote(space: Space | undefined): string {
 
 export function Home() {
   const [docs, setDocs] = useState<DocumentView[] | null>(null);
-  const [spaces, setSpaces] = useState<Space[]>([]);
-  const [overview, setOverview] = useState<Overview | null>(null);
+  // `null` / `undefined` while loading: the page is shown once all three have answered, so that
+  // nothing moves under the pointer when the later ones arrive (a link clicked as the cards
+  // appeared above it was missed).
+  const [spaces, setSpaces] = useState<Space[] | null>(null);
+  const [overview, setOverview] = useState<Overview | null | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -38,7 +41,7 @@ export function Home() {
   }, []);
 
   if (error) return <p role="alert" className="error">{error}</p>;
-  if (!docs) return <p>Loading your documents…</p>;
+  if (!docs || !spaces || overview === undefined) return <p>Loading your documents…</p>;
   const bySpace = new Map<string, DocumentView[]>();
   for (const d of docs) bySpace.set(d.space_id, [...(bySpace.get(d.space_id) ?? []), d]);
 
