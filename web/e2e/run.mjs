@@ -700,6 +700,28 @@ await step("the guest sees only the cost figures the partners share; sharing one
   }
 });
 
+await step("the register's workbook downloads and the committee report opens, with the signed-in token", async () => {
+  const { context, page } = await signIn("arun@ashby.gov.uk");
+  try {
+    await open(page, REGISTER);
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 15000 }),
+      page.getByRole("button", { name: "Export to Excel" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), `${REGISTER}.xlsx`);
+    const bytes = readFileSync(await download.path());
+    assert.equal(bytes.subarray(0, 2).toString(), "PK", "an XLSX (zip) file");
+    const [report] = await Promise.all([
+      context.waitForEvent("page", { timeout: 15000 }),
+      page.getByRole("button", { name: "Committee report", exact: true }).click(),
+    ]);
+    await report.waitForLoadState();
+    await report.getByText(REGISTER).first().waitFor({ timeout: 15000 });
+  } finally {
+    await context.close();
+  }
+});
+
 await step("sharing lists grants by person; revoking asks first", async () => {
   const alice = await signIn("alice@ashby.gov.uk");
   try {

@@ -100,6 +100,14 @@ async function authorised(req: Request, retry = true): Promise<Response> {
   return resp;
 }
 
+/** An authenticated GET of a resource that is not JSON (a workbook, the committee report):
+ * links cannot carry the bearer token, so it is fetched here, with the same refresh on 401. */
+export async function fetchResource(path: string): Promise<Blob> {
+  const resp = await authorised(new Request(path));
+  if (!resp.ok) throw await errorOf(resp);
+  return resp.blob();
+}
+
 /** Typed REST calls (openapi-fetch over the generated schema), each with the session's token.
  * Take the answer with {@link ok}. */
 export const rest = createClient<paths>({ fetch: (req: Request) => authorised(req) });

@@ -1,4 +1,5 @@
 // Small helpers for editing live documents.
+import { fetchResource } from "../api/client";
 
 /** The element of a live list with this id. Inside a change, an id the server wrote is an
  * immutable string object, not a JS string: `x.id === id` would never hold. */
@@ -8,9 +9,7 @@ export function byId<T extends { id: unknown }>(list: T[] | undefined, id: strin
 
 /** Downloads or opens an authenticated API resource (links cannot carry the bearer token). */
 export async function openResource(path: string, filename?: string) {
-  const resp = await fetch(path, { headers: { authorization: `Bearer ${tokenOf()}` } });
-  if (!resp.ok) throw new Error(`${resp.status}`);
-  const url = URL.createObjectURL(await resp.blob());
+  const url = URL.createObjectURL(await fetchResource(path));
   if (filename) {
     const a = document.createElement("a");
     a.href = url;
@@ -20,12 +19,3 @@ export async function openResource(path: string, filename?: string) {
     window.open(url, "_blank", "noopener");
   }
 }
-
-function tokenOf(): string {
-  try {
-    return JSON.parse(sessionStorage.getItem("concordat.session") ?? "{}").access_token ?? "";
-  } catch {
-    return "";
-  }
-}
-
