@@ -58,11 +58,11 @@ pub async fn visible(
     let id = DocumentId::parse_url_or_id(id).map_err(|_| ApiError::NotFound("document"))?;
     let row = state
         .store
-        .get_document(&caller.principal, id)
+        .get_document(&caller.principal, id, caller.at)
         .await?
         .ok_or(ApiError::NotFound("document"))?;
     let ctx = state.store.caller_context(&caller.principal).await?;
-    let access = access_of(caller, &ctx, &row, store::now_millis());
+    let access = access_of(caller, &ctx, &row, caller.at);
     if access == Access::None {
         return Err(ApiError::NotFound("document"));
     }

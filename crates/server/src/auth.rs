@@ -412,6 +412,9 @@ pub struct Caller {
     pub session_id: Uuid,
     /// When the login session ends by time (live connections close then).
     pub session_expires_at: Millis,
+    /// The instant this request is decided for (a grant that expires later in the request
+    /// still counts): the clock is read once, when the caller is authenticated.
+    pub at: Millis,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -478,7 +481,8 @@ pub async fn authenticate(
         .authenticate(&probe, session_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if user.disabled || !session.is_live(store::now_millis()) {
+    let at = store::now_millis();
+    if user.disabled || !session.is_live(at) {
         return Err(ApiError::Unauthorized);
     }
     let principal = Principal {
@@ -493,5 +497,6 @@ pub async fn authenticate(
         user,
         session_id,
         session_expires_at: session.expires_at,
+        at,
     })
 }

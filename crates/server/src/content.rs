@@ -53,7 +53,7 @@ pub async fn open_row(
 ) -> ApiResult<Opened> {
     let chunks = state
         .store
-        .load_chunks(&caller.principal, row.document.id)
+        .load_chunks(&caller.principal, row.document.id, caller.at)
         .await?;
     let doc = load(&chunks)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("document {}: {e}", row.document.id)))?;

@@ -769,7 +769,7 @@ async fn documents_are_created_paginated_archived(backend: Backend) {
     let p = tests::principal(s.store.as_ref(), "arun@ashby.gov.uk").await;
     let chunks = s
         .store
-        .load_chunks(&p, created[1].parse().unwrap())
+        .load_chunks(&p, created[1].parse().unwrap(), store::now_millis())
         .await
         .expect("chunks");
     assert_eq!(chunks.len(), 1);

@@ -128,7 +128,7 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
         server::demo::seed(store.as_ref()).await.unwrap();
         let p = tests::principal(store.as_ref(), "arun@ashby.gov.uk").await;
         let docs = store
-            .list_documents(&p, &Default::default(), None, 100)
+            .list_documents(&p, &Default::default(), None, 100, store::now_millis())
             .await
             .unwrap();
         docs.into_iter()

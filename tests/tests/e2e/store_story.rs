@@ -22,7 +22,7 @@ async fn titles(store: &dyn Store, p: &Principal) -> Vec<String> {
         ..Default::default()
     };
     let mut t: Vec<String> = store
-        .list_documents(p, &filter, None, 1000)
+        .list_documents(p, &filter, None, 1000, store::now_millis())
         .await
         .unwrap()
         .into_iter()
@@ -38,7 +38,7 @@ async fn doc(store: &dyn Store, p: &Principal, title: &str) -> DocumentId {
         ..Default::default()
     };
     store
-        .list_documents(p, &filter, None, 1000)
+        .list_documents(p, &filter, None, 1000, store::now_millis())
         .await
         .unwrap()
         .into_iter()
@@ -79,14 +79,43 @@ async fn storage_story(backend: Backend) {
 
     let a_private = doc(store, &arun, "Ashby corporate risk register").await;
     let shared = doc(store, &arun, "Shared services partnership risk register").await;
-    assert!(store.get_document(&ben, a_private).await.unwrap().is_none());
-    assert!(store.get_document(&carl, shared).await.unwrap().is_none());
-    assert!(store.get_document(&ben, shared).await.unwrap().is_some());
     assert!(
-        store.load_chunks(&ben, a_private).await.unwrap().is_empty(),
+        store
+            .get_document(&ben, a_private, store::now_millis())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_document(&carl, shared, store::now_millis())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_document(&ben, shared, store::now_millis())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .load_chunks(&ben, a_private, store::now_millis())
+            .await
+            .unwrap()
+            .is_empty(),
         "no byte of another council's content"
     );
-    assert_eq!(store.load_chunks(&arun, a_private).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .load_chunks(&arun, a_private, store::now_millis())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Refused writes change nothing.
     assert!(
@@ -102,7 +131,7 @@ async fn storage_story(backend: Backend) {
             .unwrap()
     );
     let a_space = store
-        .get_document(&arun, a_private)
+        .get_document(&arun, a_private, store::now_millis())
         .await
         .unwrap()
         .unwrap()
@@ -137,10 +166,16 @@ async fn storage_story(backend: Backend) {
         Err(StoreError::Refused)
     ));
     assert!(store.list_grants(&ben, a_private).await.unwrap().is_empty());
-    assert!(store.get_space(&ben, a_space).await.unwrap().is_none());
+    assert!(
+        store
+            .get_space(&ben, a_space, store::now_millis())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         store
-            .get_document(&arun, a_private)
+            .get_document(&arun, a_private, store::now_millis())
             .await
             .unwrap()
             .unwrap()

@@ -106,7 +106,13 @@ pub async fn list(
     };
     let rows = state
         .store
-        .list_documents(&caller.principal, &filter, after.as_ref(), limit + 1)
+        .list_documents(
+            &caller.principal,
+            &filter,
+            after.as_ref(),
+            limit + 1,
+            caller.at,
+        )
         .await?;
     let more = rows.len() > limit as usize;
     let ctx = state.store.caller_context(&caller.principal).await?;
@@ -146,7 +152,7 @@ pub async fn create(
     let title = validate::name("title", &req.title)?;
     let space = state
         .store
-        .get_space(&caller.principal, req.space_id)
+        .get_space(&caller.principal, req.space_id, caller.at)
         .await?
         .ok_or_else(|| ApiError::invalid("space_id", "no such space"))?;
     // Writing in a space needs the space's own access, not a grant on one of its documents.
@@ -328,7 +334,7 @@ pub async fn list_grants(
         .await?;
     let people = state
         .store
-        .document_grantees(&caller.principal, row.document.id)
+        .document_grantees(&caller.principal, row.document.id, caller.at)
         .await?;
     Ok(Json(
         grants

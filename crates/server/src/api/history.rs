@@ -81,7 +81,7 @@ pub async fn version_of(
 ) -> ApiResult<Version> {
     state
         .store
-        .get_version(&caller.principal, id)
+        .get_version(&caller.principal, id, caller.at)
         .await?
         .filter(|v| v.document_id == opened.row.document.id)
         .ok_or(ApiError::NotFound("version"))
@@ -286,7 +286,7 @@ pub async fn list_versions(
     Ok(Json(
         state
             .store
-            .list_versions(&caller.principal, row.document.id)
+            .list_versions(&caller.principal, row.document.id, caller.at)
             .await?,
     ))
 }
@@ -406,7 +406,7 @@ pub async fn audit(
     let opened = content::open(&state, &caller, &id).await?;
     let authors: HashMap<Vec<u8>, AuditAuthor> = state
         .store
-        .document_authors(&caller.principal, opened.row.document.id)
+        .document_authors(&caller.principal, opened.row.document.id, caller.at)
         .await?
         .into_iter()
         .map(|a| {
@@ -522,7 +522,7 @@ pub async fn get_version(
     let id = parse_uuid(&id, "version")?;
     let version = state
         .store
-        .get_version(&caller.principal, id)
+        .get_version(&caller.principal, id, caller.at)
         .await?
         .ok_or(ApiError::NotFound("version"))?;
     let (row, _) =

@@ -134,7 +134,7 @@ pub async fn invite(
             .map_err(|_| ApiError::invalid(field.clone(), "not a document id"))?;
         let row = state
             .store
-            .get_document(&caller.principal, id)
+            .get_document(&caller.principal, id, caller.at)
             .await?
             .ok_or_else(|| ApiError::invalid(field.clone(), "no such document"))?;
         let access = crate::access::access_of(caller, &ctx, &row, store::now_millis());

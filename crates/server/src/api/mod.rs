@@ -48,9 +48,11 @@ pub async fn invite_from_cli(
         .ok_or_else(|| anyhow::anyhow!("no organisation named {organisation:?}"))?;
     // Acts as the inviter through a short session of its own, ended when done.
     let principal = store::act_as(state.store.as_ref(), &user, 5 * 60 * 1000).await?;
+    let at = store::now_millis();
     let caller = crate::auth::Caller {
         session_id: principal.session_id,
-        session_expires_at: store::now_millis() + 5 * 60 * 1000,
+        session_expires_at: at + 5 * 60 * 1000,
+        at,
         principal,
         user,
     };

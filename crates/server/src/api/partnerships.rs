@@ -78,7 +78,7 @@ async fn view(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Partners
         .collect();
     let space_id = state
         .store
-        .list_spaces(&caller.principal)
+        .list_spaces(&caller.principal, caller.at)
         .await?
         .into_iter()
         .find(|s| s.owner == SpaceOwner::Partnership { partnership_id: id })
@@ -278,7 +278,12 @@ pub async fn list_spaces(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Space>>> {
-    Ok(Json(state.store.list_spaces(&caller.principal).await?))
+    Ok(Json(
+        state
+            .store
+            .list_spaces(&caller.principal, caller.at)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/spaces/{id}", tag = "spaces", security(("bearer" = [])),
@@ -291,7 +296,7 @@ pub async fn get_space(
     let id = parse_uuid(&id, "space")?;
     state
         .store
-        .get_space(&caller.principal, id)
+        .get_space(&caller.principal, id, caller.at)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("space"))

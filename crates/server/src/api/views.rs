@@ -268,7 +268,7 @@ impl<'a> Views<'a> {
         loop {
             let page = state
                 .store
-                .list_documents(&caller.principal, &filter, after.as_ref(), 200)
+                .list_documents(&caller.principal, &filter, after.as_ref(), 200, caller.at)
                 .await?;
             let last = page.last().map(|r| store::Cursor {
                 created_at: r.document.created_at,

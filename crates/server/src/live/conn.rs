@@ -452,7 +452,8 @@ impl Conn {
     /// (`None`: they may not read it, or it does not exist) and what the shell notes about it.
     async fn decide(&self, id: DocumentId) -> Option<(sync::Edit, Meta)> {
         let p = &self.caller.principal;
-        let row = match self.hub.store.get_document(p, id).await {
+        let now = store::now_millis();
+        let row = match self.hub.store.get_document(p, id, now).await {
             Ok(row) => row?,
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
@@ -466,7 +467,6 @@ impl Conn {
                 return None;
             }
         };
-        let now = store::now_millis();
         let access = crate::access::access_of(&self.caller, &ctx, &row, now);
         if !access.can_read() {
             return None;

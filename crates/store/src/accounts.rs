@@ -1,0 +1,375 @@
+//! Accounts: users, their passwords' hashes and their sessions.
+
+use async_trait::async_trait;
+use domain::{Millis, User, access::Principal};
+use uuid::Uuid;
+
+use crate::{Result, StoreError, System};
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// The token was live: this session now holds the new hash.
+    Rotated(Session),
+    /// The token had been exchanged before: this session is now revoked.
+    Reused(Uuid),
+    /// No live session holds it and none ever did (or its session has ended).
+    Unknown,
+}
+
+/// A login session: the refresh token's hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+impl Session {
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A user being created, with the hash of their password (none: cannot log in by password).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+/// Users, sign-in and sessions.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn create_user(&self, sys: System, user: &NewUser) -> Result<()>;
+    /// The account with this e-mail address and its password hash.
+    async fn login_lookup(
+        &self,
+        sys: System,
+        email: &str,
+    ) -> Result<Option<(User, Option<String>)>>;
+    async fn create_session(&self, sys: System, session: &Session) -> Result<()>;
+    /// Exchanges a refresh token's hash for a new one, once: the old hash is remembered as spent.
+    /// Presenting a spent hash again revokes its whole session (the token was copied).
+    async fn refresh_session(
+        &self,
+        sys: System,
+        old_hash: &str,
+        new_hash: &str,
+        now: Millis,
+    ) -> Result<Refresh>;
+    /// The caller's own user and session, if both still hold: checked on every request.
+    async fn authenticate(
+        &self,
+        p: &Principal,
+        session_id: Uuid,
+    ) -> Result<Option<(User, Session)>>;
+    async fn revoke_session(&self, p: &Principal, session_id: Uuid, now: Millis) -> Result<()>;
+    async fn get_user(&self, p: &Principal, id: Uuid) -> Result<Option<User>>;
+    async fn list_users(&self, p: &Principal) -> Result<Vec<User>>;
+    /// An org admin adds a (non-guest) user to their own organisation, with an address in one
+    /// of its verified domains; [`StoreError::Refused`] otherwise.
+    async fn add_user(&self, p: &Principal, user: &NewUser) -> Result<()>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
+    org_id: Uuid,
+    email: String,
+    display_name: String,
+    role: String,
+    is_guest: bool,
+    disabled: bool,
+    created_at: i64,
+}
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, org_id, email, display_name, role, is_guest, disabled, created_at";
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(User {
+            id: r.id,
+            org_id: r.org_id,
+            email: r.email,
+            display_name: r.display_name,
+            role: r.role.parse()?,
+            is_guest: r.is_guest,
+            disabled: r.disabled,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LoginRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: Option<String>,
+}
+
+impl TryFrom<LoginRow> for (User, Option<String>) {
+    type Error = StoreError;
+    fn try_from(r: LoginRow) -> Result<Self> {
+        Ok((r.user.try_into()?, r.password_hash))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    refresh_hash: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id,
+            user_id: r.user_id,
+            refresh_hash: r.refresh_hash,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+/// Expands to `impl Accounts for $store` over database `$db`.
+macro_rules! impl_accounts {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Accounts for $store {
+            async fn create_user(&self, sys: $crate::System, u: &$crate::NewUser) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                insert_user(&mut tx, u).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn login_lookup(
+                &self,
+                sys: $crate::System,
+                email: &str,
+            ) -> $crate::Result<Option<(domain::User, Option<String>)>> {
+                let mut tx = self.system_tx(sys, false).await?;
+                let row: Option<$crate::accounts::LoginRow> = sqlx::query_as(&format!(
+                    "select {}, password_hash from users where email = $1",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn create_session(&self, sys: $crate::System, s: &$crate::Session) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                sqlx::query(
+                    "insert into sessions (id, user_id, refresh_hash, created_at, expires_at, revoked_at) \
+                     values ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(s.id)
+                .bind(s.user_id)
+                .bind(&s.refresh_hash)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .bind(s.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn refresh_session(
+                &self,
+                sys: $crate::System,
+                old_hash: &str,
+                new_hash: &str,
+                now: domain::Millis,
+            ) -> $crate::Result<$crate::Refresh> {
+                let mut tx = self.system_tx(sys, true).await?;
+                let rotated: Option<$crate::accounts::SessionRow> = sqlx::query_as(
+                    "update sessions set refresh_hash = $1 \
+                     where refresh_hash = $2 and revoked_at is null and expires_at > $3 \
+                     returning id, user_id, refresh_hash, created_at, expires_at, revoked_at",
+                )
+                .bind(new_hash)
+                .bind(old_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = rotated {
+                    let session: $crate::Session = row.into();
+                    sqlx::query(
+                        "insert into refresh_spent (hash, session_id, spent_at) values ($1, $2, $3)",
+                    )
+                    .bind(old_hash)
+                    .bind(session.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok($crate::Refresh::Rotated(session));
+                }
+                let spent: Option<(uuid::Uuid,)> =
+                    sqlx::query_as("select session_id from refresh_spent where hash = $1")
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((session_id,)) = spent else {
+                    tx.commit().await?;
+                    return Ok($crate::Refresh::Unknown);
+                };
+                sqlx::query("update sessions set revoked_at = $1 where id = $2 and revoked_at is null")
+                    .bind(now)
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::Refresh::Reused(session_id))
+            }
+
+            async fn authenticate(
+                &self,
+                p: &domain::access::Principal,
+                session_id: uuid::Uuid,
+            ) -> $crate::Result<Option<(domain::User, $crate::Session)>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let user: Option<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "select {} from users where id = $1",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind(p.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let session: Option<$crate::accounts::SessionRow> = sqlx::query_as(
+                    "select id, user_id, refresh_hash, created_at, expires_at, revoked_at \
+                     from sessions where id = $1 and user_id = $2",
+                )
+                .bind(session_id)
+                .bind(p.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                match (user, session) {
+                    (Some(u), Some(s)) => Ok(Some((u.try_into()?, s.into()))),
+                    _ => Ok(None),
+                }
+            }
+
+            async fn revoke_session(
+                &self,
+                p: &domain::access::Principal,
+                session_id: uuid::Uuid,
+                now: domain::Millis,
+            ) -> $crate::Result<()> {
+                let mut tx = self.user_tx(p, true).await?;
+                sqlx::query(
+                    "update sessions set revoked_at = $1 where id = $2 and user_id = $3 and revoked_at is null",
+                )
+                .bind(now)
+                .bind(session_id)
+                .bind(p.user_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_user(
+                &self,
+                p: &domain::access::Principal,
+                id: uuid::Uuid,
+            ) -> $crate::Result<Option<domain::User>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let row: Option<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "select {} from users where id = $4 \
+                     and (id = $3 or (org_id = $1 and not $2 and not is_guest))",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind_reach(p)
+                .bind(p.user_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_users(&self, p: &domain::access::Principal) -> $crate::Result<Vec<domain::User>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let rows: Vec<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "select {} from users where org_id = $1 and not $2 and not is_guest \
+                     order by display_name, email",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind_reach(p)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                $crate::sql::convert(rows)
+            }
+
+            async fn add_user(
+                &self,
+                p: &domain::access::Principal,
+                u: &$crate::NewUser,
+            ) -> $crate::Result<()> {
+                if u.user.org_id != p.org_id || !p.is_org_admin() || u.user.is_guest {
+                    return Err($crate::StoreError::Refused);
+                }
+                let mut tx = self.user_tx(p, true).await?;
+                // Only in the caller's own verified domains: an address elsewhere belongs to
+                // someone this council cannot vouch for.
+                let verified: Option<(i64,)> = sqlx::query_as(
+                    "select cast(1 as bigint) from organisation_domains where org_id = $1 and domain = $2",
+                )
+                .bind(p.org_id)
+                .bind(domain::validate::email_domain(&u.user.email).unwrap_or_default())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if verified.is_none() {
+                    return Err($crate::StoreError::Refused);
+                }
+                insert_user(&mut tx, u).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        /// Inserts one account. Also called by `sharing`'s `accept_invitation`: every area
+        /// expands into the same backend module (`impl_store!`).
+        async fn insert_user(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            u: &$crate::NewUser,
+        ) -> $crate::Result<()> {
+            sqlx::query(
+                "insert into users (id, org_id, email, display_name, password_hash, role, is_guest, disabled, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(u.user.id)
+            .bind(u.user.org_id)
+            .bind(&u.user.email)
+            .bind(&u.user.display_name)
+            .bind(u.password_hash.as_deref())
+            .bind(u.user.role.as_str())
+            .bind(u.user.is_guest)
+            .bind(u.user.disabled)
+            .bind(u.user.created_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use impl_accounts;
