@@ -26,6 +26,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
 
 use crate::codec::{Message, PeerId};
 use crate::refusal::Refusal;
+use scope::{untouched, within};
 
 /// A connection, as the runtime numbers them.
 pub type ConnId = u64;
@@ -672,130 +673,6 @@ impl Room {
     }
 }
 
-/// Where an operation's target object sits: the object, its chain of parents up to the root,
-/// and the top-level key it is under (empty for the root itself or a list at the top).
-/// `None` when the target is unknown.
-fn place(
-    doc: &Automerge,
-    target: &str,
-) -> Option<(automerge::ObjId, Vec<automerge::Parent>, String)> {
-    use automerge::{ObjId, Prop};
-    let obj = doc.import_obj(target).ok()?;
-    if obj == ObjId::Root {
-        return Some((obj, Vec::new(), String::new()));
-    }
-    // The chain from the target up to the root: the last step names the top-level key.
-    let chain: Vec<_> = doc.parents(&obj).ok()?.collect();
-    let top = match chain.last() {
-        Some(p) if p.obj == ObjId::Root => match &p.prop {
-            Prop::Map(k) => k.clone(),
-            Prop::Seq(_) => String::new(),
-        },
-        _ => String::new(),
-    };
-    Some((obj, chain, top))
-}
-
-/// `Err(key)` if a change since `before` touches a reserved top-level key (an operation on an
-/// object under it, or one putting or deleting the key itself on the root).
-fn untouched(doc: &Automerge, before: &[ChangeHash], reserved: &[String]) -> Result<(), String> {
-    if reserved.is_empty() {
-        return Ok(());
-    }
-    for change in doc.get_changes(before) {
-        for op in change.decode().operations {
-            let target = op.obj.to_string();
-            let top = if target == "_root" {
-                match &op.key {
-                    automerge::legacy::Key::Map(k) => k.to_string(),
-                    automerge::legacy::Key::Seq(_) => continue,
-                }
-            } else {
-                match place(doc, &target) {
-                    Some((_, _, top)) => top,
-                    // An object that cannot be placed could be under a reserved key: refused.
-                    None => return Err(reserved[0].clone()),
-                }
-            };
-            if let Some(key) = reserved.iter().find(|k| **k == top) {
-                return Err(key.clone());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether every operation of the changes since `before` lies inside one of the top-level
-/// `lists`, and inside an element `user` created: a scoped peer may insert new elements into
-/// those lists and edit the elements it made, nothing else — not the document's root, not
-/// another element (another council's comment, another partner's measurement), not the list
-/// itself (no deleting or replacing an element). Checked on the operations themselves, not on
-/// the visible diff, so a change that shows nothing (a conflict loser, a write into a deleted
-/// object) is judged too. The message names the first place at fault.
-fn within(
-    doc: &Automerge,
-    before: &[ChangeHash],
-    lists: &[String],
-    user: UserKey,
-    owner: &dyn Fn(&ActorId) -> Option<UserKey>,
-) -> Result<(), String> {
-    use automerge::ObjId;
-    let only = || {
-        format!(
-            "you may only add to {} in this document",
-            if lists.is_empty() {
-                "nothing".to_owned()
-            } else {
-                lists.join(", ")
-            }
-        )
-    };
-    for change in doc.get_changes(before) {
-        for op in change.decode().operations {
-            let Some((obj, chain, top)) = place(doc, &op.obj.to_string()) else {
-                return Err(only());
-            };
-            if obj == ObjId::Root {
-                return Err(format!("{}, not change its top level", only()));
-            }
-            if !lists.contains(&top) {
-                return Err(format!(
-                    "{}, not change {}",
-                    only(),
-                    if top.is_empty() {
-                        "its structure"
-                    } else {
-                        &top
-                    }
-                ));
-            }
-            let element = match chain.len() {
-                // An operation on the list itself: only inserting a new element.
-                1 if op.insert => continue,
-                1 => {
-                    return Err(format!(
-                        "{}: removing or replacing an entry of {top} is refused",
-                        only()
-                    ));
-                }
-                2 => &obj,
-                n => &chain[n - 3].obj,
-            };
-            let made_by = match element {
-                ObjId::Id(_, actor, _) => owner(actor),
-                ObjId::Root => None,
-            };
-            if made_by != Some(user) {
-                return Err(format!(
-                    "{}: you may change only the entries of {top} you added",
-                    only()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What `receive_sync_message` does to a peer's sync state for a message that carries no
 /// changes and whose heads are exactly the document's heads (automerge 0.12's
 /// `receive_sync_message_inner`, with every branch that cannot be taken removed): everything we
@@ -821,5 +698,6 @@ fn acknowledge_in_sync(state: &mut sync::State, msg: sync::Message) {
     state.their_need = Some(msg.need);
 }
 
+mod scope;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! `cargo nextest run -p tests --test e2e <module>::`.
 
 mod api;
+mod api_requests;
 mod browser;
+mod document_edits;
 mod documents_rest;
 mod durability;
 mod exchange_rest;

@@ -1,0 +1,260 @@
+//! Persist before broadcast: group commit, the acknowledgement fast path, and changes made on
+//! a user's behalf by the server.
+
+use super::*;
+
+#[test]
+fn group_commit_holds_broadcast_until_persisted() {
+    let mut sim = Sim::new(17, 2, 1, 0);
+    for i in 0..3 {
+        sim.connect(i);
+    }
+    sim.settle();
+    sim.clients[0].doc.put(ROOT, "x", 1).unwrap();
+    sim.client_send(0);
+    let frame = sim.clients[0].up.pop_front().unwrap();
+    let e = sim.room.handle(Input::Sync {
+        conn: sim.clients[0].conn.unwrap(),
+        data: frame,
+    });
+    assert_eq!(e.len(), 1, "only a persist, no sends: {e:?}");
+    let Effect::Persist { batch, .. } = &e[0] else {
+        panic!()
+    };
+    let batch = *batch;
+    // While it persists, a second writer's change queues.
+    sim.clients[1].doc.put(ROOT, "y", 2).unwrap();
+    sim.client_send(1);
+    let frame = sim.clients[1].up.pop_front().unwrap();
+    let e = sim.room.handle(Input::Sync {
+        conn: sim.clients[1].conn.unwrap(),
+        data: frame,
+    });
+    assert!(e.is_empty());
+    let e = sim.room.handle(Input::Persisted { batch, ok: true });
+    let sends = e
+        .iter()
+        .filter(|e| matches!(e, Effect::Send { .. }))
+        .count();
+    let persists = e
+        .iter()
+        .filter(|e| matches!(e, Effect::Persist { .. }))
+        .count();
+    assert!(sends >= 2, "everyone hears of the first change: {e:?}");
+    assert_eq!(persists, 1, "the queued change is the next batch");
+}
+
+/// The acknowledgement fast path leaves a peer's sync state exactly as automerge's own receive
+/// would, over documents and histories of several shapes (including a peer that joined with
+/// nothing and one that has its own concurrent history merged).
+#[test]
+fn ack_fast_path_matches_automerge() {
+    use automerge::sync::{self, SyncDoc};
+    use automerge::transaction::Transactable;
+
+    fn edit(doc: &mut Automerge, key: &str, v: u64) {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, key, v).unwrap();
+        tx.commit();
+    }
+    fn same(a: &sync::State, b: &sync::State) {
+        assert_eq!(a.shared_heads, b.shared_heads, "shared_heads");
+        assert_eq!(a.last_sent_heads, b.last_sent_heads, "last_sent_heads");
+        assert_eq!(a.their_heads, b.their_heads, "their_heads");
+        assert_eq!(a.their_need, b.their_need, "their_need");
+        assert_eq!(
+            a.their_have.as_ref().map(|h| h.len()),
+            b.their_have.as_ref().map(|h| h.len()),
+            "their_have"
+        );
+        assert_eq!(a.sent_hashes, b.sent_hashes, "sent_hashes");
+        assert_eq!(a.in_flight, b.in_flight, "in_flight");
+        assert_eq!(a.have_responded, b.have_responded, "have_responded");
+        assert_eq!(
+            a.their_capabilities, b.their_capabilities,
+            "their_capabilities"
+        );
+        assert_eq!(a.peer_read_only, b.peer_read_only, "peer_read_only");
+        assert_eq!(a.read_only, b.read_only, "read_only");
+        assert_eq!(a.needs_reset, b.needs_reset, "needs_reset");
+    }
+
+    for (changes, concurrent) in [(1, false), (5, false), (40, true), (300, true)] {
+        let mut server = Automerge::new();
+        for i in 0..changes {
+            edit(&mut server, "n", i);
+        }
+        let mut client = if concurrent {
+            let mut c = server.fork();
+            edit(&mut c, "theirs", 1);
+            c
+        } else {
+            Automerge::new()
+        };
+        let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
+        let mut compared = 0;
+        // Sync to quiescence, then make one more server edit and deliver it: the client's
+        // answer is an acknowledgement of exactly the server's heads.
+        for round in 0..30 {
+            if round == 20 {
+                edit(&mut server, "n", 1000);
+            }
+            let to_client = server.generate_sync_message(&mut ss);
+            if let Some(m) = to_client {
+                client.receive_sync_message(&mut cs, m).unwrap();
+            }
+            let Some(ack) = client.generate_sync_message(&mut cs) else {
+                continue;
+            };
+            if ack.changes.is_empty() && ack.heads == server.get_heads() && round >= 20 {
+                let mut slow = ss.clone();
+                server.receive_sync_message(&mut slow, ack.clone()).unwrap();
+                let mut fast = ss.clone();
+                super::acknowledge_in_sync(&mut fast, ack);
+                same(&fast, &slow);
+                compared += 1;
+                ss = slow;
+            } else {
+                server.receive_sync_message(&mut ss, ack).unwrap();
+            }
+        }
+        assert_eq!(server.get_heads(), client.get_heads());
+        assert!(
+            compared > 0,
+            "the fast path's case arose ({changes} changes)"
+        );
+    }
+}
+
+/// Changes made on a user's behalf on the server: stored before anyone is sent them, answered
+/// only once stored; refused whole when they break the schema or use another user's actor.
+#[test]
+fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "register").unwrap();
+    let doc = Automerge::load(&base.save()).unwrap();
+    let mut room = Room::new(
+        "server".into(),
+        "doc".into(),
+        doc,
+        [(ActorId::from(&[9u8; 16][..]), [9u8; 16])],
+    )
+    .with_validator(Box::new(|d: &Automerge| match d.get(ROOT, "title") {
+        Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
+        _ => Err("title: must be text".into()),
+    }));
+    room.handle(Input::Join {
+        conn: 1,
+        peer_id: "reader".into(),
+        user: [2; 16],
+        edit: Edit::None,
+    });
+    let saved = base.save();
+    let base_heads = base.get_heads();
+    let change = |actor: u8, title: automerge::ScalarValue| {
+        let mut d = AutoCommit::load(&saved)
+            .unwrap()
+            .with_actor(ActorId::from(&[actor; 16][..]));
+        d.put(ROOT, "title", title).unwrap();
+        d.save_after(&base_heads)
+    };
+    let user = [7u8; 16];
+
+    // Invalid content: refused at once, nothing applied or stored.
+    let heads = room.document().get_heads();
+    let out = room.handle(Input::Apply {
+        request: 1,
+        user,
+        changes: change(7, 42.into()),
+    });
+    assert!(
+        matches!(&out[..], [Effect::Applied { request: 1, result: Err(crate::Refusal::Schema(why)) }] if why.contains("title: must be text")),
+        "{out:?}"
+    );
+    assert_eq!(room.document().get_heads(), heads);
+
+    // Another user's actor: refused.
+    let out = room.handle(Input::Apply {
+        request: 2,
+        user,
+        changes: change(9, "stolen".into()),
+    });
+    assert!(
+        matches!(
+            &out[..],
+            [Effect::Applied {
+                request: 2,
+                result: Err(crate::Refusal::ForeignActor)
+            }]
+        ),
+        "{out:?}"
+    );
+
+    // Valid: persisted first, answered and broadcast only after storage confirms.
+    let out = room.handle(Input::Apply {
+        request: 3,
+        user,
+        changes: change(7, "Partnership register".into()),
+    });
+    let [Effect::Persist { batch, actors, .. }] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(actors, &[(ActorId::from(&[7u8; 16][..]), user)]);
+    assert!(
+        !out.iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::Applied { .. }))
+    );
+    let out = room.handle(Input::Persisted {
+        batch: *batch,
+        ok: true,
+    });
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Applied {
+            request: 3,
+            result: Ok(())
+        }
+    )));
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, Effect::Send { conn: 1, .. }))
+    );
+    assert_eq!(
+        room.document()
+            .get(ROOT, "title")
+            .unwrap()
+            .unwrap()
+            .0
+            .to_string(),
+        "\"Partnership register\""
+    );
+
+    // Storage refuses: the request is told, the document goes back.
+    let heads = room.document().get_heads();
+    let out = room.handle(Input::Apply {
+        request: 4,
+        user,
+        changes: {
+            let mut d = AutoCommit::load(&room.document().save())
+                .unwrap()
+                .with_actor(ActorId::from(&[7u8; 16][..]));
+            d.put(ROOT, "title", "again").unwrap();
+            d.save_after(&heads)
+        },
+    });
+    let [Effect::Persist { batch, .. }] = &out[..] else {
+        panic!("{out:?}")
+    };
+    let out = room.handle(Input::Persisted {
+        batch: *batch,
+        ok: false,
+    });
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Applied {
+            request: 4,
+            result: Err(_)
+        }
+    )));
+    assert_eq!(room.document().get_heads(), heads);
+}
