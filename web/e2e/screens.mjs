@@ -1,0 +1,247 @@
+// The screens around the documents: sharing, read-only access, the register table, sign-in,
+// the dashboard, tablet and phone widths, and the keyboard alone.
+
+import assert from "node:assert/strict";
+import {
+  base,
+  PASSWORD,
+  browser,
+  pages,
+  step,
+  signIn,
+  open,
+  accessible,
+  hasValue,
+  selected,
+  shot,
+  REGISTER,
+  arun,
+  ben,
+  openRisk,
+} from "./harness.mjs";
+
+await step("sharing lists grants by person; revoking asks first", async () => {
+  const alice = await signIn("alice@ashby.gov.uk");
+  try {
+    await open(alice.page, "Revenues & benefits SLA 2026/27");
+    const grants = alice.page.getByTestId("grants");
+    const row = grants.getByRole("row", { name: /Grace/ });
+    await row.waitFor({ timeout: 8000 });
+    assert.match(await row.innerText(), /grace@riverside\.org\.uk/);
+    assert.match(await row.innerText(), /Riverside Community Trust/);
+    await row.getByRole("button", { name: /Revoke/ }).click();
+    await row.getByText("Their open screens lose it at once.").waitFor();
+    await accessible(alice.page, "sharing (confirm revoke)");
+    await row.getByRole("button", { name: "Cancel" }).click();
+    assert.match(await row.innerText(), /Until revoked|\d{4}/, "still live after cancelling");
+  } finally {
+    await alice.context.close();
+  }
+});
+
+await step("a read-only user is offered no editing", async () => {
+  // Alice (Ashby's administrator) invites a viewer to the register over the REST API.
+  const post = async (path, body, token) => {
+    const r = await fetch(base + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.ok(r.ok, `${path}: ${r.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const alice = (await post("/api/auth/login", { email: "alice@ashby.gov.uk", password: PASSWORD })).access_token;
+  const docs = await (await fetch(base + "/api/documents", { headers: { authorization: `Bearer ${alice}` } })).json();
+  const register = docs.items.find((d) => d.title === REGISTER);
+  const orgs = await (await fetch(base + "/api/organisations", { headers: { authorization: `Bearer ${alice}` } })).json();
+  const riverside = orgs.find((o) => o.name === "Riverside Community Trust");
+  const invite = await post("/api/invitations", { email: "reader@riverside.org.uk", organisation_id: riverside.id, documents: [register.id], role: "viewer" }, alice);
+  // The guest opens the link they were sent and accepts it in the browser.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(invite.link.replace(/^https?:\/\/[^/]+/, base));
+  await page.getByLabel("Your name").fill("Rita Reader");
+  await page.getByLabel("Password").fill("a long reader password");
+  await page.getByRole("button", { name: "Accept invitation" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await open(page, REGISTER);
+  await page.getByText("You can read this document.").waitFor();
+  assert.equal(await page.getByLabel("Title of SP-01").getAttribute("readonly"), "");
+  assert.equal(await page.getByRole("button", { name: "Add risk" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Freeze" }).count(), 0);
+  await shot(page, "register-read-only");
+  await context.close();
+});
+
+await step("the register table: columns chosen, sorted by a click, filtered per column; a heat-map cell lists its risks", async () => {
+  const page = arun.page;
+  await open(page, REGISTER);
+  await page.getByText("Columns", { exact: true }).click();
+  for (const c of ["Category", "Direction of travel", "Next review", "Open actions", "Target score"]) {
+    await page.getByRole("group", { name: "Columns shown" }).getByLabel(c, { exact: true }).check();
+  }
+  const table = page.getByTestId("risk-table");
+  await table.getByRole("columnheader", { name: "Direction of travel" }).waitFor();
+  // Highest current score first after a click on its heading (a second click reverses it).
+  await table.getByRole("button", { name: "Current score" }).click();
+  assert.equal(await table.getByRole("columnheader", { name: /Current score/ }).getAttribute("aria-sort"), "descending");
+  const scores = await table.locator('td[data-column="score"]').allInnerTexts();
+  const values = scores.map((t) => Number(t.split("=")[1] ?? 0));
+  assert.deepEqual(values, [...values].sort((a, b) => b - a), `sorted by score: ${scores.join(" | ")}`);
+  // One column's filter.
+  await page.getByLabel("Filter Owner", { exact: true }).fill("ICT (shared)");
+  const refs = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-risk")));
+  assert.deepEqual(refs, ["SP-08"]);
+  await page.getByLabel("Filter Owner", { exact: true }).fill("");
+  // Cells are filled with their band's tint and texture: Low and Very high differ without colour.
+  const fill = (band) =>
+    page.evaluate((b) => {
+      const td = document.querySelector(`.heatmap td[data-band="${b}"]`);
+      const st = td ? getComputedStyle(td) : null;
+      return st ? { image: st.backgroundImage, colour: st.backgroundColor } : null;
+    }, band);
+  const [low, veryHigh] = [await fill("low"), await fill("very-high")];
+  assert.ok(low && veryHigh, "both bands are on the map");
+  assert.notEqual(low.image, veryHigh.image, "different textures");
+  assert.notEqual(veryHigh.image, "none");
+  assert.notEqual(low.colour, "rgba(0, 0, 0, 0)");
+  // A heat-map cell's count lists exactly its risks.
+  const cellButton = page.locator(".heatmap button.count").first();
+  const n = Number(await cellButton.innerText());
+  await cellButton.click();
+  await page.getByRole("status").filter({ hasText: "Showing the open risks whose current position" }).waitFor();
+  assert.equal(await table.locator("tbody tr").count(), n);
+  await shot(page, "register-columns");
+  await accessible(page, "register (columns, filtered)");
+  await page.getByRole("button", { name: "Show all risks" }).click();
+  assert.ok((await table.locator("tbody tr").count()) > n);
+});
+
+await step("a wrong password says so; each page's heading takes the focus", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await page.getByLabel("Email address").fill("arun@ashby.gov.uk");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "Email or password not recognised." }).waitFor({ timeout: 5000 });
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  const focused = () => page.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`);
+  await open(page, REGISTER);
+  await page.waitForFunction((t) => document.activeElement?.tagName === "H1" && document.activeElement.textContent === t, REGISTER, { timeout: 5000 }).catch(async (e) => {
+    throw new Error(`focus is on ${await focused()}: ${e.message}`);
+  });
+  await page.getByRole("link", { name: "SP-03", exact: true }).click();
+  await page.waitForFunction(() => document.activeElement?.tagName?.startsWith("H") && document.activeElement.textContent.includes("SP-03"), null, { timeout: 5000 }).catch(async (e) => {
+    throw new Error(`focus is on ${await focused()}: ${e.message}`);
+  });
+  await context.close();
+});
+
+await step("a home card leads to the partnership's dashboard, whose lines lead to their documents", async () => {
+  await arun.page.goto(base + "/#/");
+  const card = arun.page.locator(".card").first();
+  await card.getByRole("link", { name: /Open the dashboard/ }).click();
+  await arun.page.getByTestId("totals").waitFor({ timeout: 8000 });
+  assert.match(await arun.page.getByTestId("totals").innerText(), /open risks/);
+  await arun.page.getByRole("table", { name: "Red risks" }).first().waitFor();
+  await shot(arun.page, "partnership-dashboard");
+  await accessible(arun.page, "partnership dashboard");
+  // A red risk's reference opens its page.
+  const first = arun.page.getByRole("table", { name: "Red risks" }).first().getByRole("link").first();
+  const ref = await first.innerText();
+  await first.click();
+  await arun.page.getByRole("heading", { name: new RegExp(`^${ref}:`) }).waitFor({ timeout: 8000 });
+});
+
+await step("at tablet width the register still works", async () => {
+  const tablet = await signIn("arun@ashby.gov.uk", { width: 820, height: 1180 });
+  await open(tablet.page, REGISTER);
+  await shot(tablet.page, "register-tablet");
+  await accessible(tablet.page, "register (tablet)");
+  await tablet.context.close();
+});
+
+await step("on a phone (390 px) no screen is wider than the phone, and each passes axe", async () => {
+  const phone = await signIn("arun@ashby.gov.uk", { width: 390, height: 844 });
+  const wide = async (name) => {
+    const w = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 391, `${name} is ${w} px wide on a 390 px phone`);
+    await accessible(phone.page, `${name} (phone)`);
+  };
+  try {
+    await wide("home");
+    for (const title of [REGISTER, "Revenues & benefits SLA 2026/27", "Inter-authority agreement", "Joint Governance Committee, 12 March"]) {
+      await open(phone.page, title);
+      await wide(title);
+    }
+    await openRisk(phone.page, "SP-07", "One partner cannot fund its share");
+    await wide("a risk's page");
+    await shot(phone.page, "risk-phone");
+    // The register's fields are usable: a title shows more than a couple of letters.
+    await open(phone.page, REGISTER);
+    const box = await phone.page.getByLabel("Title of SP-01").boundingBox();
+    assert.ok(box && box.width >= 200, `a title field is ${box?.width} px wide`);
+    await shot(phone.page, "register-phone");
+  } finally {
+    await phone.context.close();
+  }
+});
+
+await step("keyboard only: sign in, find the register, edit a risk, go home, format a clause", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  pages.keyboard = page;
+  const kb = page.keyboard;
+  /** Presses Tab until the focused element matches, failing after `max` presses. */
+  const tabTo = async (describe, { back = false, max = 250 } = {}) => {
+    for (let i = 0; i < max; i++) {
+      await kb.press(back ? "Shift+Tab" : "Tab");
+      const here = await page.evaluate(() => {
+        const e = document.activeElement;
+        const style = e ? getComputedStyle(e) : null;
+        return { text: `${e?.getAttribute("aria-label") ?? ""}|${e?.textContent?.trim() ?? ""}|${e?.id ?? ""}`, outline: style ? style.outlineStyle : "none" };
+      });
+      if (describe.test(here.text)) {
+        assert.notEqual(here.outline, "none", `focus on ${here.text} is visible`);
+        return;
+      }
+    }
+    throw new Error(`Tab never reached ${describe}`);
+  };
+  await page.goto(base + "/");
+  await tabTo(/\|email$/);
+  await kb.type("ben@brockley.gov.uk");
+  await kb.press("Tab");
+  await kb.type(PASSWORD);
+  await kb.press("Enter");
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await tabTo(new RegExp(`^\\|${REGISTER}\\|`));
+  await kb.press("Enter");
+  await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+  await tabTo(/^Owner of SP-06\|/);
+  await kb.press("Control+a");
+  await kb.type("Head of Shared Services (keyboard)");
+  await open(arun.page, REGISTER);
+  await hasValue(arun.page, "Owner of SP-06", "Head of Shared Services (keyboard)", 8000);
+  // Back home by the breadcrumb, then into the agreement.
+  await tabTo(/^\|Home\|/, { back: true });
+  await kb.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Brockley District Council" }).waitFor();
+  await tabTo(/^\|Inter-authority agreement\|/);
+  await kb.press("Enter");
+  await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+  await tabTo(/^Text of 3\. Governance\|/);
+  await kb.press("Control+End");
+  await kb.type(" Keyboard.");
+  await page.locator("#tx-cl-3", { hasText: "finance. Keyboard." }).waitFor();
+  for (let i = 0; i < 9; i++) await kb.press("Shift+ArrowLeft");
+  await selected(page, "Keyboard.");
+  await kb.press("Control+i");
+  await page.locator("#tx-cl-3 em", { hasText: "Keyboard" }).waitFor({ timeout: 5000 });
+  delete pages.keyboard;
+  await context.close();
+});
