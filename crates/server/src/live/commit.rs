@@ -91,3 +91,120 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The committer against a real SQLite file.
+
+    use domain::{Document, DocumentId, DocumentKind, OrgKind, OrgRole, Organisation, Space};
+    use domain::{SpaceOwner, User};
+    use store::{NewUser, SqliteOptions, SqliteStore};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A store in a fresh file holding one document; the path is removed by the caller.
+    async fn store_with_a_document() -> (Arc<dyn Store>, DocumentId, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("concordat-commit-{}.db", Uuid::new_v4()));
+        let sqlite = SqliteStore::open(&SqliteOptions {
+            url: format!("sqlite:{}", path.display()),
+            max_readers: 2,
+        })
+        .await
+        .expect("open");
+        sqlite.migrate().await.expect("migrate");
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let org = Organisation {
+            id: Uuid::new_v4(),
+            name: "Ashby".into(),
+            kind: OrgKind::Council,
+            domains: vec!["ashby.gov.uk".into()],
+            created_at: 1,
+        };
+        let space = Space {
+            id: Uuid::new_v4(),
+            name: "Ashby".into(),
+            owner: SpaceOwner::Private { org_id: org.id },
+        };
+        store
+            .create_organisation(System::PROVISION, &org, &space)
+            .await
+            .expect("organisation");
+        let user = User {
+            id: Uuid::new_v4(),
+            org_id: org.id,
+            email: "a@ashby.gov.uk".into(),
+            display_name: "A".into(),
+            role: OrgRole::Admin,
+            is_guest: false,
+            disabled: false,
+            created_at: 1,
+        };
+        let new = NewUser {
+            user: user.clone(),
+            password_hash: None,
+        };
+        store
+            .create_user(System::PROVISION, &new)
+            .await
+            .expect("user");
+        let p = store::act_as(store.as_ref(), &user, 60_000)
+            .await
+            .expect("session");
+        let doc = Document {
+            id: DocumentId::random(),
+            space_id: space.id,
+            kind: DocumentKind::RiskRegister,
+            title: "Register".into(),
+            archived: false,
+            created_by: user.id,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store
+            .create_document(&p, &doc, b"initial")
+            .await
+            .expect("document");
+        (store, doc.id, path)
+    }
+
+    fn append(id: DocumentId, data: &[u8]) -> Append {
+        Append {
+            id,
+            data: data.to_vec(),
+            actors: vec![(vec![7; 16], Uuid::new_v4())],
+        }
+    }
+
+    #[tokio::test]
+    async fn one_documents_failed_write_does_not_fail_the_others_in_its_transaction() {
+        let (store, doc, path) = store_with_a_document().await;
+        let committer = Committer::spawn(store.clone(), 16);
+        // Both are queued before the committer runs (one thread): they share a transaction,
+        // which fails on the document that does not exist; each is then retried alone.
+        let (good, bad) = tokio::join!(
+            committer.append(append(doc, b"change-1")),
+            committer.append(append(DocumentId::random(), b"change-2")),
+        );
+        assert!(good, "the existing document's change is stored");
+        assert!(!bad, "the missing document's change is refused");
+        let content = store
+            .load_content(System::SYNC, doc)
+            .await
+            .expect("load")
+            .expect("the document");
+        let stored: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
+        assert_eq!(stored, vec![&b"initial"[..], &b"change-1"[..]]);
+        assert_eq!(
+            content.actors.len(),
+            2,
+            "the server's actor and the new one"
+        );
+        // And the committer keeps working after a failure.
+        assert!(committer.append(append(doc, b"change-3")).await);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
