@@ -154,6 +154,23 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database already on disk (a restored backup, say).
+    pub fn sqlite_at(path: &std::path::Path) -> TestDb {
+        let url = format!("sqlite:{}", path.display());
+        TestDb {
+            backend: Backend::Sqlite,
+            owner_url: url.clone(),
+            url,
+            admin_url: None,
+            name: String::new(),
+        }
+    }
+
+    /// The database's name (PostgreSQL; a SQLite file's stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// PostgreSQL: the system role's URL (a member of `concordat_system`); SQLite: `url`.
     pub fn system_url(&self) -> String {
         self.owner_url

@@ -66,6 +66,13 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to a new file, while the server runs
+    /// (PostgreSQL: use pg_dump; see the README's "Backups").
+    Backup {
+        /// The copy's path; the file must not exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Invite a guest to documents on behalf of one of their administrators, and print the
     /// one-time link to pass on (there is no mail server).
     Invite {

@@ -15,6 +15,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => run(config, store).await,
+        Command::Backup { to } => {
+            store
+                .backup(&to)
+                .await
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!("backed up to {}", to.display());
+            Ok(())
+        }
         Command::Invite {
             inviter,
             email,

@@ -85,6 +85,13 @@ pub trait Store:
 
     /// A round trip to the database (readiness).
     async fn ping(&self) -> Result<()>;
+
+    /// Writes a consistent copy of the whole database to a new file `to`, while the server
+    /// runs. SQLite: `VACUUM INTO`, one read transaction, so the copy is the database as it
+    /// stood at one instant however much is written meanwhile; it never overwrites a file.
+    /// PostgreSQL is backed up with its own tools (`pg_dump`, as the README says):
+    /// [`StoreError::Config`] here.
+    async fn backup(&self, to: &std::path::Path) -> Result<()>;
 }
 
 /// A principal for acting as `user` outside a request (provisioning, the CLI, tests): opens a

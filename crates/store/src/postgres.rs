@@ -114,6 +114,14 @@ impl PostgresStore {
         &self.pool
     }
 
+    async fn backup_into(&self, _to: &std::path::Path) -> Result<()> {
+        Err(StoreError::Config(
+            "a PostgreSQL database is backed up with pg_dump and restored with pg_restore \
+             (README, \"Backups\"), not by concordat backup"
+                .into(),
+        ))
+    }
+
     async fn user_tx(&self, p: &Principal, _write: bool) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
         begin_as(&mut tx, p).await?;

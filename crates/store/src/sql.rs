@@ -121,6 +121,10 @@ macro_rules! impl_store {
                 sqlx::query("select 1").execute(self.read_pool()).await?;
                 Ok(())
             }
+
+            async fn backup(&self, to: &std::path::Path) -> $crate::Result<()> {
+                self.backup_into(to).await
+            }
         }
     };
 }

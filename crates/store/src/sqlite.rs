@@ -69,6 +69,25 @@ impl SqliteStore {
         if write { &self.writer } else { &self.reader }
     }
 
+    async fn backup_into(&self, to: &std::path::Path) -> Result<()> {
+        if to.exists() {
+            return Err(StoreError::Config(format!(
+                "{} already exists: a backup never overwrites a file",
+                to.display()
+            )));
+        }
+        let path = to
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("{} is not UTF-8", to.display())))?;
+        // A reader: the copy is one read transaction, which under WAL neither waits for the
+        // writer nor holds it up.
+        sqlx::query("vacuum into $1")
+            .bind(path)
+            .execute(&self.reader)
+            .await?;
+        Ok(())
+    }
+
     /// SQLite has no row-level security: the caller is carried by each statement's own filter.
     async fn user_tx(&self, _p: &Principal, write: bool) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool(write).begin().await?)
