@@ -126,21 +126,7 @@ async fn edit_until_dropped(
 
 async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let doc = {
-        let store = db.store().await;
-        server::demo::seed(store.as_ref()).await.unwrap();
-        let p = tests::principal(store.as_ref(), "arun@ashby.gov.uk").await;
-        let docs = store
-            .list_documents(&p, &Default::default(), None, 100, store::now_millis())
-            .await
-            .unwrap();
-        docs.into_iter()
-            .find(|d| d.document.title.starts_with("Shared services"))
-            .unwrap()
-            .document
-            .id
-            .to_string()
-    };
+    let doc = seeded_register(&db).await;
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let mut replicas = [Replica::new(&doc), Replica::new(&doc)];
     let runs = 5;
