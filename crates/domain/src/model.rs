@@ -136,6 +136,10 @@ pub struct User {
     pub is_guest: bool,
     pub disabled: bool,
     pub created_at: Millis,
+    /// The platform operator (made by `concordat setup`): creates organisations, their first
+    /// administrators and partnerships. Only system work sets it.
+    #[serde(default)]
+    pub platform_operator: bool,
 }
 
 /// A shared-service partnership between councils, with invited guest organisations.

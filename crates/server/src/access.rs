@@ -119,6 +119,7 @@ mod tests {
             is_guest,
             disabled: false,
             created_at: 1,
+            platform_operator: false,
         };
         Caller {
             principal: Principal {

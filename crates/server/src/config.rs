@@ -66,6 +66,27 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// First run on an empty database: make the platform operator (an administrator of the
+    /// council deploying Concordat, created with its verified domains if it does not exist) and
+    /// print the one-time link to choose their password. Asks for what is not given when run
+    /// on a terminal.
+    Setup {
+        /// The operator's e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// The operator's name, as colleagues see it.
+        #[arg(long)]
+        name: Option<String>,
+        /// The operator's organisation (created as a council if it does not exist).
+        #[arg(long)]
+        organisation: Option<String>,
+        /// A verified e-mail domain of that organisation; repeat for several.
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Days the one-time link stays usable (1 to 30, default 7).
+        #[arg(long)]
+        link_days: Option<u32>,
+    },
     /// Write a consistent copy of the SQLite database to a new file, while the server runs
     /// (PostgreSQL: use pg_dump; see the README's "Backups").
     Backup {

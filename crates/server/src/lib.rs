@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod live;
 pub mod logging;
+pub mod setup;
 pub mod throttle;
 pub mod web;
 

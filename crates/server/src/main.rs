@@ -15,6 +15,28 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => run(config, store).await,
+        Command::Setup {
+            email,
+            name,
+            organisation,
+            domains,
+            link_days,
+        } => {
+            let state = AppState::new(config, store)?;
+            let said = server::setup::run(
+                &state,
+                server::setup::Request {
+                    email,
+                    display_name: name,
+                    organisation,
+                    domains,
+                    link_days,
+                },
+            )
+            .await?;
+            println!("{said}");
+            Ok(())
+        }
         Command::Backup { to } => {
             store
                 .backup(&to)

@@ -73,6 +73,36 @@ pub trait Accounts: Send + Sync {
     /// An org admin adds a (non-guest) user to their own organisation, with an address in one
     /// of its verified domains; [`StoreError::Refused`] otherwise.
     async fn add_user(&self, p: &Principal, user: &NewUser) -> Result<()>;
+
+    // --- first run: the operator, and one-time links to choose a password ---
+    /// Every platform operator.
+    async fn operators(&self, sys: System) -> Result<Vec<User>>;
+    /// Stores a one-time link (its token's hash) for `user_id` to choose a password.
+    async fn create_account_setup(
+        &self,
+        sys: System,
+        user_id: Uuid,
+        token_hash: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<()>;
+    /// The account a usable (unused, unexpired) set-up link is for, if its account is enabled.
+    async fn account_setup(
+        &self,
+        sys: System,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<User>>;
+    /// Uses a set-up link once: sets the account's password and marks the link — and every other
+    /// link for the account — used, in one transaction. `None` if the link is not usable (unknown, used, expired) — then nothing
+    /// changed.
+    async fn complete_account_setup(
+        &self,
+        sys: System,
+        token_hash: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<Option<User>>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -85,10 +115,11 @@ pub(crate) struct UserRow {
     is_guest: bool,
     disabled: bool,
     created_at: i64,
+    platform_operator: bool,
 }
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, org_id, email, display_name, role, is_guest, disabled, created_at";
+    "id, org_id, email, display_name, role, is_guest, disabled, created_at, platform_operator";
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
@@ -102,6 +133,7 @@ impl TryFrom<UserRow> for User {
             is_guest: r.is_guest,
             disabled: r.disabled,
             created_at: r.created_at,
+            platform_operator: r.platform_operator,
         })
     }
 }
@@ -345,6 +377,107 @@ macro_rules! impl_accounts {
                 tx.commit().await?;
                 Ok(())
             }
+
+            async fn operators(&self, sys: $crate::System) -> $crate::Result<Vec<domain::User>> {
+                let mut tx = self.system_tx(sys, false).await?;
+                let rows: Vec<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "select {} from users where platform_operator order by created_at, email",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                $crate::sql::convert(rows)
+            }
+
+            async fn create_account_setup(
+                &self,
+                sys: $crate::System,
+                user_id: uuid::Uuid,
+                token_hash: &str,
+                expires_at: domain::Millis,
+                now: domain::Millis,
+            ) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                sqlx::query(
+                    "insert into account_setups (token_hash, user_id, expires_at, used_at, created_at) \
+                     values ($1, $2, $3, null, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn account_setup(
+                &self,
+                sys: $crate::System,
+                token_hash: &str,
+                now: domain::Millis,
+            ) -> $crate::Result<Option<domain::User>> {
+                let mut tx = self.system_tx(sys, false).await?;
+                let row: Option<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "select {} from users where not disabled and id = (select user_id from account_setups \
+                     where token_hash = $1 and used_at is null and expires_at > $2)",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn complete_account_setup(
+                &self,
+                sys: $crate::System,
+                token_hash: &str,
+                password_hash: &str,
+                now: domain::Millis,
+            ) -> $crate::Result<Option<domain::User>> {
+                let mut tx = self.system_tx(sys, true).await?;
+                // Marking the link used first makes a second, concurrent use find nothing.
+                let used: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    "update account_setups set used_at = $1 \
+                     where token_hash = $2 and used_at is null and expires_at > $1 \
+                     and user_id in (select id from users where not disabled) returning user_id",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((user_id,)) = used else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                sqlx::query("update users set password_hash = $1 where id = $2")
+                    .bind(password_hash)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // The account has its password: any other link for it would reset it.
+                sqlx::query(
+                    "update account_setups set used_at = $1 where user_id = $2 and used_at is null",
+                )
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                let row: $crate::accounts::UserRow = sqlx::query_as(&format!(
+                    "select {} from users where id = $1",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(row.try_into()?))
+            }
         }
 
         /// Inserts one account. Also called by `sharing`'s `accept_invitation`: every area
@@ -354,8 +487,8 @@ macro_rules! impl_accounts {
             u: &$crate::NewUser,
         ) -> $crate::Result<()> {
             sqlx::query(
-                "insert into users (id, org_id, email, display_name, password_hash, role, is_guest, disabled, created_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "insert into users (id, org_id, email, display_name, password_hash, role, is_guest, disabled, created_at, platform_operator) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(u.user.id)
             .bind(u.user.org_id)
@@ -366,6 +499,7 @@ macro_rules! impl_accounts {
             .bind(u.user.is_guest)
             .bind(u.user.disabled)
             .bind(u.user.created_at)
+            .bind(u.user.platform_operator)
             .execute(&mut **tx)
             .await?;
             Ok(())

@@ -59,6 +59,9 @@ impl System {
     /// The live-sync runtime loading and appending document content. It authorises every
     /// peer's message itself before anything reaches here.
     pub const SYNC: System = System("sync");
+    /// A one-time link to choose a password (the operator's, an organisation's first
+    /// administrator's): looks the link up by its token's hash, sets the password.
+    pub const ACCOUNT_SETUP: System = System("account-setup");
     /// Naming a document's authors (users of other councils, whom row-level security would
     /// hide) for a caller the same statement has checked may see the document.
     pub const AUDIT: System = System("audit");

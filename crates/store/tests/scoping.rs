@@ -72,6 +72,7 @@ async fn person(store: &dyn Store, org_id: Uuid, email: &str, guest: bool) -> Pr
         is_guest: guest,
         disabled: false,
         created_at: 1,
+        platform_operator: false,
     };
     store
         .create_user(

@@ -19,7 +19,7 @@ use sync::codec::Message;
 use tests::ws::{Heard, Replica, SyncClient};
 use tests::{Backend, TestDb, on_both_backends};
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     // target/<profile>/deps/durability-… → target/<profile>/concordat
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().unwrap().parent().unwrap().join("concordat");
@@ -31,7 +31,7 @@ fn binary() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -190,10 +190,10 @@ async fn sigkill_loses_nothing_that_was_broadcast(backend: Backend) {
 }
 
 /// A server started out of process, reached over HTTP.
-struct TestServerAt(String);
+pub(crate) struct TestServerAt(pub(crate) String);
 
 impl TestServerAt {
-    async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("{}/readyz", self.0)).send().await
@@ -206,7 +206,7 @@ impl TestServerAt {
         panic!("server did not become ready");
     }
 
-    async fn login(&self, email: &str) -> String {
+    pub(crate) async fn login(&self, email: &str) -> String {
         let r: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/api/auth/login", self.0))
             .json(&serde_json::json!({"email": email, "password": server::demo::DEMO_PASSWORD}))
@@ -219,7 +219,7 @@ impl TestServerAt {
         r["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn sync_client(&self, token: &str, peer: &str) -> SyncClient {
+    pub(crate) async fn sync_client(&self, token: &str, peer: &str) -> SyncClient {
         let r: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/api/sync/ticket", self.0))
             .bearer_auth(token)

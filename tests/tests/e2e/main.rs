@@ -6,6 +6,7 @@
 mod api;
 mod api_requests;
 mod browser;
+mod deploy;
 mod document_edits;
 mod documents_rest;
 mod durability;

@@ -361,6 +361,65 @@ async fn the_app_role_cannot_forge_its_tenant() {
     db.drop_db().await;
 }
 
+/// Only system work makes a platform operator: inside the app role's own transactions, a user
+/// updating their own row (which the policies allow) and an organisation's admin adding a
+/// colleague (likewise) are refused as soon as they touch the flag.
+#[tokio::test]
+async fn the_app_role_cannot_make_an_operator() {
+    let Some((db, store)) = setup().await else {
+        return;
+    };
+    let alice = principal(store.as_ref(), "alice@ashby.gov.uk").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let run = |sql: String, binds: Vec<uuid::Uuid>| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            store::begin_as(&mut tx, &alice).await.unwrap();
+            let mut q = sqlx::query(&sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            let done = q.execute(&mut *tx).await.map(|r| r.rows_affected());
+            let _ = tx.rollback().await;
+            done
+        }
+    };
+    // The policies let Alice change her own row and add a colleague …
+    let own = run(
+        "update users set display_name = 'Alice A.' where id = $1".into(),
+        vec![alice.user_id],
+    );
+    assert_eq!(own.await.unwrap(), 1);
+    let insert = "insert into users (id, org_id, email, display_name, role, is_guest, disabled, \
+                  created_at, platform_operator) values ($1, $2, 'new@ashby.gov.uk', 'New', \
+                  'member', false, false, 1, ";
+    let colleague = run(
+        format!("{insert}false)"),
+        vec![uuid::Uuid::new_v4(), alice.org_id],
+    );
+    assert_eq!(colleague.await.unwrap(), 1);
+    // … but not the operator's flag, on either path.
+    let promote = run(
+        "update users set platform_operator = true where id = $1".into(),
+        vec![alice.user_id],
+    );
+    let err = promote.await.unwrap_err().to_string();
+    assert!(err.contains("platform_operator"), "{err}");
+    let operator = run(
+        format!("{insert}true)"),
+        vec![uuid::Uuid::new_v4(), alice.org_id],
+    );
+    let err = operator.await.unwrap_err().to_string();
+    assert!(err.contains("platform_operator"), "{err}");
+    pool.close().await;
+    db.drop_db().await;
+}
+
 /// The start-up check refuses an application role that is a member of the tables' owner, of a
 /// BYPASSRLS role or of concordat_system, and a system role that is not one.
 #[tokio::test]

@@ -58,6 +58,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Chooses the account's password with its one-time link, and signs in. The link works once;
+         *     an unknown, used or expired one is 404 and changes nothing.
+         */
+        post: operations["post_api_auth_setup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/setup/lookup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The account a set-up link is for. No sign-in: the link is the credential. */
+        post: operations["post_api_auth_setup_lookup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/documents": {
         parameters: {
             query?: never;
@@ -567,6 +604,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/platform/organisations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates a council or a partner body with its verified e-mail domains. The operator only. */
+        post: operations["post_api_platform_organisations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/platform/organisations/{id}/administrators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes an organisation's administrator (its first, or another): an account with no password
+         *     and a one-time link to choose one. The operator only.
+         */
+        post: operations["post_api_platform_organisations_id_administrators"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/platform/partnerships": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates a partnership hosted by a council, with its shared space. The operator only (a
+         *     council's admin may also create one that their own council hosts: `POST /api/partnerships`).
+         */
+        post: operations["post_api_platform_partnerships"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/spaces": {
         parameters: {
             query?: never;
@@ -735,6 +829,15 @@ export interface components {
          * @enum {string}
          */
         Access: "none" | "read" | "comment" | "write" | "admin";
+        /**
+         * @description An account made without a password, and the one-time link to choose one (there is no mail
+         *     server: pass the link on).
+         */
+        AccountToSetUp: {
+            expires_at: components["schemas"]["i64"];
+            link: string;
+            user: components["schemas"]["User"];
+        };
         /** @description An action in a list. */
         ActionLine: {
             council: string;
@@ -1047,6 +1150,13 @@ export interface components {
             invitation: components["schemas"]["Invitation"];
             link: string;
             token: string;
+        };
+        CreatedPartnership: {
+            /** Format: uuid */
+            host_organisation_id: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
         };
         Dashboard: {
             /** @description Agreements and meetings the caller may open. */
@@ -1393,6 +1503,39 @@ export interface components {
             partnership_id: string;
             role: components["schemas"]["MemberRole"];
         };
+        NewAdministrator: {
+            display_name: string;
+            /** @description An address in one of the organisation's verified domains. */
+            email: string;
+            /**
+             * Format: int32
+             * @description Days the set-up link stays usable (default 7, at most 30).
+             */
+            link_days?: number | null;
+        };
+        NewOrganisation: {
+            /**
+             * @description The e-mail domains this organisation's people have (e.g. `ashby.gov.uk`). The operator
+             *     vouches for them: an address in one of them can only ever be this organisation's.
+             */
+            domains?: string[];
+            /** @description `council` or `partner`. */
+            kind: components["schemas"]["OrgKind"];
+            name: string;
+        };
+        NewPartnership: {
+            /**
+             * Format: uuid
+             * @description The council that hosts it: its administrators then add the member councils and guests.
+             */
+            host_organisation_id: string;
+            legal_basis: components["schemas"]["LegalBasis"];
+            name: string;
+            /** Format: int32 */
+            notice_period_months?: number | null;
+            /** Format: date */
+            review_date?: string | null;
+        };
         /** @enum {string} */
         OrgKind: "council" | "partner";
         /** @enum {string} */
@@ -1626,6 +1769,19 @@ export interface components {
             reason: string;
             to: components["schemas"]["Position"];
         };
+        SetUpAccount: {
+            password: string;
+            /** @description The token from the set-up link. */
+            token: string;
+        };
+        /** @description Who a set-up link is for, so the page can greet them (404 if the link is not usable). */
+        SetupFor: {
+            display_name: string;
+            email: string;
+        };
+        SetupToken: {
+            token: string;
+        };
         /** @description One council's sign-off of a named version of the agreement. */
         SignOff: {
             /** @description Organisation id. */
@@ -1771,6 +1927,11 @@ export interface components {
             is_guest: boolean;
             /** Format: uuid */
             org_id: string;
+            /**
+             * @description The platform operator (made by `concordat setup`): creates organisations, their first
+             *     administrators and partnerships. Only system work sets it.
+             */
+            platform_operator?: boolean;
             role: components["schemas"]["OrgRole"];
         };
         /**
@@ -1893,6 +2054,76 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_auth_setup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetUpAccount"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_auth_setup_lookup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetupToken"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetupFor"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3022,6 +3253,149 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_platform_organisations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewOrganisation"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organisation"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_platform_organisations_id_administrators: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewAdministrator"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountToSetUp"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_platform_partnerships: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPartnership"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedPartnership"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

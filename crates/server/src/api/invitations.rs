@@ -278,6 +278,7 @@ pub async fn accept(
                     is_guest: true,
                     disabled: false,
                     created_at: now,
+                    platform_operator: false,
                 },
                 password_hash: Some(hash),
             }
@@ -292,6 +293,7 @@ pub async fn accept(
                 is_guest: true,
                 disabled: false,
                 created_at: now,
+                platform_operator: false,
             },
             password_hash: None,
         },

@@ -6,8 +6,9 @@ mod exchange;
 mod figures;
 mod history;
 mod invitations;
-mod organisations;
+pub(crate) mod organisations;
 mod partnerships;
+pub(crate) mod platform;
 mod session;
 mod sync;
 mod views;
@@ -88,7 +89,18 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(session::login))
         .route("/auth/refresh", post(session::refresh))
         .route("/auth/logout", post(session::logout))
+        .route("/auth/setup", post(platform::set_up_account))
+        .route("/auth/setup/lookup", post(platform::lookup_setup))
         .route("/me", get(session::me))
+        .route(
+            "/platform/organisations",
+            post(platform::create_organisation),
+        )
+        .route(
+            "/platform/organisations/{id}/administrators",
+            post(platform::create_administrator),
+        )
+        .route("/platform/partnerships", post(platform::create_partnership))
         .route(
             "/organisations",
             get(organisations::list).post(organisations::create),
@@ -376,6 +388,8 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         views::dashboard, views::overview,
         exchange::preview, exchange::apply, exchange::export_xlsx, exchange::export_csv,
         exchange::report,
+        platform::create_organisation, platform::create_administrator,
+        platform::create_partnership, platform::lookup_setup, platform::set_up_account,
     ),
     // The documents' own schemas, so a client's types are generated from the same Rust types
     // the server validates against.

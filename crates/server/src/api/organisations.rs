@@ -184,6 +184,7 @@ pub async fn add_user(
         is_guest: false,
         disabled: false,
         created_at: store::now_millis(),
+        platform_operator: false,
     };
     let password_hash = Some(
         state

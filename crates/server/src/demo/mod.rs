@@ -140,6 +140,7 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             is_guest: *guest,
             disabled: false,
             created_at: now,
+            platform_operator: false,
         };
         store
             .create_user(

@@ -139,6 +139,7 @@ mod tests {
             is_guest: false,
             disabled: false,
             created_at: 1,
+            platform_operator: false,
         };
         let new = NewUser {
             user: user.clone(),
