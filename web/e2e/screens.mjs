@@ -245,3 +245,72 @@ await step("keyboard only: sign in, find the register, edit a risk, go home, for
   delete pages.keyboard;
   await context.close();
 });
+
+await step("administration: a colleague added by one-time link chooses a password and is signed in; the operator creates a council and its administrator", async () => {
+  const { context, page } = await signIn("alice@ashby.gov.uk");
+  pages.alice = page;
+  try {
+    await page.getByRole("link", { name: "Administration" }).click();
+    await page.getByRole("heading", { level: 1, name: "Administration" }).waitFor();
+    await page.getByRole("table", { name: "Members of Ashby & Brockley Shared Services" }).getByRole("cell", { name: "Brockley District Council", exact: true }).waitFor();
+    await accessible(page, "administration");
+    await shot(page, "administration");
+    // A colleague, by link.
+    await page.getByLabel("Colleague's name").fill("Dana Cole");
+    await page.getByLabel("Their email", { exact: true }).first().fill("dana@ashby.gov.uk");
+    await page.getByRole("button", { name: "Add colleague" }).click();
+    const link = await page.locator(".link-to-pass code").first().textContent();
+    assert.match(link, /\/setup#token=/);
+    await page.getByTestId("people").getByText("dana@ashby.gov.uk").waitFor();
+    // An address outside Ashby's domain is refused, in words.
+    await page.getByLabel("Colleague's name").fill("Mallory");
+    await page.getByLabel("Their email", { exact: true }).first().fill("mallory@example.com");
+    await page.getByRole("button", { name: "Add colleague" }).click();
+    await page.getByRole("alert").filter({ hasText: "ashby.gov.uk" }).waitFor();
+
+    // Dana opens the link in her own browser.
+    const dana = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const dp = await dana.newPage();
+    pages.dana = dp;
+    await dp.goto(link);
+    await dp.getByRole("heading", { level: 1, name: "Set up your account" }).waitFor();
+    await dp.getByText("dana@ashby.gov.uk").waitFor();
+    await accessible(dp, "account set-up");
+    await dp.getByLabel("New password").fill("password");
+    await dp.getByRole("button", { name: "Save password and sign in" }).click();
+    await dp.getByRole("alert").waitFor();
+    await dp.getByLabel("New password").fill("marble otter kettle sunrise");
+    await dp.getByRole("button", { name: "Save password and sign in" }).click();
+    await dp.getByRole("button", { name: "Sign out" }).waitFor();
+    await dp.locator(".who", { hasText: "Dana Cole" }).waitFor();
+    // The link is spent.
+    const again = await (await browser.newContext()).newPage();
+    await again.goto(link);
+    await again.getByRole("heading", { level: 1, name: "This link cannot be used" }).waitFor();
+    await again.context().close();
+    await dana.close();
+    delete pages.dana;
+
+    // The operator: a council with its domain, then its administrator.
+    await page.getByLabel("New organisation's name").fill("Dunmore District Council");
+    await page.getByLabel("Kind").selectOption("council");
+    await page.getByLabel("Verified e-mail domains (comma-separated)").fill("dunmore.gov.uk");
+    await page.getByRole("button", { name: "Create organisation" }).click();
+    await page.getByTestId("organisations").getByText("dunmore.gov.uk").waitFor();
+    await page.getByLabel("Administrator of").selectOption({ label: "Dunmore District Council" });
+    await page.getByLabel("Their name").fill("Dev Rao");
+    await page.getByLabel("Their email", { exact: true }).last().fill("dev.rao@dunmore.gov.uk");
+    await page.getByRole("button", { name: "Create administrator" }).click();
+    await page.locator(".link-to-pass", { hasText: "Dev Rao" }).waitFor();
+    await accessible(page, "administration after the operator's work");
+  } finally {
+    delete pages.alice;
+    await context.close();
+  }
+});
+
+await step("a member who is not an administrator sees no administration", async () => {
+  await arun.page.goto(base + "/#/");
+  await arun.page.getByRole("heading", { level: 1 }).first().waitFor();
+  assert.equal(await arun.page.getByRole("link", { name: "Administration" }).count(), 0);
+});

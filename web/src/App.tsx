@@ -2,13 +2,14 @@ import { useEffect, useRef, useState } from "react";
 import type { Repo } from "@automerge/react/slim";
 import { currentUser, signOut, type User } from "./api/client";
 import { getRepo, onConnection, type Connection } from "./repo";
-import { AcceptInvite, SignIn } from "./screens/SignIn";
+import { AcceptInvite, SetupAccount, SignIn } from "./screens/SignIn";
+import { AdminScreen } from "./screens/AdminScreen";
 import { Home } from "./screens/Home";
 import { DocumentScreen } from "./screens/DocumentScreen";
 import { PartnershipScreen } from "./screens/PartnershipScreen";
 
 /** `#/` home, `#/doc/<id>` a document, `#/doc/<id>/risk/<risk id>` one risk,
- * `#/partnership/<id>` a partnership's dashboard. */
+ * `#/partnership/<id>` a partnership's dashboard, `#/admin` administration. */
 function useRoute(): string[] {
   const read = () => location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const [route, setRoute] = useState(read);
@@ -74,6 +75,8 @@ export function App() {
 
   const invite = location.pathname === "/invite" ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
   if (invite) return <AcceptInvite token={invite} onSignedIn={setUser} />;
+  const setup = location.pathname === "/setup" ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
+  if (setup) return <SetupAccount token={setup} onSignedIn={setUser} />;
   if (!user) return <SignIn onSignedIn={setUser} />;
   return (
     <>
@@ -82,6 +85,7 @@ export function App() {
         <a href="#/" className="brand">Concordat</a>
         <ConnectionBadge />
         <span className="who">{user.display_name}</span>
+        {(user.role === "admin" || user.platform_operator) && !user.is_guest && <a href="#/admin">Administration</a>}
         <button
           type="button"
           onClick={async () => {
@@ -97,6 +101,8 @@ export function App() {
       <main id="main">
         {route[0] === "doc" && route[1] ? (
           <DocumentScreen key={route[1]} id={route[1]} repo={repo} user={user} riskId={route[2] === "risk" ? route[3] : undefined} />
+        ) : route[0] === "admin" ? (
+          <AdminScreen user={user} />
         ) : route[0] === "partnership" && route[1] ? (
           <PartnershipScreen key={route[1]} id={route[1]} />
         ) : (

@@ -284,6 +284,46 @@ async fn deploying_for_a_partnership(backend: Backend) {
         assert_eq!(status, 403, "{path} as a council's admin: {body}");
     }
 
+    // Ben adds a colleague, who chooses her own password; she, a member, may not add anyone.
+    let (status, body) = http
+        .call(
+            "POST",
+            "users/setup-links",
+            Some(&ben),
+            json!({"email": "cara@ashby.gov.uk", "display_name": "Cara"}),
+        )
+        .await;
+    assert_eq!(status, 422, "not a Brockley address: {body}");
+    let (status, made) = http
+        .call(
+            "POST",
+            "users/setup-links",
+            Some(&ben),
+            json!({"email": "cara.jones@brockley.gov.uk", "display_name": "Cara Jones"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (status, body) = http
+        .call(
+            "POST",
+            "auth/setup",
+            None,
+            json!({"token": token_in(made["link"].as_str().unwrap()), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["role"], "member");
+    let cara = body["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = http
+        .call(
+            "POST",
+            "users/setup-links",
+            Some(&cara),
+            json!({"email": "dan@brockley.gov.uk", "display_name": "Dan"}),
+        )
+        .await;
+    assert_eq!(status, 403, "a member adds no one");
+
     // 4. Ann, the host council's administrator, adds Brockley and creates the register.
     let (status, body) = http
         .call(

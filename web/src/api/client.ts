@@ -164,6 +164,30 @@ export async function acceptInvitation(token: string, displayName: string, passw
   return body.session.user as User;
 }
 
+/** Who a one-time set-up link is for (the page greets them); throws 404 if it is not usable. */
+export async function lookupSetup(token: string): Promise<{ email: string; display_name: string }> {
+  const resp = await fetch("/api/auth/setup/lookup", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token }),
+  });
+  if (!resp.ok) throw await errorOf(resp);
+  return resp.json();
+}
+
+/** Chooses an account's password with its one-time link, and signs in. */
+export async function setUpAccount(token: string, password: string): Promise<User> {
+  const resp = await fetch("/api/auth/setup", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token, password }),
+  });
+  if (!resp.ok) throw await errorOf(resp);
+  const tokens = await resp.json();
+  save({ access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user });
+  return tokens.user as User;
+}
+
 export async function signOut() {
   try {
     await ok(rest.POST("/api/auth/logout"));

@@ -735,6 +735,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/setup-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adds a colleague who chooses their own password: an account without one, and a one-time
+         *     link (valid 7 days) to pass on. Organisation admins only, for an address in one of the
+         *     organisation's verified domains.
+         */
+        post: operations["post_api_users_setup_links"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/versions/{id}": {
         parameters: {
             query?: never;
@@ -859,6 +880,11 @@ export interface components {
         };
         /** @enum {string} */
         ActionStatus: "not-started" | "in-progress" | "done" | "cancelled";
+        AddColleague: {
+            display_name: string;
+            email: string;
+            role?: components["schemas"]["OrgRole"];
+        };
         AddMember: {
             /** Format: uuid */
             organisation_id: string;
@@ -3527,6 +3553,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_users_setup_links: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddColleague"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountToSetUp"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             409: {

@@ -1,5 +1,5 @@
-import { useState, type FormEvent } from "react";
-import { acceptInvitation, ApiError, login, type User } from "../api/client";
+import { useEffect, useState, type FormEvent } from "react";
+import { acceptInvitation, ApiError, login, lookupSetup, setUpAccount, type User } from "../api/client";
 
 /** What went wrong signing in, as the person can act on it. */
 function signInError(err: unknown): string {
@@ -74,6 +74,56 @@ export function AcceptInvite({ token, onSignedIn }: { token: string; onSignedIn:
         <input id="inv-password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
         {error && <p className="error" role="alert">{error}</p>}
         <button type="submit">Accept invitation</button>
+      </form>
+    </main>
+  );
+}
+
+/** The page a one-time set-up link opens (`/setup#token=…`): the platform operator's first
+ * sign-in, an organisation's new administrator, a colleague an administrator added. */
+export function SetupAccount({ token, onSignedIn }: { token: string; onSignedIn: (u: User) => void }) {
+  const [who, setWho] = useState<{ email: string; display_name: string } | null>(null);
+  const [unusable, setUnusable] = useState(false);
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    lookupSetup(token).then(setWho, () => setUnusable(true));
+  }, [token]);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const user = await setUpAccount(token, password);
+      history.replaceState(null, "", "/#/");
+      onSignedIn(user);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "Could not reach Concordat. Check your connection.");
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (unusable)
+    return (
+      <main id="main" className="signin">
+        <h1>This link cannot be used</h1>
+        <p>A set-up link works once and for a limited time. Ask whoever sent it for a new one, or sign in if you have already chosen your password.</p>
+        <a href="/">Sign in</a>
+      </main>
+    );
+  if (!who) return <main id="main" className="signin"><h1>Set up your account</h1><p>Checking the link…</p></main>;
+  return (
+    <main id="main" className="signin">
+      <h1>Set up your account</h1>
+      <p>
+        Welcome, {who.display_name}. Choose the password for <strong>{who.email}</strong>: at least 12 characters; a few unrelated words work well.
+      </p>
+      <form onSubmit={submit}>
+        <label htmlFor="setup-password">New password</label>
+        <input id="setup-password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+        {error && <p className="error" role="alert">{error}</p>}
+        <button type="submit" disabled={busy}>{busy ? "Saving…" : "Save password and sign in"}</button>
       </form>
     </main>
   );

@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
             "/users",
             get(organisations::list_users).post(organisations::add_user),
         )
+        .route("/users/setup-links", post(organisations::add_colleague))
         .route(
             "/partnerships",
             get(partnerships::list).post(partnerships::create),
@@ -375,7 +376,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         healthz, readyz,
         session::login, session::refresh, session::logout, session::me,
         organisations::list, organisations::get, organisations::create,
-        organisations::list_users, organisations::add_user,
+        organisations::list_users, organisations::add_user, organisations::add_colleague,
         partnerships::list, partnerships::get, partnerships::create,
         partnerships::add_member, partnerships::remove_member,
         partnerships::list_spaces, partnerships::get_space,

@@ -145,12 +145,48 @@ pub async fn add_user(
     caller: Caller,
     ApiJson(req): ApiJson<AddUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    if !caller.principal.is_org_admin() {
+    let user = colleague(&state, &caller, &req.email, &req.display_name, req.role).await?;
+    auth::check_new_password(
+        "password",
+        &req.password,
+        &[&user.email, &user.display_name],
+    )?;
+    let password_hash = Some(
+        state
+            .hasher
+            .hash(req.password)
+            .await
+            .map_err(ApiError::Internal)?,
+    );
+    state
+        .store
+        .add_user(
+            &caller.principal,
+            &NewUser {
+                user: user.clone(),
+                password_hash,
+            },
+        )
+        .await
+        .map_err(refused_colleague)?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// A new colleague of the caller's organisation, checked (the caller is its admin; the address
+/// is in one of its verified domains) but not yet stored.
+async fn colleague(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+    display_name: &str,
+    role: OrgRole,
+) -> ApiResult<User> {
+    if !caller.principal.is_org_admin() || caller.principal.is_guest {
         return Err(ApiError::Forbidden(
             "only an organisation's admin may add users",
         ));
     }
-    let email = validate::email("email", &req.email)?;
+    let email = validate::email("email", email)?;
     let org = state
         .store
         .get_organisation(&caller.principal, caller.principal.org_id)
@@ -173,44 +209,73 @@ pub async fn add_user(
             },
         ));
     }
-    let display_name = validate::name("display_name", &req.display_name)?;
-    auth::check_new_password("password", &req.password, &[&email, &display_name])?;
-    let user = User {
+    Ok(User {
         id: Uuid::new_v4(),
         org_id: caller.principal.org_id,
         email,
-        display_name,
-        role: req.role,
+        display_name: validate::name("display_name", display_name)?,
+        role,
         is_guest: false,
         disabled: false,
         created_at: store::now_millis(),
         platform_operator: false,
-    };
-    let password_hash = Some(
-        state
-            .hasher
-            .hash(req.password)
-            .await
-            .map_err(ApiError::Internal)?,
-    );
+    })
+}
+
+/// What the store's refusal of a new colleague means to the admin adding them.
+fn refused_colleague(e: store::StoreError) -> ApiError {
+    match e {
+        store::StoreError::Conflict => ApiError::Conflict("an account with this e-mail exists"),
+        store::StoreError::Refused => {
+            ApiError::invalid("email", "not an address in your organisation's domains")
+        }
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddColleague {
+    pub email: String,
+    pub display_name: String,
+    #[serde(default = "member")]
+    pub role: OrgRole,
+}
+
+/// Adds a colleague who chooses their own password: an account without one, and a one-time
+/// link (valid 7 days) to pass on. Organisation admins only, for an address in one of the
+/// organisation's verified domains.
+#[utoipa::path(post, path = "/api/users/setup-links", tag = "organisations", security(("bearer" = [])),
+    request_body = AddColleague,
+    responses((status = 201, body = super::platform::AccountToSetUp), (status = 403, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn add_colleague(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AddColleague>,
+) -> ApiResult<(StatusCode, Json<super::platform::AccountToSetUp>)> {
+    let user = colleague(&state, &caller, &req.email, &req.display_name, req.role).await?;
     state
         .store
         .add_user(
             &caller.principal,
             &NewUser {
                 user: user.clone(),
-                password_hash,
+                password_hash: None,
             },
         )
         .await
-        .map_err(|e| match e {
-            store::StoreError::Conflict => ApiError::Conflict("an account with this e-mail exists"),
-            store::StoreError::Refused => {
-                ApiError::invalid("email", "not an address in your organisation's domains")
-            }
-            other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(user)))
+        .map_err(refused_colleague)?;
+    let days = super::platform::SETUP_LINK_DAYS;
+    let (link, expires_at) = super::platform::new_setup_link(&state, user.id, days).await?;
+    tracing::info!(user = %user.id, by = %caller.user.id, "colleague added with a set-up link");
+    Ok((
+        StatusCode::CREATED,
+        Json(super::platform::AccountToSetUp {
+            user,
+            link,
+            expires_at,
+        }),
+    ))
 }
 
 /// Every organisation the caller may see, id → name, to show ids by their names.

@@ -23,11 +23,14 @@ pub const COUNCIL_C: &str = "Carrow City Council";
 pub const PARTNER: &str = "Riverside Community Trust";
 pub const PARTNERSHIP: &str = "Ashby & Brockley Shared Services";
 
+/// The demo's platform operator (also Ashby's administrator).
+pub const OPERATOR: &str = "alice@ashby.gov.uk";
+
 /// The demo accounts: (e-mail, name, organisation, role, guest).
 pub const ACCOUNTS: &[(&str, &str, &str, OrgRole, bool)] = &[
     (
         "alice@ashby.gov.uk",
-        "Alice Adeyemi (Ashby, admin)",
+        "Alice Adeyemi (Ashby, admin, platform operator)",
         COUNCIL_A,
         OrgRole::Admin,
         false,
@@ -140,7 +143,8 @@ async fn create(store: &dyn Store) -> anyhow::Result<()> {
             is_guest: *guest,
             disabled: false,
             created_at: now,
-            platform_operator: false,
+            // Alice also runs the platform, so the demo shows the operator's screens.
+            platform_operator: *email == OPERATOR,
         };
         store
             .create_user(

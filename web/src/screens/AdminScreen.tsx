@@ -1,0 +1,357 @@
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { ok, rest, type Schemas, type User } from "../api/client";
+
+type Organisation = Schemas["Organisation"];
+type PartnershipView = Schemas["PartnershipView"];
+type Invitation = Schemas["Invitation"];
+
+const LEGAL_BASIS: Record<Schemas["LegalBasis"], string> = {
+  "inter-authority-agreement": "Inter-authority agreement",
+  "s101-delegation": "Section 101 delegation",
+  "joint-committee": "Joint committee",
+  other: "Other",
+};
+
+/** A one-time link to pass on (there is no mail server), with a copy button. */
+function LinkToPass({ who, link }: { who: string; link: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <p role="status" className="link-to-pass">
+      Pass this one-time link to {who} (it works once, for 7 days): <code>{link}</code>{" "}
+      <button type="button" className="secondary" onClick={() => void navigator.clipboard?.writeText(link).then(() => setCopied(true), () => setCopied(false))}>
+        Copy link<span className="sr-only"> for {who}</span>
+      </button>
+      {copied && <span> Copied.</span>}
+    </p>
+  );
+}
+
+function Failure({ error }: { error: string | null }) {
+  return error ? <p className="error" role="alert">{error}</p> : null;
+}
+
+function Section({ id, title, children }: { id: string; title: string; children: ReactNode }) {
+  return (
+    <section aria-labelledby={id} className="admin-section">
+      <h2 id={id}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** The people of the administrator's own council, and adding a colleague by one-time link. */
+function People({ user }: { user: User }) {
+  const [people, setPeople] = useState<User[]>([]);
+  const [form, setForm] = useState({ display_name: "", email: "", role: "member" as Schemas["OrgRole"] });
+  const [made, setMade] = useState<{ who: string; link: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => ok(rest.GET("/api/users")).then(setPeople).catch(() => setPeople([]));
+  useEffect(() => void load(), []);
+  const add = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const r = await ok(rest.POST("/api/users/setup-links", { body: form }));
+      setMade({ who: r.user.display_name, link: r.link });
+      setForm({ display_name: "", email: "", role: "member" });
+      void load();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Section id="people-h" title="People of your council">
+      <table data-testid="people">
+        <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Role</th></tr></thead>
+        <tbody>
+          {people.map((p) => (
+            <tr key={p.id}>
+              <td>{p.display_name}{p.id === user.id && <span className="muted"> (you)</span>}</td>
+              <td>{p.email}</td>
+              <td>{p.role === "admin" ? "Administrator" : "Member"}{p.platform_operator && ", platform operator"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form onSubmit={add} className="grid-form" aria-label="Add a colleague">
+        <label htmlFor="col-name">Colleague's name</label>
+        <input id="col-name" value={form.display_name} onChange={(e) => setForm({ ...form, display_name: e.target.value })} required />
+        <label htmlFor="col-email">Their email</label>
+        <input id="col-email" type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} required />
+        <label htmlFor="col-role">Role</label>
+        <select id="col-role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as Schemas["OrgRole"] })}>
+          <option value="member">Member</option>
+          <option value="admin">Administrator</option>
+        </select>
+        <Failure error={error} />
+        <button type="submit">Add colleague</button>
+      </form>
+      {made && <LinkToPass who={made.who} link={made.link} />}
+    </Section>
+  );
+}
+
+/** The partnerships the administrator's council hosts: their members, added and removed here. */
+function Hosted({ user, orgs }: { user: User; orgs: Organisation[] }) {
+  const [hosted, setHosted] = useState<PartnershipView[]>([]);
+  const [adding, setAdding] = useState<Record<string, { organisation_id: string; role: Schemas["MemberRole"] }>>({});
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = async () => {
+    try {
+      const all = await ok(rest.GET("/api/partnerships"));
+      const views = await Promise.all(all.map((p) => ok(rest.GET("/api/partnerships/{id}", { params: { path: { id: p.id } } }))));
+      setHosted(views.filter((v) => v.members.some((m) => m.org_id === user.org_id && m.role === "host" && !m.left_at)));
+    } catch {
+      setHosted([]);
+    }
+  };
+  useEffect(() => void load(), [user.org_id]);
+  const add = async (e: FormEvent, p: PartnershipView) => {
+    e.preventDefault();
+    setError(null);
+    const choice = adding[p.id];
+    if (!choice?.organisation_id) return;
+    try {
+      await ok(rest.POST("/api/partnerships/{id}/members", { params: { path: { id: p.id } }, body: choice }));
+      void load();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  const remove = async (p: PartnershipView, orgId: string) => {
+    setError(null);
+    try {
+      await ok(rest.DELETE("/api/partnerships/{id}/members/{org_id}", { params: { path: { id: p.id, org_id: orgId } } }));
+      setConfirming(null);
+      void load();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Section id="hosted-h" title="Partnerships your council hosts">
+      {hosted.length === 0 && <p className="muted">Your council hosts no partnership.</p>}
+      <Failure error={error} />
+      {hosted.map((p) => {
+        const current = p.members.filter((m) => !m.left_at);
+        const choice = adding[p.id] ?? { organisation_id: "", role: "member" as Schemas["MemberRole"] };
+        const candidates = orgs.filter((o) => !current.some((m) => m.org_id === o.id));
+        return (
+          <div key={p.id} className="hosted">
+            <h3>{p.name}</h3>
+            <table aria-label={`Members of ${p.name}`}>
+              <thead><tr><th scope="col">Organisation</th><th scope="col">As</th><th scope="col"><span className="sr-only">Remove</span></th></tr></thead>
+              <tbody>
+                {current.map((m) => (
+                  <tr key={m.org_id}>
+                    <td>{m.organisation_name}</td>
+                    <td>{m.role === "host" ? "Host" : m.role === "member" ? "Member" : "Guest"}</td>
+                    <td>
+                      {m.role !== "host" && confirming !== `${p.id}/${m.org_id}` && (
+                        <button type="button" className="secondary" onClick={() => setConfirming(`${p.id}/${m.org_id}`)}>
+                          Remove<span className="sr-only"> {m.organisation_name}</span>
+                        </button>
+                      )}
+                      {confirming === `${p.id}/${m.org_id}` && (
+                        <span role="group" aria-label={`Confirm removing ${m.organisation_name}`}>
+                          Remove {m.organisation_name}? Its people lose the shared documents at once.{" "}
+                          <button type="button" onClick={() => void remove(p, m.org_id)}>Yes, remove</button>{" "}
+                          <button type="button" className="secondary" onClick={() => setConfirming(null)}>Cancel</button>
+                        </span>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <form onSubmit={(e) => void add(e, p)} className="grid-form" aria-label={`Add an organisation to ${p.name}`}>
+              <label htmlFor={`add-org-${p.id}`}>Organisation</label>
+              <select id={`add-org-${p.id}`} value={choice.organisation_id} onChange={(e) => setAdding({ ...adding, [p.id]: { ...choice, organisation_id: e.target.value } })} required>
+                <option value="">Choose…</option>
+                {candidates.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+              </select>
+              <label htmlFor={`add-role-${p.id}`}>As</label>
+              <select id={`add-role-${p.id}`} value={choice.role} onChange={(e) => setAdding({ ...adding, [p.id]: { ...choice, role: e.target.value as Schemas["MemberRole"] } })}>
+                <option value="member">Member council</option>
+                <option value="guest">Guest organisation</option>
+              </select>
+              <button type="submit">Add to {p.name}</button>
+            </form>
+          </div>
+        );
+      })}
+    </Section>
+  );
+}
+
+/** The invitations the council has sent, and revoking one not yet accepted. */
+function Invitations({ orgs }: { orgs: Organisation[] }) {
+  const [list, setList] = useState<Invitation[]>([]);
+  const load = () => ok(rest.GET("/api/invitations")).then(setList).catch(() => setList([]));
+  useEffect(() => void load(), []);
+  const state = (i: Invitation) =>
+    i.accepted_at ? "Accepted" : i.revoked_at ? "Revoked" : i.expires_at < Date.now() ? "Expired" : "Waiting";
+  return (
+    <Section id="inv-h" title="Invitations sent">
+      {list.length === 0 ? <p className="muted">No invitations. Invite a guest from a document's Sharing panel.</p> : (
+        <table data-testid="invitations">
+          <thead><tr><th scope="col">Guest</th><th scope="col">Organisation</th><th scope="col">State</th><th scope="col"><span className="sr-only">Revoke</span></th></tr></thead>
+          <tbody>
+            {list.map((i) => (
+              <tr key={i.id}>
+                <td>{i.email}</td>
+                <td>{orgs.find((o) => o.id === i.guest_org_id)?.name ?? "—"}</td>
+                <td>{state(i)}</td>
+                <td>
+                  {state(i) === "Waiting" && (
+                    <button type="button" className="secondary" onClick={async () => { await ok(rest.DELETE("/api/invitations/{id}", { params: { path: { id: i.id } } })); void load(); }}>
+                      Revoke<span className="sr-only"> the invitation to {i.email}</span>
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
+  );
+}
+
+/** The platform operator's work: organisations with their domains, their administrators, and
+ * partnerships. */
+function Platform({ orgs, reload }: { orgs: Organisation[]; reload: () => void }) {
+  const [org, setOrg] = useState({ name: "", kind: "council" as Schemas["OrgKind"], domains: "" });
+  const [admin, setAdmin] = useState({ organisation: "", display_name: "", email: "" });
+  const [partnership, setPartnership] = useState({ name: "", legal_basis: "inter-authority-agreement" as Schemas["LegalBasis"], host: "" });
+  const [made, setMade] = useState<{ who: string; link: string } | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const councils = orgs.filter((o) => o.kind === "council");
+  const attempt = async (f: () => Promise<void>) => {
+    setError(null);
+    setDone(null);
+    try {
+      await f();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Section id="platform-h" title="Platform">
+      <table data-testid="organisations">
+        <thead><tr><th scope="col">Organisation</th><th scope="col">Kind</th><th scope="col">Verified domains</th></tr></thead>
+        <tbody>
+          {orgs.map((o) => (
+            <tr key={o.id}><td>{o.name}</td><td>{o.kind === "council" ? "Council" : "Partner body"}</td><td>{o.domains?.join(", ") || "—"}</td></tr>
+          ))}
+        </tbody>
+      </table>
+      <Failure error={error} />
+      {done && <p role="status">{done}</p>}
+      <form
+        className="grid-form"
+        aria-label="New organisation"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(async () => {
+            const domains = org.domains.split(",").map((d) => d.trim()).filter(Boolean);
+            const o = await ok(rest.POST("/api/platform/organisations", { body: { name: org.name, kind: org.kind, domains } }));
+            setDone(`${o.name} created.`);
+            setOrg({ name: "", kind: "council", domains: "" });
+            reload();
+          });
+        }}
+      >
+        <label htmlFor="org-name">New organisation's name</label>
+        <input id="org-name" value={org.name} onChange={(e) => setOrg({ ...org, name: e.target.value })} required />
+        <label htmlFor="org-kind">Kind</label>
+        <select id="org-kind" value={org.kind} onChange={(e) => setOrg({ ...org, kind: e.target.value as Schemas["OrgKind"] })}>
+          <option value="council">Council</option>
+          <option value="partner">Partner body (guests)</option>
+        </select>
+        <label htmlFor="org-domains">Verified e-mail domains (comma-separated)</label>
+        <input id="org-domains" value={org.domains} onChange={(e) => setOrg({ ...org, domains: e.target.value })} placeholder="brockley.gov.uk" />
+        <button type="submit">Create organisation</button>
+      </form>
+      <form
+        className="grid-form"
+        aria-label="New administrator"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(async () => {
+            const r = await ok(
+              rest.POST("/api/platform/organisations/{id}/administrators", {
+                params: { path: { id: admin.organisation } },
+                body: { display_name: admin.display_name, email: admin.email },
+              }),
+            );
+            setMade({ who: r.user.display_name, link: r.link });
+            setAdmin({ organisation: admin.organisation, display_name: "", email: "" });
+          });
+        }}
+      >
+        <label htmlFor="adm-org">Administrator of</label>
+        <select id="adm-org" value={admin.organisation} onChange={(e) => setAdmin({ ...admin, organisation: e.target.value })} required>
+          <option value="">Choose…</option>
+          {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+        </select>
+        <label htmlFor="adm-name">Their name</label>
+        <input id="adm-name" value={admin.display_name} onChange={(e) => setAdmin({ ...admin, display_name: e.target.value })} required />
+        <label htmlFor="adm-email">Their email</label>
+        <input id="adm-email" type="email" value={admin.email} onChange={(e) => setAdmin({ ...admin, email: e.target.value })} required />
+        <button type="submit">Create administrator</button>
+      </form>
+      {made && <LinkToPass who={made.who} link={made.link} />}
+      <form
+        className="grid-form"
+        aria-label="New partnership"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(async () => {
+            const p = await ok(
+              rest.POST("/api/platform/partnerships", {
+                body: { name: partnership.name, legal_basis: partnership.legal_basis, host_organisation_id: partnership.host },
+              }),
+            );
+            setDone(`${p.name} created: its host council's administrators now add its members.`);
+            setPartnership({ ...partnership, name: "" });
+          });
+        }}
+      >
+        <label htmlFor="par-name">New partnership's name</label>
+        <input id="par-name" value={partnership.name} onChange={(e) => setPartnership({ ...partnership, name: e.target.value })} required />
+        <label htmlFor="par-basis">Legal basis</label>
+        <select id="par-basis" value={partnership.legal_basis} onChange={(e) => setPartnership({ ...partnership, legal_basis: e.target.value as Schemas["LegalBasis"] })}>
+          {Object.entries(LEGAL_BASIS).map(([v, words]) => <option key={v} value={v}>{words}</option>)}
+        </select>
+        <label htmlFor="par-host">Host council</label>
+        <select id="par-host" value={partnership.host} onChange={(e) => setPartnership({ ...partnership, host: e.target.value })} required>
+          <option value="">Choose…</option>
+          {councils.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+        </select>
+        <button type="submit">Create partnership</button>
+      </form>
+    </Section>
+  );
+}
+
+/** `#/admin`: a council administrator's people, hosted partnerships and invitations; and, for
+ * the platform operator, organisations and partnerships. */
+export function AdminScreen({ user }: { user: User }) {
+  const [orgs, setOrgs] = useState<Organisation[]>([]);
+  const loadOrgs = () => ok(rest.GET("/api/organisations")).then(setOrgs).catch(() => setOrgs([]));
+  useEffect(() => void loadOrgs(), []);
+  const admin = user.role === "admin" && !user.is_guest;
+  return (
+    <div className="admin">
+      <h1>Administration</h1>
+      {!admin && !user.platform_operator && <p>Only your council's administrators manage its people and partnerships.</p>}
+      {admin && <People user={user} />}
+      {admin && <Hosted user={user} orgs={orgs} />}
+      {admin && <Invitations orgs={orgs} />}
+      {user.platform_operator && <Platform orgs={orgs} reload={() => void loadOrgs()} />}
+    </div>
+  );
+}
