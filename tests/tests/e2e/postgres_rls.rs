@@ -369,7 +369,8 @@ async fn the_app_role_cannot_make_an_operator() {
     let Some((db, store)) = setup().await else {
         return;
     };
-    let alice = principal(store.as_ref(), "alice@ashby.gov.uk").await;
+    // Bella administers Brockley and is not the operator (the demo's Alice is).
+    let bella = principal(store.as_ref(), "bella@brockley.gov.uk").await;
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(&db.url)
@@ -379,7 +380,7 @@ async fn the_app_role_cannot_make_an_operator() {
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            store::begin_as(&mut tx, &alice).await.unwrap();
+            store::begin_as(&mut tx, &bella).await.unwrap();
             let mut q = sqlx::query(&sql);
             for b in binds {
                 q = q.bind(b);
@@ -389,30 +390,30 @@ async fn the_app_role_cannot_make_an_operator() {
             done
         }
     };
-    // The policies let Alice change her own row and add a colleague …
+    // The policies let Bella change her own row and add a colleague …
     let own = run(
-        "update users set display_name = 'Alice A.' where id = $1".into(),
-        vec![alice.user_id],
+        "update users set display_name = 'Bella O.' where id = $1".into(),
+        vec![bella.user_id],
     );
     assert_eq!(own.await.unwrap(), 1);
     let insert = "insert into users (id, org_id, email, display_name, role, is_guest, disabled, \
-                  created_at, platform_operator) values ($1, $2, 'new@ashby.gov.uk', 'New', \
+                  created_at, platform_operator) values ($1, $2, 'new@brockley.gov.uk', 'New', \
                   'member', false, false, 1, ";
     let colleague = run(
         format!("{insert}false)"),
-        vec![uuid::Uuid::new_v4(), alice.org_id],
+        vec![uuid::Uuid::new_v4(), bella.org_id],
     );
     assert_eq!(colleague.await.unwrap(), 1);
     // … but not the operator's flag, on either path.
     let promote = run(
         "update users set platform_operator = true where id = $1".into(),
-        vec![alice.user_id],
+        vec![bella.user_id],
     );
     let err = promote.await.unwrap_err().to_string();
     assert!(err.contains("platform_operator"), "{err}");
     let operator = run(
         format!("{insert}true)"),
-        vec![uuid::Uuid::new_v4(), alice.org_id],
+        vec![uuid::Uuid::new_v4(), bella.org_id],
     );
     let err = operator.await.unwrap_err().to_string();
     assert!(err.contains("platform_operator"), "{err}");
