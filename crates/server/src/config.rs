@@ -191,6 +191,21 @@ pub struct Config {
     )]
     pub jwt_secret: Option<Secret>,
 
+    /// If set, `/metrics` answers only requests bearing it (`Authorization: Bearer …`); if
+    /// unset, anyone who reaches the port may read the metrics (counts only, no tenant data).
+    #[arg(
+        long,
+        env = "CONCORDAT_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<Secret>,
+
+    /// This server node's name in the readiness probe's heartbeat row and the logs (default:
+    /// the host name and the process id).
+    #[arg(long, env = "CONCORDAT_NODE_NAME", global = true)]
+    pub node_name: Option<String>,
+
     /// Key id (`kid`) of the signing key; tokens name it so keys can be rotated.
     #[arg(
         long,

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod live;
 pub mod logging;
+pub mod metrics;
 pub mod setup;
 pub mod throttle;
 pub mod web;
@@ -42,6 +43,8 @@ pub struct Inner {
     pub tickets: throttle::Windows<uuid::Uuid>,
     /// Documents with a spreadsheet import under way (one at a time per document).
     pub imports: std::sync::Mutex<std::collections::HashSet<domain::DocumentId>>,
+    /// This node's name (readiness heartbeat, logs).
+    pub node: String,
 }
 
 /// Failed sign-ins counted per account and per client address.
@@ -61,6 +64,8 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn store::Store>) -> anyhow::Result<Self> {
         let keys = auth::Keys::from_config(&config)?;
+        // Counters recorded before the first scrape count too.
+        let _ = metrics::handle();
         let window = Duration::from_secs(config.login_throttle_window_secs);
         Ok(Self(Arc::new(Inner {
             hasher: auth::Hasher::new(config.password_hash_concurrency),
@@ -73,6 +78,7 @@ impl AppState {
                 Duration::from_secs(60),
             ),
             imports: Default::default(),
+            node: config.node_name.clone().unwrap_or_else(default_node_name),
             hub: Arc::new(live::Hub::new(
                 store.clone(),
                 config.sync_limits(),
@@ -83,6 +89,16 @@ impl AppState {
             keys,
         })))
     }
+}
+
+/// The host's name and this process's id: unique among the nodes of one deployment.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Connects to the configured database and runs its migrations.

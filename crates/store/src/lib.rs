@@ -62,6 +62,8 @@ impl System {
     /// A one-time link to choose a password (the operator's, an organisation's first
     /// administrator's): looks the link up by its token's hash, sets the password.
     pub const ACCOUNT_SETUP: System = System("account-setup");
+    /// The readiness probe's heartbeat write.
+    pub const READINESS: System = System("readiness");
     /// Naming a document's authors (users of other councils, whom row-level security would
     /// hide) for a caller the same statement has checked may see the document.
     pub const AUDIT: System = System("audit");
@@ -88,6 +90,11 @@ pub trait Store:
 
     /// A round trip to the database (readiness).
     async fn ping(&self) -> Result<()>;
+
+    /// Proves a write commits: upserts this node's heartbeat row (`node_heartbeats`), as system
+    /// work, in its own transaction (readiness: a database that answers reads but refuses
+    /// writes — read-only, full — is not ready).
+    async fn probe_write(&self, node: &str, now: Millis) -> Result<()>;
 
     /// Writes a consistent copy of the whole database to a new file `to`, while the server
     /// runs. SQLite: `VACUUM INTO`, one read transaction, so the copy is the database as it

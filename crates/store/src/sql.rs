@@ -122,6 +122,20 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn probe_write(&self, node: &str, now: domain::Millis) -> $crate::Result<()> {
+                let mut tx = self.system_tx($crate::System::READINESS, true).await?;
+                sqlx::query(
+                    "insert into node_heartbeats (node, at) values ($1, $2) \
+                     on conflict (node) do update set at = excluded.at",
+                )
+                .bind(node)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn backup(&self, to: &std::path::Path) -> $crate::Result<()> {
                 self.backup_into(to).await
             }

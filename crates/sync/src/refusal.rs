@@ -54,6 +54,24 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal's kind as a short stable name (metrics labels, logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Malformed(_) => "malformed",
+            Refusal::ReadOnly => "read-only",
+            Refusal::InvalidChanges(_) => "invalid-changes",
+            Refusal::TooLarge { .. } => "too-large",
+            Refusal::MissingDependencies => "missing-dependencies",
+            Refusal::ForeignActor => "foreign-actor",
+            Refusal::Reserved(_) => "reserved-key",
+            Refusal::UnknownKey(_) => "unknown-key",
+            Refusal::OutOfScope(_) => "out-of-scope",
+            Refusal::Schema(_) => "schema",
+            Refusal::StorageUnavailable => "storage-unavailable",
+            Refusal::NotSaved => "not-saved",
+        }
+    }
+
     /// Whether the refusal is about storage (the change itself was acceptable and may be sent
     /// again), rather than about the change.
     pub fn is_storage(&self) -> bool {

@@ -14,6 +14,7 @@ mod exchange_rest;
 mod exhaustion;
 mod js_interop;
 mod jwt;
+mod operations;
 mod postgres_rls;
 mod samod_interop;
 mod store_story;

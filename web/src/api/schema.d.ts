@@ -797,7 +797,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers. */
+        /**
+         * Readiness: the database takes a write (this node's heartbeat row, committed), so a node whose
+         *     database answers reads but refuses writes — read-only, full, failed over — leaves the pool.
+         */
         get: operations["get_readyz"];
         put?: never;
         post?: never;
@@ -3676,14 +3679,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ready */
+            /** @description ready: a write committed */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description database unreachable */
+            /** @description the database refused the write or is unreachable */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -18,6 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -174,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/sync", get(sync::upgrade))
         .fallback(crate::web::serve)
         .layer(DefaultBodyLimit::max(limit))
@@ -185,10 +187,18 @@ pub fn router(state: AppState) -> Router {
             hsts,
             transport_security,
         ))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            // The path only: a query string could carry a secret.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            // The path only: a query string could carry a secret. The request id (a load
+            // balancer's, or ours) ties every line of one request together and is sent back.
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
@@ -240,18 +250,66 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database takes a write (this node's heartbeat row, committed), so a node whose
+/// database answers reads but refuses writes — read-only, full, failed over — leaves the pool.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, description = "ready"),
-    (status = 503, description = "database unreachable")))]
+    (status = 200, description = "ready: a write committed"),
+    (status = 503, description = "the database refused the write or is unreachable")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
+    match state
+        .store
+        .probe_write(&state.node, store::now_millis())
+        .await
+    {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
     }
+}
+
+/// Prometheus metrics (text exposition format). With `CONCORDAT_METRICS_TOKEN` set, only for
+/// requests bearing it.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared as digests: equal length, so the comparison's time says nothing useful.
+        if crate::auth::token_hash(given) != crate::auth::token_hash(token.expose()) {
+            return (StatusCode::UNAUTHORIZED, "metrics need their bearer token").into_response();
+        }
+    }
+    let Some(handle) = crate::metrics::handle() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response();
+    };
+    // Gauges read from the live runtime as it is now.
+    ::metrics::gauge!(crate::metrics::CONNECTIONS).set(
+        state
+            .hub
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    ::metrics::gauge!(crate::metrics::DOCUMENTS_LOADED).set(state.hub.loaded_rooms() as f64);
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; version=0.0.4"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        handle.render(),
+    )
+        .into_response()
 }
 
 async fn openapi_json() -> impl axum::response::IntoResponse {

@@ -60,13 +60,17 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: 
         let (appends, replies): (Vec<Append>, Vec<oneshot::Sender<bool>>) =
             batch.drain(..).map(|r| (r.append, r.done)).unzip();
         let now = store::now_millis();
+        let started = std::time::Instant::now();
+        let documents = appends.len();
         match store.append_changes(System::SYNC, &appends, now).await {
             Ok(()) => {
+                crate::metrics::committed(documents, 0, started.elapsed());
                 for reply in replies {
                     let _ = reply.send(true);
                 }
             }
             Err(e) if appends.len() == 1 => {
+                crate::metrics::committed(1, 1, started.elapsed());
                 tracing::error!(document = %appends[0].id, error = %e, "storing changes failed: nothing broadcast");
                 for reply in replies {
                     let _ = reply.send(false);
@@ -74,6 +78,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: 
             }
             Err(e) => {
                 tracing::warn!(documents = appends.len(), error = %e, "shared commit failed: retrying each document alone");
+                let mut failed = 0;
                 for (append, reply) in appends.into_iter().zip(replies) {
                     let ok = match store
                         .append_changes(System::SYNC, std::slice::from_ref(&append), now)
@@ -82,11 +87,13 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: 
                         Ok(()) => true,
                         Err(e) => {
                             tracing::error!(document = %append.id, error = %e, "storing changes failed: nothing broadcast");
+                            failed += 1;
                             false
                         }
                     };
                     let _ = reply.send(ok);
                 }
+                crate::metrics::committed(documents, failed, started.elapsed());
             }
         }
     }

@@ -76,6 +76,7 @@ impl ConnSender {
 
     /// Closes the connection after what is queued, for the room's refusal.
     pub fn close(&self, refusal: &sync::Refusal) {
+        crate::metrics::refused(refusal, "sync");
         if self
             .tx
             .try_send(Outbound::Close(close_code(refusal), refusal.to_string()))

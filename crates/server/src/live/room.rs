@@ -284,6 +284,9 @@ impl RoomTask {
                 }
                 Effect::Applied { request, result } => {
                     if let Some(reply) = self.replies.remove(&request) {
+                        if let Err(refusal) = &result {
+                            crate::metrics::refused(refusal, "api");
+                        }
                         let _ = reply.send(result.map_err(super::ApplyError::Refused));
                     }
                 }
