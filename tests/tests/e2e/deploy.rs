@@ -403,4 +403,77 @@ async fn deploying_for_a_partnership(backend: Backend) {
     db.drop_db().await;
 }
 
+/// On a terminal, `concordat setup` asks for what its flags do not give (run under `script`,
+/// which gives it a pseudo-terminal): the address, the name, the organisation, and the domains
+/// (an empty answer takes the address's own domain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_asks_on_a_terminal_for_what_is_missing() {
+    use std::io::{Read, Write};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let base = "http://127.0.0.1:9";
+    assert!(concordat(&db, base, &["migrate"]).status.success());
+    let command = format!("{} setup --link-days 3", binary().display());
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("CONCORDAT_DATABASE_URL", &db.url)
+        .env("CONCORDAT_JWT_SECRET", tests::JWT_SECRET)
+        .env("CONCORDAT_PUBLIC_URL", base)
+        .env("CONCORDAT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // Kept open until the command has finished: `script` ends the session at end of input.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"ann.patel@ashby.gov.uk\nAnn Patel\nAshby Borough Council\n\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let text = reader.join().unwrap();
+    assert!(status.success(), "{text}");
+    for question in [
+        "E-mail address of the platform operator",
+        "The operator's name",
+        "The operator's organisation",
+        "Verified e-mail domains of Ashby Borough Council, comma-separated [ashby.gov.uk]",
+    ] {
+        assert!(text.contains(question), "asked {question:?}:\n{text}");
+    }
+    assert!(text.contains("valid 3 days"), "{text}");
+    let token = token_in(&text);
+    let store = db.store().await;
+    let org = store
+        .organisation_by_name(store::System::PROVISION, "Ashby Borough Council")
+        .await
+        .unwrap()
+        .expect("the council was created");
+    assert_eq!(org.domains, vec!["ashby.gov.uk".to_owned()]);
+    let operators = store.operators(store::System::PROVISION).await.unwrap();
+    assert_eq!(operators.len(), 1);
+    assert_eq!(operators[0].display_name, "Ann Patel");
+    assert_eq!(operators[0].org_id, org.id);
+    let who = store
+        .account_setup(
+            store::System::ACCOUNT_SETUP,
+            &server::auth::token_hash(&token),
+            store::now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        who.map(|u| u.email),
+        Some("ann.patel@ashby.gov.uk".to_owned())
+    );
+    db.drop_db().await;
+}
+
 on_both_backends!(deploying_for_a_partnership);
