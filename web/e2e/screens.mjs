@@ -2,6 +2,7 @@
 // the dashboard, tablet and phone widths, and the keyboard alone.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import {
   base,
   PASSWORD,
@@ -313,4 +314,30 @@ await step("a member who is not an administrator sees no administration", async 
   await arun.page.goto(base + "/#/");
   await arun.page.getByRole("heading", { level: 1 }).first().waitFor();
   assert.equal(await arun.page.getByRole("link", { name: "Administration" }).count(), 0);
+});
+
+await step("a member council leaves the partnership: asked first, its export downloads, its people lose the shared documents", async () => {
+  const { context, page } = await signIn("bella@brockley.gov.uk");
+  pages.bella = page;
+  await page.getByRole("link", { name: "Administration" }).click();
+  await page.getByRole("heading", { level: 2, name: "Partnerships your council is a member of" }).waitFor();
+  await page.getByRole("button", { name: /^Leave Ashby & Brockley Shared Services/ }).click();
+  const confirm = page.getByRole("group", { name: "Confirm leaving Ashby & Brockley Shared Services" });
+  await confirm.getByText("recorded as a named version").waitFor();
+  await accessible(page, "leaving a partnership (confirm)");
+  await confirm.getByRole("button", { name: "Yes, leave and export" }).click();
+  await page.getByRole("status").filter({ hasText: "has left Ashby & Brockley Shared Services" }).waitFor({ timeout: 20000 });
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("exits").getByRole("button", { name: /^Download export/ }).first().click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^concordat-exit-.*\.zip$/);
+  const bytes = readFileSync(await download.path());
+  assert.equal(bytes.subarray(0, 2).toString(), "PK", "a ZIP");
+  // Ben, of Brockley, no longer has the shared register.
+  await ben.page.goto(base + "/#/");
+  await ben.page.getByRole("link", { name: "Brockley exit planning register" }).waitFor();
+  assert.equal(await ben.page.getByRole("link", { name: REGISTER }).count(), 0);
+  delete pages.bella;
+  await context.close();
 });

@@ -247,6 +247,7 @@ fn value_at(
 fn label_of(
     doc: &Automerge,
     path: &[(ObjId, Prop)],
+    obj: &ObjId,
     last: Option<&Prop>,
     heads: &[ChangeHash],
     names: &Names,
@@ -262,8 +263,11 @@ fn label_of(
         .map(field_label);
     match (props.first(), props.get(1)) {
         (Some(Prop::Map(list)), Some(Prop::Seq(i))) => {
+            // The list itself: the next step of the path, or — when the index is the patch's
+            // own property (an element put or removed) — the patch's object.
+            let list_obj = path.get(1).map_or(obj, |(o, _)| o);
             let elem = path.get(2).map(|(o, _)| o.clone()).or_else(|| {
-                match doc.get_at(&path[1].0, Prop::Seq(*i), heads).ok().flatten() {
+                match doc.get_at(list_obj, Prop::Seq(*i), heads).ok().flatten() {
                     Some((Value::Object(_), id)) => Some(id),
                     _ => None,
                 }
@@ -312,7 +316,7 @@ pub fn field_edits(
             };
             let (from, to) = (text_at(before), text_at(after));
             out.push(FieldEdit {
-                label: label_of(doc, &patch.path, None, after, names),
+                label: label_of(doc, &patch.path, &patch.obj, None, after, names),
                 path,
                 // The same words before and after: only marks (bold, italic) changed.
                 action: if from == to { "format" } else { "text" },
@@ -364,7 +368,7 @@ pub fn field_edits(
                             summary(doc, list, id, after),
                         ),
                         _ => (
-                            label_of(doc, &patch.path, None, after, names),
+                            label_of(doc, &patch.path, &patch.obj, None, after, names),
                             shown(doc, v, id, after, names),
                         ),
                     };
@@ -390,7 +394,14 @@ pub fn field_edits(
                         path: p,
                         label: format!(
                             "{} removed",
-                            label_of(doc, &patch.path, Some(&Prop::Seq(index + k)), before, names)
+                            label_of(
+                                doc,
+                                &patch.path,
+                                &patch.obj,
+                                Some(&Prop::Seq(index + k)),
+                                before,
+                                names
+                            )
                         ),
                         action: "delete",
                         from: value_at(doc, &patch.obj, Prop::Seq(index + k), before, names),
@@ -416,7 +427,7 @@ pub fn field_edits(
         if action == "set" && from.is_some() && from == to {
             continue;
         }
-        let label = label_of(doc, &patch.path, Some(&prop), after, names);
+        let label = label_of(doc, &patch.path, &patch.obj, Some(&prop), after, names);
         push_prop(&mut path, &prop);
         out.push(FieldEdit {
             path,
@@ -476,4 +487,61 @@ fn risk_of(
     // The element is the object the third step lives in, or the patched object itself.
     let element = path.get(2).map(|(o, _)| o).unwrap_or(obj);
     element_risk(doc, Some(list), element, heads)
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    use super::*;
+
+    /// A document with a top-level list of two entries, and its heads.
+    fn two_savings() -> (AutoCommit, automerge::ObjId, Vec<ChangeHash>) {
+        let mut doc = AutoCommit::new();
+        let list = doc.put_object(ROOT, "savings", ObjType::List).unwrap();
+        for (i, title) in ["Shared printing contract", "One telephony platform"]
+            .iter()
+            .enumerate()
+        {
+            let item = doc.insert_object(&list, i, ObjType::Map).unwrap();
+            doc.put(&item, "id", format!("s-{i}")).unwrap();
+            doc.put(&item, "title", *title).unwrap();
+        }
+        doc.commit();
+        let heads = doc.get_heads();
+        (doc, list, heads)
+    }
+
+    // These two panicked (an index past the path) on the audit trail of any document where an
+    // entry of a top-level list was removed or replaced — an SLA line moved to the partners'
+    // figures, say.
+    #[test]
+    fn removing_an_entry_of_a_top_level_list_is_named() {
+        let (mut doc, list, before) = two_savings();
+        doc.delete(&list, 1).unwrap();
+        doc.commit();
+        let after = doc.get_heads();
+        let edits = field_edits(doc.document(), &before, &after, &Names::new());
+        assert_eq!(edits.len(), 1, "{edits:?}");
+        assert_eq!(edits[0].action, "delete");
+        assert_eq!(edits[0].path, "savings[1]");
+        assert!(edits[0].label.ends_with("removed"), "{}", edits[0].label);
+    }
+
+    #[test]
+    fn replacing_an_entry_of_a_top_level_list_is_named() {
+        let (mut doc, list, before) = two_savings();
+        let item = doc.put_object(&list, 0, ObjType::Map).unwrap();
+        doc.put(&item, "id", "s-9").unwrap();
+        doc.commit();
+        let after = doc.get_heads();
+        let edits = field_edits(doc.document(), &before, &after, &Names::new());
+        assert!(
+            edits
+                .iter()
+                .any(|e| e.action == "set" && e.path == "savings[0]"),
+            "{edits:?}"
+        );
+    }
 }

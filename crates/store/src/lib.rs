@@ -38,7 +38,7 @@ pub use error::StoreError;
 pub use postgres::{PgOptions, PostgresStore, begin_as};
 pub use sharing::{Acceptance, Sharing};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use workspace::{CallerContext, Workspace};
+pub use workspace::{CallerContext, ExitExport, Workspace};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

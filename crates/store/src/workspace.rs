@@ -36,6 +36,19 @@ impl CallerContext {
     }
 }
 
+/// A council's exit export: what it took with it when it left a partnership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitExport {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub partnership_id: Uuid,
+    pub created_by: Uuid,
+    pub created_at: Millis,
+    /// The ZIP's size and SHA-256 (hex).
+    pub bytes: i64,
+    pub checksum: String,
+}
+
 /// Organisations, partnerships, memberships and spaces.
 #[async_trait]
 pub trait Workspace: Send + Sync {
@@ -76,7 +89,48 @@ pub trait Workspace: Send + Sync {
     async fn list_spaces(&self, p: &Principal, now: Millis) -> Result<Vec<Space>>;
     async fn get_space(&self, p: &Principal, id: Uuid, now: Millis) -> Result<Option<Space>>;
     async fn caller_context(&self, p: &Principal) -> Result<CallerContext>;
+
+    // --- a council leaving ---
+    /// Stores an exit export of the caller's own organisation (refused for another's, or for
+    /// a guest).
+    async fn create_exit_export(&self, p: &Principal, e: &ExitExport, data: &[u8]) -> Result<()>;
+    /// The caller's organisation's exit exports, newest first (none for a guest).
+    async fn list_exit_exports(&self, p: &Principal) -> Result<Vec<ExitExport>>;
+    /// One of them with its ZIP.
+    async fn get_exit_export(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<Option<(ExitExport, Vec<u8>)>>;
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExitRow {
+    id: Uuid,
+    org_id: Uuid,
+    partnership_id: Uuid,
+    created_by: Uuid,
+    created_at: i64,
+    bytes: i64,
+    checksum: String,
+}
+
+impl From<ExitRow> for ExitExport {
+    fn from(r: ExitRow) -> Self {
+        ExitExport {
+            id: r.id,
+            org_id: r.org_id,
+            partnership_id: r.partnership_id,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            bytes: r.bytes,
+            checksum: r.checksum,
+        }
+    }
+}
+
+pub(crate) const EXIT_COLUMNS: &str =
+    "id, org_id, partnership_id, created_by, created_at, bytes, checksum";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrgRow {
@@ -464,6 +518,84 @@ macro_rules! impl_workspace {
                     memberships: $crate::sql::convert(memberships)?,
                     grants: $crate::sql::convert(grants)?,
                 })
+            }
+
+            async fn create_exit_export(
+                &self,
+                p: &domain::access::Principal,
+                e: &$crate::ExitExport,
+                data: &[u8],
+            ) -> $crate::Result<()> {
+                let mut tx = self.user_tx(p, true).await?;
+                let done = sqlx::query(
+                    "insert into exit_exports (id, org_id, partnership_id, created_by, created_at, bytes, checksum, data) \
+                     select $3, $1, $4, $5, $6, $7, $8, $9 where not $2 and $1 = $10",
+                )
+                .bind_reach(p)
+                .bind(e.id)
+                .bind(e.partnership_id)
+                .bind(p.user_id)
+                .bind(e.created_at)
+                .bind(e.bytes)
+                .bind(&e.checksum)
+                .bind(data)
+                .bind(e.org_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    return Err($crate::StoreError::Refused);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_exit_exports(
+                &self,
+                p: &domain::access::Principal,
+            ) -> $crate::Result<Vec<$crate::ExitExport>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let rows: Vec<$crate::workspace::ExitRow> = sqlx::query_as(&format!(
+                    "select {} from exit_exports where org_id = $1 and not $2 order by created_at desc, id",
+                    $crate::workspace::EXIT_COLUMNS
+                ))
+                .bind_reach(p)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn get_exit_export(
+                &self,
+                p: &domain::access::Principal,
+                id: uuid::Uuid,
+            ) -> $crate::Result<Option<($crate::ExitExport, Vec<u8>)>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let found: Option<(uuid::Uuid, uuid::Uuid, uuid::Uuid, uuid::Uuid, i64, i64, String, Vec<u8>)> =
+                    sqlx::query_as(&format!(
+                        "select {}, data from exit_exports where org_id = $1 and not $2 and id = $3",
+                        $crate::workspace::EXIT_COLUMNS
+                    ))
+                    .bind_reach(p)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(found.map(|(id, org_id, partnership_id, created_by, created_at, bytes, checksum, data)| {
+                    (
+                        $crate::ExitExport {
+                            id,
+                            org_id,
+                            partnership_id,
+                            created_by,
+                            created_at,
+                            bytes,
+                            checksum,
+                        },
+                        data,
+                    )
+                }))
             }
         }
 

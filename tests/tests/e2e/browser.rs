@@ -59,6 +59,14 @@ async fn browser_scenarios() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
+    if !out.status.success() {
+        // What the server said went wrong, to go with the browser's side.
+        for line in tests::captured_logs().lines() {
+            if line.contains("\"level\":\"ERROR\"") || line.contains("\"level\":\"WARN\"") {
+                eprintln!("server: {line}");
+            }
+        }
+    }
     assert!(
         out.status.success(),
         "browser scenarios failed:\n{stdout}\n{stderr}"

@@ -12,6 +12,7 @@ mod documents_rest;
 mod durability;
 mod exchange_rest;
 mod exhaustion;
+mod exit;
 mod js_interop;
 mod jwt;
 mod operations;

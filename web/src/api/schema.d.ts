@@ -369,6 +369,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/exits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The council's exit exports (its administrators). */
+        get: operations["get_api_exits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exits/{id}/export.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Downloads an exit export (a ZIP). The council's administrators only. */
+        get: operations["get_api_exits_id_export_zip"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/grants/{id}": {
         parameters: {
             query?: never;
@@ -561,6 +595,28 @@ export interface paths {
         get: operations["get_api_partnerships_id_dashboard"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partnerships/{id}/exit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leaves the partnership: freezes every shared document as a named version, stores the
+         *     council's export, then ends the membership (live connections lose the shared documents at
+         *     once). The leaving council's administrators only; the host council cannot leave (hand the
+         *     hosting over first).
+         */
+        post: operations["post_api_partnerships_id_exit"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1291,6 +1347,42 @@ export interface components {
          * @enum {string}
          */
         Escalation: "service" | "joint-management-team" | "committee";
+        /** @description A stored exit export. */
+        ExitExportView: {
+            /** Format: int64 */
+            bytes: number;
+            /** @description SHA-256 of the ZIP, hex. */
+            checksum: string;
+            created_at: components["schemas"]["i64"];
+            download: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            partnership_id: string;
+        };
+        /** @description What leaving did. */
+        ExitRecord: {
+            /** @description Where the export is downloaded (the council's administrators, now and later). */
+            download: string;
+            exited_at: components["schemas"]["i64"];
+            /** Format: uuid */
+            export_id: string;
+            /** Format: uuid */
+            organisation_id: string;
+            /** Format: uuid */
+            partnership_id: string;
+            shared_documents: components["schemas"]["ExitedDocument"][];
+        };
+        /** @description One shared document as the leaving council took it. */
+        ExitedDocument: {
+            document_id: string;
+            title: string;
+            /**
+             * Format: uuid
+             * @description The named version recording it at the exit.
+             */
+            version_id: string;
+        };
         /** @description One field edit within a change. */
         FieldEdit: {
             /**
@@ -2825,6 +2917,71 @@ export interface operations {
             };
         };
     };
+    get_api_exits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExitExportView"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_exits_id_export_zip: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_api_grants_id: {
         parameters: {
             query?: never;
@@ -3204,6 +3361,51 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_partnerships_id_exit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExitRecord"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { ok, rest, type Schemas, type User } from "../api/client";
+import { openResource } from "../lib/edit";
 
 type Organisation = Schemas["Organisation"];
 type PartnershipView = Schemas["PartnershipView"];
@@ -185,6 +186,88 @@ function Hosted({ user, orgs }: { user: User; orgs: Organisation[] }) {
   );
 }
 
+/** The partnerships the council belongs to as a member, and leaving one: before access ends,
+ * every shared document is recorded as a named version and the council keeps a complete export
+ * (downloadable here afterwards). */
+function Membership({ user }: { user: User }) {
+  const [memberOf, setMemberOf] = useState<PartnershipView[]>([]);
+  const [exports, setExports] = useState<Schemas["ExitExportView"][]>([]);
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = async () => {
+    try {
+      const all = await ok(rest.GET("/api/partnerships"));
+      const views = await Promise.all(all.map((p) => ok(rest.GET("/api/partnerships/{id}", { params: { path: { id: p.id } } }))));
+      setMemberOf(views.filter((v) => v.members.some((m) => m.org_id === user.org_id && m.role === "member" && !m.left_at)));
+    } catch {
+      setMemberOf([]);
+    }
+    ok(rest.GET("/api/exits")).then(setExports).catch(() => setExports([]));
+  };
+  useEffect(() => void load(), [user.org_id]);
+  const leave = async (p: PartnershipView) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await ok(rest.POST("/api/partnerships/{id}/exit", { params: { path: { id: p.id } } }));
+      setDone(`Your council has left ${p.name}. ${r.shared_documents.length} shared documents were recorded as they stood; the export is below.`);
+      setConfirming(null);
+      void load();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const when = (ms: number) => new Date(ms).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+  return (
+    <Section id="member-h" title="Partnerships your council is a member of">
+      {memberOf.length === 0 && <p className="muted">Your council is a member of no partnership it does not host.</p>}
+      <Failure error={error} />
+      {done && <p role="status">{done}</p>}
+      <ul className="plain">
+        {memberOf.map((p) => (
+          <li key={p.id}>
+            <strong>{p.name}</strong>{" "}
+            {confirming !== p.id ? (
+              <button type="button" className="secondary" onClick={() => setConfirming(p.id)}>
+                Leave<span className="sr-only"> {p.name}</span>…
+              </button>
+            ) : (
+              <span role="group" aria-label={`Confirm leaving ${p.name}`}>
+                Leave {p.name}? Your council's people lose its shared documents at once. Each shared document is recorded as a named version the
+                partners keep, and your council keeps a complete export of them and of its own documents.{" "}
+                <button type="button" disabled={busy} onClick={() => void leave(p)}>{busy ? "Leaving…" : "Yes, leave and export"}</button>{" "}
+                <button type="button" className="secondary" onClick={() => setConfirming(null)}>Cancel</button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+      {exports.length > 0 && (
+        <table data-testid="exits" aria-label="Exit exports">
+          <thead><tr><th scope="col">Taken</th><th scope="col">Size</th><th scope="col"><span className="sr-only">Download</span></th></tr></thead>
+          <tbody>
+            {exports.map((e) => (
+              <tr key={e.id}>
+                <td>{when(e.created_at)}</td>
+                <td>{Math.max(1, Math.round(e.bytes / 1024))} KB</td>
+                <td>
+                  <button type="button" className="secondary" onClick={() => void openResource(e.download, `concordat-exit-${e.id}.zip`)}>
+                    Download export<span className="sr-only"> taken {when(e.created_at)}</span>
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
+  );
+}
+
 /** The invitations the council has sent, and revoking one not yet accepted. */
 function Invitations({ orgs }: { orgs: Organisation[] }) {
   const [list, setList] = useState<Invitation[]>([]);
@@ -350,6 +433,7 @@ export function AdminScreen({ user }: { user: User }) {
       {!admin && !user.platform_operator && <p>Only your council's administrators manage its people and partnerships.</p>}
       {admin && <People user={user} />}
       {admin && <Hosted user={user} orgs={orgs} />}
+      {admin && <Membership user={user} />}
       {admin && <Invitations orgs={orgs} />}
       {user.platform_operator && <Platform orgs={orgs} reload={() => void loadOrgs()} />}
     </div>

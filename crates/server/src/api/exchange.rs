@@ -389,6 +389,18 @@ pub struct ExportQuery {
 }
 
 /// The register (now, or at a named version) and its title.
+/// The register's workbook, now or at a named version (for an export).
+pub(crate) async fn register_xlsx(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    version: Option<Uuid>,
+) -> ApiResult<Vec<u8>> {
+    let (file, reg, title, created) = register_at(state, caller, id, version).await?;
+    exchange::export::xlsx(&reg, &file.councils, &title, created)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
 async fn register_at(
     state: &AppState,
     caller: &Caller,

@@ -404,23 +404,7 @@ pub async fn audit(
 ) -> ApiResult<Json<AuditPage>> {
     let limit = super::page_limit(&state, q.limit)?;
     let opened = content::open(&state, &caller, &id).await?;
-    let authors: HashMap<Vec<u8>, AuditAuthor> = state
-        .store
-        .document_authors(&caller.principal, opened.row.document.id, caller.at)
-        .await?
-        .into_iter()
-        .map(|a| {
-            (
-                a.actor,
-                AuditAuthor {
-                    user_id: a.user_id,
-                    name: a.display_name,
-                    organisation_id: a.org_id,
-                    organisation: a.org_name,
-                },
-            )
-        })
-        .collect();
+    let authors = authors_of(&state, &caller, opened.row.document.id).await?;
     let max_scan = state.config.audit_max_scan.max(1);
     let mut names: domain::audit::Names =
         super::organisations::names(&state, &caller.principal).await?;
@@ -434,6 +418,55 @@ pub async fn audit(
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;
     Ok(Json(page))
+}
+
+/// The whole audit trail of `doc` (a document's content, or a version of it), newest first,
+/// with no page limit: for an export.
+pub(crate) async fn full_audit(
+    state: &AppState,
+    caller: &Caller,
+    document: domain::DocumentId,
+    doc: Automerge,
+) -> ApiResult<Vec<AuditEntry>> {
+    let authors = authors_of(state, caller, document).await?;
+    let mut names: domain::audit::Names =
+        super::organisations::names(state, &caller.principal).await?;
+    tokio::task::spawn_blocking(move || {
+        names.extend(domain::audit::risk_names(&doc, &doc.get_heads()));
+        let all = AuditQuery {
+            risk: None,
+            limit: None,
+            cursor: None,
+        };
+        audit_page(&doc, &authors, &names, all, usize::MAX, usize::MAX).map(|p| p.items)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+}
+
+/// The people behind a document's automerge actors, by actor.
+async fn authors_of(
+    state: &AppState,
+    caller: &Caller,
+    document: domain::DocumentId,
+) -> ApiResult<HashMap<Vec<u8>, AuditAuthor>> {
+    Ok(state
+        .store
+        .document_authors(&caller.principal, document, caller.at)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.actor,
+                AuditAuthor {
+                    user_id: a.user_id,
+                    name: a.display_name,
+                    organisation_id: a.org_id,
+                    organisation: a.org_name,
+                },
+            )
+        })
+        .collect())
 }
 
 /// One page of the audit trail, newest first: at most `limit` entries, examining at most

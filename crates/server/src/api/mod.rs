@@ -3,6 +3,7 @@
 
 pub(crate) mod documents;
 mod exchange;
+mod exit;
 mod figures;
 mod history;
 mod invitations;
@@ -118,6 +119,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/partnerships/{id}", get(partnerships::get))
         .route("/partnerships/{id}/members", post(partnerships::add_member))
+        .route("/partnerships/{id}/exit", post(exit::exit))
+        .route("/exits", get(exit::list))
+        .route("/exits/{id}/export.zip", get(exit::download))
         .route(
             "/partnerships/{id}/members/{org_id}",
             axum::routing::delete(partnerships::remove_member),
@@ -449,6 +453,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         exchange::report,
         platform::create_organisation, platform::create_administrator,
         platform::create_partnership, platform::lookup_setup, platform::set_up_account,
+        exit::exit, exit::list, exit::download,
     ),
     // The documents' own schemas, so a client's types are generated from the same Rust types
     // the server validates against.
