@@ -215,4 +215,43 @@ async fn a_council_leaving_takes_everything_and_loses_access(backend: Backend) {
     s.stop().await;
 }
 
-on_both_backends!(a_council_leaving_takes_everything_and_loses_access);
+/// An export that would leave documents out is refused before anything changes.
+async fn an_export_too_large_to_be_whole_changes_nothing(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.max_view_documents = 3).await;
+    let bella = s.login("bella@brockley.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let register = s.doc_id(&ben, REGISTER).await;
+    let (_, list) = s.get("/api/partnerships", &bella).await;
+    let pid = list[0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .post(&format!("/api/partnerships/{pid}/exit"), &bella, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed")
+    );
+    let (status, _) = s.get(&format!("/api/documents/{register}"), &ben).await;
+    assert_eq!(status, StatusCode::OK, "still a member");
+    let (_, versions) = s
+        .get(&format!("/api/documents/{register}/versions"), &ben)
+        .await;
+    assert!(
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["label"].as_str().unwrap().contains("exit")),
+        "no version recorded: {versions}"
+    );
+    let (_, exports) = s.get("/api/exits", &bella).await;
+    assert_eq!(exports, json!([]));
+    s.stop().await;
+}
+
+on_both_backends!(
+    a_council_leaving_takes_everything_and_loses_access,
+    an_export_too_large_to_be_whole_changes_nothing,
+);

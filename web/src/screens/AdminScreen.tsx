@@ -92,21 +92,24 @@ function People({ user }: { user: User }) {
   );
 }
 
+/** The partnerships in which the user's council currently holds `role`, with their members. */
+async function partnershipsAs(user: User, role: Schemas["MemberRole"]): Promise<PartnershipView[]> {
+  try {
+    const all = await ok(rest.GET("/api/partnerships"));
+    const views = await Promise.all(all.map((p) => ok(rest.GET("/api/partnerships/{id}", { params: { path: { id: p.id } } }))));
+    return views.filter((v) => v.members.some((m) => m.org_id === user.org_id && m.role === role && !m.left_at));
+  } catch {
+    return [];
+  }
+}
+
 /** The partnerships the administrator's council hosts: their members, added and removed here. */
 function Hosted({ user, orgs }: { user: User; orgs: Organisation[] }) {
   const [hosted, setHosted] = useState<PartnershipView[]>([]);
   const [adding, setAdding] = useState<Record<string, { organisation_id: string; role: Schemas["MemberRole"] }>>({});
   const [confirming, setConfirming] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const load = async () => {
-    try {
-      const all = await ok(rest.GET("/api/partnerships"));
-      const views = await Promise.all(all.map((p) => ok(rest.GET("/api/partnerships/{id}", { params: { path: { id: p.id } } }))));
-      setHosted(views.filter((v) => v.members.some((m) => m.org_id === user.org_id && m.role === "host" && !m.left_at)));
-    } catch {
-      setHosted([]);
-    }
-  };
+  const load = async () => setHosted(await partnershipsAs(user, "host"));
   useEffect(() => void load(), [user.org_id]);
   const add = async (e: FormEvent, p: PartnershipView) => {
     e.preventDefault();
@@ -197,13 +200,7 @@ function Membership({ user }: { user: User }) {
   const [done, setDone] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = async () => {
-    try {
-      const all = await ok(rest.GET("/api/partnerships"));
-      const views = await Promise.all(all.map((p) => ok(rest.GET("/api/partnerships/{id}", { params: { path: { id: p.id } } }))));
-      setMemberOf(views.filter((v) => v.members.some((m) => m.org_id === user.org_id && m.role === "member" && !m.left_at)));
-    } catch {
-      setMemberOf([]);
-    }
+    setMemberOf(await partnershipsAs(user, "member"));
     ok(rest.GET("/api/exits")).then(setExports).catch(() => setExports([]));
   };
   useEffect(() => void load(), [user.org_id]);

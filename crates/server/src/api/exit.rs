@@ -111,16 +111,24 @@ pub async fn exit(
         include_archived: true,
         ..Default::default()
     };
+    let most = u32::try_from(state.config.max_view_documents.max(1)).unwrap_or(u32::MAX);
     let rows = state
         .store
         .list_documents(
             &caller.principal,
             &everything,
             None,
-            u32::try_from(state.config.max_view_documents.max(1)).unwrap_or(u32::MAX),
+            most.saturating_add(1),
             caller.at,
         )
         .await?;
+    // An export that left documents out would be worse than none: refuse before changing
+    // anything.
+    if rows.len() > most as usize {
+        return Err(ApiError::Conflict(
+            "more documents than one export takes (CONCORDAT_MAX_VIEW_DOCUMENTS): nothing was changed",
+        ));
+    }
     let shared: Vec<&DocumentRow> = rows
         .iter()
         .filter(|r| r.owner == domain::SpaceOwner::Partnership { partnership_id: id })
