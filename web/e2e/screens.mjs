@@ -292,6 +292,21 @@ await step("administration: a colleague added by one-time link chooses a passwor
     await dana.close();
     delete pages.dana;
 
+    // Dana's account is disabled (she has left): she can no longer sign in; enabled again.
+    await page.reload();
+    await page.getByRole("button", { name: /^Disable Dana Cole/ }).click();
+    await page.getByRole("group", { name: "Confirm disabling Dana Cole" }).getByRole("button", { name: "Yes, disable" }).click();
+    await page.getByTestId("people").getByRole("row", { name: /Dana Cole/ }).getByText("Disabled").waitFor();
+    const gone = await (await browser.newContext()).newPage();
+    await gone.goto(base + "/");
+    await gone.getByLabel("Email address").fill("dana@ashby.gov.uk");
+    await gone.getByLabel("Password").fill("marble otter kettle sunrise");
+    await gone.getByRole("button", { name: "Sign in" }).click();
+    await gone.getByRole("alert").filter({ hasText: "not recognised" }).waitFor();
+    await gone.context().close();
+    await page.getByRole("button", { name: /^Enable Dana Cole/ }).click();
+    await page.getByTestId("people").getByRole("row", { name: /Dana Cole/ }).getByText("Can sign in").waitFor();
+
     // The operator: a council with its domain, then its administrator.
     await page.getByLabel("New organisation's name").fill("Dunmore District Council");
     await page.getByLabel("Kind").selectOption("council");

@@ -74,6 +74,20 @@ pub trait Accounts: Send + Sync {
     /// of its verified domains; [`StoreError::Refused`] otherwise.
     async fn add_user(&self, p: &Principal, user: &NewUser) -> Result<()>;
 
+    /// Changes one account of `org_id` (never a guest): enables or disables it, sets its role.
+    /// Disabling also revokes every live session of the account, whose ids are returned (their
+    /// connections close). `None` if `org_id` has no such account. System work: the server has
+    /// checked the caller administers `org_id`.
+    async fn set_user_access(
+        &self,
+        sys: System,
+        org_id: Uuid,
+        user_id: Uuid,
+        disabled: bool,
+        role: domain::OrgRole,
+        now: Millis,
+    ) -> Result<Option<(User, Vec<Uuid>)>>;
+
     // --- first run: the operator, and one-time links to choose a password ---
     /// Every platform operator.
     async fn operators(&self, sys: System) -> Result<Vec<User>>;
@@ -376,6 +390,47 @@ macro_rules! impl_accounts {
                 insert_user(&mut tx, u).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn set_user_access(
+                &self,
+                sys: $crate::System,
+                org_id: uuid::Uuid,
+                user_id: uuid::Uuid,
+                disabled: bool,
+                role: domain::OrgRole,
+                now: domain::Millis,
+            ) -> $crate::Result<Option<(domain::User, Vec<uuid::Uuid>)>> {
+                let mut tx = self.system_tx(sys, true).await?;
+                let row: Option<$crate::accounts::UserRow> = sqlx::query_as(&format!(
+                    "update users set disabled = $1, role = $2 \
+                     where id = $3 and org_id = $4 and not is_guest returning {}",
+                    $crate::accounts::USER_COLUMNS
+                ))
+                .bind(disabled)
+                .bind(role.as_str())
+                .bind(user_id)
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let revoked: Vec<(uuid::Uuid,)> = if disabled {
+                    sqlx::query_as(
+                        "update sessions set revoked_at = $1 \
+                         where user_id = $2 and revoked_at is null returning id",
+                    )
+                    .bind(now)
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                } else {
+                    Vec::new()
+                };
+                tx.commit().await?;
+                Ok(Some((row.try_into()?, revoked.into_iter().map(|(id,)| id).collect())))
             }
 
             async fn operators(&self, sys: $crate::System) -> $crate::Result<Vec<domain::User>> {

@@ -440,8 +440,82 @@ async fn health_and_openapi(backend: Backend) {
     s.stop().await;
 }
 
+/// A council's administrator disables a colleague who has left: their sessions end and their
+/// open socket closes at once, sign-in is refused; enabled again, they sign in. Nobody else may.
+async fn an_admin_disables_and_reenables_a_colleague(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let bella = s.login("bella@brockley.gov.uk").await;
+    let ben_login = s.login_full("ben@brockley.gov.uk").await;
+    let ben = ben_login["access_token"].as_str().unwrap().to_owned();
+    let ben_id = ben_login["user"]["id"].as_str().unwrap().to_owned();
+    let (_, me) = s.get("/api/me", &bella).await;
+    let bella_id = me["user"]["id"].as_str().unwrap().to_owned();
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let register = s
+        .doc_id(&ben, "Shared services partnership risk register")
+        .await;
+    let mut c = tests::ws::SyncClient::connect(&s, &ben, "ben-leaving").await;
+    let mut r = tests::ws::Replica::new(&register);
+    r.settle(&mut c).await;
+
+    // Nobody else: a member, another council's admin, the admin on herself.
+    let path = format!("/api/users/{ben_id}");
+    let (status, _) = s.patch(&path, &ben, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s.patch(&path, &alice, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another council's account");
+    let (status, _) = s
+        .patch(
+            &format!("/api/users/{bella_id}"),
+            &bella,
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, user) = s.patch(&path, &bella, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["disabled"], true);
+    assert!(
+        c.closed_within(std::time::Duration::from_secs(5))
+            .await
+            .is_some(),
+        "his socket closes"
+    );
+    let (status, _) = s.get("/api/documents", &ben).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "his token no longer works"
+    );
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "ben@brockley.gov.uk", "password": server::demo::DEMO_PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a disabled account cannot sign in"
+    );
+
+    let (status, user) = s
+        .patch(&path, &bella, json!({"disabled": false, "role": "admin"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["role"], "admin");
+    let again = s.login("ben@brockley.gov.uk").await;
+    let (status, _) = s.get("/api/users", &again).await;
+    assert_eq!(status, StatusCode::OK);
+    s.stop().await;
+}
+
 on_both_backends!(
     sessions_refresh_once_and_logout_revokes,
+    an_admin_disables_and_reenables_a_colleague,
     bad_input_gets_clear_errors_and_changes_nothing,
     documents_are_created_paginated_archived,
     health_and_openapi,

@@ -46,7 +46,18 @@ function People({ user }: { user: User }) {
   const [form, setForm] = useState({ display_name: "", email: "", role: "member" as Schemas["OrgRole"] });
   const [made, setMade] = useState<{ who: string; link: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<string | null>(null);
   const load = () => ok(rest.GET("/api/users")).then(setPeople).catch(() => setPeople([]));
+  const change = async (p: User, body: { disabled?: boolean; role?: Schemas["OrgRole"] }) => {
+    setError(null);
+    try {
+      await ok(rest.PATCH("/api/users/{id}", { params: { path: { id: p.id } }, body }));
+      setConfirming(null);
+      void load();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
   useEffect(() => void load(), []);
   const add = async (e: FormEvent) => {
     e.preventDefault();
@@ -63,13 +74,39 @@ function People({ user }: { user: User }) {
   return (
     <Section id="people-h" title="People of your council">
       <table data-testid="people">
-        <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Role</th></tr></thead>
+        <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Access</th></tr></thead>
         <tbody>
           {people.map((p) => (
             <tr key={p.id}>
               <td>{p.display_name}{p.id === user.id && <span className="muted"> (you)</span>}</td>
               <td>{p.email}</td>
               <td>{p.role === "admin" ? "Administrator" : "Member"}{p.platform_operator && ", platform operator"}</td>
+              <td>
+                {p.disabled ? "Disabled" : "Can sign in"}
+                {p.id !== user.id && !p.disabled && confirming !== p.id && (
+                  <>
+                    {" "}
+                    <button type="button" className="secondary" onClick={() => setConfirming(p.id)}>
+                      Disable<span className="sr-only"> {p.display_name}</span>
+                    </button>
+                  </>
+                )}
+                {p.id !== user.id && !p.disabled && confirming === p.id && (
+                  <span role="group" aria-label={`Confirm disabling ${p.display_name}`}>
+                    {" "}Disable {p.display_name}? They are signed out everywhere at once.{" "}
+                    <button type="button" onClick={() => void change(p, { disabled: true })}>Yes, disable</button>{" "}
+                    <button type="button" className="secondary" onClick={() => setConfirming(null)}>Cancel</button>
+                  </span>
+                )}
+                {p.id !== user.id && p.disabled && (
+                  <>
+                    {" "}
+                    <button type="button" className="secondary" onClick={() => void change(p, { disabled: false })}>
+                      Enable<span className="sr-only"> {p.display_name}</span>
+                    </button>
+                  </>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

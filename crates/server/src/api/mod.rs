@@ -114,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/users/setup-links", post(organisations::add_colleague))
         .route(
+            "/users/{id}",
+            axum::routing::patch(organisations::change_user),
+        )
+        .route(
             "/partnerships",
             get(partnerships::list).post(partnerships::create),
         )
@@ -439,6 +443,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         session::login, session::refresh, session::logout, session::me,
         organisations::list, organisations::get, organisations::create,
         organisations::list_users, organisations::add_user, organisations::add_colleague,
+        organisations::change_user,
         partnerships::list, partnerships::get, partnerships::create,
         partnerships::add_member, partnerships::remove_member,
         partnerships::list_spaces, partnerships::get_space,

@@ -291,3 +291,67 @@ pub(crate) async fn names<C: FromIterator<(String, String)>>(
         .map(|o| (o.id.to_string(), o.name))
         .collect())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeUser {
+    /// A disabled account cannot sign in; disabling it ends its sessions and live connections.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub role: Option<OrgRole>,
+}
+
+/// Disables or re-enables a colleague, or changes their role. Organisation admins only, for
+/// their own organisation's accounts, never their own (an admin cannot lock themselves out).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "organisations", security(("bearer" = [])),
+    request_body = ChangeUser,
+    responses((status = 200, body = User), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn change_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ChangeUser>,
+) -> ApiResult<Json<User>> {
+    if !caller.principal.is_org_admin() || caller.principal.is_guest {
+        return Err(ApiError::Forbidden(
+            "only an organisation's admin may change its accounts",
+        ));
+    }
+    let id = parse_uuid(&id, "user")?;
+    if id == caller.user.id {
+        return Err(ApiError::invalid(
+            "",
+            "you cannot disable your own account or change your own role: ask another administrator",
+        ));
+    }
+    // Read through the caller's own scope: another organisation's account is not found.
+    let current = state
+        .store
+        .get_user(&caller.principal, id)
+        .await?
+        .filter(|u| u.org_id == caller.principal.org_id && !u.is_guest)
+        .ok_or(ApiError::NotFound("user"))?;
+    let disabled = req.disabled.unwrap_or(current.disabled);
+    let role = req.role.unwrap_or(current.role);
+    let (user, ended) = state
+        .store
+        .set_user_access(
+            System::PROVISION,
+            caller.principal.org_id,
+            id,
+            disabled,
+            role,
+            store::now_millis(),
+        )
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    for session in &ended {
+        state
+            .hub
+            .notify(crate::live::LiveEvent::SessionEnded(*session));
+    }
+    tracing::info!(user = %id, disabled, role = role.as_str(), sessions_ended = ended.len(), by = %caller.user.id, "account changed");
+    Ok(Json(user))
+}
