@@ -107,6 +107,18 @@ pub async fn run(state: &AppState, req: Request) -> anyhow::Result<String> {
                     answer.split(',').map(|d| d.trim().to_owned()).collect()
                 };
             }
+            // Checked before anything is created: a refused set-up leaves the database empty.
+            let domains = validate::domains("domain", &domains)
+                .map_err(|e| anyhow::anyhow!("--domain: {e}"))?;
+            let own = validate::email_domain(&email).unwrap_or_default();
+            if !domains.iter().any(|d| d == own) {
+                bail!(
+                    "{email} is not an address in {} ({}): the operator is one of the \
+                     organisation's people",
+                    org_name,
+                    domains.join(", ")
+                );
+            }
             crate::api::organisations::provision_organisation(
                 state,
                 &org_name,

@@ -101,6 +101,19 @@ async fn deploying_for_a_partnership(backend: Backend) {
         "--domain",
         "ashby.gov.uk",
     ];
+    // An address outside the organisation's domains: refused, and nothing is created.
+    let mut outsider = setup;
+    outsider[2] = "ann.patel@gmail.com";
+    let out = concordat(&db, &base, &outsider);
+    assert!(!out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("not an address in"), "{}", said(&out));
+    let store = db.store().await;
+    let none = store
+        .organisation_by_name(store::System::PROVISION, "Ashby Borough Council")
+        .await
+        .unwrap();
+    assert!(none.is_none(), "a refused set-up creates nothing");
+    drop(store);
     let out = concordat(&db, &base, &setup);
     assert!(out.status.success(), "setup: {}", said(&out));
     let first_link = token_in(&said(&out));
