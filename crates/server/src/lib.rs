@@ -152,6 +152,8 @@ pub async fn serve(
     let hub = state.hub.clone();
     let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
     let mut make = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Several nodes on one PostgreSQL: hear the others' commits and access events.
+    let relay = tokio::spawn(live::relay::run(hub.clone()));
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -197,6 +199,7 @@ pub async fn serve(
     // Websockets outlive the HTTP connections they came from: close them and settle the rooms.
     hub.begin_shutdown();
     stop_tx.send_replace(true);
+    relay.abort();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })

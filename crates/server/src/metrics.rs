@@ -24,6 +24,9 @@ pub const COMMITTED_DOCUMENTS: &str = "concordat_committed_documents_total";
 pub const COMMIT_FAILURES: &str = "concordat_commit_failures_total";
 /// How long a commit took, seconds.
 pub const COMMIT_SECONDS: &str = "concordat_commit_seconds";
+/// From another node's commit to this node's peers being sent it, seconds (several nodes on
+/// PostgreSQL; measured against the committing node's clock).
+pub const RELAY_SECONDS: &str = "concordat_relay_lag_seconds";
 /// Changes refused, by reason (`Refusal::kind`) and path (`sync`: a peer's message; `api`: a
 /// change the server made on someone's behalf).
 pub const REFUSALS: &str = "concordat_refusals_total";
@@ -43,6 +46,12 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                     metrics_exporter_prometheus::Matcher::Full(COMMIT_SECONDS.to_owned()),
                     &commit_buckets,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(RELAY_SECONDS.to_owned()),
+                        &commit_buckets,
+                    )
+                })
                 .and_then(|b| b.install_recorder());
             match installed {
                 Ok(handle) => {
@@ -74,6 +83,16 @@ fn describe() {
         "Time to commit live changes."
     );
     describe_counter!(REFUSALS, "Changes refused, by reason and path.");
+    describe_histogram!(
+        RELAY_SECONDS,
+        Unit::Seconds,
+        "Time from another node's commit to this node's peers being sent it."
+    );
+}
+
+/// Another node's commit reached this node's peers `lag_ms` after it was committed.
+pub fn relayed(lag_ms: domain::Millis) {
+    metrics::histogram!(RELAY_SECONDS).record(lag_ms.max(0) as f64 / 1000.0);
 }
 
 /// A change refused by a room.

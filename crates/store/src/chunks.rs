@@ -45,6 +45,19 @@ impl Content {
     pub fn last_seq(&self) -> i64 {
         self.chunks.last().map(|c| c.seq).unwrap_or(0)
     }
+
+    /// Drops what a reader that has everything up to `read` already holds: a snapshot numbered
+    /// `read + 1` was compacted from exactly those chunks (compaction only writes one when the
+    /// last chunk is the one before it).
+    pub fn skip_covered(&mut self, read: i64) {
+        if self
+            .chunks
+            .first()
+            .is_some_and(|c| c.snapshot && c.seq == read + 1)
+        {
+            self.chunks.remove(0);
+        }
+    }
 }
 
 /// The SHA-256 of a chunk, hex: stored beside it and checked when it is read.
@@ -74,20 +87,31 @@ pub trait Chunks: Send + Sync {
     /// The document's content; `None` if there is no such document. A chunk whose checksum
     /// does not match is an error ([`StoreError::Corrupt`]), never skipped.
     async fn load_content(&self, sys: System, id: DocumentId) -> Result<Option<Content>>;
+    /// The chunks stored after sequence number `after` (from the latest snapshot on, if one
+    /// was written since: compaction removes what it covers), checksums verified, and all the
+    /// document's actor bindings: what another node committed since this one last read.
+    /// `None` if there is no such document.
+    async fn load_after(&self, sys: System, id: DocumentId, after: i64) -> Result<Option<Content>>;
     /// Durably appends each document's changes (raw automerge change bytes) and actor
     /// bindings, all in one transaction: one commit for many documents (group commit across
-    /// documents), all or nothing.
-    async fn append_changes(&self, sys: System, batch: &[Append], now: Millis) -> Result<()>;
+    /// documents), all or nothing. Returns each append's sequence number, in order. On
+    /// PostgreSQL, each document is locked for the transaction (other nodes append to it too)
+    /// and its channel notified at commit. An actor already bound to another user (by another
+    /// node) fails the whole transaction ([`StoreError::Conflict`]).
+    async fn append_changes(&self, sys: System, batch: &[Append], now: Millis) -> Result<Vec<i64>>;
     /// Replaces every stored chunk by `snapshot`, in one transaction (the snapshot is written
-    /// before the chunks go, so a crash leaves one or the other). Only the document's one
-    /// writer (its room) may call this.
+    /// before the chunks go, so a crash leaves one or the other), if the last stored chunk is
+    /// still `upto` — the last one the snapshot includes. If another node has appended since,
+    /// nothing changes and the answer is `None` (the snapshot would drop its changes);
+    /// otherwise the snapshot's sequence number. The document is locked meanwhile.
     async fn compact(
         &self,
         sys: System,
         id: DocumentId,
         snapshot: &[u8],
+        upto: i64,
         now: Millis,
-    ) -> Result<()>;
+    ) -> Result<Option<i64>>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -207,25 +231,75 @@ macro_rules! impl_chunks {
                 }))
             }
 
+            async fn load_after(
+                &self,
+                sys: $crate::System,
+                id: domain::DocumentId,
+                after: i64,
+            ) -> $crate::Result<Option<$crate::Content>> {
+                let mut tx = self.system_tx(sys, false).await?;
+                let exists: Option<(String,)> = sqlx::query_as("select kind from documents where id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((kind,)) = exists else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let rows: Vec<$crate::chunks::StoredChunkRow> = sqlx::query_as(
+                    "select seq, kind, data, checksum from doc_chunks where document_id = $1 and seq > $2 \
+                     and seq >= coalesce((select max(seq) from doc_chunks where document_id = $1 \
+                                          and kind = 'snapshot' and seq > $2), 0) \
+                     order by seq",
+                )
+                .bind(id.to_string())
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await?;
+                let actors: Vec<(Vec<u8>, uuid::Uuid)> = if rows.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as("select actor_id, user_id from doc_actors where document_id = $1")
+                        .bind(id.to_string())
+                        .fetch_all(&mut *tx)
+                        .await?
+                };
+                tx.commit().await?;
+                let chunks = rows
+                    .into_iter()
+                    .map(|r| r.verified(&id))
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                Ok(Some($crate::Content {
+                    kind: kind.parse().ok(),
+                    chunks,
+                    actors,
+                }))
+            }
+
             async fn append_changes(
                 &self,
                 sys: $crate::System,
                 batch: &[$crate::Append],
                 now: domain::Millis,
-            ) -> $crate::Result<()> {
+            ) -> $crate::Result<Vec<i64>> {
                 let mut tx = self.system_tx(sys, true).await?;
+                let mut ids: Vec<String> = batch.iter().map(|a| a.id.to_string()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                self.lock_documents(&mut tx, &ids).await?;
+                let mut seqs = Vec::with_capacity(batch.len());
                 for append in batch {
                     let id = append.id.to_string();
-                    sqlx::query(
+                    let (seq,): (i64,) = sqlx::query_as(
                         "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
                          select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
-                         from doc_chunks where document_id = $1",
+                         from doc_chunks where document_id = $1 returning seq",
                     )
                     .bind(&id)
                     .bind(append.data.as_slice())
                     .bind($crate::checksum(&append.data))
                     .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
                     for (actor, user) in &append.actors {
                         sqlx::query(
@@ -238,10 +312,24 @@ macro_rules! impl_chunks {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                        // Another node may have bound this actor first (its room could not
+                        // know): the binding that is stored is the one that counts.
+                        let (owner,): (uuid::Uuid,) = sqlx::query_as(
+                            "select user_id from doc_actors where document_id = $1 and actor_id = $2",
+                        )
+                        .bind(&id)
+                        .bind(actor.as_slice())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if owner != *user {
+                            return Err($crate::StoreError::Conflict);
+                        }
                     }
+                    self.announce(&mut tx, &id, seq, now).await?;
+                    seqs.push(seq);
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(seqs)
             }
 
             async fn compact(
@@ -249,19 +337,30 @@ macro_rules! impl_chunks {
                 sys: $crate::System,
                 id: domain::DocumentId,
                 snapshot: &[u8],
+                upto: i64,
                 now: domain::Millis,
-            ) -> $crate::Result<()> {
+            ) -> $crate::Result<Option<i64>> {
                 let mut tx = self.system_tx(sys, true).await?;
-                sqlx::query(
+                self.lock_documents(&mut tx, &[id.to_string()]).await?;
+                let (last,): (Option<i64>,) =
+                    sqlx::query_as("select max(seq) from doc_chunks where document_id = $1")
+                        .bind(id.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if last.unwrap_or(0) != upto {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                let (seq,): (i64,) = sqlx::query_as(
                     "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                     select $1, coalesce(max(seq), 0) + 1, 'snapshot', $2, $3, $4 \
-                     from doc_chunks where document_id = $1",
+                     values ($1, $2, 'snapshot', $3, $4, $5) returning seq",
                 )
                 .bind(id.to_string())
+                .bind(upto + 1)
                 .bind(snapshot)
                 .bind($crate::checksum(snapshot))
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
                     "delete from doc_chunks where document_id = $1 and seq < \
@@ -270,8 +369,10 @@ macro_rules! impl_chunks {
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
+                // Not announced: the snapshot holds exactly what every node that has read up to
+                // `upto` holds, so none needs to load it (`Content::after` skips it).
                 tx.commit().await?;
-                Ok(())
+                Ok(Some(seq))
             }
         }
     };

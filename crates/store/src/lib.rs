@@ -16,6 +16,7 @@
 
 mod accounts;
 mod chunks;
+mod cluster;
 mod documents;
 mod error;
 mod postgres;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 pub use accounts::{Accounts, NewUser, Refresh, Session};
 pub use chunks::{Append, Chunk, Chunks, Content, checksum};
+pub use cluster::{CHUNKS_CHANNEL, Cluster, EVENTS_CHANNEL, Heard, Listener, Stored};
 pub use documents::{Author, Cursor, DocumentFilter, DocumentRow, Documents, Grantee};
 pub use domain::Document;
 pub use error::StoreError;
@@ -102,6 +104,10 @@ pub trait Store:
     /// PostgreSQL is backed up with its own tools (`pg_dump`, as the README says):
     /// [`StoreError::Config`] here.
     async fn backup(&self, to: &std::path::Path) -> Result<()>;
+
+    /// What several server nodes share through this database (PostgreSQL); `None` for a
+    /// database that serves one node (SQLite).
+    fn cluster(&self) -> Option<&dyn Cluster>;
 }
 
 /// A principal for acting as `user` outside a request (provisioning, the CLI, tests): opens a

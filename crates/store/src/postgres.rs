@@ -30,8 +30,11 @@ pub struct PgOptions {
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
-    system: PgPool,
+    pub(crate) pool: PgPool,
+    pub(crate) system: PgPool,
+    /// This process's name in the notifications it sends (`crate::cluster`), so that it can
+    /// tell its own from other nodes'.
+    pub(crate) origin: String,
 }
 
 impl PostgresStore {
@@ -58,7 +61,11 @@ impl PostgresStore {
             .max_connections(opts.max_connections.div_ceil(2).max(1))
             .connect(&opts.system_url)
             .await?;
-        let store = Self { pool, system };
+        let store = Self {
+            pool,
+            system,
+            origin: uuid::Uuid::new_v4().simple().to_string(),
+        };
         if !opts.allow_privileged_role {
             store.check_roles().await?;
         }
@@ -128,12 +135,57 @@ impl PostgresStore {
         Ok(tx)
     }
 
-    async fn system_tx(
+    pub(crate) async fn system_tx(
         &self,
         _sys: System,
         _write: bool,
     ) -> Result<Transaction<'static, Postgres>> {
         Ok(self.system.begin().await?)
+    }
+
+    /// Takes each document's transaction-scoped advisory lock, in the order given (sorted by
+    /// the caller, so two nodes locking overlapping batches cannot deadlock): appends and
+    /// compactions of one document by several nodes take turns.
+    async fn lock_documents(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        ids: &[String],
+    ) -> Result<()> {
+        for id in ids {
+            sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(crate::cluster::DOCUMENT_LOCKS)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Notifies the chunks channel that `seq` was stored for document `id`; PostgreSQL
+    /// delivers it when (and only if) the transaction commits.
+    async fn announce(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        id: &str,
+        seq: i64,
+        now: domain::Millis,
+    ) -> Result<()> {
+        let notice = crate::cluster::Stored {
+            origin: self.origin.clone(),
+            document: id.to_owned(),
+            seq,
+            at: now,
+        };
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(crate::cluster::CHUNKS_CHANNEL)
+            .bind(notice.encode())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    fn cluster_handle(&self) -> Option<&dyn crate::Cluster> {
+        Some(self)
     }
 }
 

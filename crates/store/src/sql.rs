@@ -3,7 +3,8 @@
 //! Each area of the store (`accounts`, `workspace`, `documents`, `chunks`, `sharing`) declares
 //! its trait and an `impl_<area>!` macro holding its SQL; [`impl_store!`] expands all of them
 //! for one backend. The backend supplies `user_tx` / `system_tx` (which open a transaction and,
-//! on PostgreSQL, set the caller for row-level security), `read_pool` and `backend_kind`.
+//! on PostgreSQL, set the caller for row-level security), `read_pool`, `backend_kind`, and
+//! `lock_documents` / `announce` (on PostgreSQL, per-document advisory locks and `NOTIFY`).
 //! Placeholders are `$N`, which both databases bind by number; instants are integers
 //! (milliseconds), ids UUIDs, document ids text.
 //!
@@ -138,6 +139,10 @@ macro_rules! impl_store {
 
             async fn backup(&self, to: &std::path::Path) -> $crate::Result<()> {
                 self.backup_into(to).await
+            }
+
+            fn cluster(&self) -> Option<&dyn $crate::Cluster> {
+                self.cluster_handle()
             }
         }
     };

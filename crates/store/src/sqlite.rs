@@ -96,6 +96,30 @@ impl SqliteStore {
     async fn system_tx(&self, _sys: System, write: bool) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool(write).begin().await?)
     }
+
+    /// Nothing to do: one process, one writer connection, so appends never interleave.
+    async fn lock_documents(
+        &self,
+        _tx: &mut Transaction<'static, Sqlite>,
+        _ids: &[String],
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to announce: SQLite serves one node.
+    async fn announce(
+        &self,
+        _tx: &mut Transaction<'static, Sqlite>,
+        _id: &str,
+        _seq: i64,
+        _now: domain::Millis,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn cluster_handle(&self) -> Option<&dyn crate::Cluster> {
+        None
+    }
 }
 
 impl_store!(SqliteStore, Sqlite);

@@ -74,6 +74,15 @@ pub enum Input {
     Leave { conn: ConnId },
     /// Storage finished the batch with this id.
     Persisted { batch: u64, ok: bool },
+    /// Changes another server node committed to storage (raw automerge change bytes, or a
+    /// saved document), with the actor bindings stored beside them. Already persisted and
+    /// checked by the node that accepted them: applied as they are and sent to every peer.
+    /// While a batch of this room's own is in flight, they wait their turn, so the document is
+    /// always fully persisted when they are applied.
+    Stored {
+        changes: Vec<Vec<u8>>,
+        actors: Vec<(ActorId, UserKey)>,
+    },
     /// Changes made on the server on a user's behalf (an import, an upgrade): raw automerge
     /// change bytes, checked like a peer's (authors, schema), then persisted and broadcast.
     /// Answered with [`Effect::Applied`] once stored or refused.
@@ -98,6 +107,8 @@ pub enum Effect {
     },
     /// Close the connection (after the messages already sent): its sync stream is broken.
     Close { conn: ConnId, reason: Refusal },
+    /// A chunk another node stored could not be read ([`Input::Stored`]): report it.
+    Unreadable { reason: String },
     /// The outcome of an [`Input::Apply`]: stored (and broadcast), or refused and why.
     Applied {
         request: u64,
@@ -268,7 +279,10 @@ impl Room {
                 session_id,
                 data,
             } => self.relay(conn, count, session_id, data, &mut out),
-            sync_input @ (Input::Join { .. } | Input::Sync { .. } | Input::Apply { .. }) => {
+            sync_input @ (Input::Join { .. }
+            | Input::Sync { .. }
+            | Input::Apply { .. }
+            | Input::Stored { .. }) => {
                 if self.inflight.is_some() {
                     self.queue.push_back(sync_input);
                 } else {
@@ -334,7 +348,38 @@ impl Room {
                 user,
                 changes,
             } => self.apply_local(request, user, &changes, out),
+            Input::Stored { changes, actors } => self.apply_stored(&changes, actors, out),
             _ => {}
+        }
+    }
+
+    /// Applies what another node stored. Only called with nothing unpersisted, so the
+    /// document's new heads are persisted heads.
+    fn apply_stored(
+        &mut self,
+        changes: &[Vec<u8>],
+        actors: Vec<(ActorId, UserKey)>,
+        out: &mut Vec<Effect>,
+    ) {
+        debug_assert_eq!(self.doc.get_heads(), self.persisted_heads);
+        for (actor, user) in actors {
+            self.actors.entry(actor).or_insert(user);
+        }
+        let before = self.doc.get_heads();
+        for chunk in changes {
+            if let Err(e) = self.doc.load_incremental(chunk) {
+                // Storage verified its checksum, so another node wrote what it holds: keep
+                // what loaded, and say so.
+                out.push(Effect::Unreadable {
+                    reason: e.to_string(),
+                });
+            }
+        }
+        let heads = self.doc.get_heads();
+        if heads != before {
+            self.persisted_heads = heads;
+            // Every peer may now lack something.
+            self.dirty.extend(self.peers.keys().copied());
         }
     }
 
@@ -667,6 +712,13 @@ impl Room {
         // The document is fully persisted now: let everyone catch up before taking more input.
         self.broadcast(out);
         while let Some(input) = self.queue.pop_front() {
+            if matches!(input, Input::Stored { .. }) && self.doc.get_heads() != self.persisted_heads
+            {
+                // Another node's changes apply to a fully persisted document: persist what
+                // the inputs before them applied first; they go after that batch.
+                self.queue.push_front(input);
+                break;
+            }
             self.apply(input, out);
         }
         self.flush(out);

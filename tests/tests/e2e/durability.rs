@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ fn spawn(db: &TestDb, port: u16) -> Child {
 }
 
 /// Hashes of the changes in a server sync message.
-fn hashes_in(data: &[u8]) -> Vec<ChangeHash> {
+pub(crate) fn hashes_in(data: &[u8]) -> Vec<ChangeHash> {
     let m = am_sync::Message::decode(data).unwrap();
     let mut out = Vec::new();
     for piece in m.changes.iter() {
@@ -71,11 +72,23 @@ fn hashes_in(data: &[u8]) -> Vec<ChangeHash> {
 
 /// Edits and syncs until the connection drops; records every change the server sent.
 async fn edit_until_dropped(
+    c: SyncClient,
+    r: Replica,
+    seen: Arc<Mutex<HashSet<ChangeHash>>>,
+    tag: &str,
+) -> Replica {
+    edit_until(c, r, seen, tag, &AtomicBool::new(false)).await.0
+}
+
+/// Edits and syncs until the connection drops or `stop` is set; records every change the
+/// server sent. Returns the replica, and the connection if it is still open.
+pub(crate) async fn edit_until(
     mut c: SyncClient,
     mut r: Replica,
     seen: Arc<Mutex<HashSet<ChangeHash>>>,
     tag: &str,
-) -> Replica {
+    stop: &AtomicBool,
+) -> (Replica, Option<SyncClient>) {
     r.state = am_sync::State::new();
     if r.doc.get_heads().is_empty() {
         // Edits go into the register's risks: receive the document first. The room's first
@@ -90,20 +103,23 @@ async fn edit_until_dropped(
                     r.doc.sync().receive_sync_message(&mut r.state, m).unwrap();
                     break;
                 }
-                Heard::Closed(..) => return r,
-                _ if tokio::time::Instant::now() > deadline => return r,
+                Heard::Closed(..) => return (r, None),
+                _ if tokio::time::Instant::now() > deadline => return (r, None),
                 _ => {}
             }
         }
         let heard = r.settle_within(&mut c, Duration::from_millis(50)).await;
         if r.doc.get_heads().is_empty() || heard.iter().any(|h| matches!(h, Heard::Closed(..))) {
-            return r;
+            return (r, None);
         }
     } else {
         r.push(&mut c, false).await;
     }
     let mut n = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return (r, Some(c));
+        }
         n += 1;
         r.set_risk_text(
             usize::try_from(n % 4).unwrap(),
@@ -118,7 +134,7 @@ async fn edit_until_dropped(
                 r.doc.sync().receive_sync_message(&mut r.state, m).unwrap();
                 r.push(&mut c, false).await;
             }
-            Heard::Closed(..) => return r,
+            Heard::Closed(..) => return (r, None),
             _ => {}
         }
     }
@@ -246,7 +262,7 @@ impl TestServerAt {
 }
 
 /// The shared register of a freshly seeded demo database, by id.
-async fn seeded_register(db: &TestDb) -> String {
+pub(crate) async fn seeded_register(db: &TestDb) -> String {
     let store = db.store().await;
     server::demo::seed(store.as_ref()).await.unwrap();
     let p = tests::principal(store.as_ref(), "arun@ashby.gov.uk").await;

@@ -18,6 +18,7 @@ mod jwt;
 mod operations;
 mod postgres_rls;
 mod samod_interop;
+mod several_nodes;
 mod store_story;
 mod sync_ws;
 mod tenant_wall;

@@ -427,10 +427,24 @@ async fn a_version_1_document_is_upgraded_on_load(backend: Backend) {
         v1.put_object(automerge::ROOT, list, automerge::ObjType::List)
             .unwrap();
     }
-    s.store
-        .compact(store::System::SYNC, doc.parse().unwrap(), &v1.save(), 0)
+    let upto = s
+        .store
+        .load_content(store::System::SYNC, doc.parse().unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the document")
+        .last_seq();
+    s.store
+        .compact(
+            store::System::SYNC,
+            doc.parse().unwrap(),
+            &v1.save(),
+            upto,
+            0,
+        )
+        .await
+        .unwrap()
+        .expect("compacted: nothing was stored meanwhile");
 
     let mut c = SyncClient::connect(&s, &arun, "peer-after-upgrade").await;
     let mut r = Replica::new(&doc);

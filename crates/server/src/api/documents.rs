@@ -289,7 +289,8 @@ pub async fn update(
             .hub
             .notify(LiveEvent::AccessChanged(Affected::Document(
                 row.document.id,
-            )));
+            )))
+            .await;
     }
     let (row, access) = visible(&state, &caller, &id).await?;
     Ok(Json(view(row, access, caller.principal.is_guest)))
@@ -385,7 +386,8 @@ pub async fn revoke_grant(
             .hub
             .notify(LiveEvent::AccessChanged(Affected::Document(
                 grant.document_id,
-            )));
+            )))
+            .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("grant"))

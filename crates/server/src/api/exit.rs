@@ -238,7 +238,8 @@ pub async fn exit(
     }
     state
         .hub
-        .notify(LiveEvent::AccessChanged(Affected::Partnership(id)));
+        .notify(LiveEvent::AccessChanged(Affected::Partnership(id)))
+        .await;
     tracing::info!(partnership = %id, organisation = %org.id, export = %export.id, documents = exited.len(), "council left the partnership");
     Ok((
         StatusCode::CREATED,

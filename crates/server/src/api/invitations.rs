@@ -325,7 +325,8 @@ pub async fn accept(
             tracing::info!(user = %user.id, created, "invitation accepted");
             state
                 .hub
-                .notify(LiveEvent::AccessChanged(Affected::User(user.id)));
+                .notify(LiveEvent::AccessChanged(Affected::User(user.id)))
+                .await;
             let session = if created {
                 Some(start_session(&state, user.clone()).await?)
             } else {

@@ -350,7 +350,8 @@ pub async fn change_user(
     for session in &ended {
         state
             .hub
-            .notify(crate::live::LiveEvent::SessionEnded(*session));
+            .notify(crate::live::LiveEvent::SessionEnded(*session))
+            .await;
     }
     tracing::info!(user = %id, disabled, role = role.as_str(), sessions_ended = ended.len(), by = %caller.user.id, "account changed");
     Ok(Json(user))

@@ -236,7 +236,8 @@ pub async fn add_member(
     // A role may have changed (a member re-admitted as a guest loses the shared space).
     state
         .hub
-        .notify(LiveEvent::AccessChanged(Affected::Partnership(id)));
+        .notify(LiveEvent::AccessChanged(Affected::Partnership(id)))
+        .await;
     Ok(Json(view(&state, &caller, id).await?))
 }
 
@@ -263,7 +264,8 @@ pub async fn remove_member(
     if ended {
         state
             .hub
-            .notify(LiveEvent::AccessChanged(Affected::Partnership(id)));
+            .notify(LiveEvent::AccessChanged(Affected::Partnership(id)))
+            .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("membership"))

@@ -170,7 +170,8 @@ pub async fn refresh(
             tracing::warn!(session = %session_id, source = ?source, "refresh token used twice: session revoked");
             state
                 .hub
-                .notify(crate::live::LiveEvent::SessionEnded(session_id));
+                .notify(crate::live::LiveEvent::SessionEnded(session_id))
+                .await;
             return Err(ApiError::Unauthorized);
         }
         Refresh::Unknown => return Err(ApiError::Unauthorized),
@@ -200,7 +201,8 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
         .await?;
     state
         .hub
-        .notify(crate::live::LiveEvent::SessionEnded(caller.session_id));
+        .notify(crate::live::LiveEvent::SessionEnded(caller.session_id))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -51,10 +51,10 @@ pub async fn ticket(State(state): State<AppState>, caller: Caller) -> ApiResult<
             ApiError::TooManyRequests(retry_after)
         })?;
     let ttl = state.config.sync_ticket_ttl_secs.max(1);
-    let ticket =
-        state
-            .hub
-            .issue_ticket(caller.user.id, caller.session_id, Duration::from_secs(ttl));
+    let ticket = state
+        .hub
+        .issue_ticket(caller.user.id, caller.session_id, Duration::from_secs(ttl))
+        .await?;
     let base = state.config.public_url.trim_end_matches('/');
     let ws_base = if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -95,8 +95,11 @@ pub async fn upgrade(
     ApiQuery(q): ApiQuery<TicketQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some((user_id, session_id)) = q.ticket.as_deref().and_then(|t| state.hub.redeem_ticket(t))
-    else {
+    let redeemed = match q.ticket.as_deref() {
+        Some(t) => state.hub.redeem_ticket(t).await,
+        None => None,
+    };
+    let Some((user_id, session_id)) = redeemed else {
         return ApiError::Unauthorized.into_response();
     };
     let caller = match state.authenticate(user_id, session_id).await {

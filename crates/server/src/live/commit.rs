@@ -17,7 +17,7 @@ const QUEUE: usize = 4096;
 
 struct Request {
     append: Append,
-    done: oneshot::Sender<bool>,
+    done: oneshot::Sender<Option<i64>>,
 }
 
 /// A handle to the committer task.
@@ -43,55 +43,55 @@ impl Committer {
         Committer { tx }
     }
 
-    /// Durably appends one document's changes; true once committed, false if storage refused
-    /// them (the error is logged here).
-    pub async fn append(&self, append: Append) -> bool {
+    /// Durably appends one document's changes; their sequence number once committed, `None`
+    /// if storage refused them (the error is logged here).
+    pub async fn append(&self, append: Append) -> Option<i64> {
         let (done, rx) = oneshot::channel();
         if self.tx.send(Request { append, done }).await.is_err() {
-            return false;
+            return None;
         }
-        rx.await.unwrap_or(false)
+        rx.await.unwrap_or(None)
     }
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: usize) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let (appends, replies): (Vec<Append>, Vec<oneshot::Sender<bool>>) =
+        let (appends, replies): (Vec<Append>, Vec<oneshot::Sender<Option<i64>>>) =
             batch.drain(..).map(|r| (r.append, r.done)).unzip();
         let now = store::now_millis();
         let started = std::time::Instant::now();
         let documents = appends.len();
         match store.append_changes(System::SYNC, &appends, now).await {
-            Ok(()) => {
+            Ok(seqs) => {
                 crate::metrics::committed(documents, 0, started.elapsed());
-                for reply in replies {
-                    let _ = reply.send(true);
+                for (reply, seq) in replies.into_iter().zip(seqs) {
+                    let _ = reply.send(Some(seq));
                 }
             }
             Err(e) if appends.len() == 1 => {
                 crate::metrics::committed(1, 1, started.elapsed());
                 tracing::error!(document = %appends[0].id, error = %e, "storing changes failed: nothing broadcast");
                 for reply in replies {
-                    let _ = reply.send(false);
+                    let _ = reply.send(None);
                 }
             }
             Err(e) => {
                 tracing::warn!(documents = appends.len(), error = %e, "shared commit failed: retrying each document alone");
                 let mut failed = 0;
                 for (append, reply) in appends.into_iter().zip(replies) {
-                    let ok = match store
+                    let seq = match store
                         .append_changes(System::SYNC, std::slice::from_ref(&append), now)
                         .await
                     {
-                        Ok(()) => true,
+                        Ok(seqs) => seqs.first().copied(),
                         Err(e) => {
                             tracing::error!(document = %append.id, error = %e, "storing changes failed: nothing broadcast");
                             failed += 1;
-                            false
+                            None
                         }
                     };
-                    let _ = reply.send(ok);
+                    let _ = reply.send(seq);
                 }
                 crate::metrics::committed(documents, failed, started.elapsed());
             }
@@ -194,8 +194,12 @@ mod tests {
             committer.append(append(doc, b"change-1")),
             committer.append(append(DocumentId::random(), b"change-2")),
         );
-        assert!(good, "the existing document's change is stored");
-        assert!(!bad, "the missing document's change is refused");
+        assert_eq!(
+            good,
+            Some(2),
+            "the existing document's change is stored after the first"
+        );
+        assert_eq!(bad, None, "the missing document's change is refused");
         let content = store
             .load_content(System::SYNC, doc)
             .await
@@ -209,7 +213,7 @@ mod tests {
             "the server's actor and the new one"
         );
         // And the committer keeps working after a failure.
-        assert!(committer.append(append(doc, b"change-3")).await);
+        assert_eq!(committer.append(append(doc, b"change-3")).await, Some(3));
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

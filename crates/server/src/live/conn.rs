@@ -155,10 +155,12 @@ pub async fn run(hub: Arc<Hub>, socket: WebSocket, caller: Caller, slot: super::
     conn.serve(socket, rx).await;
     let leaves = conn.protocol.leave_all();
     conn.perform(leaves).await;
-    if let Some(p) = conn.protocol.peer_id() {
-        hub.release_peer(p, conn.id);
-    }
+    // The slot first: the connection is gone from the counts as soon as its socket is (a
+    // release in the database takes a round trip).
     drop(slot);
+    if let Some(p) = conn.protocol.peer_id() {
+        hub.release_peer(p, conn.id).await;
+    }
     tracing::debug!(conn = conn.id, "sync connection closed");
 }
 
@@ -207,7 +209,10 @@ impl Conn {
                 Effect::Send(msg) => self.out.send(&codec::encode(&msg)),
                 Effect::Close { code, reason } => closing = Some((code, reason)),
                 Effect::Claim { peer_id } => {
-                    let ok = self.hub.claim_peer(&peer_id, self.caller.user.id, self.id);
+                    let ok = self
+                        .hub
+                        .claim_peer(&peer_id, self.caller.user.id, self.id)
+                        .await;
                     queue.extend(self.protocol.handle(ConnInput::Claimed { ok }));
                 }
                 Effect::Authorise { document } => {
@@ -497,6 +502,7 @@ impl Conn {
                 .documents()
                 .any(|(_, m)| m.partnership == Some(*pid)),
             Affected::User(user) => *user == self.caller.user.id,
+            Affected::Everyone => true,
         }
     }
 

@@ -7,9 +7,12 @@
 //! - [`commit`]: one task that commits every room's batch, many documents per transaction.
 //! - [`Hub`]: finds or starts a document's room task; issues single-use websocket tickets;
 //!   carries access events so that revocations reach live connections.
+//! - [`relay`]: with several nodes on one PostgreSQL, hears the other nodes' commits and
+//!   access events and hands them to this node's rooms and connections.
 
 pub mod commit;
 pub mod conn;
+pub mod relay;
 pub mod room;
 
 use std::collections::HashMap;
@@ -45,8 +48,9 @@ pub struct SyncLimits {
     pub document: domain::documents::limits::Limits,
 }
 
-/// Something that may change what live connections may do.
-#[derive(Debug, Clone)]
+/// Something that may change what live connections may do. Serialised to travel between
+/// nodes ([`relay`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum LiveEvent {
     /// Grants, memberships or documents changed: the connections it can affect recheck.
     AccessChanged(Affected),
@@ -55,7 +59,7 @@ pub enum LiveEvent {
 }
 
 /// Which connections an access change can affect; the others do not recheck.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Affected {
     /// Those on this document (a grant revoked, the document archived).
     Document(DocumentId),
@@ -63,6 +67,8 @@ pub enum Affected {
     Partnership(Uuid),
     /// This user's (new grants: an edit level may rise).
     User(Uuid),
+    /// Every connection (this node may have missed other nodes' events).
+    Everyone,
 }
 
 /// What a room task is sent.
@@ -74,6 +80,12 @@ pub enum RoomMsg {
         out: conn::ConnSender,
     },
     Input(sync::Input),
+    /// Another node stored chunks of this document up to `seq` (committed at `at`, its
+    /// clock); `None`: notices may have been missed, read whatever is there.
+    CatchUp {
+        seq: Option<i64>,
+        at: Option<domain::Millis>,
+    },
     /// Changes made on the server on a user's behalf (an import): checked like a peer's, then
     /// stored and broadcast; answered once stored, or refused with the reason.
     Apply {
@@ -259,14 +271,45 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Tells live connections that access may have changed.
-    pub fn notify(&self, event: LiveEvent) {
+    /// Tells live connections that access may have changed: this node's at once, the other
+    /// nodes' through the database (several nodes on PostgreSQL).
+    pub async fn notify(&self, event: LiveEvent) {
+        if let Some(cluster) = self.store.cluster() {
+            match serde_json::to_string(&event) {
+                Ok(json) => {
+                    if let Err(e) = cluster.publish_event(&json).await {
+                        tracing::error!(error = %e, ?event, "access event not sent to the other nodes");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "access event not encoded"),
+            }
+        }
         let _ = self.events.send(event);
     }
 
-    /// A single-use ticket for the caller's session; only its hash is kept.
-    pub fn issue_ticket(&self, user_id: Uuid, session_id: Uuid, ttl: Duration) -> String {
+    /// A single-use ticket for the caller's session; only its hash is kept (in the database
+    /// when several nodes share it: the websocket may reach another node).
+    pub async fn issue_ticket(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        ttl: Duration,
+    ) -> Result<String, store::StoreError> {
         let ticket = crate::auth::new_opaque_token();
+        if let Some(cluster) = self.store.cluster() {
+            let now = store::now_millis();
+            let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            cluster
+                .issue_ticket(
+                    &crate::auth::token_hash(&ticket),
+                    user_id,
+                    session_id,
+                    now.saturating_add(ttl),
+                    now,
+                )
+                .await?;
+            return Ok(ticket);
+        }
         let now = Instant::now();
         if let Ok(mut t) = self.tickets.lock() {
             t.retain(|_, v| v.expires > now);
@@ -279,18 +322,33 @@ impl Hub {
                 },
             );
         }
-        ticket
+        Ok(ticket)
     }
 
     /// The (user, session) a ticket was issued for, if it is unused and unexpired. Uses it up.
-    pub fn redeem_ticket(&self, ticket: &str) -> Option<(Uuid, Uuid)> {
+    pub async fn redeem_ticket(&self, ticket: &str) -> Option<(Uuid, Uuid)> {
+        if let Some(cluster) = self.store.cluster() {
+            return cluster
+                .redeem_ticket(&crate::auth::token_hash(ticket), store::now_millis())
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "a ticket could not be checked"))
+                .ok()
+                .flatten();
+        }
         let mut t = self.tickets.lock().ok()?;
         let entry = t.remove(&crate::auth::token_hash(ticket))?;
         (entry.expires > Instant::now()).then_some((entry.user_id, entry.session_id))
     }
 
-    /// Binds a peer id to a user's connection. False if another user holds it.
-    pub fn claim_peer(&self, peer_id: &str, user: Uuid, conn: sync::ConnId) -> bool {
+    /// Binds a peer id to a user's connection. False if another user holds it (on any node).
+    pub async fn claim_peer(&self, peer_id: &str, user: Uuid, conn: sync::ConnId) -> bool {
+        if let Some(cluster) = self.store.cluster() {
+            return cluster
+                .claim_peer(peer_id, user, conn, store::now_millis())
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "a peer id could not be claimed"))
+                .unwrap_or(false);
+        }
         let Ok(mut peers) = self.peers.lock() else {
             return false;
         };
@@ -303,7 +361,13 @@ impl Hub {
         }
     }
 
-    pub fn release_peer(&self, peer_id: &str, conn: sync::ConnId) {
+    pub async fn release_peer(&self, peer_id: &str, conn: sync::ConnId) {
+        if let Some(cluster) = self.store.cluster() {
+            if let Err(e) = cluster.release_peer(peer_id, conn).await {
+                tracing::warn!(error = %e, "a peer id could not be released");
+            }
+            return;
+        }
         if let Ok(mut peers) = self.peers.lock()
             && peers.get(peer_id).is_some_and(|(_, c)| *c == conn)
         {
@@ -402,6 +466,33 @@ impl Hub {
             rooms.remove(&doc);
         }
         true
+    }
+
+    /// Tells a loaded room that another node stored its chunks up to `seq` (`None`: notices
+    /// may have been missed); a document not loaded here needs nothing.
+    pub(crate) fn heard(&self, doc: DocumentId, seq: Option<i64>, at: Option<domain::Millis>) {
+        let tx = self
+            .rooms
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&doc).map(|(_, tx)| tx.clone()));
+        if let Some(tx) = tx {
+            let msg = RoomMsg::CatchUp { seq, at };
+            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg) {
+                // A busy room: wait for it elsewhere, not in the relay's one loop.
+                tokio::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+            }
+        }
+    }
+
+    /// Every loaded document, for a catch-up after missed notices.
+    pub(crate) fn loaded_documents(&self) -> Vec<DocumentId> {
+        self.rooms
+            .lock()
+            .map(|r| r.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Documents loaded right now.

@@ -57,10 +57,16 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
     };
     // A document an older version wrote is brought up to the current schema first, as a
     // change by the server's actor, stored before anyone syncs it.
+    let mut read = content.last_seq();
     let doc = match content.kind {
         Some(kind) if domain::schema::version(&doc) < domain::documents::SCHEMA_VERSION => {
             match upgrade(&hub, id, kind, doc).await {
-                Ok(doc) => doc,
+                Ok((doc, seq)) => {
+                    if seq == Some(read + 1) {
+                        read += 1;
+                    }
+                    doc
+                }
                 Err(reason) => {
                     tracing::error!(document = %id, %reason, "document could not be upgraded");
                     refuse_all(&hub, id, generation, rx).await;
@@ -112,6 +118,8 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
         next_request: 1,
         incremental_bytes: content.incremental_bytes(),
         snapshot_bytes: content.snapshot_bytes(),
+        read,
+        heard: None,
     };
     // The stored bytes are in the document now; holding them for the room's life would
     // double its memory.
@@ -152,6 +160,10 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
         };
         let effects = task.accept(&mut room, msg);
         task.perform(&mut room, &mut rx, effects).await;
+        if task.behind() {
+            let effects = task.catch_up(&mut room).await;
+            task.perform(&mut room, &mut rx, effects).await;
+        }
     }
 }
 
@@ -179,19 +191,20 @@ async fn refuse_all(hub: &Hub, id: DocumentId, generation: u64, mut rx: mpsc::Re
     hub.remove_room_if(id, generation, &rx);
 }
 
-/// Upgrades the document's schema as a change by the server's actor and stores that change.
+/// Upgrades the document's schema as a change by the server's actor and stores that change
+/// (with the sequence number it was stored under).
 async fn upgrade(
     hub: &Hub,
     id: DocumentId,
     kind: domain::DocumentKind,
     doc: Automerge,
-) -> Result<Automerge, String> {
+) -> Result<(Automerge, Option<i64>), String> {
     let heads = doc.get_heads();
     let mut working = automerge::AutoCommit::load(&doc.save())
         .map_err(|e| e.to_string())?
         .with_actor(ActorId::from(domain::schema::SERVER_ACTOR));
     if !domain::schema::upgrade(&mut working, kind).map_err(|e| e.to_string())? {
-        return Ok(doc);
+        return Ok((doc, None));
     }
     let upgraded = working.document().clone();
     let data: Vec<u8> = upgraded
@@ -207,11 +220,11 @@ async fn upgrade(
             actors: Vec::new(),
         })
         .await;
-    if !stored {
+    let Some(seq) = stored else {
         return Err("storing the schema upgrade failed".into());
-    }
+    };
     tracing::info!(document = %id, "document upgraded to the current schema");
-    Ok(upgraded)
+    Ok((upgraded, Some(seq)))
 }
 
 struct RoomTask {
@@ -223,9 +236,77 @@ struct RoomTask {
     next_request: u64,
     incremental_bytes: usize,
     snapshot_bytes: usize,
+    /// The stored chunks this room holds: every one up to this sequence number.
+    read: i64,
+    /// The highest sequence number another node is known to have stored (and when it was
+    /// committed), if beyond `read`; or `Some((i64::MAX, _))` when notices may have been missed.
+    heard: Option<(i64, Option<domain::Millis>)>,
 }
 
 impl RoomTask {
+    /// Whether another node has stored chunks this room has not read.
+    fn behind(&self) -> bool {
+        self.heard.is_some_and(|(seq, _)| seq > self.read)
+    }
+
+    fn hear(&mut self, seq: i64, at: Option<domain::Millis>) {
+        if seq > self.read && self.heard.is_none_or(|(s, _)| seq > s) {
+            self.heard = Some((seq, at.or(self.heard.and_then(|(_, a)| a))));
+        }
+    }
+
+    /// Reads what other nodes stored since `read` and hands it to the room, which syncs this
+    /// node's peers with it (the effects returned). On a failed read, stays behind: the next
+    /// notice (or the next own commit) tries again.
+    async fn catch_up(&mut self, room: &mut Room) -> Vec<Effect> {
+        let Some((_, at)) = self.heard else {
+            return Vec::new();
+        };
+        let mut content = match self
+            .hub
+            .store
+            .load_after(System::SYNC, self.id, self.read)
+            .await
+        {
+            Ok(Some(content)) => content,
+            Ok(None) => {
+                self.heard = None;
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::error!(document = %self.id, error = %e, "reading another node's changes failed");
+                return Vec::new();
+            }
+        };
+        content.skip_covered(self.read);
+        let last = content.last_seq().max(self.read);
+        self.heard = None;
+        if content.chunks.is_empty() {
+            self.read = last;
+            return Vec::new();
+        }
+        for c in &content.chunks {
+            if c.snapshot {
+                self.snapshot_bytes = c.data.len();
+                self.incremental_bytes = 0;
+            } else {
+                self.incremental_bytes += c.data.len();
+            }
+        }
+        let actors = content
+            .actors
+            .iter()
+            .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)))
+            .collect();
+        tracing::debug!(document = %self.id, from = self.read, to = last, chunks = content.chunks.len(), "read another node's changes");
+        let changes = content.chunks.into_iter().map(|c| c.data).collect();
+        self.read = last;
+        if let Some(at) = at {
+            crate::metrics::relayed(store::now_millis().saturating_sub(at));
+        }
+        room.handle(Input::Stored { changes, actors })
+    }
+
     fn accept(&mut self, room: &mut Room, msg: RoomMsg) -> Vec<Effect> {
         match msg {
             RoomMsg::Join { input, out } => {
@@ -239,6 +320,10 @@ impl RoomTask {
                     self.conns.remove(conn);
                 }
                 room.handle(input)
+            }
+            RoomMsg::CatchUp { seq, at } => {
+                self.hear(seq.unwrap_or(i64::MAX), at);
+                Vec::new()
             }
             RoomMsg::Apply {
                 user,
@@ -282,6 +367,9 @@ impl RoomTask {
                         out.close(&reason);
                     }
                 }
+                Effect::Unreadable { reason } => {
+                    tracing::error!(document = %self.id, %reason, "a stored chunk could not be read");
+                }
                 Effect::Applied { request, result } => {
                     if let Some(reply) = self.replies.remove(&request) {
                         if let Err(refusal) = &result {
@@ -304,7 +392,7 @@ impl RoomTask {
                         .map(|(a, u)| (a.to_bytes().to_vec(), Uuid::from_bytes(u)))
                         .collect();
                     let bytes = changes.len();
-                    let ok = self
+                    let stored = self
                         .hub
                         .committer()
                         .append(store::Append {
@@ -313,31 +401,59 @@ impl RoomTask {
                             actors,
                         })
                         .await;
-                    if ok {
+                    let ok = stored.is_some();
+                    if let Some(seq) = stored {
                         self.incremental_bytes += bytes;
+                        if seq == self.read + 1 {
+                            self.read = seq;
+                        } else {
+                            // Another node stored chunks in between: read them (and this
+                            // one again, which changes nothing).
+                            self.hear(seq, None);
+                        }
                     }
                     queue.extend(room.handle(Input::Persisted { batch, ok }));
+                    // Under a steady stream of this node's own edits this loop may not end for
+                    // a while: other nodes' changes are read here too, not only after it.
+                    if self.behind() {
+                        queue.extend(self.catch_up(room).await);
+                    }
                 }
             }
         }
     }
 
     /// Compacts when the incremental chunks outweigh the snapshot.
+    /// Only what this room has read is compacted: if another node has stored more since,
+    /// the store leaves everything as it is (that node, or the next, compacts later).
     async fn compact(&mut self, room: &Room) {
-        if !room.is_settled() || self.incremental_bytes <= self.snapshot_bytes.max(1024) {
+        if !room.is_settled()
+            || self.behind()
+            || self.incremental_bytes <= self.snapshot_bytes.max(1024)
+        {
             return;
         }
         let snapshot = room.document().save();
         match self
             .hub
             .store
-            .compact(System::SYNC, self.id, &snapshot, store::now_millis())
+            .compact(
+                System::SYNC,
+                self.id,
+                &snapshot,
+                self.read,
+                store::now_millis(),
+            )
             .await
         {
-            Ok(()) => {
+            Ok(Some(seq)) => {
                 tracing::debug!(document = %self.id, bytes = snapshot.len(), "compacted");
                 self.snapshot_bytes = snapshot.len();
                 self.incremental_bytes = 0;
+                self.read = seq;
+            }
+            Ok(None) => {
+                tracing::debug!(document = %self.id, "not compacted: another node stored changes meanwhile");
             }
             Err(e) => {
                 tracing::warn!(document = %self.id, error = %e, "compaction failed; chunks kept")

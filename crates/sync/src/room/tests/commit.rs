@@ -13,7 +13,7 @@ fn group_commit_holds_broadcast_until_persisted() {
     sim.clients[0].doc.put(ROOT, "x", 1).unwrap();
     sim.client_send(0);
     let frame = sim.clients[0].up.pop_front().unwrap();
-    let e = sim.room.handle(Input::Sync {
+    let e = sim.nodes[0].room.handle(Input::Sync {
         conn: sim.clients[0].conn.unwrap(),
         data: frame,
     });
@@ -26,12 +26,14 @@ fn group_commit_holds_broadcast_until_persisted() {
     sim.clients[1].doc.put(ROOT, "y", 2).unwrap();
     sim.client_send(1);
     let frame = sim.clients[1].up.pop_front().unwrap();
-    let e = sim.room.handle(Input::Sync {
+    let e = sim.nodes[0].room.handle(Input::Sync {
         conn: sim.clients[1].conn.unwrap(),
         data: frame,
     });
     assert!(e.is_empty());
-    let e = sim.room.handle(Input::Persisted { batch, ok: true });
+    let e = sim.nodes[0]
+        .room
+        .handle(Input::Persisted { batch, ok: true });
     let sends = e
         .iter()
         .filter(|e| matches!(e, Effect::Send { .. }))

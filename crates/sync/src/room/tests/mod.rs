@@ -2,6 +2,10 @@
 //! interleaving of connections, slow and failing storage, disconnects and server restarts.
 //! Every run must end with every replica equal to the server, the server equal to storage, and
 //! no client ever shown a change that was not yet persisted.
+//!
+//! With several nodes, each node holds its own room over the one storage (as server processes
+//! on one PostgreSQL do), clients connect to any node, and a node hears of the others' commits
+//! at random moments and reads the chunks after the last one it has read ([`Input::Stored`]).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -34,6 +38,8 @@ struct Client {
     user: UserKey,
     can_write: bool,
     conn: Option<ConnId>,
+    /// The node the client is connected to.
+    node: usize,
     state: sync::State,
     /// Frames to the server, in order.
     up: VecDeque<Vec<u8>>,
@@ -66,12 +72,34 @@ impl Storage {
 /// A batch handed to storage and not yet answered: (id, changes, actor bindings).
 type PendingBatch = (u64, Vec<u8>, Vec<(ActorId, UserKey)>);
 
+/// One server node: its room over the shared storage, the batches it has handed to storage,
+/// and how many stored chunks it has read.
+struct Node {
+    room: Room,
+    pending: VecDeque<PendingBatch>,
+    read: usize,
+}
+
+impl Node {
+    fn over(storage: &Storage) -> Node {
+        Node {
+            room: Room::new(
+                "server".into(),
+                DOC.into(),
+                storage.load(),
+                storage.actors.clone(),
+            ),
+            pending: VecDeque::new(),
+            read: storage.chunks.len(),
+        }
+    }
+}
+
 struct Sim {
     rng: Rng,
-    room: Room,
+    nodes: Vec<Node>,
     clients: Vec<Client>,
     storage: Storage,
-    pending_persist: VecDeque<PendingBatch>,
     next_conn: ConnId,
     fail_percent: u64,
     refusals: usize,
@@ -81,6 +109,16 @@ const DOC: &str = "doc";
 
 impl Sim {
     fn new(seed: u64, writers: usize, readers: usize, fail_percent: u64) -> Sim {
+        Sim::with_nodes(seed, 1, writers, readers, fail_percent)
+    }
+
+    fn with_nodes(
+        seed: u64,
+        nodes: usize,
+        writers: usize,
+        readers: usize,
+        fail_percent: u64,
+    ) -> Sim {
         let mut initial =
             AutoCommit::new().with_actor(ActorId::from(b"server-actor-000".as_slice()));
         initial.put(ROOT, "title", "register").unwrap();
@@ -89,18 +127,14 @@ impl Sim {
             chunks: vec![bytes.clone()],
             actors: vec![(ActorId::from(b"server-actor-000".as_slice()), SYSTEM_USER)],
         };
-        let room = Room::new(
-            "server".into(),
-            DOC.into(),
-            Automerge::load(&bytes).unwrap(),
-            storage.actors.clone(),
-        );
+        let nodes = (0..nodes.max(1)).map(|_| Node::over(&storage)).collect();
         let clients = (0..writers + readers)
             .map(|i| Client {
                 doc: AutoCommit::new().with_actor(ActorId::from(vec![i as u8 + 1; 16])),
                 user: [i as u8 + 1; 16],
                 can_write: i < writers,
                 conn: None,
+                node: 0,
                 state: sync::State::new(),
                 up: VecDeque::new(),
                 down: VecDeque::new(),
@@ -108,17 +142,16 @@ impl Sim {
             .collect();
         Sim {
             rng: Rng(seed | 1),
-            room,
+            nodes,
             clients,
             storage,
-            pending_persist: VecDeque::new(),
             next_conn: 1,
             fail_percent,
             refusals: 0,
         }
     }
 
-    fn run_effects(&mut self, effects: Vec<Effect>) {
+    fn run_effects(&mut self, node: usize, effects: Vec<Effect>) {
         for e in effects {
             match e {
                 Effect::Send { conn, msg } => {
@@ -147,7 +180,7 @@ impl Sim {
                     batch,
                     changes,
                     actors,
-                } => self.pending_persist.push_back((batch, changes, actors)),
+                } => self.nodes[node].pending.push_back((batch, changes, actors)),
                 Effect::Close { conn, .. } => {
                     self.refusals += 1;
                     if let Some(c) = self.clients.iter_mut().find(|c| c.conn == Some(conn)) {
@@ -155,6 +188,7 @@ impl Sim {
                     }
                 }
                 Effect::Applied { .. } => unreachable!("the simulation makes no local changes"),
+                Effect::Unreadable { reason } => panic!("a stored chunk did not load: {reason}"),
             }
         }
     }
@@ -162,8 +196,10 @@ impl Sim {
     fn connect(&mut self, i: usize) {
         let conn = self.next_conn;
         self.next_conn += 1;
+        let node = self.any_node();
         let c = &mut self.clients[i];
         c.conn = Some(conn);
+        c.node = node;
         c.state = sync::State::new();
         c.up.clear();
         c.down.clear();
@@ -173,16 +209,61 @@ impl Sim {
             user: c.user,
             edit: if c.can_write { Edit::All } else { Edit::None },
         };
-        let e = self.room.handle(join);
-        self.run_effects(e);
+        let e = self.nodes[node].room.handle(join);
+        self.run_effects(node, e);
         self.client_send(i);
     }
 
     fn disconnect(&mut self, i: usize) {
         if let Some(conn) = self.clients[i].conn.take() {
-            let e = self.room.handle(Input::Leave { conn });
-            self.run_effects(e);
+            let node = self.clients[i].node;
+            let e = self.nodes[node].room.handle(Input::Leave { conn });
+            self.run_effects(node, e);
         }
+    }
+
+    /// A random node (one node draws nothing, so single-node seeds replay as they always have).
+    fn any_node(&mut self) -> usize {
+        if self.nodes.len() == 1 {
+            0
+        } else {
+            self.rng.below(self.nodes.len() as u64) as usize
+        }
+    }
+
+    /// Storage answers one of `node`'s batches.
+    fn persist(&mut self, node: usize, ok: bool) -> bool {
+        let Some((batch, changes, actors)) = self.nodes[node].pending.pop_front() else {
+            return false;
+        };
+        if ok {
+            self.storage.chunks.push(changes);
+            self.storage.actors.extend(actors);
+            let n = &mut self.nodes[node];
+            // Contiguous with what it has read: it has read its own chunk too.
+            if n.read + 1 == self.storage.chunks.len() {
+                n.read += 1;
+            }
+        }
+        let e = self.nodes[node].room.handle(Input::Persisted { batch, ok });
+        self.run_effects(node, e);
+        true
+    }
+
+    /// `node` hears of the others' commits and reads what it has not read.
+    fn relay(&mut self, node: usize) -> bool {
+        let n = &mut self.nodes[node];
+        if n.read >= self.storage.chunks.len() {
+            return false;
+        }
+        let changes = self.storage.chunks[n.read..].to_vec();
+        n.read = self.storage.chunks.len();
+        let e = n.room.handle(Input::Stored {
+            changes,
+            actors: self.storage.actors.clone(),
+        });
+        self.run_effects(node, e);
+        true
     }
 
     fn client_send(&mut self, i: usize) {
@@ -213,8 +294,11 @@ impl Sim {
                 if let (Some(conn), Some(frame)) =
                     (self.clients[i].conn, self.clients[i].up.pop_front())
                 {
-                    let e = self.room.handle(Input::Sync { conn, data: frame });
-                    self.run_effects(e);
+                    let node = self.clients[i].node;
+                    let e = self.nodes[node]
+                        .room
+                        .handle(Input::Sync { conn, data: frame });
+                    self.run_effects(node, e);
                 }
             }
             50..=74 => {
@@ -229,17 +313,16 @@ impl Sim {
                 }
             }
             75..=87 => {
-                if let Some((batch, changes, actors)) = self.pending_persist.pop_front() {
-                    let ok = !self.rng.chance(self.fail_percent);
-                    if ok {
-                        self.storage.chunks.push(changes);
-                        self.storage.actors.extend(actors);
-                    }
-                    let e = self.room.handle(Input::Persisted { batch, ok });
-                    self.run_effects(e);
-                }
+                let node = self.any_node();
+                let ok = !self.rng.chance(self.fail_percent);
+                self.persist(node, ok);
             }
             88..=94 => {
+                if self.nodes.len() > 1 && self.rng.chance(40) {
+                    let node = self.any_node();
+                    self.relay(node);
+                    return;
+                }
                 let i = self.rng.below(n) as usize;
                 if self.clients[i].conn.is_some() {
                     self.disconnect(i);
@@ -255,17 +338,15 @@ impl Sim {
         }
     }
 
-    /// The server restarts: unpersisted work is gone, clients reconnect.
+    /// A node restarts (is killed): its unpersisted work is gone, its clients reconnect (to
+    /// any node).
     fn restart(&mut self) {
-        self.pending_persist.clear();
-        self.room = Room::new(
-            "server".into(),
-            DOC.into(),
-            self.storage.load(),
-            self.storage.actors.clone(),
-        );
+        let node = self.any_node();
+        self.nodes[node] = Node::over(&self.storage);
         for c in &mut self.clients {
-            c.conn = None;
+            if c.node == node {
+                c.conn = None;
+            }
         }
     }
 
@@ -279,19 +360,21 @@ impl Sim {
         }
         for _round in 0..10_000 {
             let mut moved = false;
-            while let Some((batch, changes, actors)) = self.pending_persist.pop_front() {
-                self.storage.chunks.push(changes);
-                self.storage.actors.extend(actors);
-                let e = self.room.handle(Input::Persisted { batch, ok: true });
-                self.run_effects(e);
-                moved = true;
+            for node in 0..self.nodes.len() {
+                while self.persist(node, true) {
+                    moved = true;
+                }
+                moved |= self.relay(node);
             }
             for i in 0..self.clients.len() {
                 if let (Some(conn), Some(frame)) =
                     (self.clients[i].conn, self.clients[i].up.pop_front())
                 {
-                    let e = self.room.handle(Input::Sync { conn, data: frame });
-                    self.run_effects(e);
+                    let node = self.clients[i].node;
+                    let e = self.nodes[node]
+                        .room
+                        .handle(Input::Sync { conn, data: frame });
+                    self.run_effects(node, e);
                     moved = true;
                 }
                 if let Some(Message::Sync { data, .. }) = self.clients[i].down.pop_front() {
@@ -317,7 +400,18 @@ impl Sim {
 }
 
 fn run(seed: u64, steps: usize, writers: usize, readers: usize, fail_percent: u64) -> Sim {
-    let mut sim = Sim::new(seed, writers, readers, fail_percent);
+    run_on(seed, 1, steps, writers, readers, fail_percent)
+}
+
+fn run_on(
+    seed: u64,
+    nodes: usize,
+    steps: usize,
+    writers: usize,
+    readers: usize,
+    fail_percent: u64,
+) -> Sim {
+    let mut sim = Sim::with_nodes(seed, nodes, writers, readers, fail_percent);
     for i in 0..sim.clients.len() {
         sim.connect(i);
     }
@@ -325,14 +419,16 @@ fn run(seed: u64, steps: usize, writers: usize, readers: usize, fail_percent: u6
         sim.step();
     }
     sim.settle();
-    let server_heads = sim.room.document().get_heads();
-    assert!(sim.room.is_settled());
-    assert_eq!(
-        sim.storage.load().get_heads(),
-        server_heads,
-        "storage holds what the server holds"
-    );
-    let server_doc = sim.room.document();
+    let server_heads = sim.storage.load().get_heads();
+    for (n, node) in sim.nodes.iter().enumerate() {
+        assert!(node.room.is_settled(), "node {n} settled");
+        assert_eq!(
+            node.room.document().get_heads(),
+            server_heads,
+            "node {n} holds what storage holds"
+        );
+    }
+    let server_doc = sim.nodes[0].room.document();
     for (i, c) in sim.clients.iter_mut().enumerate() {
         if c.can_write {
             assert_eq!(c.doc.get_heads(), server_heads, "writer {i} converged");
@@ -364,6 +460,13 @@ proptest! {
     #[test]
     fn converge_through_storage_failures_and_restarts(seed in any::<u64>()) {
         run(seed, 400, 3, 1, 20);
+    }
+
+    /// Two and three nodes over one storage: clients on different nodes converge, through
+    /// storage failures and nodes being killed.
+    #[test]
+    fn several_nodes_converge_through_one_storage(seed in any::<u64>(), nodes in 2usize..=3) {
+        run_on(seed, nodes, 400, 3, 1, 10);
     }
 }
 

@@ -9,7 +9,7 @@ fn read_only_peer_changes_are_refused_and_nothing_applied() {
     sim.connect(0);
     sim.connect(1);
     sim.settle();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     // The reader edits locally and sends its change: refused whole.
     let reader = &mut sim.clients[1];
     reader.doc.put(ROOT, "sneaky", 1).unwrap();
@@ -19,7 +19,7 @@ fn read_only_peer_changes_are_refused_and_nothing_applied() {
         .generate_sync_message(&mut reader.state)
         .unwrap();
     let conn = reader.conn.unwrap();
-    let effects = sim.room.handle(Input::Sync {
+    let effects = sim.nodes[0].room.handle(Input::Sync {
         conn,
         data: msg.encode(),
     });
@@ -34,7 +34,7 @@ fn read_only_peer_changes_are_refused_and_nothing_applied() {
         }
     ));
     assert!(!effects.iter().any(|e| matches!(e, Effect::Persist { .. })));
-    assert_eq!(sim.room.document().get_heads(), heads);
+    assert_eq!(sim.nodes[0].room.document().get_heads(), heads);
 }
 
 /// A sync message carrying one change whose dependency the server has never seen.
@@ -57,8 +57,8 @@ fn orphan_change_from_a_reader_is_refused() {
     sim.connect(0);
     sim.settle();
     let msg = orphan_message();
-    let heads = sim.room.document().get_heads();
-    let effects = sim.room.handle(Input::Sync {
+    let heads = sim.nodes[0].room.document().get_heads();
+    let effects = sim.nodes[0].room.handle(Input::Sync {
         conn: sim.clients[0].conn.unwrap(),
         data: msg.encode(),
     });
@@ -69,7 +69,7 @@ fn orphan_change_from_a_reader_is_refused() {
             ..
         }
     ));
-    assert_eq!(sim.room.document().get_heads(), heads);
+    assert_eq!(sim.nodes[0].room.document().get_heads(), heads);
 }
 
 /// A writer's change whose dependency the server lacks is refused too, and not kept: held,
@@ -80,9 +80,9 @@ fn orphan_change_from_a_writer_is_not_kept_and_the_writer_resyncs() {
     sim.connect(0);
     sim.settle();
     let msg = orphan_message();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     let conn = sim.clients[0].conn.unwrap();
-    let effects = sim.room.handle(Input::Sync {
+    let effects = sim.nodes[0].room.handle(Input::Sync {
         conn,
         data: msg.encode(),
     });
@@ -104,12 +104,20 @@ fn orphan_change_from_a_writer_is_not_kept_and_the_writer_resyncs() {
         ),
         "answered with a sync message: {effects:?}"
     );
-    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
+    assert_eq!(
+        sim.nodes[0].room.document().get_heads(),
+        heads,
+        "nothing applied"
+    );
     assert!(
-        sim.room.document().get_missing_deps(&[]).is_empty(),
+        sim.nodes[0]
+            .room
+            .document()
+            .get_missing_deps(&[])
+            .is_empty(),
         "nothing queued"
     );
-    assert!(sim.room.is_settled(), "nothing pending");
+    assert!(sim.nodes[0].room.is_settled(), "nothing pending");
 }
 
 #[test]
@@ -120,28 +128,32 @@ fn another_users_actor_is_refused() {
     sim.clients[0].doc.put(ROOT, "mine", 1).unwrap();
     sim.client_send(0);
     sim.settle();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     // Client 1 writes with client 0's actor id.
     let stolen = sim.clients[0].doc.get_actor().clone();
     let c1 = &mut sim.clients[1];
     c1.doc.set_actor(stolen);
     c1.doc.put(ROOT, "forged", 1).unwrap();
     let msg = c1.doc.sync().generate_sync_message(&mut c1.state).unwrap();
-    let effects = sim.room.handle(Input::Sync {
+    let effects = sim.nodes[0].room.handle(Input::Sync {
         conn: c1.conn.unwrap(),
         data: msg.encode(),
     });
     assert!(
         matches!(&effects[0], Effect::Send { msg: Message::Error { message, .. }, .. } if message.contains("another user"))
     );
-    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
+    assert_eq!(
+        sim.nodes[0].room.document().get_heads(),
+        heads,
+        "nothing applied"
+    );
     // The server's own actor is no one's to use either.
     let c0 = &mut sim.clients[0];
     c0.doc
         .set_actor(ActorId::from(b"server-actor-000".as_slice()));
     c0.doc.put(ROOT, "as-server", 1).unwrap();
     let msg = c0.doc.sync().generate_sync_message(&mut c0.state).unwrap();
-    let effects = sim.room.handle(Input::Sync {
+    let effects = sim.nodes[0].room.handle(Input::Sync {
         conn: c0.conn.unwrap(),
         data: msg.encode(),
     });
@@ -152,7 +164,7 @@ fn another_users_actor_is_refused() {
             ..
         }
     ));
-    assert_eq!(sim.room.document().get_heads(), heads);
+    assert_eq!(sim.nodes[0].room.document().get_heads(), heads);
 }
 
 #[test]
@@ -161,9 +173,9 @@ fn garbage_sync_bytes_and_valid_change_then_garbage_apply_nothing() {
     sim.connect(0);
     sim.connect(1);
     sim.settle();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     let conn = sim.clients[0].conn.unwrap();
-    let e = sim.room.handle(Input::Sync {
+    let e = sim.nodes[0].room.handle(Input::Sync {
         conn,
         data: vec![0x42, 0xff, 0x00, 0x13],
     });
@@ -182,7 +194,7 @@ fn garbage_sync_bytes_and_valid_change_then_garbage_apply_nothing() {
     let mut chunks: Vec<Vec<u8>> = msg.changes.iter().map(|c| c.to_vec()).collect();
     chunks.push(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]);
     msg.changes = chunks.into();
-    let e = sim.room.handle(Input::Sync {
+    let e = sim.nodes[0].room.handle(Input::Sync {
         conn: c.conn.unwrap(),
         data: msg.encode(),
     });
@@ -191,7 +203,7 @@ fn garbage_sync_bytes_and_valid_change_then_garbage_apply_nothing() {
         "{e:?}"
     );
     assert_eq!(
-        sim.room.document().get_heads(),
+        sim.nodes[0].room.document().get_heads(),
         heads,
         "nothing partially applied"
     );
@@ -209,11 +221,11 @@ fn refused_whole(
     why: &str,
 ) {
     let mut sim = Sim::new(seed, 1, 1, 0);
-    sim.room.max_ops = 200;
+    sim.nodes[0].room.max_ops = 200;
     sim.connect(0);
     sim.connect(1);
     sim.settle();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     let other = sim.clients[1].conn.unwrap();
     let c = &mut sim.clients[0];
     edit(&mut c.doc);
@@ -221,7 +233,7 @@ fn refused_whole(
     assert!(!msg.changes.is_empty());
     let conn = c.conn.unwrap();
     let data = tamper(&mut c.doc, &mut msg);
-    let e = sim.room.handle(Input::Sync { conn, data });
+    let e = sim.nodes[0].room.handle(Input::Sync { conn, data });
     assert!(
         matches!(&e[..], [
             Effect::Send { conn: c, msg: Message::Error { message, .. } },
@@ -245,9 +257,19 @@ fn refused_whole(
         !e.iter()
             .any(|e| matches!(e, Effect::Send { conn, .. } if *conn == other))
     );
-    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
-    assert!(sim.room.is_settled(), "nothing pending");
-    assert!(sim.room.document().get_missing_deps(&[]).is_empty());
+    assert_eq!(
+        sim.nodes[0].room.document().get_heads(),
+        heads,
+        "nothing applied"
+    );
+    assert!(sim.nodes[0].room.is_settled(), "nothing pending");
+    assert!(
+        sim.nodes[0]
+            .room
+            .document()
+            .get_missing_deps(&[])
+            .is_empty()
+    );
 }
 
 /// The change payload is a valid change followed by junk, in one piece.
@@ -519,7 +541,7 @@ fn a_message_adding_more_operations_than_the_limit_is_refused_whole() {
 #[test]
 fn a_message_within_the_operation_limit_is_applied() {
     let mut sim = Sim::new(24, 1, 1, 0);
-    sim.room.max_ops = 200;
+    sim.nodes[0].room.max_ops = 200;
     sim.connect(0);
     sim.connect(1);
     sim.settle();
@@ -531,7 +553,7 @@ fn a_message_within_the_operation_limit_is_applied() {
     c.doc.splice_text(&text, 0, 0, &"x".repeat(150)).unwrap();
     sim.client_send(0);
     sim.settle();
-    let doc = sim.room.document();
+    let doc = sim.nodes[0].room.document();
     let (_, notes) = doc.get(ROOT, "notes").unwrap().expect("the text arrived");
     assert_eq!(doc.text(notes).unwrap().len(), 150);
 }
@@ -541,14 +563,14 @@ fn a_message_within_the_operation_limit_is_applied() {
 #[test]
 fn a_change_adding_an_unknown_top_level_key_is_refused() {
     let mut sim = Sim::new(25, 1, 0, 0);
-    sim.room.root_keys = Some(vec!["title".into()]);
+    sim.nodes[0].room.root_keys = Some(vec!["title".into()]);
     sim.connect(0);
     sim.settle();
-    let heads = sim.room.document().get_heads();
+    let heads = sim.nodes[0].room.document().get_heads();
     let c = &mut sim.clients[0];
     c.doc.put(ROOT, "planted", "anything").unwrap();
     let msg = c.doc.sync().generate_sync_message(&mut c.state).unwrap();
-    let e = sim.room.handle(Input::Sync {
+    let e = sim.nodes[0].room.handle(Input::Sync {
         conn: c.conn.unwrap(),
         data: msg.encode(),
     });
@@ -559,7 +581,11 @@ fn a_change_adding_an_unknown_top_level_key_is_refused() {
         ),
         "{e:?}"
     );
-    assert_eq!(sim.room.document().get_heads(), heads, "nothing applied");
+    assert_eq!(
+        sim.nodes[0].room.document().get_heads(),
+        heads,
+        "nothing applied"
+    );
 
     // A fresh client writes a known key: accepted.
     sim.clients[0].doc = AutoCommit::new();
@@ -570,6 +596,20 @@ fn a_change_adding_an_unknown_top_level_key_is_refused() {
     c.doc.put(ROOT, "title", "known").unwrap();
     sim.client_send(0);
     sim.settle();
-    assert!(sim.room.document().get(ROOT, "title").unwrap().is_some());
-    assert!(sim.room.document().get(ROOT, "planted").unwrap().is_none());
+    assert!(
+        sim.nodes[0]
+            .room
+            .document()
+            .get(ROOT, "title")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        sim.nodes[0]
+            .room
+            .document()
+            .get(ROOT, "planted")
+            .unwrap()
+            .is_none()
+    );
 }
