@@ -209,6 +209,22 @@ impl TestDb {
         }
     }
 
+    /// PostgreSQL: runs SQL as the superuser (connected to the `postgres` database): what only
+    /// an administrator of the cluster may do, such as ending other roles' connections.
+    /// Returns the first column of the first row, as a number.
+    pub async fn admin_sql(&self, sql: &str) -> i64 {
+        let admin = self.admin_url.as_deref().expect("a PostgreSQL database");
+        let mut c = sqlx::PgConnection::connect(admin)
+            .await
+            .expect("admin connection");
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&mut c)
+            .await
+            .expect("admin sql");
+        let _ = c.close().await;
+        n
+    }
+
     /// Removes the database (best effort).
     pub async fn drop_db(self) {
         match self.backend {

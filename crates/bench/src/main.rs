@@ -39,13 +39,18 @@ enum Cmd {
         /// Servers, in order.
         #[arg(long, value_delimiter = ',', default_value = "node,samod,concordat")]
         servers: Vec<String>,
-        /// Scenarios: fanout, many, idle, history.
+        /// Scenarios: fanout, many, idle, history, nodes (Concordat only: two nodes on one
+        /// PostgreSQL).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fanout,many,idle,history"
+            default_value = "fanout,many,idle,history,nodes"
         )]
         scenarios: Vec<String>,
+        /// A PostgreSQL superuser URL, for the `nodes` scenario (it creates, then drops, a
+        /// database of its own).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
         /// Smaller sizes, for a quick look (not the quality.md figures).
         #[arg(long)]
         quick: bool,
@@ -94,6 +99,7 @@ fn main() -> Result<()> {
             node_dir,
             work_dir,
             out,
+            postgres_url,
         } => {
             let sizes = if quick {
                 Sizes {
@@ -124,7 +130,14 @@ fn main() -> Result<()> {
                 .iter()
                 .map(|s| Kind::parse(s))
                 .collect::<Result<Vec<_>>>()?;
-            let table = rt.block_on(run(&kinds, &scenarios, &sizes, &node_dir, &work_dir))?;
+            let table = rt.block_on(run(
+                &kinds,
+                &scenarios,
+                &sizes,
+                &node_dir,
+                &work_dir,
+                &postgres_url,
+            ))?;
             println!("{table}");
             if let Some(out) = out {
                 std::fs::write(&out, &table).with_context(|| format!("{}", out.display()))?;
@@ -140,6 +153,7 @@ async fn run(
     sizes: &Sizes,
     node_dir: &std::path::Path,
     work: &std::path::Path,
+    postgres_url: &str,
 ) -> Result<String> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
@@ -147,12 +161,26 @@ async fn run(
     let work = std::fs::canonicalize(work)?;
     // figures[key][server] = figure; keys in first-seen order.
     let mut order: Vec<String> = Vec::new();
-    let mut figures: BTreeMap<String, BTreeMap<&'static str, Figure>> = BTreeMap::new();
+    let mut figures: Figures = BTreeMap::new();
     for scenario in scenarios {
         for &kind in kinds {
+            if scenario == "nodes" && kind != Kind::Concordat {
+                continue;
+            }
             eprintln!("==> {scenario} on {}", kind.name());
-            let t = Target::start(kind, &work, &node_dir).await?;
             let mut out = Vec::new();
+            if scenario == "nodes" {
+                if let Err(e) = nodes(sizes, postgres_url, &mut out).await {
+                    eprintln!("    nodes failed: {e:#}");
+                    out.push(Figure::text(
+                        "nodes: error",
+                        format!("{e:#}").replace('|', "/"),
+                    ));
+                }
+                record(kind, out, &mut order, &mut figures);
+                continue;
+            }
+            let t = Target::start(kind, &work, &node_dir).await?;
             let result = match scenario.as_str() {
                 "fanout" => {
                     scenarios::fanout(&t, sizes.fanout_readers, sizes.fanout_edits, 10.0, &mut out)
@@ -182,19 +210,42 @@ async fn run(
                 ));
             }
             t.stop().await;
-            for f in out {
-                eprintln!("    {}: {}", f.key, f.text);
-                if !figures.contains_key(&f.key) {
-                    order.push(f.key.clone());
-                }
-                figures
-                    .entry(f.key.clone())
-                    .or_default()
-                    .insert(kind.name(), f);
-            }
+            record(kind, out, &mut order, &mut figures);
         }
     }
     Ok(table(kinds, &order, &figures))
+}
+
+type Figures = BTreeMap<String, BTreeMap<&'static str, Figure>>;
+
+fn record(kind: Kind, out: Vec<Figure>, order: &mut Vec<String>, figures: &mut Figures) {
+    for f in out {
+        eprintln!("    {}: {}", f.key, f.text);
+        if !figures.contains_key(&f.key) {
+            order.push(f.key.clone());
+        }
+        figures
+            .entry(f.key.clone())
+            .or_default()
+            .insert(kind.name(), f);
+    }
+}
+
+/// The `nodes` scenario: a fresh PostgreSQL database, two Concordat nodes on it.
+async fn nodes(sizes: &Sizes, postgres_url: &str, out: &mut Vec<Figure>) -> Result<()> {
+    let db = targets::PgDatabase::create(postgres_url).await?;
+    let result = async {
+        let mut ts = db.start_nodes(2).await?;
+        let b = ts.pop().context("node B")?;
+        let a = ts.pop().context("node A")?;
+        let r = scenarios::nodes(&a, &b, sizes.fanout_readers, sizes.fanout_edits, 10.0, out).await;
+        a.stop().await;
+        b.stop().await;
+        r
+    }
+    .await;
+    db.drop_db().await;
+    result
 }
 
 fn table(

@@ -328,6 +328,35 @@ pub async fn fanout(
     Ok(())
 }
 
+/// Several nodes on one PostgreSQL (Concordat only: the peers have no such mode): the fan-out
+/// scenario with the writer and the readers on node `a`, then with the writer on `a` and the
+/// readers on `b`, so every edit crosses from one process to the other through the database
+/// (commit, NOTIFY, read back, sync). Server CPU is the readers' node's.
+pub async fn nodes(
+    a: &Target,
+    b: &Target,
+    readers: usize,
+    edits: u64,
+    rate: f64,
+    out: &mut Vec<Figure>,
+) -> Result<()> {
+    for (label, readers_on) in [("one node", a), ("writer on A, readers on B", b)] {
+        let id = a.new_documents(1).await?.remove(0);
+        let w = open(&a.url().await?, &id, false, Duration::from_secs(20)).await?;
+        let heads = w.1.heads();
+        let mut rs = Vec::new();
+        for url in readers_on.urls(readers).await? {
+            rs.push(open_reader(&url, &id, &heads, Duration::from_secs(20)).await?);
+        }
+        let name = format!("PostgreSQL fan-out, {label} ({readers} readers, {rate}/s)");
+        let kept = fan_out(readers_on, &name, w, rs, Edits::new(0, edits), rate, out).await?;
+        for (p, _) in kept {
+            p.close().await;
+        }
+    }
+    Ok(())
+}
+
 /// Many documents: `docs` × (one writer + one reader), each writer at 1 edit/s for `secs`.
 pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>) -> Result<()> {
     let name = format!("many docs ({docs} × writer+reader, 1/s each)");

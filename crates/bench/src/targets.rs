@@ -74,7 +74,7 @@ impl Target {
         let port = free_port()?;
         let dir = work.join(format!("{}-{port}", kind.name()));
         std::fs::create_dir_all(&dir)?;
-        let mut cmd = match kind {
+        let cmd = match kind {
             Kind::Node => {
                 let mut c = Command::new("node");
                 c.arg(node_dir.join("server.mjs"))
@@ -92,22 +92,29 @@ impl Target {
                 c
             }
             Kind::Concordat => {
-                let bin = sibling_binary("concordat")?;
                 let env = concordat_env(&dir, port);
-                let seeded = Command::new(&bin)
-                    .args(["demo", "--no-serve"])
-                    .envs(env.iter().cloned())
-                    .stdout(Stdio::null())
-                    .status()
-                    .await?;
-                if !seeded.success() {
-                    bail!("concordat demo --no-serve failed");
-                }
-                let mut c = Command::new(bin);
+                seed_demo(&env).await?;
+                let mut c = Command::new(sibling_binary("concordat")?);
                 c.arg("serve").envs(env);
                 c
             }
         };
+        Target::spawn(kind, cmd, port).await
+    }
+
+    /// A Concordat node on PostgreSQL, over the database `db` (seeded by the caller).
+    async fn concordat_on(db: &PgDatabase, name: &str) -> Result<Target> {
+        let port = free_port()?;
+        let mut env = concordat_env(Path::new("."), port);
+        env.retain(|(k, _)| k != "CONCORDAT_DATABASE_URL");
+        env.extend(db.env());
+        env.push(("CONCORDAT_NODE_NAME".into(), name.into()));
+        let mut c = Command::new(sibling_binary("concordat")?);
+        c.arg("serve").envs(env);
+        Target::spawn(Kind::Concordat, c, port).await
+    }
+
+    async fn spawn(kind: Kind, mut cmd: Command, port: u16) -> Result<Target> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -266,6 +273,110 @@ impl Target {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// `concordat demo --no-serve` with this environment: the demo workspace, for signing in.
+async fn seed_demo(env: &[(String, String)]) -> Result<()> {
+    let seeded = Command::new(sibling_binary("concordat")?)
+        .args(["demo", "--no-serve"])
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    if !seeded.success() {
+        bail!("concordat demo --no-serve failed");
+    }
+    Ok(())
+}
+
+/// A fresh PostgreSQL database for Concordat, with the three roles it expects (the tables'
+/// owner, the application role, the system role), dropped by [`PgDatabase::drop_db`].
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    host: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> Result<PgDatabase> {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(admin_url)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {admin_url}"))?;
+        for role in [
+            "create role concordat_owner login",
+            "create role concordat_app login nobypassrls",
+            "create role concordat_system login nobypassrls",
+        ] {
+            sqlx::raw_sql(&format!(
+                "do $$ begin {role}; exception when duplicate_object or unique_violation then null; end $$"
+            ))
+            .execute(&mut c)
+            .await?;
+        }
+        let name = format!("concordat_bench_{}", std::process::id());
+        sqlx::raw_sql(&format!("drop database if exists {name}"))
+            .execute(&mut c)
+            .await?;
+        sqlx::raw_sql(&format!("create database {name} owner concordat_owner"))
+            .execute(&mut c)
+            .await?;
+        let _ = c.close().await;
+        let host = admin_url
+            .rsplit_once('@')
+            .map_or("127.0.0.1:5432/postgres", |(_, h)| h)
+            .split('/')
+            .next()
+            .unwrap_or("127.0.0.1:5432")
+            .to_owned();
+        Ok(PgDatabase {
+            admin_url: admin_url.to_owned(),
+            host,
+            name,
+        })
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let url = |role: &str| format!("postgres://{role}@{}/{}", self.host, self.name);
+        vec![
+            ("CONCORDAT_DATABASE_URL".into(), url("concordat_app")),
+            (
+                "CONCORDAT_MIGRATE_DATABASE_URL".into(),
+                url("concordat_owner"),
+            ),
+            (
+                "CONCORDAT_SYSTEM_DATABASE_URL".into(),
+                url("concordat_system"),
+            ),
+        ]
+    }
+
+    /// `nodes` Concordat processes on this database, after seeding the demo into it.
+    pub async fn start_nodes(&self, nodes: usize) -> Result<Vec<Target>> {
+        let mut env = concordat_env(Path::new("."), 0);
+        env.retain(|(k, _)| k != "CONCORDAT_DATABASE_URL");
+        env.extend(self.env());
+        seed_demo(&env).await?;
+        let mut out = Vec::new();
+        for n in 0..nodes {
+            out.push(Target::concordat_on(self, &format!("bench-node-{n}")).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn drop_db(self) {
+        use sqlx::Connection;
+        if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::raw_sql(&format!(
+                "drop database if exists {} with (force)",
+                self.name
+            ))
+            .execute(&mut c)
+            .await;
+            let _ = c.close().await;
+        }
     }
 }
 

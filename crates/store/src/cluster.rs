@@ -23,6 +23,11 @@ use crate::{PostgresStore, Result, System};
 pub const CHUNKS_CHANNEL: &str = "concordat_chunks";
 /// The channel access events travel on.
 pub const EVENTS_CHANNEL: &str = "concordat_events";
+/// The channel presence (`ephemeral` messages) travels on, so that people connected to
+/// different nodes see each other in a document.
+pub const PRESENCE_CHANNEL: &str = "concordat_presence";
+/// PostgreSQL refuses a notification payload of 8000 bytes or more.
+pub const MAX_NOTICE_BYTES: usize = 7900;
 /// The first key of every per-document advisory lock (the second is the id's hash), so that
 /// they cannot collide with another application's locks in the same database.
 pub const DOCUMENT_LOCKS: i32 = 0x436f_6e63; // "Conc"
@@ -63,6 +68,8 @@ pub enum Heard {
     Stored(Stored),
     /// An access event, as the publishing node encoded it.
     Event(String),
+    /// A presence message, as the publishing node encoded it.
+    Presence(String),
     /// The listening connection dropped and has been re-established: notices sent meanwhile
     /// are lost, so everything held must be re-read.
     Lost,
@@ -97,6 +104,8 @@ pub trait Cluster: Send + Sync {
     async fn release_peer(&self, peer: &str, conn: u64) -> Result<()>;
     /// Sends an access event to every other node.
     async fn publish_event(&self, event: &str) -> Result<()>;
+    /// Sends a presence message to every other node (best effort: presence is transient).
+    async fn publish_presence(&self, presence: &str) -> Result<()>;
     /// Starts listening to the other nodes' notices.
     async fn listen(&self) -> Result<Box<dyn Listener>>;
 }
@@ -173,29 +182,77 @@ impl Cluster for PostgresStore {
     }
 
     async fn publish_event(&self, event: &str) -> Result<()> {
-        sqlx::query("select pg_notify($1, $2)")
-            .bind(EVENTS_CHANNEL)
-            .bind(format!("{} {event}", self.origin))
-            .execute(&self.system)
-            .await?;
-        Ok(())
+        self.notify(EVENTS_CHANNEL, event).await
+    }
+
+    async fn publish_presence(&self, presence: &str) -> Result<()> {
+        self.notify(PRESENCE_CHANNEL, presence).await
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>> {
-        let mut listener = PgListener::connect_with(&self.system).await?;
-        listener
-            .listen_all([CHUNKS_CHANNEL, EVENTS_CHANNEL])
-            .await?;
+        // A pool of its own: the listener holds a connection for good, and must neither take
+        // one from the system pool nor wait behind it. Two, so that a replacement can connect
+        // while a broken one is still being let go.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy_with(self.system.connect_options().as_ref().clone());
+        let listener = listening(&pool).await?;
         Ok(Box::new(PgNotices {
             listener,
+            pool,
             origin: self.origin.clone(),
         }))
     }
 }
 
+/// A listener on every channel, connected and listening when this returns.
+async fn listening(pool: &sqlx::PgPool) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener
+        .listen_all([CHUNKS_CHANNEL, EVENTS_CHANNEL, PRESENCE_CHANNEL])
+        .await?;
+    Ok(listener)
+}
+
+impl PostgresStore {
+    /// `NOTIFY channel`, with this node's origin before the payload.
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if payload.len() + self.origin.len() + 1 > MAX_NOTICE_BYTES {
+            return Err(crate::StoreError::Config(format!(
+                "a {channel} notice of {} bytes is over PostgreSQL's limit",
+                payload.len()
+            )));
+        }
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(channel)
+            .bind(format!("{} {payload}", self.origin))
+            .execute(&self.system)
+            .await?;
+        Ok(())
+    }
+}
+
 struct PgNotices {
     listener: PgListener,
+    pool: sqlx::PgPool,
     origin: String,
+}
+
+impl PgNotices {
+    /// Listens again on a new connection, retrying until the database answers; only then is
+    /// the loss reported, so that whatever is re-read afterwards cannot miss a notice sent
+    /// while nobody was listening.
+    async fn relisten(&mut self) -> Heard {
+        loop {
+            match listening(&self.pool).await {
+                Ok(listener) => {
+                    self.listener = listener;
+                    return Heard::Lost;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -203,8 +260,8 @@ impl Listener for PgNotices {
     async fn next(&mut self) -> Heard {
         loop {
             match self.listener.try_recv().await {
-                // The connection dropped; the next call reconnects and listens again.
-                Ok(None) => return Heard::Lost,
+                // The connection dropped (notices sent meanwhile are lost).
+                Ok(None) => return self.relisten().await,
                 Ok(Some(n)) => {
                     let payload = n.payload();
                     match n.channel() {
@@ -213,22 +270,22 @@ impl Listener for PgNotices {
                             // Its own, or not one of ours: nothing to do.
                             _ => {}
                         },
-                        EVENTS_CHANNEL => {
-                            if let Some((origin, event)) = payload.split_once(' ')
+                        channel @ (EVENTS_CHANNEL | PRESENCE_CHANNEL) => {
+                            if let Some((origin, body)) = payload.split_once(' ')
                                 && origin != self.origin
                             {
-                                return Heard::Event(event.to_owned());
+                                let body = body.to_owned();
+                                return if channel == EVENTS_CHANNEL {
+                                    Heard::Event(body)
+                                } else {
+                                    Heard::Presence(body)
+                                };
                             }
                         }
                         _ => {}
                     }
                 }
-                Err(_) => {
-                    // Reconnecting failed (the database is down): wait, then say notices may
-                    // have been missed; the next call tries to reconnect again.
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    return Heard::Lost;
-                }
+                Err(_) => return self.relisten().await,
             }
         }
     }

@@ -68,6 +68,14 @@ pub enum Input {
         session_id: String,
         data: Vec<u8>,
     },
+    /// A presence message a peer on another server node sent (already authorised there): to
+    /// every peer here.
+    RemoteEphemeral {
+        sender_id: PeerId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+    },
     /// The connection's access changed (a grant revoked, a membership ended).
     SetAccess { conn: ConnId, edit: Edit },
     /// The connection stopped syncing this document.
@@ -278,7 +286,18 @@ impl Room {
                 count,
                 session_id,
                 data,
-            } => self.relay(conn, count, session_id, data, &mut out),
+            } => {
+                if let Some(from) = self.peers.get(&conn) {
+                    let sender = from.peer_id.clone();
+                    self.relay(&sender, Some(conn), count, session_id, data, &mut out);
+                }
+            }
+            Input::RemoteEphemeral {
+                sender_id,
+                count,
+                session_id,
+                data,
+            } => self.relay(&sender_id, None, count, session_id, data, &mut out),
             sync_input @ (Input::Join { .. }
             | Input::Sync { .. }
             | Input::Apply { .. }
@@ -294,23 +313,22 @@ impl Room {
         out
     }
 
+    /// Sends a presence message from `sender` to every peer but the connection it came from.
     fn relay(
         &self,
-        conn: ConnId,
+        sender: &PeerId,
+        from: Option<ConnId>,
         count: u64,
         session_id: String,
         data: Vec<u8>,
         out: &mut Vec<Effect>,
     ) {
-        let Some(from) = self.peers.get(&conn) else {
-            return;
-        };
         for (other, peer) in &self.peers {
-            if *other != conn {
+            if Some(*other) != from {
                 out.push(Effect::Send {
                     conn: *other,
                     msg: Message::Ephemeral {
-                        sender_id: from.peer_id.clone(),
+                        sender_id: sender.clone(),
                         target_id: peer.peer_id.clone(),
                         count,
                         session_id: session_id.clone(),

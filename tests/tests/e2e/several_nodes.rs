@@ -1,6 +1,6 @@
 //! Several server nodes on one PostgreSQL: two real `concordat serve` processes on one
 //! database. A change committed through one reaches peers on the other live; tickets, peer-id
-//! claims, revocations and session ends work across them; the unmodified JS client on each
+//! claims, presence, revocations and session ends work across them; the unmodified JS client on each
 //! converges with equal heads; a node killed with SIGKILL mid-edit loses nothing it broadcast,
 //! and its clients carry on through the other. PostgreSQL only: SQLite serves one node.
 
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use serde_json::Value;
+use store::{Append, Heard as Notice, System};
 use sync::codec::Message;
 use tests::ws::{Heard, Replica, SyncClient};
 use tests::{Backend, TestDb, js_client_installed, js_dir};
@@ -205,6 +206,65 @@ async fn edits_and_access_cross_nodes() {
         stored_heads(&db, &doc).await,
         heads,
         "storage holds what both hold"
+    );
+
+    // The database drops every node's listening connection (a failover, a network cut):
+    // each listens again and re-reads what it holds, so an edit made at that moment still
+    // reaches the other node.
+    let ended = db
+        .admin_sql(&format!(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+             where datname = '{}' and query like 'LISTEN%'",
+            db.name()
+        ))
+        .await;
+    assert_eq!(ended, 2, "both nodes' listening connections ended");
+    ra.set_risk_text(0, "controls", "after the listeners dropped");
+    ra.push(&mut ca, false).await;
+    settle_until(
+        &mut rb,
+        &mut cb,
+        "the edit made as the listeners dropped",
+        |r| r.risk_text(0, "controls").as_deref() == Some("after the listeners dropped"),
+    )
+    .await;
+    rb.set_risk_text(1, "controls", "and back after");
+    rb.push(&mut cb, false).await;
+    settle_until(
+        &mut ra,
+        &mut ca,
+        "B's edit after the listeners dropped",
+        |r| r.risk_text(1, "controls").as_deref() == Some("and back after"),
+    )
+    .await;
+
+    // Presence crosses too: Arun's cursor, sent to A, reaches Ben on B.
+    ca.send(&Message::Ephemeral {
+        sender_id: "arun-on-a".into(),
+        target_id: ca.server_peer.clone(),
+        count: 1,
+        session_id: "arun-session".into(),
+        document_id: doc.clone(),
+        data: b"cursor at risk 3".to_vec(),
+    })
+    .await;
+    let mut presence = None;
+    for _ in 0..50 {
+        match cb.recv_within(Duration::from_millis(200)).await {
+            Heard::Msg(Message::Ephemeral {
+                sender_id, data, ..
+            }) => {
+                presence = Some((sender_id, data));
+                break;
+            }
+            Heard::Closed(..) => panic!("Ben's socket closed"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        presence,
+        Some(("arun-on-a".to_owned(), b"cursor at risk 3".to_vec())),
+        "Arun's presence through A reached Ben on B"
     );
 
     // A ticket issued by A opens a socket on B, once: spent there, refused on A after.
@@ -447,7 +507,187 @@ async fn a_node_killed_mid_edit_loses_nothing_broadcast() {
     db.drop_db().await;
 }
 
+/// The store as two nodes use it: two stores (two connection pools, two origins) on one
+/// database, appending to one document at once, compacting while the other writes, binding
+/// one actor to two users, and hearing each other.
+async fn two_stores_on_one_database() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let doc = crate::durability::seeded_register(&db).await;
+    let id: domain::DocumentId = doc.parse().unwrap();
+    let (a, b) = (db.store().await, db.store().await);
+    let mut heard_by_b = b.cluster().unwrap().listen().await.unwrap();
+    let mut heard_by_a = a.cluster().unwrap().listen().await.unwrap();
+    let start = a
+        .load_content(System::SYNC, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_seq();
+
+    // 40 appends from each at once: every one stored, under its own sequence number.
+    let append = |store: &Arc<dyn store::Store>, tag: String| {
+        let store = store.clone();
+        async move {
+            store
+                .append_changes(
+                    System::SYNC,
+                    &[Append {
+                        id,
+                        data: tag.into_bytes(),
+                        actors: Vec::new(),
+                    }],
+                    store::now_millis(),
+                )
+                .await
+        }
+    };
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        tasks.push(tokio::spawn(append(&a, format!("a-{n}"))));
+        tasks.push(tokio::spawn(append(&b, format!("b-{n}"))));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.extend(t.await.unwrap().expect("every append commits"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, ((start + 1)..=(start + 80)).collect::<Vec<_>>());
+    let after = a
+        .load_after(System::SYNC, id, start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.chunks.len(), 80);
+
+    // Each heard the other's appends, never its own.
+    let mut from_a = HashSet::new();
+    while from_a.len() < 40 {
+        match tokio::time::timeout(Duration::from_secs(10), heard_by_b.next()).await {
+            Ok(Notice::Stored(s)) => {
+                assert_eq!(s.document, doc);
+                assert_eq!(s.origin, a.cluster().unwrap().origin());
+                from_a.insert(s.seq);
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => panic!("B heard {} of A's 40 appends", from_a.len()),
+        }
+    }
+    let mut from_b = 0;
+    while from_b < 40 {
+        match tokio::time::timeout(Duration::from_secs(10), heard_by_a.next()).await {
+            Ok(Notice::Stored(s)) => {
+                assert_eq!(s.origin, b.cluster().unwrap().origin());
+                from_b += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // An access event from A reaches B.
+    a.cluster()
+        .unwrap()
+        .publish_event("{\"x\":1}")
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), heard_by_b.next()).await {
+        Ok(Notice::Event(e)) => assert_eq!(e, "{\"x\":1}"),
+        other => panic!("{other:?}"),
+    }
+
+    // And presence.
+    a.cluster()
+        .unwrap()
+        .publish_presence("{\"p\":1}")
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), heard_by_b.next()).await {
+        Ok(Notice::Presence(p)) => assert_eq!(p, "{\"p\":1}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A compacts what it has read while B has appended since: nothing changes.
+    let read = start + 80;
+    b.append_changes(
+        System::SYNC,
+        &[Append {
+            id,
+            data: b"b-late".to_vec(),
+            actors: Vec::new(),
+        }],
+        store::now_millis(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.compact(System::SYNC, id, b"snapshot", read, store::now_millis())
+            .await
+            .unwrap(),
+        None,
+        "a snapshot missing B's last append is not written"
+    );
+    assert_eq!(
+        a.load_after(System::SYNC, id, start)
+            .await
+            .unwrap()
+            .unwrap()
+            .chunks
+            .len(),
+        81,
+        "nothing was removed"
+    );
+
+    // One actor, bound by A to Arun, cannot then be bound by B to Ben.
+    let arun = tests::principal(a.as_ref(), "arun@ashby.gov.uk").await;
+    let ben = tests::principal(a.as_ref(), "ben@brockley.gov.uk").await;
+    let actor = vec![42u8; 16];
+    let bind = |user| Append {
+        id,
+        data: b"bound".to_vec(),
+        actors: vec![(actor.clone(), user)],
+    };
+    a.append_changes(System::SYNC, &[bind(arun.user_id)], store::now_millis())
+        .await
+        .unwrap();
+    let before = a
+        .load_after(System::SYNC, id, start)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = b
+        .append_changes(System::SYNC, &[bind(ben.user_id)], store::now_millis())
+        .await;
+    assert!(
+        matches!(refused, Err(store::StoreError::Conflict)),
+        "{refused:?}"
+    );
+    let after = a
+        .load_after(System::SYNC, id, start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.chunks.len(),
+        before.chunks.len(),
+        "the refused append stored nothing"
+    );
+    assert!(
+        after
+            .actors
+            .iter()
+            .any(|(a, u)| *a == actor && *u == arun.user_id)
+    );
+    drop((a, b));
+    db.drop_db().await;
+}
+
 mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_on_one_database() {
+        if tests::postgres_admin_url().await.is_none() {
+            return;
+        }
+        super::two_stores_on_one_database().await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn edits_and_access_cross_nodes() {
         if tests::postgres_admin_url().await.is_none() {

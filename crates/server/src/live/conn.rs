@@ -275,6 +275,13 @@ impl Conn {
                 session_id,
                 data,
             } => {
+                // People on other nodes see this peer too.
+                if self.hub.store.cluster().is_some()
+                    && let Some(peer) = self.protocol.peer_id()
+                {
+                    super::relay::publish_presence(&self.hub, id, peer, count, &session_id, &data)
+                        .await;
+                }
                 self.hub
                     .send(
                         id,

@@ -471,19 +471,23 @@ impl Hub {
     /// Tells a loaded room that another node stored its chunks up to `seq` (`None`: notices
     /// may have been missed); a document not loaded here needs nothing.
     pub(crate) fn heard(&self, doc: DocumentId, seq: Option<i64>, at: Option<domain::Millis>) {
+        self.to_loaded_room(doc, RoomMsg::CatchUp { seq, at });
+    }
+
+    /// Sends to the document's room if it is loaded, without waiting in the caller.
+    pub(crate) fn to_loaded_room(&self, doc: DocumentId, msg: RoomMsg) {
         let tx = self
             .rooms
             .lock()
             .ok()
             .and_then(|r| r.get(&doc).map(|(_, tx)| tx.clone()));
-        if let Some(tx) = tx {
-            let msg = RoomMsg::CatchUp { seq, at };
-            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg) {
-                // A busy room: wait for it elsewhere, not in the relay's one loop.
-                tokio::spawn(async move {
-                    let _ = tx.send(msg).await;
-                });
-            }
+        if let Some(tx) = tx
+            && let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
+        {
+            // A busy room: wait for it elsewhere, not in the relay's one loop.
+            tokio::spawn(async move {
+                let _ = tx.send(msg).await;
+            });
         }
     }
 

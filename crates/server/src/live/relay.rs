@@ -2,7 +2,8 @@
 //!
 //! One task listens on the database's notification channels. A chunk another node committed
 //! is handed to this node's room for that document, if one is loaded, which reads it back from
-//! the database and syncs its peers (so what it broadcasts is what is stored). An access event
+//! the database and syncs its peers (so what it broadcasts is what is stored). Presence is
+//! relayed as it is (transient, never stored). An access event
 //! another node published is given to this node's connections as if it had happened here. If
 //! the listening connection drops, notices may have been missed: every loaded room re-reads
 //! and every connection rechecks.
@@ -10,10 +11,73 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use domain::DocumentId;
 use store::Heard;
 
-use super::{Affected, Hub, LiveEvent};
+use super::{Affected, Hub, LiveEvent, RoomMsg};
+
+/// A presence (`ephemeral`) message on its way to the other nodes.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Presence {
+    document: String,
+    sender_id: String,
+    count: u64,
+    session_id: String,
+    /// The message's bytes, base64.
+    data: String,
+}
+
+/// Sends a peer's presence message to the other nodes (best effort, like presence itself: a
+/// message too large for a notice, or a failed send, is logged and dropped).
+pub(crate) async fn publish_presence(
+    hub: &Hub,
+    document: DocumentId,
+    sender_id: &str,
+    count: u64,
+    session_id: &str,
+    data: &[u8],
+) {
+    let Some(cluster) = hub.store.cluster() else {
+        return;
+    };
+    let presence = Presence {
+        document: document.to_string(),
+        sender_id: sender_id.to_owned(),
+        count,
+        session_id: session_id.to_owned(),
+        data: base64::engine::general_purpose::STANDARD.encode(data),
+    };
+    let Ok(json) = serde_json::to_string(&presence) else {
+        return;
+    };
+    if let Err(e) = cluster.publish_presence(&json).await {
+        tracing::debug!(error = %e, "presence not sent to the other nodes");
+    }
+}
+
+/// Hands another node's presence message to this node's room for the document, if loaded.
+fn presence_heard(hub: &Hub, json: &str) {
+    let Ok(p) = serde_json::from_str::<Presence>(json) else {
+        tracing::warn!("unreadable presence message from another node");
+        return;
+    };
+    let (Ok(doc), Ok(data)) = (
+        DocumentId::parse_url_or_id(&p.document),
+        base64::engine::general_purpose::STANDARD.decode(&p.data),
+    ) else {
+        return;
+    };
+    hub.to_loaded_room(
+        doc,
+        RoomMsg::Input(sync::Input::RemoteEphemeral {
+            sender_id: p.sender_id,
+            count: p.count,
+            session_id: p.session_id,
+            data,
+        }),
+    );
+}
 
 /// Runs until the server shuts down. Does nothing on a database that serves one node.
 pub async fn run(hub: Arc<Hub>) {
@@ -49,6 +113,7 @@ pub async fn run(hub: Arc<Hub>) {
                     tracing::warn!(document = %stored.document, "notice for an unknown document id")
                 }
             },
+            Heard::Presence(json) => presence_heard(&hub, &json),
             Heard::Event(json) => match serde_json::from_str::<LiveEvent>(&json) {
                 Ok(event) => {
                     let _ = hub.events.send(event);
