@@ -8,31 +8,12 @@
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import * as A from "@automerge/automerge"
+import { syncUrl, until } from "./lib.mjs"
 
 const { CONCORDAT_BASE: BASE, DOC_URL, USER_EMAIL } = process.env
 if (!BASE || !DOC_URL || !USER_EMAIL) throw new Error("set CONCORDAT_BASE, DOC_URL, USER_EMAIL")
 
-const sleep = ms => new Promise(r => setTimeout(r, ms))
-async function post(path, body, token) {
-  const res = await fetch(BASE + path, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  })
-  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`)
-  return res.json()
-}
-async function until(check, what, ms = 15000) {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (check()) return
-    await sleep(20)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
-const { access_token } = await post("/api/auth/login", { email: USER_EMAIL, password: "concordat-demo" })
-const { url } = await post("/api/sync/ticket", {}, access_token)
+const url = await syncUrl(BASE, USER_EMAIL)
 const repo = new Repo({ network: [new WebSocketClientAdapter(url, 60_000)], peerId: `js-converge-${Date.now()}` })
 try {
   const h = await repo.find(DOC_URL)

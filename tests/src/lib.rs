@@ -55,6 +55,25 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Tests that need PostgreSQL (several nodes share one), in a `postgres` module like
+/// [`on_both_backends!`]'s, skipped (with the same notice) where none answers, never under CI.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::postgres_admin_url().await.is_none() {
+                        return;
+                    }
+                    super::$name().await
+                }
+            )+
+        }
+    };
+}
+
 /// The PostgreSQL superuser URL if a server answers there. Panics under CI when none does.
 pub async fn postgres_admin_url() -> Option<String> {
     let url = std::env::var("CONCORDAT_TEST_POSTGRES_URL")

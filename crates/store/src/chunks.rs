@@ -86,7 +86,10 @@ pub trait Chunks: Send + Sync {
     async fn load_chunks(&self, p: &Principal, id: DocumentId, now: Millis) -> Result<Vec<Chunk>>;
     /// The document's content; `None` if there is no such document. A chunk whose checksum
     /// does not match is an error ([`StoreError::Corrupt`]), never skipped.
-    async fn load_content(&self, sys: System, id: DocumentId) -> Result<Option<Content>>;
+    async fn load_content(&self, sys: System, id: DocumentId) -> Result<Option<Content>> {
+        // Sequence numbers start at 0: everything from the latest snapshot on.
+        self.load_after(sys, id, -1).await
+    }
     /// The chunks stored after sequence number `after` (from the latest snapshot on, if one
     /// was written since: compaction removes what it covers), checksums verified, and all the
     /// document's actor bindings: what another node committed since this one last read.
@@ -191,46 +194,6 @@ macro_rules! impl_chunks {
                 rows.into_iter().map(|r| r.verified(&id)).collect()
             }
 
-            async fn load_content(
-                &self,
-                sys: $crate::System,
-                id: domain::DocumentId,
-            ) -> $crate::Result<Option<$crate::Content>> {
-                let mut tx = self.system_tx(sys, false).await?;
-                let exists: Option<(String,)> = sqlx::query_as("select kind from documents where id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some((kind,)) = exists else {
-                    tx.commit().await?;
-                    return Ok(None);
-                };
-                let rows: Vec<$crate::chunks::StoredChunkRow> = sqlx::query_as(
-                    "select seq, kind, data, checksum from doc_chunks where document_id = $1 and seq >= \
-                     coalesce((select max(seq) from doc_chunks where document_id = $1 and kind = 'snapshot'), 0) \
-                     order by seq",
-                )
-                .bind(id.to_string())
-                .fetch_all(&mut *tx)
-                .await?;
-                let actors: Vec<(Vec<u8>, uuid::Uuid)> = sqlx::query_as(
-                    "select actor_id, user_id from doc_actors where document_id = $1",
-                )
-                .bind(id.to_string())
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let chunks = rows
-                    .into_iter()
-                    .map(|r| r.verified(&id))
-                    .collect::<$crate::Result<Vec<_>>>()?;
-                Ok(Some($crate::Content {
-                    kind: kind.parse().ok(),
-                    chunks,
-                    actors,
-                }))
-            }
-
             async fn load_after(
                 &self,
                 sys: $crate::System,
@@ -259,10 +222,12 @@ macro_rules! impl_chunks {
                 let actors: Vec<(Vec<u8>, uuid::Uuid)> = if rows.is_empty() {
                     Vec::new()
                 } else {
-                    sqlx::query_as("select actor_id, user_id from doc_actors where document_id = $1")
-                        .bind(id.to_string())
-                        .fetch_all(&mut *tx)
-                        .await?
+                    sqlx::query_as(
+                        "select actor_id, user_id from doc_actors where document_id = $1",
+                    )
+                    .bind(id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?
                 };
                 tx.commit().await?;
                 let chunks = rows

@@ -40,9 +40,10 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(db: &TestDb, port: u16) -> Child {
-    Command::new(binary())
-        .arg("serve")
+/// `concordat serve` on `db`, listening on `port` (output not captured: set it).
+pub(crate) fn serve_command(db: &TestDb, port: u16) -> Command {
+    let mut c = Command::new(binary());
+    c.arg("serve")
         .env("CONCORDAT_DATABASE_URL", &db.url)
         .env("CONCORDAT_MIGRATE_DATABASE_URL", &db.owner_url)
         .env("CONCORDAT_SYSTEM_DATABASE_URL", db.system_url())
@@ -50,7 +51,12 @@ fn spawn(db: &TestDb, port: u16) -> Child {
         .env("CONCORDAT_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("CONCORDAT_JWT_SECRET", tests::JWT_SECRET)
         .env("CONCORDAT_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::null());
+    c
+}
+
+fn spawn(db: &TestDb, port: u16) -> Child {
+    serve_command(db, port)
         .stderr(Stdio::null())
         .spawn()
         .unwrap()

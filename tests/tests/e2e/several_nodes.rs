@@ -20,7 +20,7 @@ use tests::ws::{Heard, Replica, SyncClient};
 use tests::{Backend, TestDb, js_client_installed, js_dir};
 
 use crate::documents_rest::{SHARED_REGISTER, SLA};
-use crate::durability::{TestServerAt, binary, edit_until, free_port};
+use crate::durability::{TestServerAt, edit_until, free_port, serve_command};
 
 /// One server process of the deployment.
 struct Node {
@@ -32,20 +32,13 @@ impl Node {
     async fn start(db: &TestDb, name: &str) -> Node {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(binary())
-            .arg("serve")
-            .env("CONCORDAT_DATABASE_URL", &db.url)
-            .env("CONCORDAT_MIGRATE_DATABASE_URL", &db.owner_url)
-            .env("CONCORDAT_SYSTEM_DATABASE_URL", db.system_url())
-            .env("CONCORDAT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CONCORDAT_PUBLIC_URL", &base)
-            .env("CONCORDAT_JWT_SECRET", tests::JWT_SECRET)
-            .env("CONCORDAT_NODE_NAME", name)
-            .env(
-                "CONCORDAT_LOG",
-                std::env::var("NODES_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
+        let mut command = serve_command(db, port);
+        command.env("CONCORDAT_NODE_NAME", name);
+        // NODES_LOG (a filter) and NODES_LOG_DIR (a folder for node-<name>.log) help debugging.
+        if let Ok(filter) = std::env::var("NODES_LOG") {
+            command.env("CONCORDAT_LOG", filter);
+        }
+        let child = command
             .stderr(match std::env::var("NODES_LOG_DIR") {
                 Ok(dir) => Stdio::from(std::fs::File::create(format!("{dir}/{name}.log")).unwrap()),
                 Err(_) => Stdio::inherit(),
@@ -679,36 +672,9 @@ async fn two_stores_on_one_database() {
     db.drop_db().await;
 }
 
-mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_stores_on_one_database() {
-        if tests::postgres_admin_url().await.is_none() {
-            return;
-        }
-        super::two_stores_on_one_database().await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn edits_and_access_cross_nodes() {
-        if tests::postgres_admin_url().await.is_none() {
-            return;
-        }
-        super::edits_and_access_cross_nodes().await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_js_client_on_each_node_converges() {
-        if tests::postgres_admin_url().await.is_none() {
-            return;
-        }
-        super::the_js_client_on_each_node_converges().await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_node_killed_mid_edit_loses_nothing_broadcast() {
-        if tests::postgres_admin_url().await.is_none() {
-            return;
-        }
-        super::a_node_killed_mid_edit_loses_nothing_broadcast().await
-    }
-}
+tests::on_postgres!(
+    edits_and_access_cross_nodes,
+    the_js_client_on_each_node_converges,
+    a_node_killed_mid_edit_loses_nothing_broadcast,
+    two_stores_on_one_database,
+);
