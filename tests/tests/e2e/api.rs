@@ -155,7 +155,9 @@ async fn partnership_members_reach_shared_documents_and_outsiders_do_not(backend
     let (_, partnerships) = s.get("/api/partnerships", &carl).await;
     assert_eq!(partnerships, json!([]));
 
-    // Brockley withdraws: its users lose the shared documents at once; Ashby keeps them.
+    // Brockley withdraws: not by ending its membership directly (that would leave without the
+    // export it is entitled to) but through the exit; its users lose the shared documents at
+    // once; Ashby keeps them.
     let (_, list) = s.get("/api/partnerships", &bella).await;
     let pid = list[0]["id"].as_str().unwrap().to_owned();
     let (_, me) = s.get("/api/me", &bella).await;
@@ -163,7 +165,20 @@ async fn partnership_members_reach_shared_documents_and_outsiders_do_not(backend
     let (status, body) = s
         .delete(&format!("/api/partnerships/{pid}/members/{b_org}"), &bella)
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/exit"),
+        "{body}"
+    );
+    let (status, _) = s.get(&format!("/api/documents/{register}"), &ben).await;
+    assert_eq!(status, StatusCode::OK, "nothing changed");
+    let (status, body) = s
+        .post(&format!("/api/partnerships/{pid}/exit"), &bella, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = s.get(&format!("/api/documents/{register}"), &ben).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(sorted_titles(s.titles(&ben).await), sorted(&[B_PRIVATE]));

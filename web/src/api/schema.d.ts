@@ -651,8 +651,9 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Ends an organisation's membership: its users lose the shared space at once. A council's
-         *     admin may withdraw their own council; the host's admin may remove any member.
+         * Ends an organisation's membership: its users lose the shared space at once. The host's
+         *     admin may remove any member (or guest organisation). A member council withdrawing itself
+         *     leaves through `POST /api/partnerships/{id}/exit`, which takes its export first (409 here).
          */
         delete: operations["delete_api_partnerships_id_members_org_id"];
         options?: never;
@@ -3509,6 +3510,15 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a council's own withdrawal goes through the exit, which takes its export */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -241,11 +241,13 @@ pub async fn add_member(
     Ok(Json(view(&state, &caller, id).await?))
 }
 
-/// Ends an organisation's membership: its users lose the shared space at once. A council's
-/// admin may withdraw their own council; the host's admin may remove any member.
+/// Ends an organisation's membership: its users lose the shared space at once. The host's
+/// admin may remove any member (or guest organisation). A member council withdrawing itself
+/// leaves through `POST /api/partnerships/{id}/exit`, which takes its export first (409 here).
 #[utoipa::path(delete, path = "/api/partnerships/{id}/members/{org_id}", tag = "partnerships",
     security(("bearer" = [])),
-    responses((status = 204, description = "membership ended"), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204, description = "membership ended"), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "a council's own withdrawal goes through the exit, which takes its export", body = crate::error::ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,6 +258,13 @@ pub async fn remove_member(
     view(&state, &caller, id).await?;
     if !caller.principal.is_org_admin() {
         return Err(ApiError::Forbidden("only an admin may end a membership"));
+    }
+    if org_id == caller.principal.org_id && !caller.principal.is_guest {
+        // Leaving without the export UK GDPR entitles the council to would lose it for good.
+        return Err(ApiError::Conflict(
+            "a council leaves a partnership through POST /api/partnerships/{id}/exit, \
+             which takes its export before access ends",
+        ));
     }
     let ended = state
         .store
