@@ -118,6 +118,22 @@ pub fn upgrade(
     Ok(true)
 }
 
+/// [`upgrade`], committed as one change with no time (explicitly: automerge's Rust default is
+/// the same today, a future default need not be) and no message: the same document upgraded
+/// anywhere gives the very same change (same hash). Two server nodes that load an old document
+/// at once both store its upgrade; identical, the copies are one change, where two different
+/// changes by the server's actor with one sequence number would make the document unreadable.
+pub fn upgrade_deterministically(
+    doc: &mut AutoCommit,
+    kind: DocumentKind,
+) -> Result<bool, automerge::AutomergeError> {
+    let changed = upgrade(doc, kind)?;
+    if changed {
+        doc.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    }
+    Ok(changed)
+}
+
 /// Every text people type (a field of [`documents::TEXT_FIELDS`], or an item of such a list)
 /// still held as a plain string, as versions before 4 wrote them: version 4 makes each a text
 /// object with the same characters, so edits to it merge instead of overwriting each other.
@@ -292,6 +308,38 @@ mod tests {
     }
 
     /// What version 2 wrote: its version and some values as unsigned integers (a map's, a
+    /// Two nodes upgrading the same old document apart make one and the same change.
+    #[test]
+    fn an_upgrade_made_twice_is_the_same_change() {
+        for kind in [
+            DocumentKind::RiskRegister,
+            DocumentKind::Sla,
+            DocumentKind::SlaFigures,
+            DocumentKind::Agreement,
+            DocumentKind::Meeting,
+        ] {
+            let mut old = AutoCommit::new().with_actor(automerge::ActorId::from(SERVER_ACTOR));
+            old.put(ROOT, "schemaVersion", 1_u64).unwrap();
+            old.put(ROOT, "title", "written by version 1").unwrap();
+            old.commit();
+            let bytes = old.save();
+            let upgraded = |_: u8| {
+                let mut doc = AutoCommit::load(&bytes)
+                    .unwrap()
+                    .with_actor(automerge::ActorId::from(SERVER_ACTOR));
+                assert!(upgrade_deterministically(&mut doc, kind).unwrap());
+                doc.get_heads()
+            };
+            let first = upgraded(1);
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            assert_eq!(
+                first,
+                upgraded(2),
+                "{kind:?}: one change, whenever it is made"
+            );
+        }
+    }
+
     /// list's), and a key at its root that is not a field. Upgraded to version 3: signed
     /// integers only, the same values, the stray key gone, and it reads.
     #[test]

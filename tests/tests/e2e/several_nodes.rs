@@ -337,6 +337,37 @@ async fn edits_and_access_cross_nodes() {
         Some(1008)
     );
 
+    // Brockley leaves the partnership through A: Ben, still editing the shared register on B,
+    // loses it there at once.
+    let bella = a.at.login("bella@brockley.gov.uk").await;
+    let (_, partnerships) = a
+        .call(reqwest::Method::GET, "/api/partnerships", &bella)
+        .await;
+    let pid = partnerships[0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = a
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/partnerships/{pid}/exit"),
+            &bella,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut unavailable = false;
+    for _ in 0..50 {
+        match cb.recv_within(Duration::from_millis(200)).await {
+            Heard::Msg(Message::DocUnavailable { document_id, .. }) if document_id == doc => {
+                unavailable = true;
+                break;
+            }
+            Heard::Closed(..) => break,
+            _ => {}
+        }
+    }
+    assert!(
+        unavailable,
+        "Ben's socket on B lost the register when Brockley left through A"
+    );
+
     // B measured how long A's changes took to reach its peers.
     let metrics = reqwest::get(format!("{}/metrics", b.base()))
         .await

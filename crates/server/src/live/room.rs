@@ -203,7 +203,8 @@ async fn upgrade(
     let mut working = automerge::AutoCommit::load(&doc.save())
         .map_err(|e| e.to_string())?
         .with_actor(ActorId::from(domain::schema::SERVER_ACTOR));
-    if !domain::schema::upgrade(&mut working, kind).map_err(|e| e.to_string())? {
+    // Deterministic: another node upgrading it at the same moment makes the identical change.
+    if !domain::schema::upgrade_deterministically(&mut working, kind).map_err(|e| e.to_string())? {
         return Ok((doc, None));
     }
     let upgraded = working.document().clone();
