@@ -102,6 +102,9 @@ pub trait Cluster: Send + Sync {
     async fn claim_peer(&self, peer: &str, user: Uuid, conn: u64, now: Millis) -> Result<bool>;
     /// Releases `peer` if connection `conn` of this node still holds it.
     async fn release_peer(&self, peer: &str, conn: u64) -> Result<()>;
+    /// Forgets peer-id claims made before `before` (a node killed outright never released
+    /// its connections' claims) and expired tickets; how many claims went.
+    async fn forget_stale(&self, before: Millis, now: Millis) -> Result<u64>;
     /// Sends an access event to every other node.
     async fn publish_event(&self, event: &str) -> Result<()>;
     /// Sends a presence message to every other node (best effort: presence is transient).
@@ -179,6 +182,21 @@ impl Cluster for PostgresStore {
             .execute(&self.system)
             .await?;
         Ok(())
+    }
+
+    async fn forget_stale(&self, before: Millis, now: Millis) -> Result<u64> {
+        let mut tx = self.system_tx(System::SYNC, true).await?;
+        let claims = sqlx::query("delete from live_peers where claimed_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("delete from live_tickets where expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(claims)
     }
 
     async fn publish_event(&self, event: &str) -> Result<()> {

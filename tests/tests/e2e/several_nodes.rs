@@ -628,6 +628,30 @@ async fn two_stores_on_one_database() {
         other => panic!("{other:?}"),
     }
 
+    // A claim a killed node left behind blocks nobody once forgotten.
+    let arun = tests::principal(a.as_ref(), "arun@ashby.gov.uk").await;
+    let ben = tests::principal(a.as_ref(), "ben@brockley.gov.uk").await;
+    let (ca, cb) = (a.cluster().unwrap(), b.cluster().unwrap());
+    assert!(
+        ca.claim_peer("left-behind", arun.user_id, 1, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cb.claim_peer("left-behind", ben.user_id, 1, 2_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        cb.forget_stale(1_500, store::now_millis()).await.unwrap(),
+        1
+    );
+    assert!(
+        cb.claim_peer("left-behind", ben.user_id, 1, 2_000)
+            .await
+            .unwrap()
+    );
+
     // A compacts what it has read while B has appended since: nothing changes.
     let read = start + 80;
     b.append_changes(
@@ -660,8 +684,6 @@ async fn two_stores_on_one_database() {
     );
 
     // One actor, bound by A to Arun, cannot then be bound by B to Ben.
-    let arun = tests::principal(a.as_ref(), "arun@ashby.gov.uk").await;
-    let ben = tests::principal(a.as_ref(), "ben@brockley.gov.uk").await;
     let actor = vec![42u8; 16];
     let bind = |user| Append {
         id,

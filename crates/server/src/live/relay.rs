@@ -17,6 +17,9 @@ use store::Heard;
 
 use super::{Affected, Hub, LiveEvent, RoomMsg};
 
+/// How old a peer-id claim must be for a starting node to forget it.
+const STALE_CLAIMS_MS: domain::Millis = 24 * 3600 * 1000;
+
 /// A presence (`ephemeral`) message on its way to the other nodes.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Presence {
@@ -101,6 +104,14 @@ pub async fn run(hub: Arc<Hub>) {
         origin = cluster.origin(),
         "listening for other nodes' changes"
     );
+    // Claims a killed node never released: a day is far beyond any connection's life between
+    // reconnects (a reconnect claims afresh).
+    let now = store::now_millis();
+    match cluster.forget_stale(now - STALE_CLAIMS_MS, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(claims = n, "forgot peer-id claims left by stopped nodes"),
+        Err(e) => tracing::warn!(error = %e, "stale peer-id claims not forgotten"),
+    }
     loop {
         let heard = tokio::select! {
             h = listener.next() => h,
