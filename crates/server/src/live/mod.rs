@@ -274,6 +274,8 @@ impl Hub {
     /// Tells live connections that access may have changed: this node's at once, the other
     /// nodes' through the database (several nodes on PostgreSQL).
     pub async fn notify(&self, event: LiveEvent) {
+        // This node's connections first: a revocation here never waits on the database.
+        let _ = self.events.send(event.clone());
         if let Some(cluster) = self.store.cluster() {
             match serde_json::to_string(&event) {
                 Ok(json) => {
@@ -284,7 +286,6 @@ impl Hub {
                 Err(e) => tracing::error!(error = %e, "access event not encoded"),
             }
         }
-        let _ = self.events.send(event);
     }
 
     /// A single-use ticket for the caller's session; only its hash is kept (in the database
