@@ -403,6 +403,13 @@ impl RoomTask {
                         })
                         .await;
                     let ok = stored.is_some();
+                    if !ok && self.hub.store.cluster().is_some() {
+                        // Perhaps this node is behind: a client that came from another node
+                        // passed on a change this room had not read yet, and the room took its
+                        // author for the client (the database refused that binding). Read what
+                        // is stored before anything else, so that its resend is known.
+                        self.hear(i64::MAX, None);
+                    }
                     if let Some(seq) = stored {
                         self.incremental_bytes += bytes;
                         if seq == self.read + 1 {

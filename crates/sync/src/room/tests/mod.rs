@@ -232,10 +232,21 @@ impl Sim {
     }
 
     /// Storage answers one of `node`'s batches.
+    /// Like the database, storage refuses a batch binding an actor to another user than the
+    /// one it is bound to (a node behind storage took another user's change, relayed by a
+    /// client that came from a node ahead, for its sender's). A node whose write failed reads
+    /// storage before going on, as the server's room does.
     fn persist(&mut self, node: usize, ok: bool) -> bool {
         let Some((batch, changes, actors)) = self.nodes[node].pending.pop_front() else {
             return false;
         };
+        let foreign = actors.iter().any(|(a, u)| {
+            self.storage
+                .actors
+                .iter()
+                .any(|(sa, su)| sa == a && su != u)
+        });
+        let ok = ok && !foreign;
         if ok {
             self.storage.chunks.push(changes);
             self.storage.actors.extend(actors);
@@ -247,6 +258,9 @@ impl Sim {
         }
         let e = self.nodes[node].room.handle(Input::Persisted { batch, ok });
         self.run_effects(node, e);
+        if !ok {
+            self.relay(node);
+        }
         true
     }
 
@@ -475,6 +489,12 @@ proptest! {
 #[test]
 fn a_writer_whose_summary_was_wrong_still_converges() {
     run(10176596492221723002, 400, 3, 0, 0);
+}
+
+/// A three-node run that once never settled (found by the proptest above).
+#[test]
+fn three_nodes_settle_seed_12452770241955884130() {
+    run_on(12452770241955884130, 3, 400, 3, 1, 10);
 }
 
 mod commit;
