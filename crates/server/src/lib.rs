@@ -12,6 +12,7 @@ pub mod error;
 pub mod live;
 pub mod logging;
 pub mod metrics;
+pub mod oidc;
 pub mod setup;
 pub mod throttle;
 pub mod web;

@@ -23,6 +23,7 @@ mod postgres;
 mod sharing;
 mod sql;
 mod sqlite;
+mod sso;
 mod workspace;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use error::StoreError;
 pub use postgres::{PgOptions, PostgresStore, begin_as};
 pub use sharing::{Acceptance, Sharing};
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sso::{Sso, SsoConfig, SsoLogin};
 pub use workspace::{CallerContext, ExitExport, Workspace};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -69,6 +71,8 @@ impl System {
     pub const ACCOUNT_SETUP: System = System("account-setup");
     /// The readiness probe's heartbeat write.
     pub const READINESS: System = System("readiness");
+    /// Single sign-on: an organisation's identity provider, sign-ins in progress, hand-offs.
+    pub const SSO: System = System("sso");
     /// Naming a document's authors (users of other councils, whom row-level security would
     /// hide) for a caller the same statement has checked may see the document.
     pub const AUDIT: System = System("audit");
@@ -89,7 +93,7 @@ pub enum Backend {
 /// says what it holds. Callers hold an `Arc<dyn Store>` and call any area's methods on it.
 #[async_trait]
 pub trait Store:
-    Accounts + Workspace + Documents + Chunks + Sharing + std::fmt::Debug + 'static
+    Accounts + Workspace + Documents + Chunks + Sharing + Sso + std::fmt::Debug + 'static
 {
     fn backend(&self) -> Backend;
 

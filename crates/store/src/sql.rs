@@ -111,6 +111,7 @@ macro_rules! impl_store {
         $crate::documents::impl_documents!($store, $db);
         $crate::chunks::impl_chunks!($store, $db);
         $crate::sharing::impl_sharing!($store, $db);
+        $crate::sso::impl_sso!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

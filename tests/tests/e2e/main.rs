@@ -19,6 +19,7 @@ mod operations;
 mod postgres_rls;
 mod samod_interop;
 mod several_nodes;
+mod sso;
 mod store_story;
 mod sync_ws;
 mod tenant_wall;

@@ -95,6 +95,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/sso/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the person back. Verifies everything, finds or creates their
+         *     account, and sends the browser to `/sso#code=…`; or to `/?sso_error=<reason>`: `provider`,
+         *     `state` (unknown, expired or used), `token` (the code was refused: used twice, say),
+         *     `id-token` (signature, issuer, audience, expiry or nonce wrong), `email` (none, or not
+         *     verified by the provider), `domain` (not one of the organisation's), `account` (disabled,
+         *     a guest, or of another organisation), `unavailable`.
+         */
+        get: operations["get_api_auth_sso_callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sso/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchanges a single sign-on's hand-off code for tokens, once, within 60 s. */
+        post: operations["post_api_auth_sso_complete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sso/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Starts signing in with the organisation's own provider: redirects there (303), or back to
+         *     the sign-in page with `sso_error` (`not-configured`, `unavailable`).
+         */
+        get: operations["get_api_auth_sso_start"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/documents": {
         parameters: {
             query?: never;
@@ -698,6 +759,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/platform/organisations/{id}/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets an organisation's identity provider after checking it answers discovery with exactly
+         *     this issuer (the platform operator only).
+         */
+        put: operations["put_api_platform_organisations_id_sso"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/platform/partnerships": {
         parameters: {
             query?: never;
@@ -1149,6 +1230,10 @@ export interface components {
             id: string;
             parentId?: string | null;
             resolved?: boolean;
+        };
+        CompleteRequest: {
+            /** @description The hand-off code from `/sso#code=…`. */
+            code: string;
         };
         /** @description A document's content, checked against its schema. */
         ContentView: {
@@ -2001,6 +2086,21 @@ export interface components {
             /** Format: uuid */
             partnership_id: string;
         };
+        /** @description An organisation's identity provider, as the operator sets it. */
+        SsoSettings: {
+            client_id: string;
+            client_secret: string;
+            /**
+             * @description The provider's issuer, exactly as its discovery document states it (for Microsoft
+             *     Entra ID: `https://login.microsoftonline.com/<tenant id>/v2.0`).
+             */
+            issuer: string;
+        };
+        /** @description What the operator sees of an organisation's provider (never the secret). */
+        SsoView: {
+            client_id: string;
+            issuer: string;
+        };
         /** @description A ticket for one websocket connection. */
         Ticket: {
             /**
@@ -2277,6 +2377,81 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+        };
+    };
+    get_api_auth_sso_callback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                /** @description Set by a provider that refused (the person cancelled, say). */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the web client, signed in or told why not */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_auth_sso_complete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_auth_sso_start: {
+        parameters: {
+            query: {
+                /** @description The person's work address: its domain names their organisation. */
+                email: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the organisation's provider, or back to the sign-in page */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3615,6 +3790,55 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_platform_organisations_id_sso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SsoSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

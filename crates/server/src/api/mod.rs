@@ -11,6 +11,7 @@ pub(crate) mod organisations;
 mod partnerships;
 pub(crate) mod platform;
 mod session;
+mod sso;
 mod sync;
 mod views;
 
@@ -93,6 +94,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(session::logout))
         .route("/auth/setup", post(platform::set_up_account))
         .route("/auth/setup/lookup", post(platform::lookup_setup))
+        .route("/auth/sso/start", get(sso::start))
+        .route("/auth/sso/callback", get(sso::callback))
+        .route("/auth/sso/complete", post(sso::complete))
+        .route(
+            "/platform/organisations/{id}/sso",
+            axum::routing::put(sso::set_provider),
+        )
         .route("/me", get(session::me))
         .route(
             "/platform/organisations",
@@ -458,6 +466,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         exchange::report,
         platform::create_organisation, platform::create_administrator,
         platform::create_partnership, platform::lookup_setup, platform::set_up_account,
+        sso::set_provider, sso::start, sso::callback, sso::complete,
         exit::exit, exit::list, exit::download,
     ),
     // The documents' own schemas, so a client's types are generated from the same Rust types

@@ -32,7 +32,7 @@ pub fn setup_link(public_url: &str, token: &str) -> String {
     format!("{}/setup#token={token}", public_url.trim_end_matches('/'))
 }
 
-fn operator_only(caller: &Caller) -> ApiResult<()> {
+pub(crate) fn operator_only(caller: &Caller) -> ApiResult<()> {
     if caller.user.platform_operator && !caller.user.is_guest {
         Ok(())
     } else {
