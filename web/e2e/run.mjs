@@ -9,6 +9,7 @@ import { browser, results } from "./harness.mjs";
 await import("./live.mjs");
 await import("./documents.mjs");
 await import("./screens.mjs");
+await import("./sso.mjs");
 
 await browser.close();
 const failed = results.filter((r) => !r.ok);

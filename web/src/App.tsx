@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import type { Repo } from "@automerge/react/slim";
 import { currentUser, signOut, type User } from "./api/client";
 import { getRepo, onConnection, type Connection } from "./repo";
-import { AcceptInvite, SetupAccount, SignIn } from "./screens/SignIn";
+import { AcceptInvite, SetupAccount, SignIn, SsoComplete } from "./screens/SignIn";
 import { AdminScreen } from "./screens/AdminScreen";
 import { Home } from "./screens/Home";
 import { DocumentScreen } from "./screens/DocumentScreen";
@@ -77,6 +77,8 @@ export function App() {
   if (invite) return <AcceptInvite token={invite} onSignedIn={setUser} />;
   const setup = location.pathname === "/setup" ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
   if (setup) return <SetupAccount token={setup} onSignedIn={setUser} />;
+  const sso = location.pathname === "/sso" ? new URLSearchParams(location.hash.slice(1)).get("code") : null;
+  if (sso) return <SsoComplete code={sso} onSignedIn={setUser} />;
   if (!user) return <SignIn onSignedIn={setUser} />;
   return (
     <>

@@ -23,6 +23,9 @@ fn ready() -> bool {
         (!web_dir().join("node_modules/playwright-core").exists())
             .then_some("web/node_modules (npm install in web/)"),
         (!web_dir().join("dist/index.html").exists()).then_some("web/dist (npm run build in web/)"),
+        (!tests::js_dir().join("node_modules/oidc-provider").exists()).then_some(
+            "tests/js/node_modules (npm install in tests/js, for the identity provider)",
+        ),
     ]
     .into_iter()
     .flatten()
@@ -45,10 +48,14 @@ async fn browser_scenarios() {
     }
     let s = TestServer::start(Backend::Sqlite).await;
     let base = s.base.clone();
+    // A real OpenID Connect provider for the single sign-on scenarios (tests/js).
+    let provider = crate::sso::Provider::start(&format!("{base}/api/auth/sso/callback"));
+    let issuer = provider.issuer.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("e2e/run.mjs")
             .arg(&base)
+            .env("OIDC_ISSUER", issuer)
             .current_dir(web_dir())
             .output()
             .expect("node runs")
@@ -71,5 +78,6 @@ async fn browser_scenarios() {
         out.status.success(),
         "browser scenarios failed:\n{stdout}\n{stderr}"
     );
+    drop(provider);
     s.stop().await;
 }

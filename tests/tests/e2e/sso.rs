@@ -20,13 +20,13 @@ use tests::{Backend, TestServer, js_client_installed, js_dir, on_both_backends};
 const SECRET: &str = "oidc-test-secret-0123456789abcdef";
 
 /// The provider, as a child process; killed when dropped.
-struct Provider {
+pub(crate) struct Provider {
     child: Child,
-    issuer: String,
+    pub(crate) issuer: String,
 }
 
 impl Provider {
-    fn start(redirect: &str) -> Provider {
+    pub(crate) fn start(redirect: &str) -> Provider {
         let port = crate::durability::free_port();
         let mut child = Command::new("node")
             .arg("oidc-provider.mjs")

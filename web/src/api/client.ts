@@ -188,6 +188,19 @@ export async function setUpAccount(token: string, password: string): Promise<Use
   return tokens.user as User;
 }
 
+/** Finishes a single sign-on: exchanges the one-time hand-off code (`/sso#code=…`) for tokens. */
+export async function completeSso(code: string): Promise<User> {
+  const resp = await fetch("/api/auth/sso/complete", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code }),
+  });
+  if (!resp.ok) throw await errorOf(resp);
+  const tokens = await resp.json();
+  save({ access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user });
+  return tokens.user as User;
+}
+
 export async function signOut() {
   try {
     await ok(rest.POST("/api/auth/logout"));

@@ -1,5 +1,18 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { acceptInvitation, ApiError, login, lookupSetup, setUpAccount, type User } from "../api/client";
+import { acceptInvitation, ApiError, completeSso, login, lookupSetup, setUpAccount, type User } from "../api/client";
+
+/** Why a single sign-on came back refused (`/?sso_error=…`), in words a person can act on. */
+const SSO_ERRORS: Record<string, string> = {
+  "not-configured": "Your organisation does not sign in through its own account system here. Sign in with your password.",
+  unavailable: "Your organisation's sign-in service could not be reached. Try again in a moment.",
+  provider: "Your organisation's sign-in service did not sign you in.",
+  state: "That sign-in had expired or was already used. Start again.",
+  token: "Your organisation's sign-in service refused the sign-in. Start again.",
+  "id-token": "The answer from your organisation's sign-in service could not be trusted, so you were not signed in. Your IT team has been told.",
+  email: "Your organisation's sign-in service did not confirm your email address.",
+  domain: "That account's email address is not one of your organisation's.",
+  account: "That account cannot sign in here. Ask your administrator.",
+};
 
 /** What went wrong signing in, as the person can act on it. */
 function signInError(err: unknown): string {
@@ -12,8 +25,14 @@ function signInError(err: unknown): string {
 export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const ssoError = new URLSearchParams(location.search).get("sso_error");
+  const [error, setError] = useState<string | null>(ssoError ? (SSO_ERRORS[ssoError] ?? "You were not signed in.") : null);
   const [busy, setBusy] = useState(false);
+  const [workEmail, setWorkEmail] = useState("");
+  const startSso = (e: FormEvent) => {
+    e.preventDefault();
+    location.href = `/api/auth/sso/start?email=${encodeURIComponent(workEmail)}`;
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -40,8 +59,37 @@ export function SignIn({ onSignedIn }: { onSignedIn: (u: User) => void }) {
         {error && <p className="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>{busy ? "Signing in…" : "Sign in"}</button>
       </form>
+      <h2>Or use your organisation's own account</h2>
+      <form onSubmit={startSso}>
+        <label htmlFor="sso-email">Your work address</label>
+        <input id="sso-email" type="email" autoComplete="email" value={workEmail} onChange={(e) => setWorkEmail(e.target.value)} required />
+        <button type="submit">Continue to your organisation's sign-in</button>
+      </form>
     </main>
   );
+}
+
+/** Where a single sign-on lands (`/sso#code=…`): the one-time code is exchanged for a session. */
+export function SsoComplete({ code, onSignedIn }: { code: string; onSignedIn: (u: User) => void }) {
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    completeSso(code).then(
+      (user) => {
+        history.replaceState(null, "", "/#/");
+        onSignedIn(user);
+      },
+      () => setFailed(true),
+    );
+  }, [code, onSignedIn]);
+  if (failed)
+    return (
+      <main id="main" className="signin">
+        <h1>You were not signed in</h1>
+        <p>That sign-in link had expired or was already used.</p>
+        <a href="/">Sign in again</a>
+      </main>
+    );
+  return <main id="main" className="signin"><h1>Signing you in…</h1></main>;
 }
 
 /** The page an invitation link opens (`/invite#token=…`: the token never reaches a server log). */
