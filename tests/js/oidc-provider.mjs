@@ -9,6 +9,8 @@
 //   app-badsig     its ID tokens are signed with a key the provider does not publish
 //   app-wrongiss   its ID tokens name another issuer
 //   app-badnonce   its ID tokens carry another nonce than the one asked for
+//   app-entra      as Microsoft Entra ID: no email_verified; xms_edov (domain owner verified)
+//                  true unless the account starts with "unowned."
 import { Provider } from "oidc-provider"
 import { generateKeyPairSync } from "node:crypto"
 import { SignJWT, decodeJwt, importJWK } from "jose"
@@ -23,7 +25,7 @@ const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
 const jwk = { ...privateKey.export({ format: "jwk" }), kid: "test-key-1", use: "sig", alg: "RS256" }
 
 const provider = new Provider(issuer, {
-  clients: ["app", "app-expired", "app-badsig", "app-wrongiss", "app-badnonce"].map(client_id => ({
+  clients: ["app", "app-expired", "app-badsig", "app-wrongiss", "app-badnonce", "app-entra"].map(client_id => ({
     client_id,
     client_secret: SECRET,
     redirect_uris: [redirect],
@@ -70,6 +72,10 @@ provider.use(async (ctx, next) => {
   if (clientId === "app-wrongiss") claims.iss = "http://127.0.0.1:1/not-the-issuer"
   if (clientId === "app-badnonce") claims.nonce = "a-nonce-nobody-asked-for"
   if (clientId === "app-badsig") key = otherKey
+  if (clientId === "app-entra") {
+    delete claims.email_verified
+    claims.xms_edov = !String(claims.email).startsWith("unowned.")
+  }
   const id_token = await new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: jwk.kid }).sign(key)
   ctx.body = { ...ctx.body, id_token }
 })

@@ -214,7 +214,23 @@ pub struct Claims {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub email_verified: Option<bool>,
+    /// Microsoft Entra ID's optional claim "email domain owner verified": Entra sends no
+    /// `email_verified`, but says with this that the tenant owns the address's domain.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub xms_edov: Option<bool>,
     pub name: Option<String>,
+}
+
+impl Claims {
+    /// The e-mail address, if the provider vouches for it: `email_verified`, or, from a
+    /// provider that sends no `email_verified` (Entra ID), `xms_edov`.
+    pub fn verified_email(&self) -> Option<&str> {
+        let verified = match self.email_verified {
+            Some(v) => v,
+            None => self.xms_edov == Some(true),
+        };
+        self.email.as_deref().filter(|_| verified)
+    }
 }
 
 /// `true`, or `"true"` as some providers write it.

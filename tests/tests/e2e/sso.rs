@@ -351,6 +351,11 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
             "{client}: refused because {why}"
         );
     }
+    // Microsoft Entra ID sends no email_verified; its xms_edov claim vouches for the domain.
+    let (status, body) = set_provider(&s, &alice, &ashby, &provider.issuer, "app-entra").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (landing, _) = sign_in(&s, "x@ashby.gov.uk", "unowned.kim@ashby.gov.uk").await;
+    assert_eq!(refusal(&landing), "email", "no verification at all");
     let accounts_after = s.get("/api/users", &alice).await.1.as_array().map(Vec::len);
     assert_eq!(
         accounts_before, accounts_after,
@@ -365,6 +370,22 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    let (landing, _) = sign_in(&s, "lee@ashby.gov.uk", "lee@ashby.gov.uk").await;
+    let (status, tokens) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/sso/complete",
+            None,
+            Some(json!({"code": handoff(&landing)})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an Entra-style token with xms_edov: {tokens}"
+    );
+    assert_eq!(tokens["user"]["email"], "lee@ashby.gov.uk");
 
     // No code, state or token reached the logs.
     let logs = tests::captured_logs();

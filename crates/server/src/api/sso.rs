@@ -295,7 +295,7 @@ pub async fn callback(
             return Ok(refused(&state, "id-token"));
         }
     };
-    let (Some(email), Some(true)) = (claims.email.as_deref(), claims.email_verified) else {
+    let Some(email) = claims.verified_email() else {
         return Ok(refused(&state, "email"));
     };
     let email = email.trim().to_lowercase();
