@@ -4,7 +4,7 @@
 // them; an answer that cannot be trusted (an ID token with another nonce) leaves them signed
 // out, told why, on an accessible page.
 import assert from "node:assert/strict";
-import { accessible, base, browser, PASSWORD, step } from "./harness.mjs";
+import { accessible, base, browser, PASSWORD, signIn, step } from "./harness.mjs";
 
 const issuer = process.env.OIDC_ISSUER;
 const SECRET = "oidc-test-secret-0123456789abcdef";
@@ -42,8 +42,19 @@ async function throughProvider(email) {
 }
 
 if (issuer) {
-  await step("single sign-on: a new officer signs in through their council's own sign-in page", async () => {
-    await useClient("app");
+  await step("single sign-on: the operator sets a council's provider; a new officer signs in through it", async () => {
+    // The operator, in the administration screen.
+    const alice = await signIn("alice@ashby.gov.uk");
+    await alice.page.getByRole("link", { name: "Administration" }).click();
+    const form = alice.page.getByRole("form", { name: "Single sign-on" });
+    await form.getByLabel("Single sign-on for").selectOption({ label: "Ashby Borough Council" });
+    await form.getByLabel("Issuer (from the identity provider)").fill(issuer);
+    await form.getByLabel("Client ID").fill("app");
+    await form.getByLabel("Client secret").fill(SECRET);
+    await form.getByRole("button", { name: "Set single sign-on" }).click();
+    await alice.page.getByRole("status").filter({ hasText: "now signs in through" }).waitFor();
+    await alice.context.close();
+
     const { context, page } = await throughProvider("sam.okafor@ashby.gov.uk");
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     await page.getByText("Test sam.okafor").first().waitFor();

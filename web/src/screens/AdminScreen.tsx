@@ -342,6 +342,7 @@ function Platform({ orgs, reload }: { orgs: Organisation[]; reload: () => void }
   const [org, setOrg] = useState({ name: "", kind: "council" as Schemas["OrgKind"], domains: "" });
   const [admin, setAdmin] = useState({ organisation: "", display_name: "", email: "" });
   const [partnership, setPartnership] = useState({ name: "", legal_basis: "inter-authority-agreement" as Schemas["LegalBasis"], host: "" });
+  const [sso, setSso] = useState({ organisation: "", issuer: "", client_id: "", client_secret: "" });
   const [made, setMade] = useState<{ who: string; link: string } | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -391,6 +392,32 @@ function Platform({ orgs, reload }: { orgs: Organisation[]; reload: () => void }
         <label htmlFor="org-domains">Verified e-mail domains (comma-separated)</label>
         <input id="org-domains" value={org.domains} onChange={(e) => setOrg({ ...org, domains: e.target.value })} placeholder="brockley.gov.uk" />
         <button type="submit">Create organisation</button>
+      </form>
+      <form
+        className="grid-form"
+        aria-label="Single sign-on"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(async () => {
+            const { organisation, ...body } = sso;
+            const r = await ok(rest.PUT("/api/platform/organisations/{id}/sso", { params: { path: { id: organisation } }, body }));
+            setDone(`${orgs.find((o) => o.id === organisation)?.name ?? "The organisation"} now signs in through ${r.issuer}.`);
+            setSso({ organisation, issuer: "", client_id: "", client_secret: "" });
+          });
+        }}
+      >
+        <label htmlFor="sso-org">Single sign-on for</label>
+        <select id="sso-org" value={sso.organisation} onChange={(e) => setSso({ ...sso, organisation: e.target.value })} required>
+          <option value="">Choose…</option>
+          {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+        </select>
+        <label htmlFor="sso-issuer">Issuer (from the identity provider)</label>
+        <input id="sso-issuer" type="url" value={sso.issuer} onChange={(e) => setSso({ ...sso, issuer: e.target.value })} placeholder="https://login.microsoftonline.com/…/v2.0" required />
+        <label htmlFor="sso-client">Client ID</label>
+        <input id="sso-client" value={sso.client_id} onChange={(e) => setSso({ ...sso, client_id: e.target.value })} required />
+        <label htmlFor="sso-secret">Client secret</label>
+        <input id="sso-secret" type="password" autoComplete="off" value={sso.client_secret} onChange={(e) => setSso({ ...sso, client_secret: e.target.value })} required />
+        <button type="submit">Set single sign-on</button>
       </form>
       <form
         className="grid-form"
