@@ -532,6 +532,16 @@ pub struct Config {
     )]
     pub sync_tickets_per_minute: u32,
 
+    /// Single sign-ons one client address may start per minute (each asks the identity
+    /// provider and keeps a state for ten minutes); past it, back to the sign-in page.
+    #[arg(
+        long,
+        env = "CONCORDAT_SSO_STARTS_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sso_starts_per_minute: u32,
+
     /// Longest a client may take to send a request's headers, in seconds; a connection that
     /// dribbles them is closed.
     #[arg(

@@ -42,6 +42,8 @@ pub struct Inner {
     pub login_failures: LoginFailures,
     /// Live-sync tickets per user.
     pub tickets: throttle::Windows<uuid::Uuid>,
+    /// Single sign-ons started per client address.
+    pub sso_starts: throttle::Windows<std::net::IpAddr>,
     /// Documents with a spreadsheet import under way (one at a time per document).
     pub imports: std::sync::Mutex<std::collections::HashSet<domain::DocumentId>>,
     /// This node's name (readiness heartbeat, logs).
@@ -76,6 +78,10 @@ impl AppState {
             },
             tickets: throttle::Windows::new(
                 config.sync_tickets_per_minute,
+                Duration::from_secs(60),
+            ),
+            sso_starts: throttle::Windows::new(
+                config.sso_starts_per_minute,
                 Duration::from_secs(60),
             ),
             imports: Default::default(),

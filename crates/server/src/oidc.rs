@@ -38,13 +38,19 @@ pub struct Provider {
 }
 
 /// The client for a provider's endpoints: no redirects (a provider cannot point the server
-/// elsewhere), a bounded wait.
+/// elsewhere), a bounded wait. Built once.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                // Only a TLS backend that cannot start fails here; nothing can be reached then.
+                .expect("the HTTP client for identity providers starts")
+        })
+        .clone()
 }
 
 /// Reads the provider's discovery document; its issuer must be exactly `issuer`.

@@ -56,13 +56,15 @@ pub trait Sso: Send + Sync {
     async fn sso_for_domain(&self, sys: System, domain: &str) -> Result<Option<(Uuid, SsoConfig)>>;
     /// An organisation's provider.
     async fn sso_of(&self, sys: System, org_id: Uuid) -> Result<Option<SsoConfig>>;
-    /// Keeps a sign-in until `expires`, by its state's hash.
+    /// Keeps a sign-in until `expires`, by its state's hash (and forgets sign-ins whose time
+    /// was up by `now`).
     async fn begin_sso(
         &self,
         sys: System,
         hash: &str,
         login: &SsoLogin,
         expires: Millis,
+        now: Millis,
     ) -> Result<()>;
     /// The sign-in with this state's hash, once: used up, and `None` if expired or unknown.
     async fn take_sso(&self, sys: System, hash: &str, now: Millis) -> Result<Option<SsoLogin>>;
@@ -169,8 +171,14 @@ macro_rules! impl_sso {
                 hash: &str,
                 login: &$crate::SsoLogin,
                 expires: domain::Millis,
+                now: domain::Millis,
             ) -> $crate::Result<()> {
                 let mut tx = self.system_tx(sys, true).await?;
+                // Sign-ins never finished go when their time is up.
+                sqlx::query("delete from sso_states where expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "insert into sso_states (hash, kind, org_id, nonce, verifier, expires_at) \
                      values ($1, 'login', $2, $3, $4, $5)",

@@ -394,4 +394,28 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
     s.stop().await;
 }
 
-on_both_backends!(councils_sign_in_with_their_own_provider);
+/// Each start asks a provider and keeps a state: one address may start only so many a minute.
+async fn starting_sign_ins_is_throttled_per_address(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.sso_starts_per_minute = 2).await;
+    let mut b = Browser::new();
+    let start = format!("{}/api/auth/sso/start?email=ben%40brockley.gov.uk", s.base);
+    assert_eq!(refusal(&b.get(&start).await), "not-configured");
+    assert_eq!(refusal(&b.get(&start).await), "not-configured");
+    assert_eq!(refusal(&b.get(&start).await), "too-many");
+    // Passwords still work meanwhile.
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "ben@brockley.gov.uk", "password": server::demo::DEMO_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    s.stop().await;
+}
+
+on_both_backends!(
+    councils_sign_in_with_their_own_provider,
+    starting_sign_ins_is_throttled_per_address
+);

@@ -12,6 +12,7 @@ const SSO_ERRORS: Record<string, string> = {
   email: "Your organisation's sign-in service did not confirm your email address.",
   domain: "That account's email address is not one of your organisation's.",
   account: "That account cannot sign in here. Ask your administrator.",
+  "too-many": "Too many sign-ins were started from here. Wait a minute, then try again.",
 };
 
 /** What went wrong signing in, as the person can act on it. */

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::session::{TokenPair, start_session};
 use super::{ApiJson, ApiQuery, parse_uuid};
 use crate::AppState;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, SourceAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::oidc;
 
@@ -153,13 +153,23 @@ fn refused(state: &AppState, reason: &'static str) -> Redirect {
 }
 
 /// Starts signing in with the organisation's own provider: redirects there (303), or back to
-/// the sign-in page with `sso_error` (`not-configured`, `unavailable`).
+/// the sign-in page with `sso_error` (`not-configured`, `unavailable`, `too-many`: this address
+/// started more than `CONCORDAT_SSO_STARTS_PER_MINUTE` this minute).
 #[utoipa::path(get, path = "/api/auth/sso/start", tag = "auth", params(StartQuery),
     responses((status = 303, description = "to the organisation's provider, or back to the sign-in page")))]
 pub async fn start(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     ApiQuery(q): ApiQuery<StartQuery>,
 ) -> ApiResult<Redirect> {
+    if let Some(ip) = source
+        && state
+            .sso_starts
+            .take(ip, std::time::Instant::now())
+            .is_err()
+    {
+        return Ok(refused(&state, "too-many"));
+    }
     let domain = q
         .email
         .rsplit_once('@')
@@ -198,6 +208,7 @@ pub async fn start(
                 verifier,
             },
             now + LOGIN_TTL_MS,
+            now,
         )
         .await?;
     Ok(Redirect::to(&url))
