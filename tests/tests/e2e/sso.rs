@@ -193,6 +193,17 @@ fn refusal(landing: &str) -> String {
         .to_owned()
 }
 
+/// Exchanges a hand-off code for tokens.
+async fn complete(s: &TestServer, code: &str) -> (StatusCode, Value) {
+    s.call(
+        reqwest::Method::POST,
+        "/api/auth/sso/complete",
+        None,
+        Some(json!({"code": code})),
+    )
+    .await
+}
+
 async fn set_provider(
     s: &TestServer,
     operator: &str,
@@ -252,14 +263,7 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
     // A new officer: an account in Ashby, made as they first sign in; tokens once.
     let (landing, callback) = sign_in(&s, "nadia@ashby.gov.uk", "nadia@ashby.gov.uk").await;
     let code = handoff(&landing);
-    let (status, tokens) = s
-        .call(
-            reqwest::Method::POST,
-            "/api/auth/sso/complete",
-            None,
-            Some(json!({"code": code})),
-        )
-        .await;
+    let (status, tokens) = complete(&s, &code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["user"]["email"], "nadia@ashby.gov.uk");
     assert_eq!(tokens["user"]["org_id"], ashby.as_str());
@@ -270,14 +274,7 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
     // Ashby's documents are hers now, as any member's.
     assert!(!s.titles(&nadia).await.is_empty());
     // The hand-off code works once; the state works once.
-    let (status, _) = s
-        .call(
-            reqwest::Method::POST,
-            "/api/auth/sso/complete",
-            None,
-            Some(json!({"code": code})),
-        )
-        .await;
+    let (status, _) = complete(&s, &code).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let mut b = Browser::new();
     assert_eq!(refusal(&b.get(&callback).await), "state");
@@ -314,14 +311,7 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
 
     // An existing officer signs in as themselves.
     let (landing, _) = sign_in(&s, "arun@ashby.gov.uk", "arun@ashby.gov.uk").await;
-    let (_, tokens) = s
-        .call(
-            reqwest::Method::POST,
-            "/api/auth/sso/complete",
-            None,
-            Some(json!({"code": handoff(&landing)})),
-        )
-        .await;
+    let (_, tokens) = complete(&s, &handoff(&landing)).await;
     assert_eq!(tokens["user"]["id"], me["user"]["id"]);
 
     // What the provider vouches for, but Concordat must not take.
@@ -372,14 +362,7 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     let (landing, _) = sign_in(&s, "lee@ashby.gov.uk", "lee@ashby.gov.uk").await;
-    let (status, tokens) = s
-        .call(
-            reqwest::Method::POST,
-            "/api/auth/sso/complete",
-            None,
-            Some(json!({"code": handoff(&landing)})),
-        )
-        .await;
+    let (status, tokens) = complete(&s, &handoff(&landing)).await;
     assert_eq!(
         status,
         StatusCode::OK,

@@ -145,7 +145,8 @@ export interface paths {
         };
         /**
          * Starts signing in with the organisation's own provider: redirects there (303), or back to
-         *     the sign-in page with `sso_error` (`not-configured`, `unavailable`).
+         *     the sign-in page with `sso_error` (`not-configured`, `unavailable`, `too-many`: this address
+         *     started more than `CONCORDAT_SSO_STARTS_PER_MINUTE` this minute).
          */
         get: operations["get_api_auth_sso_start"];
         put?: never;
