@@ -87,7 +87,11 @@ impl Browser {
         for c in r.headers().get_all("set-cookie") {
             let c = c.to_str().unwrap();
             if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
-                self.cookies.insert(k.trim().to_owned(), v.to_owned());
+                if v.is_empty() {
+                    self.cookies.remove(k.trim());
+                } else {
+                    self.cookies.insert(k.trim().to_owned(), v.to_owned());
+                }
             }
         }
     }
@@ -137,6 +141,14 @@ fn location(from: &str, r: &reqwest::Response) -> String {
 /// Signs in at the provider as `account` after starting at Concordat with `email`; returns
 /// where Concordat's callback sends the browser, and the callback URL itself.
 async fn sign_in(s: &TestServer, email: &str, account: &str) -> (String, String) {
+    let (mut b, callback) = at_provider(s, email, account).await;
+    let landing = b.get(&callback).await;
+    (landing, callback)
+}
+
+/// Starts at Concordat with `email` and signs in at the provider as `account`; the browser, and
+/// the callback URL the provider sends it to (not yet followed).
+async fn at_provider(s: &TestServer, email: &str, account: &str) -> (Browser, String) {
     let mut b = Browser::new();
     let at_provider = b
         .get(&format!(
@@ -161,8 +173,17 @@ async fn sign_in(s: &TestServer, email: &str, account: &str) -> (String, String)
         callback.starts_with(&format!("{}/api/auth/sso/callback?", s.base)),
         "{callback}"
     );
-    let landing = b.get(&callback).await;
-    (landing, callback)
+    (b, callback)
+}
+
+fn query(url: &str, key: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 fn urlencode(s: &str) -> String {
@@ -273,11 +294,21 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     // Ashby's documents are hers now, as any member's.
     assert!(!s.titles(&nadia).await.is_empty());
-    // The hand-off code works once; the state works once.
+    // The hand-off code works once; the state works once (even from the browser that holds
+    // its cookie).
     let (status, _) = complete(&s, &code).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let mut b = Browser::new();
+    b.cookies
+        .insert("concordat_sso".into(), query(&callback, "state"));
     assert_eq!(refusal(&b.get(&callback).await), "state");
+
+    // Login CSRF: a callback finished by someone at their provider, opened in another person's
+    // browser, signs nobody in there; and it burns nothing for its own browser.
+    let (mut mallory, link) = at_provider(&s, "nadia@ashby.gov.uk", "nadia@ashby.gov.uk").await;
+    let mut victim = Browser::new();
+    assert_eq!(refusal(&victim.get(&link).await), "browser");
+    assert!(mallory.get(&link).await.contains("/sso#code="));
 
     // A replayed code under a fresh state: the provider refuses it.
     let mut b = Browser::new();
@@ -287,20 +318,8 @@ async fn councils_sign_in_with_their_own_provider(backend: Backend) {
             s.base
         ))
         .await;
-    let fresh_state = reqwest::Url::parse(&at_provider)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
-    let old_code = reqwest::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let fresh_state = query(&at_provider, "state");
+    let old_code = query(&callback, "code");
     let replay = b
         .get(&format!(
             "{}/api/auth/sso/callback?code={old_code}&state={fresh_state}",

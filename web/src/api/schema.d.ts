@@ -108,7 +108,8 @@ export interface paths {
          *     `state` (unknown, expired or used), `token` (the code was refused: used twice, say),
          *     `id-token` (signature, issuer, audience, expiry or nonce wrong), `email` (none, or not
          *     verified by the provider), `domain` (not one of the organisation's), `account` (disabled,
-         *     a guest, or of another organisation), `unavailable`.
+         *     a guest, or of another organisation), `browser` (not the browser that started it),
+         *     `unavailable`.
          */
         get: operations["get_api_auth_sso_callback"];
         put?: never;

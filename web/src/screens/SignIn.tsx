@@ -13,6 +13,7 @@ const SSO_ERRORS: Record<string, string> = {
   domain: "That account's email address is not one of your organisation's.",
   account: "That account cannot sign in here. Ask your administrator.",
   "too-many": "Too many sign-ins were started from here. Wait a minute, then try again.",
+  browser: "That sign-in was started in another browser. Start again here.",
 };
 
 /** What went wrong signing in, as the person can act on it. */

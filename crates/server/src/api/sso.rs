@@ -18,8 +18,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Redirect;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use store::{NewUser, SsoConfig, SsoLogin, System};
 use utoipa::{IntoParams, ToSchema};
@@ -34,6 +34,32 @@ use crate::oidc;
 
 /// How long a sign-in may take at the provider.
 const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+/// The cookie binding a sign-in to the browser that started it (its value is the state): a
+/// callback URL sent to someone else cannot sign them in as whoever finished it (login CSRF).
+const BROWSER_COOKIE: &str = "concordat_sso";
+
+fn browser_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{BROWSER_COOKIE}={value}; Path=/api/auth/sso; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    )
+}
+
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == BROWSER_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// How long the browser has to exchange its hand-off code.
 const HANDOFF_TTL_MS: i64 = 60 * 1000;
 
@@ -161,14 +187,14 @@ pub async fn start(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
     ApiQuery(q): ApiQuery<StartQuery>,
-) -> ApiResult<Redirect> {
+) -> ApiResult<Response> {
     if let Some(ip) = source
         && state
             .sso_starts
             .take(ip, std::time::Instant::now())
             .is_err()
     {
-        return Ok(refused(&state, "too-many"));
+        return Ok(refused(&state, "too-many").into_response());
     }
     let domain = q
         .email
@@ -176,13 +202,13 @@ pub async fn start(
         .map(|(_, d)| d.trim().to_lowercase())
         .unwrap_or_default();
     let Some((org_id, config)) = state.store.sso_for_domain(System::SSO, &domain).await? else {
-        return Ok(refused(&state, "not-configured"));
+        return Ok(refused(&state, "not-configured").into_response());
     };
     let provider = match oidc::discover(&oidc::http(), &config.issuer).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(organisation = %org_id, error = %e, "identity provider unavailable");
-            return Ok(refused(&state, "unavailable"));
+            return Ok(refused(&state, "unavailable").into_response());
         }
     };
     let (csrf, nonce, verifier) = (oidc::secret(), oidc::secret(), oidc::secret());
@@ -194,7 +220,7 @@ pub async fn start(
         &nonce,
         &verifier,
     ) else {
-        return Ok(refused(&state, "unavailable"));
+        return Ok(refused(&state, "unavailable").into_response());
     };
     let now = store::now_millis();
     state
@@ -211,7 +237,8 @@ pub async fn start(
             now,
         )
         .await?;
-    Ok(Redirect::to(&url))
+    let cookie = browser_cookie(&state, &csrf, LOGIN_TTL_MS / 1000);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -236,36 +263,48 @@ impl std::fmt::Debug for CallbackQuery {
 /// `state` (unknown, expired or used), `token` (the code was refused: used twice, say),
 /// `id-token` (signature, issuer, audience, expiry or nonce wrong), `email` (none, or not
 /// verified by the provider), `domain` (not one of the organisation's), `account` (disabled,
-/// a guest, or of another organisation), `unavailable`.
+/// a guest, or of another organisation), `browser` (not the browser that started it),
+/// `unavailable`.
 #[utoipa::path(get, path = "/api/auth/sso/callback", tag = "auth", params(CallbackQuery),
     responses((status = 303, description = "to the web client, signed in or told why not")))]
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
-) -> ApiResult<Redirect> {
+) -> ApiResult<Response> {
+    let clear = [(header::SET_COOKIE, browser_cookie(&state, "", 0))];
+    let to = finish(&state, cookie_of(&headers), q).await?;
+    Ok((clear, to).into_response())
+}
+
+async fn finish(state: &AppState, cookie: Option<String>, q: CallbackQuery) -> ApiResult<Redirect> {
     if q.error.is_some() {
-        return Ok(refused(&state, "provider"));
+        return Ok(refused(state, "provider"));
     }
     let (Some(code), Some(csrf)) = (q.code, q.state) else {
-        return Ok(refused(&state, "state"));
+        return Ok(refused(state, "state"));
     };
+    // Checked before the state is used up: someone else's link burns nothing.
+    if cookie.as_deref() != Some(csrf.as_str()) {
+        return Ok(refused(state, "browser"));
+    }
     let now = store::now_millis();
     let Some(login) = state
         .store
         .take_sso(System::SSO, &auth::token_hash(&csrf), now)
         .await?
     else {
-        return Ok(refused(&state, "state"));
+        return Ok(refused(state, "state"));
     };
     let Some(config) = state.store.sso_of(System::SSO, login.org_id).await? else {
-        return Ok(refused(&state, "state"));
+        return Ok(refused(state, "state"));
     };
     let http = oidc::http();
     let provider = match oidc::discover(&http, &config.issuer).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(organisation = %login.org_id, error = %e, "identity provider unavailable");
-            return Ok(refused(&state, "unavailable"));
+            return Ok(refused(state, "unavailable"));
         }
     };
     let id_token = match oidc::exchange(
@@ -273,7 +312,7 @@ pub async fn callback(
         &provider,
         &config.client_id,
         &config.client_secret,
-        &redirect_uri(&state),
+        &redirect_uri(state),
         &code,
         &login.verifier,
     )
@@ -282,11 +321,11 @@ pub async fn callback(
         Ok(t) => t,
         Err(e @ oidc::OidcError::Unreachable(_)) => {
             tracing::warn!(organisation = %login.org_id, error = %e, "identity provider unavailable");
-            return Ok(refused(&state, "unavailable"));
+            return Ok(refused(state, "unavailable"));
         }
         Err(e) => {
             tracing::warn!(organisation = %login.org_id, error = %e, "authorization code refused");
-            return Ok(refused(&state, "token"));
+            return Ok(refused(state, "token"));
         }
     };
     let claims = match oidc::verify(
@@ -303,22 +342,22 @@ pub async fn callback(
         Err(e) => {
             // Which check failed, for whoever reads the log; never the token.
             tracing::warn!(organisation = %login.org_id, failure = %e, "ID token refused");
-            return Ok(refused(&state, "id-token"));
+            return Ok(refused(state, "id-token"));
         }
     };
     let Some(email) = claims.verified_email() else {
-        return Ok(refused(&state, "email"));
+        return Ok(refused(state, "email"));
     };
     let email = email.trim().to_lowercase();
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     match state.store.sso_for_domain(System::SSO, domain).await? {
         Some((org, _)) if org == login.org_id => {}
-        _ => return Ok(refused(&state, "domain")),
+        _ => return Ok(refused(state, "domain")),
     }
     let user = match state.store.login_lookup(System::LOGIN, &email).await? {
         Some((user, _)) => {
             if user.org_id != login.org_id || user.disabled || user.is_guest {
-                return Ok(refused(&state, "account"));
+                return Ok(refused(state, "account"));
             }
             user
         }
