@@ -102,19 +102,38 @@ impl Peer {
 }
 
 /// One document as a client holds it.
+/// What a replica's document holds, and so what one writer edit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Any document: an edit sets the SLA's `specification` to the edit's number.
+    Plain,
+    /// A risk register: an edit records a new assessment of one of its risks and sets the
+    /// first risk's review frequency to the edit's number (two items of two lists touched).
+    Register,
+    /// An SLA: an edit records a new monthly measurement of one of its KPIs and sets the
+    /// `specification` to the edit's number.
+    Sla,
+}
+
 #[derive(Debug)]
 pub struct Replica {
     pub doc: Automerge,
     pub state: am_sync::State,
     pub id: String,
+    pub shape: Shape,
 }
 
 impl Replica {
     pub fn new(id: &str) -> Replica {
+        Replica::shaped(id, Shape::Plain)
+    }
+
+    pub fn shaped(id: &str, shape: Shape) -> Replica {
         Replica {
             doc: Automerge::new(),
             state: am_sync::State::new(),
             id: id.to_owned(),
+            shape,
         }
     }
 
@@ -152,10 +171,17 @@ impl Replica {
             .context("sync message applies")
     }
 
-    /// The sequence number the writer last wrote (an SLA's `specification`, a field of its
-    /// schema: Concordat refuses keys outside it).
+    /// The sequence number the writer last wrote (in a field of the document's schema:
+    /// Concordat refuses keys outside it).
     pub fn seq(&self) -> u64 {
-        match self.doc.get(ROOT, SEQ_KEY) {
+        let (obj, key) = match self.shape {
+            Shape::Plain | Shape::Sla => (ROOT, SEQ_KEY),
+            Shape::Register => match self.item("risks", 0) {
+                Some(first) => (first, "reviewFrequencyDays"),
+                None => return 0,
+            },
+        };
+        match self.doc.get(obj, key) {
             Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
                 automerge::ScalarValue::Str(n) => n.parse().unwrap_or(0),
                 automerge::ScalarValue::Uint(n) => *n,
@@ -166,11 +192,74 @@ impl Replica {
         }
     }
 
-    /// One writer edit: sets the sequence number.
+    /// One writer edit (see [`Shape`]).
     pub fn edit(&mut self, n: u64) {
+        match self.shape {
+            Shape::Plain => {
+                let mut tx = self.doc.transaction();
+                tx.put(ROOT, SEQ_KEY, n.to_string()).expect("put");
+                tx.commit();
+            }
+            Shape::Register => {
+                let all = self.list("risks");
+                let risks = self.doc.length(&all).max(1) as u64;
+                let risk = self.item("risks", (n % risks) as usize).expect("a risk");
+                let risk_id = self.text(&risk, "id");
+                let first = self.item("risks", 0).expect("a risk");
+                let list = self.list("assessments");
+                let mut tx = self.doc.transaction();
+                let end = tx.length(&list);
+                let a = crate::content::assessment(&format!("bench-{n}"), &risk_id, n);
+                crate::content::insert(&mut tx, &list, end, &a);
+                tx.put(&first, "reviewFrequencyDays", n as i64)
+                    .expect("put");
+                tx.commit();
+            }
+            Shape::Sla => {
+                let all = self.list("kpis");
+                let kpis = self.doc.length(&all).max(1) as u64;
+                let kpi = self.item("kpis", (n % kpis) as usize).expect("a KPI");
+                let kpi_id = self.text(&kpi, "id");
+                let list = self.list("measurements");
+                let mut tx = self.doc.transaction();
+                let end = tx.length(&list);
+                // Far beyond the history's months: (KPI, period) stays unique.
+                let month = n / kpis;
+                let period = format!("{}-{:02}", 2100 + month / 12, month % 12 + 1);
+                let m = crate::content::measurement(&format!("bench-{n}"), &kpi_id, &period);
+                crate::content::insert(&mut tx, &list, end, &m);
+                tx.put(ROOT, SEQ_KEY, n.to_string()).expect("put");
+                tx.commit();
+            }
+        }
+    }
+
+    /// The top-level list `key` (made if missing: the peers start from nothing).
+    pub fn list(&mut self, key: &str) -> automerge::ObjId {
+        if let Ok(Some((automerge::Value::Object(automerge::ObjType::List), o))) =
+            self.doc.get(ROOT, key)
+        {
+            return o;
+        }
         let mut tx = self.doc.transaction();
-        tx.put(ROOT, SEQ_KEY, n.to_string()).expect("put");
+        let o = tx
+            .put_object(ROOT, key, automerge::ObjType::List)
+            .expect("put");
         tx.commit();
+        o
+    }
+
+    fn item(&self, key: &str, i: usize) -> Option<automerge::ObjId> {
+        let (_, list) = self.doc.get(ROOT, key).ok()??;
+        self.doc.get(&list, i).ok()?.map(|(_, o)| o)
+    }
+
+    fn text(&self, obj: &automerge::ObjId, key: &str) -> String {
+        match self.doc.get(obj, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => s.as_str().unwrap_or("").to_owned(),
+            Ok(Some((automerge::Value::Object(_), t))) => self.doc.text(&t).unwrap_or_default(),
+            _ => String::new(),
+        }
     }
 
     pub fn heads(&self) -> Vec<ChangeHash> {

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)] // a benchmark tool: a broken invariant should stop it loudly
 
 mod client;
+mod content;
 mod scenarios;
 mod targets;
 
@@ -39,12 +40,12 @@ enum Cmd {
         /// Servers, in order.
         #[arg(long, value_delimiter = ',', default_value = "node,samod,concordat")]
         servers: Vec<String>,
-        /// Scenarios: fanout, many, idle, history, nodes (Concordat only: two nodes on one
-        /// PostgreSQL).
+        /// Scenarios: fanout, many, idle, history, register, sla, nodes (Concordat only: two
+        /// nodes on one PostgreSQL).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fanout,many,idle,history,nodes"
+            default_value = "fanout,many,idle,history,register,sla,nodes"
         )]
         scenarios: Vec<String>,
         /// A PostgreSQL superuser URL, for the `nodes` scenario (it creates, then drops, a
@@ -83,6 +84,8 @@ struct Sizes {
     history_changes: u64,
     joiners: usize,
     history_edits: u64,
+    register: scenarios::Large,
+    sla: scenarios::Large,
 }
 
 fn main() -> Result<()> {
@@ -112,6 +115,16 @@ fn main() -> Result<()> {
                     history_changes: 2_000,
                     joiners: 20,
                     history_edits: 30,
+                    register: scenarios::Large {
+                        items: 60,
+                        records: 1_000,
+                        changes: 6_000,
+                    },
+                    sla: scenarios::Large {
+                        items: 10,
+                        records: 600,
+                        changes: 610,
+                    },
                 }
             } else {
                 Sizes {
@@ -124,6 +137,16 @@ fn main() -> Result<()> {
                     history_changes: 20_000,
                     joiners: 100,
                     history_edits: 100,
+                    register: scenarios::Large {
+                        items: 300,
+                        records: 5_000,
+                        changes: 30_000,
+                    },
+                    sla: scenarios::Large {
+                        items: 40,
+                        records: 2_400,
+                        changes: 2_440,
+                    },
                 }
             };
             let kinds = servers
@@ -190,6 +213,14 @@ async fn run(
                     scenarios::many_docs(&t, sizes.many_docs, sizes.many_secs, &mut out).await
                 }
                 "idle" => scenarios::idle(&t, sizes.idle, sizes.idle_deadline, &mut out).await,
+                "register" | "sla" => {
+                    let (shape, size) = if scenario == "register" {
+                        (client::Shape::Register, sizes.register)
+                    } else {
+                        (client::Shape::Sla, sizes.sla)
+                    };
+                    scenarios::large(&t, shape, size, 10, sizes.history_edits, &mut out).await
+                }
                 "history" => {
                     scenarios::history(
                         &t,

@@ -7,12 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use automerge::ChangeHash;
+use automerge::transaction::Transactable;
+use automerge::{ChangeHash, ReadDoc};
 use futures_util::StreamExt;
 use sync::codec::Message;
 use tokio::sync::Semaphore;
 
-use crate::client::{Peer, Replica, push, sync_until};
+use crate::client::{Peer, Replica, Shape, push, sync_until};
+use crate::content;
 use crate::targets::{Target, cpu_time, rss};
 
 /// One measured figure.
@@ -219,10 +221,7 @@ async fn open_reader(
     heads: &[ChangeHash],
     deadline: Duration,
 ) -> Result<(Peer, Replica)> {
-    let mut peer = Peer::connect(url).await?;
-    let mut r = Replica::new(id);
-    sync_until(&mut peer, &mut r, true, deadline, |r| r.heads() == heads).await?;
-    Ok((peer, r))
+    open_shaped(url, id, Shape::Plain, heads, deadline).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -636,4 +635,158 @@ pub async fn history(
         p.close().await;
     }
     Ok(())
+}
+
+/// How large a document the `register` and `sla` scenarios build.
+#[derive(Debug, Clone, Copy)]
+pub struct Large {
+    /// Risks, or KPIs.
+    pub items: u64,
+    /// Assessments, or measurements.
+    pub records: u64,
+    /// Changes of history in all (a register's rest are people typing into its risks' controls).
+    pub changes: u64,
+}
+
+/// Fan-out on a large, realistic document (quality.md: "validation cost follows the change,
+/// not the document"): a risk register of `items` risks and `records` assessments built in
+/// `size.changes` changes, or an SLA of `items` KPIs with `records` monthly measurements. Each
+/// edit records an assessment (measurement) and touches a second item; 10 readers, 10 edits/s.
+pub async fn large(
+    t: &Target,
+    shape: Shape,
+    size: Large,
+    readers: usize,
+    edits: u64,
+    out: &mut Vec<Figure>,
+) -> Result<()> {
+    let (kind, what) = match shape {
+        Shape::Register => ("risk-register", "register"),
+        Shape::Sla => ("sla", "SLA"),
+        Shape::Plain => bail!("the large scenario needs a register or an SLA"),
+    };
+    let id = t.new_documents_of(1, kind).await?.remove(0);
+    let mut up = Peer::connect(&t.url().await?).await?;
+    let mut r = Replica::shaped(&id, shape);
+    if t.server_creates() {
+        // The server's new document first: its lists, the register's matrix.
+        sync_until(&mut up, &mut r, true, Duration::from_secs(30), |r| {
+            !r.heads().is_empty() && r.server_has_all()
+        })
+        .await?;
+    }
+    // Build and upload the history in batches (not timed).
+    let began = Instant::now();
+    let (list, record_list) = match shape {
+        Shape::Register => ("risks", "assessments"),
+        _ => ("kpis", "measurements"),
+    };
+    let items = r.list(list);
+    let records = r.list(record_list);
+    let mut made = 0u64;
+    let typing = size.changes.saturating_sub(size.items + size.records);
+    let rest = size.records + typing;
+    let mut recorded = 0u64;
+    let mut step = 0u64;
+    while made < size.items + rest {
+        let batch_end = (made + 2_000).min(size.items + rest);
+        while made < batch_end {
+            let mut tx = r.doc.transaction();
+            if made < size.items {
+                let n = made;
+                let end = tx.length(&items);
+                let v = match shape {
+                    Shape::Register => content::risk(&format!("risk-{n}"), n),
+                    _ => content::kpi(&format!("kpi-{n}"), n),
+                };
+                content::insert(&mut tx, &items, end, &v);
+            } else {
+                // Records spread evenly through the typing.
+                let due = (step + 1) * size.records / rest.max(1);
+                step += 1;
+                if due > recorded {
+                    let n = recorded;
+                    recorded += 1;
+                    let end = tx.length(&records);
+                    let v = match shape {
+                        Shape::Register => content::assessment(
+                            &format!("a-{n}"),
+                            &format!("risk-{}", n % size.items),
+                            n,
+                        ),
+                        _ => {
+                            let month = n / size.items;
+                            content::measurement(
+                                &format!("m-{n}"),
+                                &format!("kpi-{}", n % size.items),
+                                &format!("{}-{:02}", 2021 + month / 12, month % 12 + 1),
+                            )
+                        }
+                    };
+                    content::insert(&mut tx, &records, end, &v);
+                } else {
+                    // Someone typing a few words into a risk's controls.
+                    let k = step % size.items.max(1);
+                    if let Ok(Some((_, risk))) = tx.get(&items, k as usize)
+                        && let Ok(Some((_, text))) = tx.get(&risk, "controls")
+                    {
+                        let at = tx.length(&text);
+                        tx.splice_text(&text, at, 0, " Reviewed.")?;
+                    }
+                }
+            }
+            tx.commit();
+            made += 1;
+        }
+        sync_until(
+            &mut up,
+            &mut r,
+            false,
+            Duration::from_secs(300),
+            Replica::server_has_all,
+        )
+        .await
+        .with_context(|| format!("uploading the {what} ({made} changes so far)"))?;
+    }
+    let expected = r.heads();
+    let last_seq = r.seq();
+    up.close().await;
+    drop(r);
+    out.push(Figure::ms(
+        &format!(
+            "{what} ({} + {}, {} changes): built and uploaded",
+            size.items, size.records, size.changes
+        ),
+        began.elapsed(),
+    ));
+
+    let urls = t.urls(readers + 1).await?;
+    let mut rs = Vec::new();
+    for url in &urls[1..] {
+        rs.push(open_shaped(url, &id, shape, &expected, Duration::from_secs(120)).await?);
+    }
+    let w = open_shaped(&urls[0], &id, shape, &expected, Duration::from_secs(120)).await?;
+    let name = format!(
+        "fan-out on a {what} of {} + {} ({readers} readers, 10/s)",
+        size.items, size.records
+    );
+    let kept = fan_out(t, &name, w, rs, Edits::new(last_seq, edits), 10.0, out).await?;
+    for (p, _) in kept {
+        p.close().await;
+    }
+    Ok(())
+}
+
+/// A reader of a shaped document that waits until it holds `heads`.
+async fn open_shaped(
+    url: &str,
+    id: &str,
+    shape: Shape,
+    heads: &[ChangeHash],
+    deadline: Duration,
+) -> Result<(Peer, Replica)> {
+    let mut peer = Peer::connect(url).await?;
+    let mut r = Replica::shaped(id, shape);
+    sync_until(&mut peer, &mut r, true, deadline, |r| r.heads() == heads).await?;
+    Ok((peer, r))
 }

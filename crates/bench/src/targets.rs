@@ -206,13 +206,18 @@ impl Target {
     /// `n` document ids. Concordat creates them over REST with their initial content (sync
     /// never creates a document there); the peers learn a document from its writer's first sync.
     pub async fn new_documents(&self, n: usize) -> Result<Vec<String>> {
+        self.new_documents_of(n, "sla").await
+    }
+
+    /// `n` document ids of `kind` (Concordat's kinds: `sla`, `risk-register`, …).
+    pub async fn new_documents_of(&self, n: usize, kind: &str) -> Result<Vec<String>> {
         if !self.server_creates() {
             return Ok((0..n).map(|_| crate::client::new_document_id()).collect());
         }
         self.post_many(n, "id", |i| {
             (
                 "/api/documents",
-                json!({"space_id": self.space, "kind": "sla", "title": format!("bench {i}")}),
+                json!({"space_id": self.space, "kind": kind, "title": format!("bench {i}")}),
             )
         })
         .await

@@ -31,6 +31,11 @@ pub const RELAY_SECONDS: &str = "concordat_relay_lag_seconds";
 /// change the server made on someone's behalf).
 pub const REFUSALS: &str = "concordat_refusals_total";
 
+/// Changes checked against their document's schema, by how: `incremental` (from what the change
+/// touched) or `whole` (the whole document: a document's first change after loading, removals,
+/// renamed ids, a register's matrix). Many `whole` on a busy server means CPU going to it.
+pub const VALIDATIONS: &str = "concordat_validations_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use. `None` if another recorder was installed
@@ -83,6 +88,10 @@ fn describe() {
         "Time to commit live changes."
     );
     describe_counter!(REFUSALS, "Changes refused, by reason and path.");
+    describe_counter!(
+        VALIDATIONS,
+        "Changes checked against their schema, incrementally or whole."
+    );
     describe_histogram!(
         RELAY_SECONDS,
         Unit::Seconds,
@@ -108,4 +117,10 @@ pub fn committed(documents: usize, failed: usize, took: Duration) {
         metrics::counter!(COMMIT_FAILURES).increment(failed as u64);
     }
     metrics::histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
+}
+
+/// A change checked against its document's schema, from its parts or `whole`.
+pub fn validated(whole: bool) {
+    let how = if whole { "whole" } else { "incremental" };
+    metrics::counter!(VALIDATIONS, "how" => how).increment(1);
 }

@@ -141,8 +141,11 @@ struct Batch {
     requests: Vec<u64>,
 }
 
-/// Checks a document after a peer's changes were applied; `Err` explains the refusal.
-pub type Validator = Box<dyn Fn(&Automerge) -> Result<(), String> + Send + Sync>;
+/// Checks a document after a peer's changes were applied on top of the given heads; `Err`
+/// explains the refusal. Called with every change the document takes, in order (those stored
+/// by another node too, whose verdict is ignored), so it may keep what it learnt of the
+/// document between calls and judge each change by what it touched.
+pub type Validator = Box<dyn FnMut(&Automerge, &[ChangeHash]) -> Result<(), String> + Send + Sync>;
 
 /// One document being synced.
 pub struct Room {
@@ -395,6 +398,10 @@ impl Room {
         }
         let heads = self.doc.get_heads();
         if heads != before {
+            if let Some(validate) = &mut self.validator {
+                // Accepted by the node that stored it; the validator only follows.
+                let _ = validate(&self.doc, &before);
+            }
             self.persisted_heads = heads;
             // Every peer may now lack something.
             self.dirty.extend(self.peers.keys().copied());
@@ -506,7 +513,7 @@ impl Room {
     /// are returned), must stay within what the user may edit, and the document must still
     /// satisfy its schema. `Err` is the refusal to send; the caller rolls back.
     fn admit(
-        &self,
+        &mut self,
         before: &[ChangeHash],
         user: UserKey,
         edit: &Edit,
@@ -557,8 +564,8 @@ impl Room {
             };
             within(&self.doc, before, lists, user, &owner).map_err(Refusal::OutOfScope)?;
         }
-        if let Some(validate) = &self.validator
-            && let Err(why) = validate(&self.doc)
+        if let Some(validate) = &mut self.validator
+            && let Err(why) = validate(&self.doc, before)
         {
             return Err(Refusal::Schema(why));
         }

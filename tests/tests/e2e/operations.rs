@@ -47,6 +47,9 @@ async fn metrics_count_what_happened(backend: Backend) {
     r.settle(&mut c).await;
     r.set_risk_text(0, "controls", "Counted");
     assert!(r.settle(&mut c).await.is_empty());
+    // A second: checked from what it touched (the first built the room's index).
+    r.set_risk_text(0, "controls", "Counted twice");
+    assert!(r.settle(&mut c).await.is_empty());
     // A second peer that stays open while the first is refused.
     let mut other = SyncClient::connect(&s, &arun, "arun-watching").await;
     let mut watching = Replica::new(&doc);
@@ -80,6 +83,17 @@ async fn metrics_count_what_happened(backend: Backend) {
         Some(1.0),
         "{after}"
     );
+    for how in ["whole", "incremental"] {
+        assert!(
+            sample(
+                &after,
+                "concordat_validations_total",
+                &[&format!("how=\"{how}\"")]
+            )
+            .is_some_and(|n| n >= 1.0),
+            "{how}\n{after}"
+        );
+    }
     assert_eq!(
         sample(&after, "concordat_sync_connections", &[]),
         Some(1.0),

@@ -73,17 +73,9 @@ const OTHER_VALUE_CHARS: usize = 8;
 
 /// Checks every text against its kind's limit and the document against its total.
 pub fn check(json: &Value, limits: &Limits) -> Result<(), Vec<Problem>> {
-    let mut problems = Vec::new();
-    let mut total = 0usize;
-    walk(json, "", None, limits, &mut total, &mut problems);
-    if total > limits.document_chars {
-        problems.push(Problem {
-            path: String::new(),
-            message: format!(
-                "the document would hold about {total} characters; at most {} are allowed",
-                limits.document_chars
-            ),
-        });
+    let mut problems = texts(json, limits);
+    if let Some(p) = total(size(json), limits) {
+        problems.push(p);
     }
     if problems.is_empty() {
         Ok(())
@@ -92,18 +84,45 @@ pub fn check(json: &Value, limits: &Limits) -> Result<(), Vec<Problem>> {
     }
 }
 
-fn walk(
-    v: &Value,
-    path: &str,
-    key: Option<&str>,
-    limits: &Limits,
-    total: &mut usize,
-    problems: &mut Vec<Problem>,
-) {
+/// Every text over its kind's limit (at most ten are reported), by path.
+pub fn texts(json: &Value, limits: &Limits) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    walk(json, "", None, limits, &mut problems);
+    problems
+}
+
+/// The problem with a document of `chars` characters (as [`size`] counts them), if too large.
+pub fn total(chars: usize, limits: &Limits) -> Option<Problem> {
+    (chars > limits.document_chars).then(|| Problem {
+        path: String::new(),
+        message: format!(
+            "the document would hold about {chars} characters; at most {} are allowed",
+            limits.document_chars
+        ),
+    })
+}
+
+/// What a value counts for against [`Limits::document_chars`]: its texts' characters, its
+/// keys' characters, and [`OTHER_VALUE_CHARS`] for every other value, list and map. Additive:
+/// a map counts the sum of its entries plus its own, so a document's size can be kept up to
+/// date entry by entry.
+pub fn size(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.chars().count(),
+        Value::Array(items) => items
+            .iter()
+            .fold(OTHER_VALUE_CHARS, |n, i| n.saturating_add(size(i))),
+        Value::Object(map) => map.iter().fold(OTHER_VALUE_CHARS, |n, (k, i)| {
+            n.saturating_add(k.chars().count()).saturating_add(size(i))
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => OTHER_VALUE_CHARS,
+    }
+}
+
+fn walk(v: &Value, path: &str, key: Option<&str>, limits: &Limits, problems: &mut Vec<Problem>) {
     match v {
         Value::String(s) => {
             let chars = s.chars().count();
-            *total = total.saturating_add(chars);
             let limit = if key.is_some_and(|k| SHORT.contains(&k)) {
                 limits.short_text_chars
             } else {
@@ -117,27 +136,22 @@ fn walk(
             }
         }
         Value::Array(items) => {
-            *total = total.saturating_add(OTHER_VALUE_CHARS);
             for (i, item) in items.iter().enumerate() {
                 // An item of a list of texts is held to its list's limit.
-                walk(item, &format!("{path}[{i}]"), key, limits, total, problems);
+                walk(item, &format!("{path}[{i}]"), key, limits, problems);
             }
         }
         Value::Object(map) => {
-            *total = total.saturating_add(OTHER_VALUE_CHARS);
             for (k, item) in map {
                 let p = if path.is_empty() {
                     k.clone()
                 } else {
                     format!("{path}.{k}")
                 };
-                *total = total.saturating_add(k.chars().count());
-                walk(item, &p, Some(k), limits, total, problems);
+                walk(item, &p, Some(k), limits, problems);
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {
-            *total = total.saturating_add(OTHER_VALUE_CHARS);
-        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 

@@ -9,10 +9,12 @@
 //! - [`meeting`]: attendees, agenda, decisions, actions linked to risks and KPIs.
 //! - [`changes`]: the change report between two versions ("what changed since the last report").
 //! - [`check`]: problems found by each document's `check()`, each with the JSON path at fault.
+//! - [`incremental`]: the same checks on a live document, at the cost of what a change touched.
 
 pub mod agreement;
 pub mod changes;
 pub mod check;
+pub mod incremental;
 pub mod limits;
 pub mod meeting;
 pub mod risk;
@@ -97,9 +99,40 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Vec<Problem> 
 }
 
 /// A document's JSON form: maps as objects, lists as arrays, text objects and strings as
-/// strings (the JS client writes strings as text objects; both read the same).
+/// strings (the JS client writes strings as text objects; both read the same); where values
+/// conflict, automerge's winner, as `automerge::AutoSerde` writes it.
 pub fn to_json(doc: &impl ReadDoc) -> Value {
-    serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(Value::Null)
+    object_json(doc, &automerge::ROOT, ObjType::Map)
+}
+
+/// The JSON form of one object of a document of type `typ`, as [`to_json`] writes it within
+/// the whole: what [`incremental`] reads of the parts a change touched.
+pub fn object_json(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> Value {
+    // The range iterators walk an object once; reading a list element by element seeks each
+    // index from the start (quadratic on a list of thousands).
+    let value = |v: automerge::Value<'_>, o: ObjId| match v {
+        automerge::Value::Object(t) => object_json(doc, &o, t),
+        automerge::Value::Scalar(s) => serde_json::to_value(&*s).unwrap_or(Value::Null),
+    };
+    match typ {
+        ObjType::Map | ObjType::Table => Value::Object(
+            doc.map_range(obj, ..)
+                .map(|item| {
+                    let o = item.id();
+                    (item.key.into_owned(), value(item.value.into_value(), o))
+                })
+                .collect(),
+        ),
+        ObjType::List => Value::Array(
+            doc.list_range(obj, ..)
+                .map(|item| {
+                    let o = item.id();
+                    value(item.value.into_value(), o)
+                })
+                .collect(),
+        ),
+        ObjType::Text => Value::String(doc.text(obj).unwrap_or_default()),
+    }
 }
 
 /// The top-level keys a document of `kind` may hold: its content's fields and the schema tag
@@ -140,7 +173,7 @@ pub fn read(kind: DocumentKind, doc: &impl ReadDoc) -> Result<Content, Vec<Probl
     read_json(kind, to_json(doc))
 }
 
-fn read_json(kind: DocumentKind, json: Value) -> Result<Content, Vec<Problem>> {
+pub(crate) fn read_json(kind: DocumentKind, json: Value) -> Result<Content, Vec<Problem>> {
     let tag = format!("concordat/{}", kind.as_str());
     if json.get("schema").and_then(Value::as_str) != Some(tag.as_str()) {
         return Err(problem("schema", format!("must be {tag:?}")));

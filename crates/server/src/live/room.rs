@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use automerge::{ActorId, Automerge};
+use automerge::{ActorId, Automerge, ChangeHash};
 use domain::DocumentId;
 use store::System;
 use sync::codec::{self, Message};
@@ -82,7 +82,7 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
         .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
     let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
     if let Some(kind) = content.kind {
-        let limits = hub.limits.document;
+        let mut checker = domain::documents::incremental::Checker::new(kind, hub.limits.document);
         room = room
             .with_root_keys(domain::documents::root_keys(kind))
             .with_max_ops(hub.limits.max_change_ops)
@@ -91,23 +91,24 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
                     .iter()
                     .map(|k| (*k).to_owned()),
             )
-            .with_validator(Box::new(move |doc: &Automerge| {
-                domain::documents::read_within(kind, doc, &limits)
-                    .map(|_| ())
-                    .map_err(|problems| {
-                        problems
-                            .iter()
-                            .take(3)
-                            .map(|p| {
-                                if p.path.is_empty() {
-                                    p.message.clone()
-                                } else {
-                                    format!("{}: {}", p.path, p.message)
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
+            .with_validator(Box::new(move |doc: &Automerge, before: &[ChangeHash]| {
+                let whole = checker.counts().whole;
+                let verdict = checker.check(doc, before);
+                crate::metrics::validated(checker.counts().whole > whole);
+                verdict.map_err(|problems| {
+                    problems
+                        .iter()
+                        .take(3)
+                        .map(|p| {
+                            if p.path.is_empty() {
+                                p.message.clone()
+                            } else {
+                                format!("{}: {}", p.path, p.message)
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
             }));
     }
     let mut task = RoomTask {

@@ -141,10 +141,12 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
         doc,
         [(ActorId::from(&[9u8; 16][..]), [9u8; 16])],
     )
-    .with_validator(Box::new(|d: &Automerge| match d.get(ROOT, "title") {
-        Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
-        _ => Err("title: must be text".into()),
-    }));
+    .with_validator(Box::new(
+        |d: &Automerge, _: &[automerge::ChangeHash]| match d.get(ROOT, "title") {
+            Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
+            _ => Err("title: must be text".into()),
+        },
+    ));
     room.handle(Input::Join {
         conn: 1,
         peer_id: "reader".into(),
