@@ -40,12 +40,12 @@ enum Cmd {
         /// Servers, in order.
         #[arg(long, value_delimiter = ',', default_value = "node,samod,concordat")]
         servers: Vec<String>,
-        /// Scenarios: fanout, many, idle, history, register, sla, nodes (Concordat only: two
-        /// nodes on one PostgreSQL).
+        /// Scenarios: fanout, pair, many, idle, history, register, sla, nodes (Concordat only:
+        /// two nodes on one PostgreSQL).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fanout,many,idle,history,register,sla,nodes"
+            default_value = "fanout,pair,many,idle,history,register,sla,nodes"
         )]
         scenarios: Vec<String>,
         /// A PostgreSQL superuser URL, for the `nodes` scenario (it creates, then drops, a
@@ -209,6 +209,8 @@ async fn run(
                     scenarios::fanout(&t, sizes.fanout_readers, sizes.fanout_edits, 10.0, &mut out)
                         .await
                 }
+                // Two clients: one writer, one reader (the write path's own tail).
+                "pair" => scenarios::fanout(&t, 1, sizes.fanout_edits * 3, 10.0, &mut out).await,
                 "many" => {
                     scenarios::many_docs(&t, sizes.many_docs, sizes.many_secs, &mut out).await
                 }

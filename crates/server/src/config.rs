@@ -457,6 +457,17 @@ pub struct Config {
     )]
     pub sync_ephemeral_per_sec: u32,
 
+    /// Milliseconds between checkpoints of SQLite's write-ahead log, done in the background so
+    /// that no commit pays for one (0: leave them to SQLite, in the writer, at 16 000 pages).
+    /// Ignored on PostgreSQL.
+    #[arg(
+        long,
+        env = "CONCORDAT_SQLITE_CHECKPOINT_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub sqlite_checkpoint_ms: u64,
+
     /// Most documents whose pending changes share one database transaction (group commit
     /// across documents).
     #[arg(

@@ -157,6 +157,10 @@ pub async fn serve(
     use tower::Service as _;
 
     let hub = state.hub.clone();
+    let checkpoints = tokio::spawn(checkpoints(
+        state.store.clone(),
+        state.config.sqlite_checkpoint_ms,
+    ));
     let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
     let mut make = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     // Several nodes on one PostgreSQL: hear the others' commits and access events.
@@ -207,6 +211,7 @@ pub async fn serve(
     hub.begin_shutdown();
     stop_tx.send_replace(true);
     relay.abort();
+    checkpoints.abort();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })
@@ -250,4 +255,21 @@ pub async fn shutdown_signal() {
 /// How long to wait for a request before giving up on it.
 pub fn request_timeout(config: &Config) -> Duration {
     Duration::from_secs(config.request_timeout_secs.max(1))
+}
+
+/// Checkpoints the database every `every_ms` (SQLite's write-ahead log; see
+/// `store::Store::checkpoint`), so commits never wait for one. A failure is logged and tried
+/// again next time: the log keeps everything meanwhile.
+async fn checkpoints(store: Arc<dyn store::Store>, every_ms: u64) {
+    if every_ms == 0 || store.backend() != store::Backend::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "checkpointing the write-ahead log failed");
+        }
+    }
 }

@@ -115,6 +115,13 @@ pub trait Store:
     /// What several server nodes share through this database (PostgreSQL); `None` for a
     /// database that serves one node (SQLite).
     fn cluster(&self) -> Option<&dyn Cluster>;
+
+    /// Folds what was committed into the database file, off the write path. SQLite: a passive
+    /// checkpoint of the write-ahead log on a reader connection, which waits for nobody; the
+    /// writer's own automatic checkpoints start only far beyond what this keeps up with, so a
+    /// commit does not pay for copying and syncing the database file. The server calls it
+    /// periodically. PostgreSQL checkpoints itself: nothing to do.
+    async fn checkpoint(&self) -> Result<()>;
 }
 
 /// A principal for acting as `user` outside a request (provisioning, the CLI, tests): opens a

@@ -145,6 +145,10 @@ macro_rules! impl_store {
             fn cluster(&self) -> Option<&dyn $crate::Cluster> {
                 self.cluster_handle()
             }
+
+            async fn checkpoint(&self) -> $crate::Result<()> {
+                self.checkpoint_log().await
+            }
         }
     };
 }

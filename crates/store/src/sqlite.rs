@@ -23,6 +23,10 @@ pub struct SqliteOptions {
     pub max_readers: u32,
 }
 
+/// Pages of write-ahead log (4 KiB each) past which the writer checkpoints in the foreground:
+/// 16 times SQLite's default, reached only if periodic checkpoints stop.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
@@ -38,9 +42,16 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // The writer checkpoints on its own only past WRITER_CHECKPOINT_PAGES (a backstop
+        // should nobody call `checkpoint`); below that the log is folded in by `checkpoint`,
+        // off the commit path.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(connect.clone())
+            .connect_with(
+                connect
+                    .clone()
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()),
+            )
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_readers.max(1))
@@ -53,6 +64,13 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn checkpoint_log(&self) -> Result<()> {
+        sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(&self.reader)
             .await?;
         Ok(())
     }

@@ -169,6 +169,8 @@ pub struct Room {
     dirty: BTreeSet<ConnId>,
     /// The document's schema, checked after every message that changes it.
     validator: Option<Validator>,
+    /// The validator has seen the document as loaded ([`Room::prepare`]).
+    prepared: bool,
     /// Top-level keys only the server writes (on a user's behalf, after its own checks): a
     /// peer's change touching one is refused whatever its access.
     reserved: Vec<String>,
@@ -212,6 +214,7 @@ impl Room {
             next_batch: 1,
             dirty: BTreeSet::new(),
             validator: None,
+            prepared: false,
             reserved: Vec::new(),
             max_ops: 0,
             root_keys: None,
@@ -260,6 +263,26 @@ impl Room {
 
     pub fn peer_count(&self) -> usize {
         self.peers.len()
+    }
+
+    /// Shows the validator the document as it is, once per room, so that it can learn it (an
+    /// incremental validator builds its index) before the first change arrives rather than on
+    /// it. For the runtime to call when nothing is waiting; true if it did some work.
+    pub fn prepare(&mut self) -> bool {
+        if self.prepared || !self.is_settled() {
+            return false;
+        }
+        self.prepared = true;
+        let heads = self.doc.get_heads();
+        match &mut self.validator {
+            Some(validate) => {
+                // A document that does not satisfy its schema as stored is still served; its
+                // next change is judged as before.
+                let _ = validate(&self.doc, &heads);
+                true
+            }
+            None => false,
+        }
     }
 
     /// True when everything applied has been persisted and nothing is queued.

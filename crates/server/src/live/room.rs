@@ -153,6 +153,12 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
                 }
             }
         } else {
+            if rx.is_empty() {
+                // A quiet moment with someone here: let the schema check learn the document
+                // now (on a large register ~0.1 s, once per load) rather than on the first
+                // person's edit.
+                room.prepare();
+            }
             rx.recv().await
         };
         let Some(msg) = msg else {

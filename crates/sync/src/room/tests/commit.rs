@@ -262,3 +262,30 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
     )));
     assert_eq!(room.document().get_heads(), heads);
 }
+
+#[test]
+fn the_validator_learns_the_document_once_before_any_change() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "register").unwrap();
+    let doc = Automerge::load(&base.save()).unwrap();
+    let heads = doc.get_heads();
+    let mut room = Room::new("server".into(), "doc".into(), doc, []).with_validator(Box::new(
+        move |d: &Automerge, before: &[automerge::ChangeHash]| {
+            assert_eq!(
+                before,
+                d.get_heads(),
+                "shown the document as it is, with no change"
+            );
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        },
+    ));
+    assert!(room.prepare());
+    assert!(!room.prepare(), "once per room");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(room.document().get_heads(), heads);
+}
