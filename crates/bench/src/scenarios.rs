@@ -542,15 +542,9 @@ pub async fn history(
     for i in 1..=changes {
         r.edit(base + i);
     }
-    sync_until(
-        &mut up,
-        &mut r,
-        false,
-        Duration::from_secs(300),
-        Replica::server_has_all,
-    )
-    .await
-    .context("uploading the history")?;
+    upload(&mut up, &mut r)
+        .await
+        .context("uploading the history")?;
     let expected = r.heads();
     let last_seq = r.seq();
     up.close().await;
@@ -738,15 +732,9 @@ pub async fn large(
             tx.commit();
             made += 1;
         }
-        sync_until(
-            &mut up,
-            &mut r,
-            false,
-            Duration::from_secs(300),
-            Replica::server_has_all,
-        )
-        .await
-        .with_context(|| format!("uploading the {what} ({made} changes so far)"))?;
+        upload(&mut up, &mut r)
+            .await
+            .with_context(|| format!("uploading the {what} ({made} changes so far)"))?;
     }
     let expected = r.heads();
     let last_seq = r.seq();
@@ -775,6 +763,18 @@ pub async fn large(
         p.close().await;
     }
     Ok(())
+}
+
+/// Sends the server everything the replica holds (not timed: up to 5 minutes).
+async fn upload(peer: &mut Peer, r: &mut Replica) -> Result<()> {
+    sync_until(
+        peer,
+        r,
+        false,
+        Duration::from_secs(300),
+        Replica::server_has_all,
+    )
+    .await
 }
 
 /// A reader of a shaped document that waits until it holds `heads`.
