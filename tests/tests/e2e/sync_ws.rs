@@ -408,6 +408,68 @@ async fn schema_violations_are_refused_and_valid_edits_go_through(backend: Backe
     assert_eq!(register.risks.len(), 11);
     assert!(register.risks.iter().any(|r| r.id == "r1"));
     assert_eq!(rb.doc.get_heads(), stored.get_heads());
+
+    // From here the room judges each change by what it touched (its index was built on the
+    // valid risk): what only the whole register knows is still refused — an assessment of a
+    // risk that does not exist, a second risk "r1" — and an assessment of r1 goes through.
+    let assessment = |id: &str, risk: &str| {
+        serde_json::json!({
+            "id": id, "riskId": risk, "kind": "current", "likelihood": 2, "impact": 3,
+            "date": "2026-12-06", "assessor": "Ben"
+        })
+    };
+    let cases = [
+        (
+            "assessments",
+            assessment("e2e-a1", "no-such-risk"),
+            Some("riskId"),
+        ),
+        ("risks", risk.clone(), Some("used twice")),
+        ("assessments", assessment("e2e-a2", "r1"), None),
+    ];
+    for (n, (list, item, refused)) in cases.into_iter().enumerate() {
+        let mut b = SyncClient::connect(&s, &ben, &format!("peer-partner-{n}")).await;
+        let mut rb = Replica::new(&doc);
+        rb.settle(&mut b).await;
+        let before = stored_heads(&s, &doc).await;
+        let (_, obj) = rb.doc.get(automerge::ROOT, list).unwrap().unwrap();
+        let end = rb.doc.length(&obj);
+        domain::documents::insert_json(&mut rb.doc, &obj, end, &item).unwrap();
+        let heard = rb.settle(&mut b).await;
+        let error = heard.iter().find_map(|h| match h {
+            Heard::Msg(Message::Error { message, .. }) => Some(message.clone()),
+            _ => None,
+        });
+        match refused {
+            Some(why) => {
+                assert!(
+                    error.as_deref().is_some_and(|m| m.contains(why)),
+                    "{list}: {heard:?}"
+                );
+                assert_eq!(stored_heads(&s, &doc).await, before, "nothing stored");
+            }
+            None => {
+                assert!(error.is_none(), "{heard:?}");
+                assert_eq!(stored_heads(&s, &doc).await, rb.doc.get_heads());
+            }
+        }
+    }
+    // Judged from their parts, not by the whole-document check (which would also refuse them).
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let incremental: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("concordat_validations_total{how=\"incremental\"}"))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .unwrap_or(0.0);
+    assert!(incremental >= 3.0, "{metrics}");
     s.stop().await;
 }
 
