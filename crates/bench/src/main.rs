@@ -203,7 +203,12 @@ async fn run(
                 record(kind, out, &mut order, &mut figures);
                 continue;
             }
-            let t = Target::start(kind, &work, &node_dir).await?;
+            let extra = if scenario == "idle" {
+                scenarios::IDLE_ENV
+            } else {
+                &[]
+            };
+            let t = Target::start(kind, &work, &node_dir, extra).await?;
             let result = match scenario.as_str() {
                 "fanout" => {
                     scenarios::fanout(&t, sizes.fanout_readers, sizes.fanout_edits, 10.0, &mut out)

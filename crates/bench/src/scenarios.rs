@@ -440,8 +440,14 @@ pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>
     Ok(())
 }
 
+/// How long the idle scenario's connections stay quiet before memory is measured again.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// What the idle scenario's Concordat is started with: quiet documents let go after 2 s.
+pub const IDLE_ENV: &[(&str, &str)] = &[("CONCORDAT_SYNC_HIBERNATE_AFTER_SECS", "2")];
+
 /// Idle connections: `n` connections, each on its own small document; time to connect them all
-/// and the server's resident memory per connection.
+/// and the server's resident memory per connection, then again after they have been quiet.
 pub async fn idle(t: &Target, n: usize, deadline: Duration, out: &mut Vec<Figure>) -> Result<()> {
     let name = format!("idle ({n} connections, own doc each)");
     let ids = t.new_documents(n).await?;
@@ -513,6 +519,18 @@ pub async fn idle(t: &Target, n: usize, deadline: Duration, out: &mut Vec<Figure
     let per = rss1.saturating_sub(rss0) as f64 / connected.max(1) as f64 / 1024.0;
     out.push(Figure::num(
         &format!("{name}: server memory per connection"),
+        per,
+        format!("{per:.1} KB"),
+    ));
+    // Everyone stays connected and quiet: a server that lets go of quiet documents (Concordat
+    // is started with CONCORDAT_SYNC_HIBERNATE_AFTER_SECS=2 here) holds less.
+    tokio::time::sleep(QUIET).await;
+    let per = rss(t.pid()).saturating_sub(rss0) as f64 / connected.max(1) as f64 / 1024.0;
+    out.push(Figure::num(
+        &format!(
+            "{name}: server memory per connection, {} s later",
+            QUIET.as_secs()
+        ),
         per,
         format!("{per:.1} KB"),
     ));

@@ -70,7 +70,14 @@ fn sibling_binary(name: &str) -> Result<PathBuf> {
 pub const CONCORDAT_UNLOAD_SECS: u64 = 1;
 
 impl Target {
-    pub async fn start(kind: Kind, work: &Path, node_dir: &Path) -> Result<Target> {
+    /// `extra`: more environment for Concordat unless the caller's own sets it (the peers take
+    /// none).
+    pub async fn start(
+        kind: Kind,
+        work: &Path,
+        node_dir: &Path,
+        extra: &[(&str, &str)],
+    ) -> Result<Target> {
         let port = free_port()?;
         let dir = work.join(format!("{}-{port}", kind.name()));
         std::fs::create_dir_all(&dir)?;
@@ -95,7 +102,9 @@ impl Target {
                 let env = concordat_env(&dir, port);
                 seed_demo(&env).await?;
                 let mut c = Command::new(sibling_binary("concordat")?);
-                c.arg("serve").envs(env);
+                // The caller's own environment wins (to compare, e.g. with hibernation off).
+                let extra = extra.iter().filter(|(k, _)| std::env::var_os(k).is_none());
+                c.arg("serve").envs(env).envs(extra.copied());
                 c
             }
         };

@@ -439,6 +439,17 @@ pub struct Config {
     )]
     pub sync_unload_after_secs: u64,
 
+    /// Seconds a document stays in memory while every peer on it is quiet; then it is dropped
+    /// and read back from the database on the next message (0: never dropped while anyone is
+    /// connected).
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_HIBERNATE_AFTER_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub sync_hibernate_after_secs: u64,
+
     /// Largest presence (`ephemeral`) message, in bytes.
     #[arg(
         long,
@@ -676,6 +687,7 @@ impl Config {
             max_ephemeral_bytes: self.sync_max_ephemeral_bytes,
             max_change_ops: self.sync_max_change_ops,
             unload_after: Duration::from_secs(self.sync_unload_after_secs),
+            hibernate_after: Duration::from_secs(self.sync_hibernate_after_secs),
             document: self.document_limits(),
         }
     }

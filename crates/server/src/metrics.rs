@@ -36,6 +36,10 @@ pub const REFUSALS: &str = "concordat_refusals_total";
 /// renamed ids, a register's matrix). Many `whole` on a busy server means CPU going to it.
 pub const VALIDATIONS: &str = "concordat_validations_total";
 
+/// Rooms that let go of their document while peers stayed connected and quiet, and rooms
+/// that loaded it back (`event`: `hibernated`, `woken`).
+pub const HIBERNATIONS: &str = "concordat_room_hibernations_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use. `None` if another recorder was installed
@@ -89,6 +93,10 @@ fn describe() {
     );
     describe_counter!(REFUSALS, "Changes refused, by reason and path.");
     describe_counter!(
+        HIBERNATIONS,
+        "Rooms that dropped their document while quiet, and that loaded it back."
+    );
+    describe_counter!(
         VALIDATIONS,
         "Changes checked against their schema, incrementally or whole."
     );
@@ -123,4 +131,10 @@ pub fn committed(documents: usize, failed: usize, took: Duration) {
 pub fn validated(whole: bool) {
     let how = if whole { "whole" } else { "incremental" };
     metrics::counter!(VALIDATIONS, "how" => how).increment(1);
+}
+
+/// A room let go of its document (`true`) or loaded it back.
+pub fn hibernation(asleep: bool) {
+    let event = if asleep { "hibernated" } else { "woken" };
+    metrics::counter!(HIBERNATIONS, "event" => event).increment(1);
 }

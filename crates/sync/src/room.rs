@@ -117,6 +117,9 @@ pub enum Effect {
     Close { conn: ConnId, reason: Refusal },
     /// A chunk another node stored could not be read ([`Input::Stored`]): report it.
     Unreadable { reason: String },
+    /// The room is hibernating ([`Room::hibernate`]) and an input needs the document: load it
+    /// from storage and hand it to [`Room::wake`]. The input waits, with any after it.
+    Wake,
     /// The outcome of an [`Input::Apply`]: stored (and broadcast), or refused and why.
     Applied {
         request: u64,
@@ -171,6 +174,11 @@ pub struct Room {
     validator: Option<Validator>,
     /// The validator has seen the document as loaded ([`Room::prepare`]).
     prepared: bool,
+    /// The document is dropped ([`Room::hibernate`]); `doc` is an empty stand-in that nothing
+    /// may read until [`Room::wake`].
+    asleep: bool,
+    /// An [`Effect::Wake`] was asked for and not yet answered.
+    waking: bool,
     /// Top-level keys only the server writes (on a user's behalf, after its own checks): a
     /// peer's change touching one is refused whatever its access.
     reserved: Vec<String>,
@@ -215,6 +223,8 @@ impl Room {
             dirty: BTreeSet::new(),
             validator: None,
             prepared: false,
+            asleep: false,
+            waking: false,
             reserved: Vec::new(),
             max_ops: 0,
             root_keys: None,
@@ -269,7 +279,7 @@ impl Room {
     /// incremental validator builds its index) before the first change arrives rather than on
     /// it. For the runtime to call when nothing is waiting; true if it did some work.
     pub fn prepare(&mut self) -> bool {
-        if self.prepared || !self.is_settled() {
+        if self.prepared || self.asleep || !self.is_settled() {
             return false;
         }
         self.prepared = true;
@@ -289,7 +299,53 @@ impl Room {
     pub fn is_settled(&self) -> bool {
         self.inflight.is_none()
             && self.queue.is_empty()
-            && self.doc.get_heads() == self.persisted_heads
+            && (self.asleep || self.doc.get_heads() == self.persisted_heads)
+    }
+
+    /// Drops the document from memory while its peers stay connected and quiet: a room is
+    /// mostly its automerge document, and a meeting's laptops hold documents open for hours
+    /// without touching them. The peers' sync states stay, so when the document is back
+    /// ([`Effect::Wake`], [`Room::wake`]) nobody notices. Only a settled room with every peer
+    /// answered hibernates; false if this one cannot now.
+    pub fn hibernate(&mut self) -> bool {
+        if self.asleep || self.peers.is_empty() || !self.is_settled() || !self.dirty.is_empty() {
+            return false;
+        }
+        self.doc = Automerge::new();
+        self.asleep = true;
+        true
+    }
+
+    /// Whether the document is dropped ([`Room::hibernate`]). The runtime must not read
+    /// [`Room::document`] then (it is an empty stand-in); in particular it must not save it.
+    pub fn is_asleep(&self) -> bool {
+        self.asleep
+    }
+
+    /// The document is back (loaded from storage after [`Effect::Wake`]): the inputs that
+    /// waited for it are handled. Storage may hold more than the room had (another node's
+    /// changes): then every peer is sent what it lacks.
+    pub fn wake(&mut self, doc: Automerge) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if !self.asleep {
+            return out;
+        }
+        self.doc = doc;
+        self.asleep = false;
+        self.waking = false;
+        let heads = self.doc.get_heads();
+        if heads != self.persisted_heads {
+            self.persisted_heads = heads;
+            self.dirty.extend(self.peers.keys().copied());
+        }
+        while self.inflight.is_none()
+            && let Some(input) = self.queue.pop_front()
+        {
+            self.apply(input, &mut out);
+            self.flush(&mut out);
+        }
+        self.flush(&mut out);
+        out
     }
 
     /// Handles one input; returns the effects to perform, in order.
@@ -328,7 +384,13 @@ impl Room {
             | Input::Sync { .. }
             | Input::Apply { .. }
             | Input::Stored { .. }) => {
-                if self.inflight.is_some() {
+                if self.asleep {
+                    self.queue.push_back(sync_input);
+                    if !self.waking {
+                        self.waking = true;
+                        out.push(Effect::Wake);
+                    }
+                } else if self.inflight.is_some() {
                     self.queue.push_back(sync_input);
                 } else {
                     self.apply(sync_input, &mut out);

@@ -524,7 +524,74 @@ async fn a_version_1_document_is_upgraded_on_load(backend: Backend) {
     s.stop().await;
 }
 
+/// A count from the server's `/metrics` (0 if absent).
+async fn metric(s: &TestServer, series: &str) -> f64 {
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Two councils' officers sit on a register without touching it: the room lets go of the
+/// document (its memory) and keeps them connected; the next edit reads it back, and it reaches
+/// the other officer and storage as any edit does.
+async fn a_quiet_room_hibernates_and_wakes_on_the_next_edit(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.sync_hibernate_after_secs = 1).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let mut ca = SyncClient::connect(&s, &arun, "peer-quiet-a").await;
+    let mut ra = Replica::new(&doc);
+    ra.settle(&mut ca).await;
+    let mut cb = SyncClient::connect(&s, &ben, "peer-quiet-b").await;
+    let mut rb = Replica::new(&doc);
+    rb.settle(&mut cb).await;
+    let asleep = "concordat_room_hibernations_total{event=\"hibernated\"}";
+    let woken = "concordat_room_hibernations_total{event=\"woken\"}";
+    for _ in 0..50 {
+        if metric(&s, asleep).await >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(metric(&s, asleep).await >= 1.0, "the quiet room hibernated");
+    assert_eq!(metric(&s, woken).await, 0.0);
+
+    ra.set_risk_text(0, "controls", "edited after a quiet spell");
+    let heard = ra.settle(&mut ca).await;
+    assert!(
+        !heard.iter().any(|h| matches!(h, Heard::Closed(..))),
+        "{heard:?}"
+    );
+    for _ in 0..50 {
+        rb.settle_within(&mut cb, std::time::Duration::from_millis(100))
+            .await;
+        if rb.risk_text(0, "controls").as_deref() == Some("edited after a quiet spell") {
+            break;
+        }
+    }
+    assert_eq!(
+        rb.risk_text(0, "controls").as_deref(),
+        Some("edited after a quiet spell"),
+        "the other officer has the edit"
+    );
+    assert!(metric(&s, woken).await >= 1.0, "woken by the edit");
+    assert_eq!(stored_heads(&s, &doc).await, ra.doc.get_heads());
+    assert_eq!(rb.doc.get_heads(), ra.doc.get_heads());
+    s.stop().await;
+}
+
 on_both_backends!(
+    a_quiet_room_hibernates_and_wakes_on_the_next_edit,
     a_version_1_document_is_upgraded_on_load,
     schema_violations_are_refused_and_valid_edits_go_through,
     partner_councils_edit_one_document_and_converge,

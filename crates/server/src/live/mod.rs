@@ -44,6 +44,8 @@ pub struct SyncLimits {
     pub max_change_ops: u64,
     /// How long a document with no peers stays loaded.
     pub unload_after: Duration,
+    /// How long a document whose peers are all quiet stays in memory (zero: always).
+    pub hibernate_after: Duration,
     /// Text and size limits every change is held to.
     pub document: domain::documents::limits::Limits,
 }

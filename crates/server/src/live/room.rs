@@ -22,21 +22,7 @@ use super::{Hub, RoomMsg};
 
 pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::Receiver<RoomMsg>) {
     let started = std::time::Instant::now();
-    let stored = hub.store.load_content(System::SYNC, id).await;
-    let read = started.elapsed();
-    let loaded = match stored {
-        Ok(Some(content)) => {
-            sync::stored::load(content.chunks.iter().map(|c| sync::stored::Stored {
-                seq: c.seq,
-                snapshot: c.snapshot,
-                data: &c.data,
-            }))
-            .map(|doc| (doc, content))
-            .map_err(|e| e.to_string())
-        }
-        Ok(None) => Err("no such document".to_owned()),
-        Err(e) => Err(e.to_string()),
-    };
+    let (loaded, read) = load(&hub, id).await;
     if let Ok((_, content)) = &loaded {
         tracing::debug!(
             document = %id,
@@ -121,6 +107,7 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
         snapshot_bytes: content.snapshot_bytes(),
         read,
         heard: None,
+        unloadable: false,
     };
     // The stored bytes are in the document now; holding them for the room's life would
     // double its memory.
@@ -160,7 +147,22 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
                 // edit little, and a room nobody edits keeps no index (idle memory).
                 room.prepare();
             }
-            rx.recv().await
+            let hibernate_after = hub.limits.hibernate_after;
+            if hibernate_after.is_zero() || room.is_asleep() || !room.is_settled() {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep(hibernate_after) => {
+                        // Quiet with peers connected: keep them, let go of the document.
+                        task.compact(&room).await;
+                        if room.hibernate() {
+                            crate::metrics::hibernation(true);
+                        }
+                        continue;
+                    }
+                }
+            }
         };
         let Some(msg) = msg else {
             task.compact(&room).await;
@@ -172,6 +174,12 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
             let effects = task.catch_up(&mut room).await;
             task.perform(&mut room, &mut rx, effects).await;
         }
+        if task.unloadable {
+            // Woken and the document could not be read back: its peers were closed (they
+            // reconnect and load it afresh); whoever else waits is told.
+            refuse_all(&hub, id, generation, rx).await;
+            return;
+        }
     }
 }
 
@@ -180,6 +188,30 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
 /// well under a millisecond; an SLA of 40 KPIs × 60 months is ~33 KB (~30 ms), a register of
 /// 5 000 assessments ~100 KB (~90 ms).
 const PREPARE_BYTES: usize = 16 * 1024;
+
+/// Reads the document's stored content and loads it; also how long the read took.
+async fn load(
+    hub: &Hub,
+    id: DocumentId,
+) -> (Result<(Automerge, store::Content), String>, Duration) {
+    let started = std::time::Instant::now();
+    let stored = hub.store.load_content(System::SYNC, id).await;
+    let read = started.elapsed();
+    let loaded = match stored {
+        Ok(Some(content)) => {
+            sync::stored::load(content.chunks.iter().map(|c| sync::stored::Stored {
+                seq: c.seq,
+                snapshot: c.snapshot,
+                data: &c.data,
+            }))
+            .map(|doc| (doc, content))
+            .map_err(|e| e.to_string())
+        }
+        Ok(None) => Err("no such document".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    (loaded, read)
+}
 
 /// Tells whoever is waiting that the document cannot be opened, then goes; a later join tries
 /// again.
@@ -256,6 +288,8 @@ struct RoomTask {
     /// The highest sequence number another node is known to have stored (and when it was
     /// committed), if beyond `read`; or `Some((i64::MAX, _))` when notices may have been missed.
     heard: Option<(i64, Option<domain::Millis>)>,
+    /// A hibernating room's document could not be loaded back: the room gives up.
+    unloadable: bool,
 }
 
 impl RoomTask {
@@ -385,6 +419,26 @@ impl RoomTask {
                 Effect::Unreadable { reason } => {
                     tracing::error!(document = %self.id, %reason, "a stored chunk could not be read");
                 }
+                Effect::Wake => match load(&self.hub, self.id).await.0 {
+                    Ok((doc, content)) => {
+                        crate::metrics::hibernation(false);
+                        self.read = self.read.max(content.last_seq());
+                        self.snapshot_bytes = content.snapshot_bytes();
+                        self.incremental_bytes = content.incremental_bytes();
+                        queue.extend(room.wake(doc));
+                    }
+                    Err(reason) => {
+                        tracing::error!(document = %self.id, %reason, "a hibernating document could not be loaded back");
+                        for (_, out) in self.conns.drain() {
+                            out.close(&sync::Refusal::StorageUnavailable);
+                        }
+                        for (_, reply) in self.replies.drain() {
+                            let _ = reply.send(Err(super::ApplyError::Unavailable));
+                        }
+                        self.unloadable = true;
+                        return;
+                    }
+                },
                 Effect::Applied { request, result } => {
                     if let Some(reply) = self.replies.remove(&request) {
                         if let Err(refusal) = &result {
@@ -449,7 +503,8 @@ impl RoomTask {
     /// Only what this room has read is compacted: if another node has stored more since,
     /// the store leaves everything as it is (that node, or the next, compacts later).
     async fn compact(&mut self, room: &Room) {
-        if !room.is_settled()
+        if room.is_asleep()
+            || !room.is_settled()
             || self.behind()
             || self.incremental_bytes <= self.snapshot_bytes.max(1024)
         {

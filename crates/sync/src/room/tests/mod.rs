@@ -103,6 +103,8 @@ struct Sim {
     next_conn: ConnId,
     fail_percent: u64,
     refusals: usize,
+    /// Times a room let go of its document ([`Room::hibernate`]).
+    hibernations: usize,
 }
 
 const DOC: &str = "doc";
@@ -148,6 +150,7 @@ impl Sim {
             next_conn: 1,
             fail_percent,
             refusals: 0,
+            hibernations: 0,
         }
     }
 
@@ -186,6 +189,12 @@ impl Sim {
                     if let Some(c) = self.clients.iter_mut().find(|c| c.conn == Some(conn)) {
                         c.conn = None;
                     }
+                }
+                Effect::Wake => {
+                    // The runtime reads the document back from storage.
+                    let doc = self.storage.load();
+                    let e = self.nodes[node].room.wake(doc);
+                    self.run_effects(node, e);
                 }
                 Effect::Applied { .. } => unreachable!("the simulation makes no local changes"),
                 Effect::Unreadable { reason } => panic!("a stored chunk did not load: {reason}"),
@@ -347,6 +356,12 @@ impl Sim {
             _ => {
                 if self.rng.chance(30) {
                     self.restart();
+                } else if self.rng.chance(60) {
+                    // A quiet moment: the room drops its document (if it is settled).
+                    let node = self.any_node();
+                    if self.nodes[node].room.hibernate() {
+                        self.hibernations += 1;
+                    }
                 }
             }
         }
@@ -434,6 +449,16 @@ fn run_on(
     }
     sim.settle();
     let server_heads = sim.storage.load().get_heads();
+    for node in &mut sim.nodes {
+        if node.room.is_asleep() {
+            // What the next message would do: it had everything, so waking sends nothing.
+            let e = node.room.wake(sim.storage.load());
+            assert!(
+                e.is_empty(),
+                "a settled room woke with something to say: {e:?}"
+            );
+        }
+    }
     for (n, node) in sim.nodes.iter().enumerate() {
         assert!(node.room.is_settled(), "node {n} settled");
         assert_eq!(
@@ -474,6 +499,14 @@ proptest! {
     #[test]
     fn converge_through_storage_failures_and_restarts(seed in any::<u64>()) {
         run(seed, 400, 3, 1, 20);
+    }
+
+    /// Rooms hibernating at random quiet moments and woken by the next message: the same
+    /// convergence, and hibernation does happen.
+    #[test]
+    fn converge_through_hibernation(seed in any::<u64>()) {
+        let sim = run(seed, 600, 2, 2, 0);
+        prop_assert!(sim.hibernations > 0, "no room hibernated in 600 steps");
     }
 
     /// Two and three nodes over one storage: clients on different nodes converge, through
