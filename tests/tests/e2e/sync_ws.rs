@@ -455,21 +455,8 @@ async fn schema_violations_are_refused_and_valid_edits_go_through(backend: Backe
         }
     }
     // Judged from their parts, not by the whole-document check (which would also refuse them).
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let incremental: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("concordat_validations_total{how=\"incremental\"}"))
-        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
-        .unwrap_or(0.0);
-    assert!(incremental >= 3.0, "{metrics}");
+    let incremental = metric(&s, "concordat_validations_total{how=\"incremental\"}").await;
+    assert!(incremental >= 3.0, "{incremental}");
     s.stop().await;
 }
 
