@@ -116,11 +116,27 @@ async fn settle_until(
     what: &str,
     done: impl Fn(&mut Replica) -> bool,
 ) {
+    settle_until_while(r, c, None, what, done).await;
+}
+
+/// As [`settle_until`], keeping the `sender`'s exchange with its node going meanwhile, as a
+/// real client does: the one message it pushed with its edit may not carry the change (sync
+/// sends only what the server's last summary asked for) and its node then asks for it.
+async fn settle_until_while(
+    r: &mut Replica,
+    c: &mut SyncClient,
+    mut sender: Option<(&mut Replica, &mut SyncClient)>,
+    what: &str,
+    done: impl Fn(&mut Replica) -> bool,
+) {
     for _ in 0..150 {
         if done(r) {
             return;
         }
-        let heard = r.settle_within(c, Duration::from_millis(100)).await;
+        let mut heard = r.settle_within(c, Duration::from_millis(100)).await;
+        if let Some((s, sc)) = sender.as_mut() {
+            heard.extend(s.settle_within(sc, Duration::from_millis(20)).await);
+        }
         assert!(
             !heard.iter().any(|h| matches!(h, Heard::Closed(..))),
             "closed while waiting for {what}: {heard:?}"
@@ -174,15 +190,23 @@ async fn edits_and_access_cross_nodes() {
     // A change through A reaches B's peer live, and back.
     ra.set_risk_text(0, "controls", "agreed through node A");
     ra.push(&mut ca, false).await;
-    settle_until(&mut rb, &mut cb, "A's edit on B", |r| {
-        r.risk_text(0, "controls").as_deref() == Some("agreed through node A")
-    })
+    settle_until_while(
+        &mut rb,
+        &mut cb,
+        Some((&mut ra, &mut ca)),
+        "A's edit on B",
+        |r| r.risk_text(0, "controls").as_deref() == Some("agreed through node A"),
+    )
     .await;
     rb.set_risk_text(1, "controls", "agreed through node B");
     rb.push(&mut cb, false).await;
-    settle_until(&mut ra, &mut ca, "B's edit on A", |r| {
-        r.risk_text(1, "controls").as_deref() == Some("agreed through node B")
-    })
+    settle_until_while(
+        &mut ra,
+        &mut ca,
+        Some((&mut rb, &mut cb)),
+        "B's edit on A",
+        |r| r.risk_text(1, "controls").as_deref() == Some("agreed through node B"),
+    )
     .await;
 
     // Concurrent edits through both nodes, without waiting: equal heads everywhere after.
@@ -214,18 +238,20 @@ async fn edits_and_access_cross_nodes() {
     assert_eq!(ended, 2, "both nodes' listening connections ended");
     ra.set_risk_text(0, "controls", "after the listeners dropped");
     ra.push(&mut ca, false).await;
-    settle_until(
+    settle_until_while(
         &mut rb,
         &mut cb,
+        Some((&mut ra, &mut ca)),
         "the edit made as the listeners dropped",
         |r| r.risk_text(0, "controls").as_deref() == Some("after the listeners dropped"),
     )
     .await;
     rb.set_risk_text(1, "controls", "and back after");
     rb.push(&mut cb, false).await;
-    settle_until(
+    settle_until_while(
         &mut ra,
         &mut ca,
+        Some((&mut rb, &mut cb)),
         "B's edit after the listeners dropped",
         |r| r.risk_text(1, "controls").as_deref() == Some("and back after"),
     )
