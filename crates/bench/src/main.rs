@@ -37,8 +37,13 @@ struct Cli {
 enum Cmd {
     /// Runs the scenarios against each server and prints the comparison.
     Run {
-        /// Servers, in order.
-        #[arg(long, value_delimiter = ',', default_value = "node,samod,concordat")]
+        /// Servers, in order: node, samod, concordat (SQLite), concordat-pg (PostgreSQL, in a
+        /// database of its own made with `--postgres-url`).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "node,samod,concordat,concordat-pg"
+        )]
         servers: Vec<String>,
         /// Scenarios: fanout, pair, many, idle, history, register, sla, nodes (Concordat only:
         /// two nodes on one PostgreSQL).
@@ -48,8 +53,8 @@ enum Cmd {
             default_value = "fanout,pair,many,idle,history,register,sla,nodes"
         )]
         scenarios: Vec<String>,
-        /// A PostgreSQL superuser URL, for the `nodes` scenario (it creates, then drops, a
-        /// database of its own).
+        /// A PostgreSQL superuser URL, for concordat-pg and the `nodes` scenario (each creates,
+        /// then drops, a database of its own).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres_url: String,
         /// Smaller sizes, for a quick look (not the quality.md figures).
@@ -208,7 +213,7 @@ async fn run(
             } else {
                 &[]
             };
-            let t = Target::start(kind, &work, &node_dir, extra).await?;
+            let t = Target::start(kind, &work, &node_dir, extra, postgres_url).await?;
             let result = match scenario.as_str() {
                 "fanout" => {
                     scenarios::fanout(&t, sizes.fanout_readers, sizes.fanout_edits, 10.0, &mut out)
@@ -295,7 +300,7 @@ fn table(
     let peers: Vec<Kind> = kinds
         .iter()
         .copied()
-        .filter(|k| *k != Kind::Concordat)
+        .filter(|k| !k.is_concordat())
         .collect();
     let has_concordat = kinds.contains(&Kind::Concordat);
     let _ = write!(s, "| figure |");

@@ -1,5 +1,6 @@
 //! The servers under test, each a separate process so its CPU time and memory are its own:
 //! Concordat (release binary, SQLite with `synchronous=FULL`, persist-before-broadcast), the
+//! same on PostgreSQL (`concordat-pg`: a fresh database of its own, dropped after), the
 //! reference Node sync server (file-system storage) and samod (file-system storage).
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub enum Kind {
     Node,
     Samod,
     Concordat,
+    /// Concordat on PostgreSQL (one node).
+    ConcordatPg,
 }
 
 impl Kind {
@@ -24,7 +27,13 @@ impl Kind {
             Kind::Node => "node",
             Kind::Samod => "samod",
             Kind::Concordat => "concordat",
+            Kind::ConcordatPg => "concordat-pg",
         }
+    }
+
+    /// Concordat, on either backend.
+    pub fn is_concordat(self) -> bool {
+        matches!(self, Kind::Concordat | Kind::ConcordatPg)
     }
 
     pub fn parse(s: &str) -> Result<Kind> {
@@ -32,7 +41,8 @@ impl Kind {
             "node" => Kind::Node,
             "samod" => Kind::Samod,
             "concordat" => Kind::Concordat,
-            _ => bail!("unknown server {s:?} (node, samod, concordat)"),
+            "concordat-pg" => Kind::ConcordatPg,
+            _ => bail!("unknown server {s:?} (node, samod, concordat, concordat-pg)"),
         })
     }
 }
@@ -46,6 +56,8 @@ pub struct Target {
     http: reqwest::Client,
     token: Option<String>,
     space: Option<String>,
+    /// concordat-pg: its database, dropped when it stops.
+    db: Option<PgDatabase>,
 }
 
 fn free_port() -> Result<u16> {
@@ -71,13 +83,36 @@ pub const CONCORDAT_UNLOAD_SECS: u64 = 1;
 
 impl Target {
     /// `extra`: more environment for Concordat unless the caller's own sets it (the peers take
-    /// none).
+    /// none). `postgres_url`: a superuser URL, for concordat-pg's own database.
     pub async fn start(
         kind: Kind,
         work: &Path,
         node_dir: &Path,
         extra: &[(&str, &str)],
+        postgres_url: &str,
     ) -> Result<Target> {
+        if kind == Kind::ConcordatPg {
+            let db = PgDatabase::create(postgres_url).await?;
+            let started = async {
+                let mut env = concordat_env(Path::new("."), 0);
+                env.retain(|(k, _)| k != "CONCORDAT_DATABASE_URL");
+                env.extend(db.env());
+                seed_demo(&env).await?;
+                Target::concordat_on(&db, "bench", extra).await
+            }
+            .await;
+            return match started {
+                Ok(mut t) => {
+                    t.kind = Kind::ConcordatPg;
+                    t.db = Some(db);
+                    Ok(t)
+                }
+                Err(e) => {
+                    db.drop_db().await;
+                    Err(e)
+                }
+            };
+        }
         let port = free_port()?;
         let dir = work.join(format!("{}-{port}", kind.name()));
         std::fs::create_dir_all(&dir)?;
@@ -98,7 +133,7 @@ impl Target {
                     .arg(dir.join("data"));
                 c
             }
-            Kind::Concordat => {
+            Kind::Concordat | Kind::ConcordatPg => {
                 let env = concordat_env(&dir, port);
                 seed_demo(&env).await?;
                 let mut c = Command::new(sibling_binary("concordat")?);
@@ -111,15 +146,17 @@ impl Target {
         Target::spawn(kind, cmd, port).await
     }
 
-    /// A Concordat node on PostgreSQL, over the database `db` (seeded by the caller).
-    async fn concordat_on(db: &PgDatabase, name: &str) -> Result<Target> {
+    /// A Concordat node on PostgreSQL, over the database `db` (seeded by the caller); `extra`
+    /// as for [`Target::start`].
+    async fn concordat_on(db: &PgDatabase, name: &str, extra: &[(&str, &str)]) -> Result<Target> {
         let port = free_port()?;
         let mut env = concordat_env(Path::new("."), port);
         env.retain(|(k, _)| k != "CONCORDAT_DATABASE_URL");
         env.extend(db.env());
         env.push(("CONCORDAT_NODE_NAME".into(), name.into()));
+        let extra = extra.iter().filter(|(k, _)| std::env::var_os(k).is_none());
         let mut c = Command::new(sibling_binary("concordat")?);
-        c.arg("serve").envs(env);
+        c.arg("serve").envs(env).envs(extra.copied());
         Target::spawn(Kind::Concordat, c, port).await
     }
 
@@ -144,9 +181,10 @@ impl Target {
             http: reqwest::Client::new(),
             token: None,
             space: None,
+            db: None,
         };
         t.wait_listening().await?;
-        if kind == Kind::Concordat {
+        if kind.is_concordat() {
             t.sign_in().await?;
         }
         Ok(t)
@@ -209,7 +247,7 @@ impl Target {
     /// True when documents must be created by the server (REST) rather than by a client's
     /// first sync message.
     pub fn server_creates(&self) -> bool {
-        self.kind == Kind::Concordat
+        self.kind.is_concordat()
     }
 
     /// `n` document ids. Concordat creates them over REST with their initial content (sync
@@ -235,7 +273,7 @@ impl Target {
     /// `n` websocket URLs, one per connection (Concordat: single-use tickets, fetched before the
     /// timed part; the peers take anyone).
     pub async fn urls(&self, n: usize) -> Result<Vec<String>> {
-        if self.kind != Kind::Concordat {
+        if !self.kind.is_concordat() {
             return Ok(vec![format!("ws://127.0.0.1:{}", self.port); n]);
         }
         self.post_many(n, "url", |_| ("/api/sync/ticket", json!({})))
@@ -275,7 +313,7 @@ impl Target {
     /// Waits until a document nobody is connected to is unloaded (Concordat), so the next join
     /// loads it from the database. The peers keep documents in memory.
     pub async fn let_unload(&self) {
-        if self.kind == Kind::Concordat {
+        if self.kind.is_concordat() {
             tokio::time::sleep(Duration::from_millis(CONCORDAT_UNLOAD_SECS * 1000 + 1500)).await;
         }
     }
@@ -287,6 +325,9 @@ impl Target {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        if let Some(db) = self.db.take() {
+            db.drop_db().await;
+        }
     }
 }
 
@@ -375,7 +416,7 @@ impl PgDatabase {
         seed_demo(&env).await?;
         let mut out = Vec::new();
         for n in 0..nodes {
-            out.push(Target::concordat_on(self, &format!("bench-node-{n}")).await?);
+            out.push(Target::concordat_on(self, &format!("bench-node-{n}"), &[]).await?);
         }
         Ok(out)
     }
