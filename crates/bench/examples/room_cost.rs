@@ -69,7 +69,7 @@ fn main() -> Result<()> {
     }
     let saved = doc.save();
     let t = Instant::now();
-    let server = Automerge::load(&saved)?;
+    let mut server = Automerge::load(&saved)?;
     println!(
         "load {n}-change snapshot ({} bytes): {:?}",
         saved.len(),
@@ -90,8 +90,44 @@ fn main() -> Result<()> {
     ::sync::chunks::verify([saved.as_slice()])?;
     println!("  chunk verification of it: {:?}", t.elapsed());
 
+    // A cold join as the room serves it: a new peer's state, the room's first message to it
+    // (it has spoken only its join), then its request (it has nothing), answered.
+    {
+        let mut joiner = Automerge::new();
+        let (mut sj, mut js) = (sync::State::new(), sync::State::new());
+        let t = Instant::now();
+        let first = server.generate_sync_message(&mut sj);
+        let first_took = t.elapsed();
+        let request = joiner
+            .generate_sync_message(&mut js)
+            .ok_or("a new peer asks")?;
+        let t = Instant::now();
+        server.receive_sync_message(&mut sj, request)?;
+        let recv_took = t.elapsed();
+        let t = Instant::now();
+        let answer = server
+            .generate_sync_message(&mut sj)
+            .ok_or("the room answers")?;
+        let answer_took = t.elapsed();
+        let bytes = answer.clone().encode().len();
+        let t = Instant::now();
+        joiner.receive_sync_message(&mut js, answer)?;
+        let apply_took = t.elapsed();
+        println!("cold join of the {n}-change document, server side:");
+        println!(
+            "  first message to a peer that has only joined: {first_took:?} ({})",
+            if first.is_some() { "sent" } else { "none" }
+        );
+        println!("  receive its request (it has nothing):          {recv_took:?}");
+        println!(
+            "  generate the answer (the whole document):      {answer_took:?} ({bytes} bytes)"
+        );
+        println!("  the joiner applying it (client side):          {apply_took:?}");
+        println!("  (the stored snapshot is {} bytes)", saved.len());
+    }
+
     // Server and one client in sync, and a second peer (a reader) for the acknowledgement cost.
-    let mut server = server;
+
     let mut client = server.fork();
     let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
     settle(&mut server, &mut ss, &mut client, &mut cs)?;

@@ -40,6 +40,11 @@ pub const VALIDATIONS: &str = "concordat_validations_total";
 /// that loaded it back (`event`: `hibernated`, `woken`).
 pub const HIBERNATIONS: &str = "concordat_room_hibernations_total";
 
+/// Rooms opened, by how: `snapshot` (stored as one snapshot of the current schema: opened
+/// without loading the document, a peer that has nothing sent the snapshot as it is) or
+/// `loaded` (read and loaded into automerge).
+pub const ROOM_OPENS: &str = "concordat_room_opens_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use. `None` if another recorder was installed
@@ -97,6 +102,10 @@ fn describe() {
         "Rooms that dropped their document while quiet, and that loaded it back."
     );
     describe_counter!(
+        ROOM_OPENS,
+        "Rooms opened, from a snapshot without loading the document or by loading it."
+    );
+    describe_counter!(
         VALIDATIONS,
         "Changes checked against their schema, incrementally or whole."
     );
@@ -131,6 +140,12 @@ pub fn committed(documents: usize, failed: usize, took: Duration) {
 pub fn validated(whole: bool) {
     let how = if whole { "whole" } else { "incremental" };
     metrics::counter!(VALIDATIONS, "how" => how).increment(1);
+}
+
+/// A room opened: from its stored snapshot without loading it (`true`), or by loading it.
+pub fn room_opened(from_snapshot: bool) {
+    let how = if from_snapshot { "snapshot" } else { "loaded" };
+    metrics::counter!(ROOM_OPENS, "how" => how).increment(1);
 }
 
 /// A room let go of its document (`true`) or loaded it back.

@@ -13,6 +13,9 @@ pub struct Chunk {
     pub seq: i64,
     pub snapshot: bool,
     pub data: Vec<u8>,
+    /// A snapshot's document schema version, as its writer recorded it (`None`: an incremental
+    /// chunk, or a snapshot written before versions were recorded).
+    pub schema_version: Option<i64>,
 }
 
 /// A document's stored automerge content, ready to load: the latest snapshot and the
@@ -44,6 +47,15 @@ impl Content {
     }
     pub fn last_seq(&self) -> i64 {
         self.chunks.last().map(|c| c.seq).unwrap_or(0)
+    }
+
+    /// The stored document as one snapshot of schema version `version` and nothing after it:
+    /// its bytes, which a peer that has nothing can be sent as they are.
+    pub fn sole_snapshot(&self, version: i64) -> Option<&[u8]> {
+        match self.chunks.as_slice() {
+            [only] if only.snapshot && only.schema_version == Some(version) => Some(&only.data),
+            _ => None,
+        }
     }
 
     /// Drops what a reader that has everything up to `read` already holds: a snapshot numbered
@@ -107,11 +119,13 @@ pub trait Chunks: Send + Sync {
     /// still `upto` — the last one the snapshot includes. If another node has appended since,
     /// nothing changes and the answer is `None` (the snapshot would drop its changes);
     /// otherwise the snapshot's sequence number. The document is locked meanwhile.
+    /// `schema_version`: the version of the document the snapshot holds, if the caller knows.
     async fn compact(
         &self,
         sys: System,
         id: DocumentId,
         snapshot: &[u8],
+        schema_version: Option<i64>,
         upto: i64,
         now: Millis,
     ) -> Result<Option<i64>>;
@@ -122,6 +136,7 @@ pub(crate) struct ChunkRow {
     seq: i64,
     kind: String,
     data: Vec<u8>,
+    schema_version: Option<i64>,
 }
 
 impl TryFrom<ChunkRow> for Chunk {
@@ -136,6 +151,7 @@ impl TryFrom<ChunkRow> for Chunk {
             seq: r.seq,
             snapshot,
             data: r.data,
+            schema_version: r.schema_version.filter(|_| snapshot),
         })
     }
 }
@@ -146,6 +162,7 @@ pub(crate) struct StoredChunkRow {
     kind: String,
     data: Vec<u8>,
     checksum: Option<String>,
+    schema_version: Option<i64>,
 }
 
 impl StoredChunkRow {
@@ -163,6 +180,7 @@ impl StoredChunkRow {
             seq: self.seq,
             kind: self.kind,
             data: self.data,
+            schema_version: self.schema_version,
         })
     }
 }
@@ -180,7 +198,7 @@ macro_rules! impl_chunks {
             ) -> $crate::Result<Vec<$crate::Chunk>> {
                 let mut tx = self.user_tx(p, false).await?;
                 let rows: Vec<$crate::chunks::StoredChunkRow> = sqlx::query_as(concat!(
-                    "select seq, kind, data, checksum from doc_chunks where document_id = $5 and seq >= \
+                    "select seq, kind, data, checksum, schema_version from doc_chunks where document_id = $5 and seq >= \
                      coalesce((select max(seq) from doc_chunks where document_id = $5 and kind = 'snapshot'), 0) \
                      and exists (select 1 from documents d join spaces s on s.id = d.space_id where d.id = $5 and ",
                     $crate::sql::visible_doc!(),
@@ -210,7 +228,7 @@ macro_rules! impl_chunks {
                     return Ok(None);
                 };
                 let rows: Vec<$crate::chunks::StoredChunkRow> = sqlx::query_as(
-                    "select seq, kind, data, checksum from doc_chunks where document_id = $1 and seq > $2 \
+                    "select seq, kind, data, checksum, schema_version from doc_chunks where document_id = $1 and seq > $2 \
                      and seq >= coalesce((select max(seq) from doc_chunks where document_id = $1 \
                                           and kind = 'snapshot' and seq > $2), 0) \
                      order by seq",
@@ -302,6 +320,7 @@ macro_rules! impl_chunks {
                 sys: $crate::System,
                 id: domain::DocumentId,
                 snapshot: &[u8],
+                schema_version: Option<i64>,
                 upto: i64,
                 now: domain::Millis,
             ) -> $crate::Result<Option<i64>> {
@@ -317,14 +336,15 @@ macro_rules! impl_chunks {
                     return Ok(None);
                 }
                 let (seq,): (i64,) = sqlx::query_as(
-                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                     values ($1, $2, 'snapshot', $3, $4, $5) returning seq",
+                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at, schema_version) \
+                     values ($1, $2, 'snapshot', $3, $4, $5, $6) returning seq",
                 )
                 .bind(id.to_string())
                 .bind(upto + 1)
                 .bind(snapshot)
                 .bind($crate::checksum(snapshot))
                 .bind(now)
+                .bind(schema_version)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(

@@ -203,13 +203,15 @@ macro_rules! impl_documents {
                     return Err($crate::StoreError::Refused);
                 }
                 sqlx::query(
-                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                     values ($1, 0, 'snapshot', $2, $3, $4)",
+                    "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at, schema_version) \
+                     values ($1, 0, 'snapshot', $2, $3, $4, $5)",
                 )
                 .bind(doc.id.to_string())
                 .bind(content)
                 .bind($crate::checksum(content))
                 .bind(doc.created_at)
+                // A new document is made by this version, in its schema.
+                .bind(domain::documents::SCHEMA_VERSION as i64)
                 .execute(&mut *tx)
                 .await?;
                 // The server authored the initial content; no user may write as its actor.

@@ -143,6 +143,28 @@ pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<u64, Chu
     Ok(ops)
 }
 
+/// The heads a document chunk records in its header (`save()` writes them), read without
+/// loading the document; `None` unless `data` is exactly one document chunk. For a snapshot the
+/// server wrote itself, whose bytes storage has checked against their checksum.
+pub fn document_heads(data: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    let bytes = match split(data).ok()?.as_slice() {
+        [(0, bytes)] => *bytes,
+        _ => return None,
+    };
+    let body = leb128(&bytes[HEADER..]).and_then(|(_, leb)| bytes.get(HEADER + leb..))?;
+    let mut r = Reader::new(body);
+    for _ in 0..r.uleb()? {
+        r.prefixed()?;
+    }
+    let n = r.uleb()?;
+    let mut heads = Vec::new();
+    for _ in 0..n {
+        heads.push(automerge::ChangeHash::try_from(r.take(HASH)?).ok()?);
+    }
+    heads.sort_unstable();
+    Some(heads)
+}
+
 /// A document chunk's body: actors, heads, the change and op column metadata, their data, then
 /// optionally one index per head. Only the compressed columns need checking here: automerge
 /// itself refuses anything after the head indices.

@@ -150,12 +150,40 @@ struct Batch {
 /// document between calls and judge each change by what it touched.
 pub type Validator = Box<dyn FnMut(&Automerge, &[ChangeHash]) -> Result<(), String> + Send + Sync>;
 
+/// The room's document, on the heap (an `Automerge` is ~3.5 KB inline, and a room is mostly
+/// waiting), or nothing while the room hibernates, when it reads as an empty document.
+struct Doc(Option<Box<Automerge>>);
+
+static EMPTY: std::sync::LazyLock<Automerge> = std::sync::LazyLock::new(Automerge::new);
+
+impl Doc {
+    fn new(doc: Automerge) -> Self {
+        Doc(Some(Box::new(doc)))
+    }
+}
+
+impl std::ops::Deref for Doc {
+    type Target = Automerge;
+    fn deref(&self) -> &Automerge {
+        self.0.as_deref().unwrap_or(&*EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for Doc {
+    /// Never asked while asleep (inputs that need the document wait for [`Room::wake`]); if it
+    /// were, it would be an empty document, as reading gives.
+    fn deref_mut(&mut self) -> &mut Automerge {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 /// One document being synced.
 pub struct Room {
     server_peer: PeerId,
     document_id: String,
-    doc: Automerge,
-    peers: BTreeMap<ConnId, Peer>,
+    doc: Doc,
+    /// Boxed: a map node holds room for eleven entries, and most rooms have one or two peers.
+    peers: BTreeMap<ConnId, Box<Peer>>,
     actors: HashMap<ActorId, UserKey>,
     persisted_heads: Vec<ChangeHash>,
     /// Changes applied but not yet handed to storage, and who sent them.
@@ -179,13 +207,16 @@ pub struct Room {
     asleep: bool,
     /// An [`Effect::Wake`] was asked for and not yet answered.
     waking: bool,
+    /// While asleep from the start ([`Room::asleep`]): the stored snapshot, the document at
+    /// `persisted_heads`, for answering a peer that has nothing without loading it.
+    snapshot: Option<Vec<u8>>,
     /// Top-level keys only the server writes (on a user's behalf, after its own checks): a
     /// peer's change touching one is refused whatever its access.
     reserved: Vec<String>,
     /// Most operations one message from a peer may add (0: no limit).
     max_ops: u64,
     /// The top-level keys a change may add (None: any).
-    root_keys: Option<Vec<String>>,
+    root_keys: Option<std::sync::Arc<[String]>>,
 }
 
 impl std::fmt::Debug for Room {
@@ -199,6 +230,27 @@ impl std::fmt::Debug for Room {
 }
 
 impl Room {
+    /// A room over a document that storage holds as one snapshot (`save()` bytes, at
+    /// `heads`), not loaded: it starts asleep. A peer that has nothing is sent the snapshot as
+    /// it is (a whole-document sync message, as automerge itself sends such a peer), and a peer
+    /// that holds exactly these heads is answered from its sync state; whatever else needs the
+    /// document wakes the room ([`Effect::Wake`]). A cold join thus costs a read of the
+    /// snapshot, not a load, and a room whose peers only read never loads its document.
+    pub fn asleep(
+        server_peer: PeerId,
+        document_id: String,
+        heads: Vec<ChangeHash>,
+        snapshot: Vec<u8>,
+        actors: impl IntoIterator<Item = (ActorId, UserKey)>,
+    ) -> Self {
+        let mut room = Room::new(server_peer, document_id, Automerge::new(), actors);
+        room.doc = Doc(None);
+        room.asleep = true;
+        room.persisted_heads = heads;
+        room.snapshot = Some(snapshot);
+        room
+    }
+
     /// A room over a document loaded from storage, whose actors are already bound to users.
     pub fn new(
         server_peer: PeerId,
@@ -210,7 +262,7 @@ impl Room {
         Room {
             server_peer,
             document_id,
-            doc,
+            doc: Doc::new(doc),
             peers: BTreeMap::new(),
             actors: actors.into_iter().collect(),
             persisted_heads,
@@ -225,6 +277,7 @@ impl Room {
             prepared: false,
             asleep: false,
             waking: false,
+            snapshot: None,
             reserved: Vec::new(),
             max_ops: 0,
             root_keys: None,
@@ -241,9 +294,9 @@ impl Room {
 
     /// Refuses a change that adds a top-level key outside `keys` (the document kind's schema).
     /// Keys already in the document stay (a document written before this rule still opens and
-    /// takes edits).
-    pub fn with_root_keys(mut self, keys: impl IntoIterator<Item = String>) -> Self {
-        self.root_keys = Some(keys.into_iter().collect());
+    /// takes edits). Shared: every room of a kind has the same.
+    pub fn with_root_keys(mut self, keys: std::sync::Arc<[String]>) -> Self {
+        self.root_keys = Some(keys);
         self
     }
 
@@ -295,6 +348,11 @@ impl Room {
         }
     }
 
+    /// Whether [`Room::prepare`] would do some work now.
+    pub fn needs_preparing(&self) -> bool {
+        !self.prepared && !self.asleep && self.validator.is_some() && self.is_settled()
+    }
+
     /// True when everything applied has been persisted and nothing is queued.
     pub fn is_settled(&self) -> bool {
         self.inflight.is_none()
@@ -311,7 +369,7 @@ impl Room {
         if self.asleep || self.peers.is_empty() || !self.is_settled() || !self.dirty.is_empty() {
             return false;
         }
-        self.doc = Automerge::new();
+        self.doc = Doc(None);
         self.asleep = true;
         true
     }
@@ -330,9 +388,10 @@ impl Room {
         if !self.asleep {
             return out;
         }
-        self.doc = doc;
+        self.doc = Doc::new(doc);
         self.asleep = false;
         self.waking = false;
+        self.snapshot = None;
         let heads = self.doc.get_heads();
         if heads != self.persisted_heads {
             self.persisted_heads = heads;
@@ -385,10 +444,19 @@ impl Room {
             | Input::Apply { .. }
             | Input::Stored { .. }) => {
                 if self.asleep {
-                    self.queue.push_back(sync_input);
-                    if !self.waking {
-                        self.waking = true;
-                        out.push(Effect::Wake);
+                    // What can be answered without the document is, unless something already
+                    // waits for it (inputs keep their order).
+                    let waiting = if self.waking {
+                        Some(sync_input)
+                    } else {
+                        self.answer_asleep(sync_input, &mut out).err()
+                    };
+                    if let Some(input) = waiting {
+                        self.queue.push_back(input);
+                        if !self.waking {
+                            self.waking = true;
+                            out.push(Effect::Wake);
+                        }
                     }
                 } else if self.inflight.is_some() {
                     self.queue.push_back(sync_input);
@@ -399,6 +467,118 @@ impl Room {
             }
         }
         out
+    }
+
+    /// Handles, while the document is not loaded, an input that does not need it: a join; a
+    /// peer that has nothing asking for the document (sent the stored snapshot, if the room
+    /// has it, and the peer reads version 2 messages); an acknowledgement from a peer that
+    /// holds exactly the stored heads and has been answered before. `Err` gives back an input
+    /// that needs the document.
+    fn answer_asleep(&mut self, input: Input, out: &mut Vec<Effect>) -> Result<(), Input> {
+        use automerge::sync::{Capability, MessageFlags, MessageVersion};
+        match input {
+            Input::Join {
+                conn,
+                peer_id,
+                user,
+                edit,
+            } => {
+                // As when awake: it is owed a first message, sent when the room wakes unless
+                // it is answered here before then.
+                self.dirty.insert(conn);
+                self.peers.insert(
+                    conn,
+                    Box::new(Peer {
+                        peer_id,
+                        user,
+                        edit,
+                        state: sync::State::new(),
+                    }),
+                );
+                Ok(())
+            }
+            Input::Sync { conn, data } => {
+                let Some(peer) = self.peers.get_mut(&conn) else {
+                    return Ok(());
+                };
+                let Ok(msg) = crate::chunks::message(&data) else {
+                    // Refused as malformed by the room awake.
+                    return Err(Input::Sync { conn, data });
+                };
+                if !msg.changes.is_empty() {
+                    return Err(Input::Sync { conn, data });
+                }
+                let state = &mut peer.state;
+                if let (true, false, Some(flags), Some(snapshot)) = (
+                    msg.heads.is_empty(),
+                    state.have_responded,
+                    msg.flags,
+                    &self.snapshot,
+                ) {
+                    // automerge's receive of "I have nothing"…
+                    let mut caps = vec![Capability::MessageV2];
+                    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
+                        caps.push(Capability::SyncReset);
+                    }
+                    state.their_capabilities = Some(caps);
+                    state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
+                    state.in_flight = false;
+                    state.shared_heads.clear();
+                    state.last_sent_heads.clear();
+                    state.sent_hashes.clear();
+                    state.their_have = Some(msg.have);
+                    state.their_heads = Some(Vec::new());
+                    state.their_need = Some(msg.need);
+                    // …and its answer: the whole document, at our heads. What we have is
+                    // summarised as "everything up to these heads, nothing since" (automerge
+                    // sends a filter of every change instead, which would take the document to
+                    // compute): the peer, holding the document once it has read this, sends
+                    // us exactly the changes it makes after it. (`sent_hashes` stays empty: it
+                    // only spares resending changes the peer has not yet acknowledged.)
+                    let mut flags = MessageFlags::new();
+                    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
+                    let answer = sync::Message {
+                        heads: self.persisted_heads.clone(),
+                        need: Vec::new(),
+                        have: vec![sync::Have {
+                            last_sync: self.persisted_heads.clone(),
+                            bloom: sync::BloomFilter::default(),
+                        }],
+                        changes: sync::ChunkList::from(snapshot.clone()),
+                        flags: Some(flags),
+                        version: MessageVersion::V2,
+                    };
+                    state.have_responded = true;
+                    state.last_sent_heads.clone_from(&self.persisted_heads);
+                    state.in_flight = true;
+                    self.dirty.remove(&conn);
+                    out.push(Effect::Send {
+                        conn,
+                        msg: Message::Sync {
+                            sender_id: self.server_peer.clone(),
+                            target_id: peer.peer_id.clone(),
+                            document_id: self.document_id.clone(),
+                            data: answer.encode(),
+                        },
+                    });
+                    return Ok(());
+                }
+                if !msg.heads.is_empty()
+                    && msg.heads == self.persisted_heads
+                    && msg.need.is_empty()
+                    && state.have_responded
+                {
+                    // In sync, and it has heard from us: after this state update automerge
+                    // would have nothing to send it (our heads unchanged since our last
+                    // message, theirs equal to ours).
+                    acknowledge_in_sync(state, msg);
+                    self.dirty.remove(&conn);
+                    return Ok(());
+                }
+                Err(Input::Sync { conn, data })
+            }
+            other => Err(other),
+        }
     }
 
     /// Sends a presence message from `sender` to every peer but the connection it came from.
@@ -440,12 +620,12 @@ impl Room {
                 self.dirty.insert(conn);
                 self.peers.insert(
                     conn,
-                    Peer {
+                    Box::new(Peer {
                         peer_id,
                         user,
                         edit,
                         state: sync::State::new(),
-                    },
+                    }),
                 );
             }
             Input::Sync { conn, data } => self.receive(conn, &data, out),
@@ -701,7 +881,7 @@ impl Room {
         if (self.doc.get_heads() != heads || !self.doc.get_missing_deps(&[]).is_empty())
             && let Ok(doc) = self.doc.fork_at(heads)
         {
-            self.doc = doc;
+            self.doc = Doc::new(doc);
         }
     }
 

@@ -692,9 +692,16 @@ async fn two_stores_on_one_database() {
     .await
     .unwrap();
     assert_eq!(
-        a.compact(System::SYNC, id, b"snapshot", read, store::now_millis())
-            .await
-            .unwrap(),
+        a.compact(
+            System::SYNC,
+            id,
+            b"snapshot",
+            None,
+            read,
+            store::now_millis()
+        )
+        .await
+        .unwrap(),
         None,
         "a snapshot missing B's last append is not written"
     );

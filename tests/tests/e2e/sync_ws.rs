@@ -488,6 +488,7 @@ async fn a_version_1_document_is_upgraded_on_load(backend: Backend) {
             store::System::SYNC,
             doc.parse().unwrap(),
             &v1.save(),
+            None,
             upto,
             0,
         )
@@ -544,14 +545,21 @@ async fn a_quiet_room_hibernates_and_wakes_on_the_next_edit(backend: Backend) {
     rb.settle(&mut cb).await;
     let asleep = "concordat_room_hibernations_total{event=\"hibernated\"}";
     let woken = "concordat_room_hibernations_total{event=\"woken\"}";
+    // A document stored as one snapshot opens without being loaded (both officers were sent
+    // the snapshot): nothing has woken it yet. An edit loads it.
+    assert_eq!(metric(&s, woken).await, 0.0, "joining loaded nothing");
+    ra.set_risk_text(0, "controls", "edited before a quiet spell");
+    ra.settle(&mut ca).await;
     for _ in 0..50 {
         if metric(&s, asleep).await >= 1.0 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        rb.settle_within(&mut cb, std::time::Duration::from_millis(100))
+            .await;
     }
     assert!(metric(&s, asleep).await >= 1.0, "the quiet room hibernated");
-    assert_eq!(metric(&s, woken).await, 0.0);
+    let woken_before = metric(&s, woken).await;
+    assert!(woken_before <= 1.0, "loaded once, by the edit");
 
     ra.set_risk_text(0, "controls", "edited after a quiet spell");
     let heard = ra.settle(&mut ca).await;
@@ -571,13 +579,93 @@ async fn a_quiet_room_hibernates_and_wakes_on_the_next_edit(backend: Backend) {
         Some("edited after a quiet spell"),
         "the other officer has the edit"
     );
-    assert!(metric(&s, woken).await >= 1.0, "woken by the edit");
+    assert!(metric(&s, woken).await > woken_before, "woken by the edit");
     assert_eq!(stored_heads(&s, &doc).await, ra.doc.get_heads());
     assert_eq!(rb.doc.get_heads(), ra.doc.get_heads());
     s.stop().await;
 }
 
+/// A document stored as one snapshot (a new one, or any after compaction) opens without being
+/// loaded: a peer that has nothing is sent the stored snapshot as it is and holds the whole
+/// document; its edit loads the document, is checked and stored as ever, and reaches the next
+/// peer.
+async fn a_cold_join_is_answered_from_the_stored_snapshot(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let ben = s.login("ben@brockley.gov.uk").await;
+    let shared = s.doc_id(&arun, SHARED_REGISTER).await;
+    let (_, existing) = s.get(&format!("/api/documents/{shared}"), &arun).await;
+    let (status, created) = s
+        .post(
+            "/api/documents",
+            &arun,
+            serde_json::json!({"space_id": existing["space_id"], "kind": "risk-register", "title": "Opened cold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let doc = created["id"].as_str().unwrap().to_owned();
+    let from_snapshot = "concordat_room_opens_total{how=\"snapshot\"}";
+    let loaded = "concordat_room_opens_total{how=\"loaded\"}";
+    let woken = "concordat_room_hibernations_total{event=\"woken\"}";
+    let (loaded_before, snapshots_before) =
+        (metric(&s, loaded).await, metric(&s, from_snapshot).await);
+
+    let mut ca = SyncClient::connect(&s, &arun, "peer-cold-a").await;
+    let mut ra = Replica::new(&doc);
+    ra.settle(&mut ca).await;
+    assert_eq!(
+        metric(&s, from_snapshot).await,
+        snapshots_before + 1.0,
+        "opened from its snapshot"
+    );
+    assert_eq!(metric(&s, loaded).await, loaded_before, "and not loaded");
+    assert_eq!(
+        metric(&s, woken).await,
+        0.0,
+        "not even to answer the acknowledgement"
+    );
+    assert_eq!(
+        ra.doc.get_heads(),
+        stored_heads(&s, &doc).await,
+        "the whole document arrived"
+    );
+    assert_eq!(
+        ra.get("schemaVersion"),
+        Some(domain::documents::SCHEMA_VERSION.to_string())
+    );
+    assert!(ra.doc.get(automerge::ROOT, "matrix").unwrap().is_some());
+
+    let risk = serde_json::json!({
+        "id": "r-cold", "reference": "SP-09", "title": "Written after a cold join",
+        "category": "Partnership", "owner": "Joint chief executive",
+        "identified": "2026-01-10", "response": "treat", "reviewFrequencyDays": 90,
+        "nextReview": "2026-06-30", "status": "open", "escalation": "committee"
+    });
+    let (_, risks) = ra.doc.get(automerge::ROOT, "risks").unwrap().unwrap();
+    domain::documents::insert_json(&mut ra.doc, &risks, 0, &risk).unwrap();
+    let heard = ra.settle(&mut ca).await;
+    assert!(
+        !heard
+            .iter()
+            .any(|h| matches!(h, Heard::Msg(Message::Error { .. }) | Heard::Closed(..))),
+        "{heard:?}"
+    );
+    assert_eq!(metric(&s, woken).await, 1.0, "the edit loaded it");
+    assert_eq!(stored_heads(&s, &doc).await, ra.doc.get_heads(), "stored");
+
+    let mut cb = SyncClient::connect(&s, &ben, "peer-cold-b").await;
+    let mut rb = Replica::new(&doc);
+    rb.settle(&mut cb).await;
+    assert_eq!(rb.doc.get_heads(), ra.doc.get_heads());
+    assert_eq!(
+        rb.risk_text(0, "title").as_deref(),
+        Some("Written after a cold join")
+    );
+    s.stop().await;
+}
+
 on_both_backends!(
+    a_cold_join_is_answered_from_the_stored_snapshot,
     a_quiet_room_hibernates_and_wakes_on_the_next_edit,
     a_version_1_document_is_upgraded_on_load,
     schema_violations_are_refused_and_valid_edits_go_through,

@@ -154,12 +154,12 @@ pub async fn run(hub: Arc<Hub>, socket: WebSocket, caller: Caller, slot: super::
     tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
     conn.serve(socket, rx).await;
     let leaves = conn.protocol.leave_all();
-    conn.perform(leaves).await;
+    Box::pin(conn.perform(leaves)).await;
     // The slot first: the connection is gone from the counts as soon as its socket is (a
     // release in the database takes a round trip).
     drop(slot);
     if let Some(p) = conn.protocol.peer_id() {
-        hub.release_peer(p, conn.id).await;
+        Box::pin(hub.release_peer(p, conn.id)).await;
     }
     tracing::debug!(conn = conn.id, "sync connection closed");
 }
@@ -248,19 +248,19 @@ impl Conn {
     /// Passes a protocol input to the document's room. False if a join could not reach it.
     async fn to_room(&self, id: DocumentId, input: ToRoom) -> bool {
         let conn = self.id;
-        let msg = |input| RoomMsg::Input(input);
+        let msg = |input| RoomMsg::Input(Box::new(input));
         match input {
             ToRoom::Join { peer_id, edit } => {
                 self.hub
                     .send(
                         id,
                         RoomMsg::Join {
-                            input: Input::Join {
+                            input: Box::new(Input::Join {
                                 conn,
                                 peer_id,
                                 user: super::user_key(self.caller.user.id),
                                 edit,
-                            },
+                            }),
                             out: self.out.clone(),
                         },
                     )
@@ -367,7 +367,7 @@ impl Conn {
                             WsMessage::Close(_) => break None,
                             WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
                         };
-                        if let Some(close) = self.feed(input).await {
+                        if let Some(close) = Box::pin(self.feed(input)).await {
                             break Some(close);
                         }
                     }
@@ -399,7 +399,7 @@ impl Conn {
                 }
                 () = &mut handshake, if !handshake_done => {
                     let now_ms = self.now_ms();
-                    if let Some(close) = self.feed(ConnInput::Tick { now_ms }).await {
+                    if let Some(close) = Box::pin(self.feed(ConnInput::Tick { now_ms })).await {
                         break Some(close);
                     }
                     if self.protocol.peer_id().is_some() {
@@ -418,7 +418,7 @@ impl Conn {
                     }
                 }
                 () = &mut deadline => {
-                    if !self.recheck().await {
+                    if !Box::pin(self.recheck()).await {
                         break Some((POLICY, "session ended".to_owned()));
                     }
                     if self.next_deadline() == deadline_at {
@@ -431,10 +431,10 @@ impl Conn {
                     let ended = match ev {
                         Ok(LiveEvent::SessionEnded(sid)) => sid == self.caller.session_id,
                         Ok(LiveEvent::AccessChanged(affected)) => {
-                            self.affected_by(&affected) && !self.recheck().await
+                            self.affected_by(&affected) && !Box::pin(self.recheck()).await
                         }
                         // Events were missed: recheck everything.
-                        Err(broadcast::error::RecvError::Lagged(_)) => !self.recheck().await,
+                        Err(broadcast::error::RecvError::Lagged(_)) => !Box::pin(self.recheck()).await,
                         Err(broadcast::error::RecvError::Closed) => false,
                     };
                     if ended {
@@ -457,7 +457,7 @@ impl Conn {
                 tracing::debug!(conn = self.id, code, %reason, "closing sync connection");
                 let _ = socket.send(close_frame(code, &reason)).await;
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), Box::pin(farewell)).await;
         }
     }
 

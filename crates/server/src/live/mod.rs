@@ -78,10 +78,12 @@ pub enum Affected {
 pub enum RoomMsg {
     /// A connection joins, with where to send its frames.
     Join {
-        input: sync::Input,
+        input: Box<sync::Input>,
         out: conn::ConnSender,
     },
-    Input(sync::Input),
+    /// Boxed, as is the join's: each room's channel allocates its slots up front, sized by
+    /// the largest message (an idle room's channel is most of its memory).
+    Input(Box<sync::Input>),
     /// Another node stored chunks of this document up to `seq` (committed at `at`, its
     /// clock); `None`: notices may have been missed, read whatever is there.
     CatchUp {

@@ -73,12 +73,12 @@ fn presence_heard(hub: &Hub, json: &str) {
     };
     hub.to_loaded_room(
         doc,
-        RoomMsg::Input(sync::Input::RemoteEphemeral {
+        RoomMsg::Input(Box::new(sync::Input::RemoteEphemeral {
             sender_id: p.sender_id,
             count: p.count,
             session_id: p.session_id,
             data,
-        }),
+        })),
     );
 }
 

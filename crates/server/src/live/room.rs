@@ -21,56 +21,177 @@ use super::conn::ConnSender;
 use super::{Hub, RoomMsg};
 
 pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::Receiver<RoomMsg>) {
+    // Set-up runs in its own (boxed) future and the room lives on the heap: an idle room's
+    // task then holds little more than its channel (a room waits far more than it works).
+    let Some((mut room, mut task)) = Box::pin(open(&hub, id)).await else {
+        Box::pin(refuse_all(&hub, id, generation, rx)).await;
+        return;
+    };
+    let unload_after = hub.limits.unload_after;
+    let mut closing = hub.closing();
+    loop {
+        let idle = room.peer_count() == 0 && room.is_settled();
+        let grace = if *closing.borrow_and_update() {
+            Duration::ZERO
+        } else {
+            unload_after
+        };
+        let msg = if idle {
+            let next = tokio::select! {
+                m = rx.recv() => Ok(m),
+                _ = tokio::time::sleep(grace) => Err(()),
+                _ = closing.changed() => continue,
+            };
+            match next {
+                Ok(m) => m,
+                Err(_) => {
+                    // Compact while this task still owns the document, then let go unless
+                    // someone arrived meanwhile.
+                    Box::pin(task.compact(&room)).await;
+                    if hub.remove_room_if(id, generation, &rx) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            let hibernate_after = hub.limits.hibernate_after;
+            if task.snapshot_bytes + task.incremental_bytes >= PREPARE_BYTES
+                && room.needs_preparing()
+            {
+                // A quiet moment with someone here: let the schema check learn a large
+                // document now (on a register of thousands of assessments ~0.1 s, once per
+                // load) rather than on the first person's edit. A small one costs its first
+                // edit little, and a room nobody edits keeps no index (idle memory). Quiet
+                // for a moment first: a joining peer's request follows its join, and must
+                // not wait behind this.
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep(PREPARE_QUIET) => {
+                        room.prepare();
+                        continue;
+                    }
+                }
+            } else if hibernate_after.is_zero() || room.is_asleep() || !room.is_settled() {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep(hibernate_after) => {
+                        // Quiet with peers connected: keep them, let go of the document.
+                        Box::pin(task.compact(&room)).await;
+                        if room.hibernate() {
+                            crate::metrics::hibernation(true);
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(msg) = msg else {
+            Box::pin(task.compact(&room)).await;
+            return;
+        };
+        let effects = task.accept(&mut room, msg);
+        Box::pin(task.perform(&mut room, &mut rx, effects)).await;
+        if task.behind() {
+            let effects = Box::pin(task.catch_up(&mut room)).await;
+            Box::pin(task.perform(&mut room, &mut rx, effects)).await;
+        }
+        if task.unloadable {
+            // Woken and the document could not be read back: its peers were closed (they
+            // reconnect and load it afresh); whoever else waits is told.
+            Box::pin(refuse_all(&hub, id, generation, rx)).await;
+            return;
+        }
+    }
+}
+
+/// Loads the document (upgrading an old schema) and builds its room; `None` if it cannot be
+/// opened (logged).
+async fn open(hub: &Arc<Hub>, id: DocumentId) -> Option<(Box<Room>, RoomTask)> {
     let started = std::time::Instant::now();
-    let (loaded, read) = load(&hub, id).await;
-    if let Ok((_, content)) = &loaded {
+    let content = match hub.store.load_content(System::SYNC, id).await {
+        Ok(Some(content)) => content,
+        Ok(None) => {
+            tracing::error!(document = %id, "document could not be loaded: no such document");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(document = %id, reason = %e, "document could not be loaded");
+            return None;
+        }
+    };
+    let read_took = started.elapsed();
+    let mut read = content.last_seq();
+    let actors: Vec<(ActorId, sync::room::UserKey)> = content
+        .actors
+        .iter()
+        .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)))
+        .collect();
+    // Stored as one snapshot of the current schema: not loaded until something needs it (a
+    // peer that has nothing is sent the snapshot as it is; one that reads only, nothing more).
+    let sole = content
+        .kind
+        .and(content.sole_snapshot(domain::documents::SCHEMA_VERSION as i64))
+        .and_then(|bytes| Some((sync::chunks::document_heads(bytes)?, bytes)));
+    let mut room = if let Some((heads, bytes)) = sole {
+        tracing::debug!(
+            document = %id,
+            bytes = bytes.len(),
+            read_ms = read_took.as_secs_f64() * 1e3,
+            "document opened from its snapshot, not loaded"
+        );
+        crate::metrics::room_opened(true);
+        Room::asleep(
+            hub.peer_id.clone(),
+            id.to_string(),
+            heads,
+            bytes.to_vec(),
+            actors,
+        )
+    } else {
+        let doc = match load_document(&content) {
+            Ok(doc) => doc,
+            Err(reason) => {
+                tracing::error!(document = %id, %reason, "document could not be loaded");
+                return None;
+            }
+        };
         tracing::debug!(
             document = %id,
             chunks = content.chunks.len(),
             bytes = content.snapshot_bytes() + content.incremental_bytes(),
-            read_ms = read.as_secs_f64() * 1e3,
-            load_ms = (started.elapsed() - read).as_secs_f64() * 1e3,
+            read_ms = read_took.as_secs_f64() * 1e3,
+            load_ms = (started.elapsed() - read_took).as_secs_f64() * 1e3,
             "document loaded"
         );
-    }
-    let (doc, content) = match loaded {
-        Ok(v) => v,
-        Err(reason) => {
-            tracing::error!(document = %id, %reason, "document could not be loaded");
-            refuse_all(&hub, id, generation, rx).await;
-            return;
-        }
-    };
-    // A document an older version wrote is brought up to the current schema first, as a
-    // change by the server's actor, stored before anyone syncs it.
-    let mut read = content.last_seq();
-    let doc = match content.kind {
-        Some(kind) if domain::schema::version(&doc) < domain::documents::SCHEMA_VERSION => {
-            match upgrade(&hub, id, kind, doc).await {
-                Ok((doc, seq)) => {
-                    if seq == Some(read + 1) {
-                        read += 1;
+        crate::metrics::room_opened(false);
+        // A document an older version wrote is brought up to the current schema first, as a
+        // change by the server's actor, stored before anyone syncs it.
+        let doc = match content.kind {
+            Some(kind) if domain::schema::version(&doc) < domain::documents::SCHEMA_VERSION => {
+                match upgrade(hub, id, kind, doc).await {
+                    Ok((doc, seq)) => {
+                        if seq == Some(read + 1) {
+                            read += 1;
+                        }
+                        doc
                     }
-                    doc
-                }
-                Err(reason) => {
-                    tracing::error!(document = %id, %reason, "document could not be upgraded");
-                    refuse_all(&hub, id, generation, rx).await;
-                    return;
+                    Err(reason) => {
+                        tracing::error!(document = %id, %reason, "document could not be upgraded");
+                        return None;
+                    }
                 }
             }
-        }
-        _ => doc,
+            _ => doc,
+        };
+        Room::new(hub.peer_id.clone(), id.to_string(), doc, actors)
     };
-    let actors = content
-        .actors
-        .iter()
-        .map(|(a, u)| (ActorId::from(a.as_slice()), super::user_key(*u)));
-    let mut room = Room::new(hub.peer_id.clone(), id.to_string(), doc, actors);
     if let Some(kind) = content.kind {
         let mut checker = domain::documents::incremental::Checker::new(kind, hub.limits.document);
         room = room
-            .with_root_keys(domain::documents::root_keys(kind))
+            .with_root_keys(root_keys(kind))
             .with_max_ops(hub.limits.max_change_ops)
             .with_reserved(
                 domain::documents::server_written(kind)
@@ -97,7 +218,7 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
                 })
             }));
     }
-    let mut task = RoomTask {
+    let task = RoomTask {
         hub: hub.clone(),
         id,
         conns: HashMap::new(),
@@ -112,75 +233,21 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
     // The stored bytes are in the document now; holding them for the room's life would
     // double its memory.
     drop(content);
-    let unload_after = hub.limits.unload_after;
-    let mut closing = hub.closing();
-    loop {
-        let idle = room.peer_count() == 0 && room.is_settled();
-        let grace = if *closing.borrow_and_update() {
-            Duration::ZERO
-        } else {
-            unload_after
-        };
-        let msg = if idle {
-            let next = tokio::select! {
-                m = rx.recv() => Ok(m),
-                _ = tokio::time::sleep(grace) => Err(()),
-                _ = closing.changed() => continue,
-            };
-            match next {
-                Ok(m) => m,
-                Err(_) => {
-                    // Compact while this task still owns the document, then let go unless
-                    // someone arrived meanwhile.
-                    task.compact(&room).await;
-                    if hub.remove_room_if(id, generation, &rx) {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        } else {
-            if rx.is_empty() && task.snapshot_bytes + task.incremental_bytes >= PREPARE_BYTES {
-                // A quiet moment with someone here: let the schema check learn a large
-                // document now (on a register of thousands of assessments ~0.1 s, once per
-                // load) rather than on the first person's edit. A small one costs its first
-                // edit little, and a room nobody edits keeps no index (idle memory).
-                room.prepare();
-            }
-            let hibernate_after = hub.limits.hibernate_after;
-            if hibernate_after.is_zero() || room.is_asleep() || !room.is_settled() {
-                rx.recv().await
-            } else {
-                tokio::select! {
-                    m = rx.recv() => m,
-                    _ = tokio::time::sleep(hibernate_after) => {
-                        // Quiet with peers connected: keep them, let go of the document.
-                        task.compact(&room).await;
-                        if room.hibernate() {
-                            crate::metrics::hibernation(true);
-                        }
-                        continue;
-                    }
-                }
-            }
-        };
-        let Some(msg) = msg else {
-            task.compact(&room).await;
-            return;
-        };
-        let effects = task.accept(&mut room, msg);
-        task.perform(&mut room, &mut rx, effects).await;
-        if task.behind() {
-            let effects = task.catch_up(&mut room).await;
-            task.perform(&mut room, &mut rx, effects).await;
-        }
-        if task.unloadable {
-            // Woken and the document could not be read back: its peers were closed (they
-            // reconnect and load it afresh); whoever else waits is told.
-            refuse_all(&hub, id, generation, rx).await;
-            return;
-        }
-    }
+    Some((Box::new(room), task))
+}
+
+/// The top-level keys a document of this kind may have, computed once per kind.
+fn root_keys(kind: domain::DocumentKind) -> Arc<[String]> {
+    static KEYS: std::sync::LazyLock<HashMap<domain::DocumentKind, Arc<[String]>>> =
+        std::sync::LazyLock::new(|| {
+            domain::DocumentKind::ALL
+                .iter()
+                .map(|k| (*k, domain::documents::root_keys(*k).into()))
+                .collect()
+        });
+    KEYS.get(&kind)
+        .cloned()
+        .unwrap_or_else(|| domain::documents::root_keys(kind).into())
 }
 
 /// Stored size from which a room prepares its schema check before the first edit
@@ -189,28 +256,26 @@ pub async fn run(hub: Arc<Hub>, id: DocumentId, generation: u64, mut rx: mpsc::R
 /// 5 000 assessments ~100 KB (~90 ms).
 const PREPARE_BYTES: usize = 16 * 1024;
 
-/// Reads the document's stored content and loads it; also how long the read took.
-async fn load(
-    hub: &Hub,
-    id: DocumentId,
-) -> (Result<(Automerge, store::Content), String>, Duration) {
-    let started = std::time::Instant::now();
-    let stored = hub.store.load_content(System::SYNC, id).await;
-    let read = started.elapsed();
-    let loaded = match stored {
-        Ok(Some(content)) => {
-            sync::stored::load(content.chunks.iter().map(|c| sync::stored::Stored {
-                seq: c.seq,
-                snapshot: c.snapshot,
-                data: &c.data,
-            }))
-            .map(|doc| (doc, content))
-            .map_err(|e| e.to_string())
-        }
+/// How long a room with peers must be quiet before it prepares its schema check.
+const PREPARE_QUIET: Duration = Duration::from_millis(50);
+
+/// Reads the document's stored content and loads it.
+async fn load(hub: &Hub, id: DocumentId) -> Result<(Automerge, store::Content), String> {
+    match hub.store.load_content(System::SYNC, id).await {
+        Ok(Some(content)) => load_document(&content).map(|doc| (doc, content)),
         Ok(None) => Err("no such document".to_owned()),
         Err(e) => Err(e.to_string()),
-    };
-    (loaded, read)
+    }
+}
+
+/// The document stored content holds.
+fn load_document(content: &store::Content) -> Result<Automerge, String> {
+    sync::stored::load(content.chunks.iter().map(|c| sync::stored::Stored {
+        seq: c.seq,
+        snapshot: c.snapshot,
+        data: &c.data,
+    }))
+    .map_err(|e| e.to_string())
 }
 
 /// Tells whoever is waiting that the document cannot be opened, then goes; a later join tries
@@ -220,14 +285,15 @@ async fn refuse_all(hub: &Hub, id: DocumentId, generation: u64, mut rx: mpsc::Re
     while let Some(msg) = rx.recv().await {
         let why = format!("document {id} cannot be loaded; the administrators have been told");
         match msg {
-            RoomMsg::Join {
-                input: Input::Join { peer_id, .. },
-                out,
-            } => out.send(&codec::encode(&Message::Error {
-                sender_id: hub.peer_id.clone(),
-                target_id: Some(peer_id),
-                message: why,
-            })),
+            RoomMsg::Join { input, out } => {
+                if let Input::Join { peer_id, .. } = *input {
+                    out.send(&codec::encode(&Message::Error {
+                        sender_id: hub.peer_id.clone(),
+                        target_id: Some(peer_id),
+                        message: why,
+                    }));
+                }
+            }
             RoomMsg::Apply { reply, .. } => {
                 let _ = reply.send(Err(super::ApplyError::Unavailable));
             }
@@ -359,16 +425,16 @@ impl RoomTask {
     fn accept(&mut self, room: &mut Room, msg: RoomMsg) -> Vec<Effect> {
         match msg {
             RoomMsg::Join { input, out } => {
-                if let Input::Join { conn, .. } = &input {
+                if let Input::Join { conn, .. } = &*input {
                     self.conns.insert(*conn, out);
                 }
-                room.handle(input)
+                room.handle(*input)
             }
             RoomMsg::Input(input) => {
-                if let Input::Leave { conn } = &input {
+                if let Input::Leave { conn } = &*input {
                     self.conns.remove(conn);
                 }
-                room.handle(input)
+                room.handle(*input)
             }
             RoomMsg::CatchUp { seq, at } => {
                 self.hear(seq.unwrap_or(i64::MAX), at);
@@ -419,7 +485,7 @@ impl RoomTask {
                 Effect::Unreadable { reason } => {
                     tracing::error!(document = %self.id, %reason, "a stored chunk could not be read");
                 }
-                Effect::Wake => match load(&self.hub, self.id).await.0 {
+                Effect::Wake => match load(&self.hub, self.id).await {
                     Ok((doc, content)) => {
                         crate::metrics::hibernation(false);
                         self.read = self.read.max(content.last_seq());
@@ -518,6 +584,7 @@ impl RoomTask {
                 System::SYNC,
                 self.id,
                 &snapshot,
+                Some(domain::schema::version(room.document()) as i64),
                 self.read,
                 store::now_millis(),
             )

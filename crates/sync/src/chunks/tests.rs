@@ -450,3 +450,46 @@ proptest! {
         let _ = verify([bytes.as_slice()]);
     }
 }
+
+proptest! {
+    /// A saved document's header names exactly its heads, however many actors and branches it
+    /// has; anything but one document chunk names none.
+    #[test]
+    fn document_heads_are_the_saved_documents_heads(
+        edits in proptest::collection::vec((0_u8..4, 0_u8..3), 0..40),
+    ) {
+        let mut base = AutoCommit::new();
+        base.put(ROOT, "start", 0).unwrap();
+        let mut replicas: Vec<AutoCommit> = (0..4)
+            .map(|i| base.fork().with_actor(automerge::ActorId::from(vec![i + 1; 16])))
+            .collect();
+        for (who, what) in edits {
+            let r = &mut replicas[who as usize];
+            match what {
+                0 => { r.put(ROOT, format!("k{who}"), i64::from(what)).unwrap(); r.commit(); }
+                1 => { let _ = r.get_heads(); r.put(ROOT, "shared", i64::from(who)).unwrap(); r.commit(); }
+                _ => {
+                    // Merge a neighbour: branches join.
+                    let mut other = replicas[(who as usize + 1) % 4].fork();
+                    replicas[who as usize].merge(&mut other).unwrap();
+                }
+            }
+        }
+        let mut all = replicas.pop().unwrap();
+        for mut r in replicas {
+            if r.get_heads().len() % 2 == 0 {
+                all.merge(&mut r).unwrap();
+            }
+        }
+        let saved = all.save();
+        let mut heads = all.get_heads();
+        heads.sort_unstable();
+        prop_assert_eq!(document_heads(&saved), Some(heads));
+        let change = all.get_changes(&[]).last().map(|c| c.raw_bytes().to_vec()).unwrap();
+        prop_assert_eq!(document_heads(&change), None);
+        let mut twice = saved.clone();
+        twice.extend_from_slice(&change);
+        prop_assert_eq!(document_heads(&twice), None);
+        prop_assert_eq!(document_heads(&saved[..saved.len() - 1]), None);
+    }
+}

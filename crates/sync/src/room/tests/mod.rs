@@ -81,14 +81,31 @@ struct Node {
 }
 
 impl Node {
-    fn over(storage: &Storage) -> Node {
-        Node {
-            room: Room::new(
+    /// A node's room over storage: loaded, or (`asleep`) opened from a snapshot of what storage
+    /// holds without loading it, as the server opens a document stored as one snapshot.
+    fn over(storage: &Storage, asleep: bool) -> Node {
+        let room = if asleep {
+            let doc = storage.load();
+            let saved = doc.save();
+            let heads = crate::chunks::document_heads(&saved).expect("a saved document's heads");
+            assert_eq!(heads, doc.get_heads());
+            Room::asleep(
+                "server".into(),
+                DOC.into(),
+                heads,
+                saved,
+                storage.actors.clone(),
+            )
+        } else {
+            Room::new(
                 "server".into(),
                 DOC.into(),
                 storage.load(),
                 storage.actors.clone(),
-            ),
+            )
+        };
+        Node {
+            room,
             pending: VecDeque::new(),
             read: storage.chunks.len(),
         }
@@ -105,6 +122,8 @@ struct Sim {
     refusals: usize,
     /// Times a room let go of its document ([`Room::hibernate`]).
     hibernations: usize,
+    /// Node restarts so far: every other one opens its room asleep, from a snapshot.
+    restarts: usize,
 }
 
 const DOC: &str = "doc";
@@ -129,7 +148,9 @@ impl Sim {
             chunks: vec![bytes.clone()],
             actors: vec![(ActorId::from(b"server-actor-000".as_slice()), SYSTEM_USER)],
         };
-        let nodes = (0..nodes.max(1)).map(|_| Node::over(&storage)).collect();
+        let nodes = (0..nodes.max(1))
+            .map(|_| Node::over(&storage, false))
+            .collect();
         let clients = (0..writers + readers)
             .map(|i| Client {
                 doc: AutoCommit::new().with_actor(ActorId::from(vec![i as u8 + 1; 16])),
@@ -151,6 +172,7 @@ impl Sim {
             fail_percent,
             refusals: 0,
             hibernations: 0,
+            restarts: 0,
         }
     }
 
@@ -371,7 +393,8 @@ impl Sim {
     /// any node).
     fn restart(&mut self) {
         let node = self.any_node();
-        self.nodes[node] = Node::over(&self.storage);
+        self.restarts += 1;
+        self.nodes[node] = Node::over(&self.storage, self.restarts % 2 == 0);
         for c in &mut self.clients {
             if c.node == node {
                 c.conn = None;
@@ -441,6 +464,9 @@ fn run_on(
     fail_percent: u64,
 ) -> Sim {
     let mut sim = Sim::with_nodes(seed, nodes, writers, readers, fail_percent);
+    // The first node opens asleep from a snapshot, as the server opens a document stored as
+    // one: every client's first join is answered from it.
+    sim.nodes[0] = Node::over(&sim.storage, true);
     for i in 0..sim.clients.len() {
         sim.connect(i);
     }
@@ -522,6 +548,128 @@ proptest! {
 #[test]
 fn a_writer_whose_summary_was_wrong_still_converges() {
     run(10176596492221723002, 400, 3, 0, 0);
+}
+
+/// A room opened asleep from its snapshot answers a client that has nothing with the snapshot
+/// itself, and that client's acknowledgement from its sync state, without ever loading the
+/// document; an edit, and a client speaking only version 1 messages, wake it.
+#[test]
+fn a_cold_join_is_answered_from_the_snapshot_without_loading() {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(b"server-actor-000".as_slice()));
+    for i in 0..50 {
+        doc.put(ROOT, "n", i).unwrap();
+        doc.commit();
+    }
+    let saved = doc.save();
+    let heads = crate::chunks::document_heads(&saved).unwrap();
+    let owner = (ActorId::from(b"server-actor-000".as_slice()), SYSTEM_USER);
+    let mut room = Room::asleep("server".into(), DOC.into(), heads.clone(), saved, [owner]);
+    let join = |conn, edit| Input::Join {
+        conn,
+        peer_id: format!("client-{conn}"),
+        user: [conn as u8; 16],
+        edit,
+    };
+    let sync_of = |e: &[Effect]| -> Vec<sync::Message> {
+        e.iter()
+            .filter_map(|e| match e {
+                Effect::Send {
+                    msg: Message::Sync { data, .. },
+                    ..
+                } => Some(sync::Message::decode(data).unwrap()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(room.handle(join(1, Edit::None)).is_empty());
+    let mut client = AutoCommit::new();
+    let mut state = sync::State::new();
+    let ask = client.sync().generate_sync_message(&mut state).unwrap();
+    let e = room.handle(Input::Sync {
+        conn: 1,
+        data: ask.encode(),
+    });
+    assert!(!e.iter().any(|e| matches!(e, Effect::Wake)), "{e:?}");
+    let answer = sync_of(&e);
+    assert_eq!(answer.len(), 1, "one answer: {e:?}");
+    assert_eq!(answer[0].heads, heads);
+    client
+        .sync()
+        .receive_sync_message(&mut state, answer[0].clone())
+        .unwrap();
+    assert_eq!(client.get_heads(), heads, "the whole document arrived");
+    let ack = client.sync().generate_sync_message(&mut state).unwrap();
+    assert!(ack.changes.is_empty());
+    let e = room.handle(Input::Sync {
+        conn: 1,
+        data: ack.encode(),
+    });
+    assert!(e.is_empty(), "nothing more to say, nothing to load: {e:?}");
+    assert!(
+        client.sync().generate_sync_message(&mut state).is_none(),
+        "the client is content too"
+    );
+    assert!(room.is_asleep() && room.is_settled());
+
+    // A second client speaking version 1 only (no flags): it needs the document loaded.
+    assert!(room.handle(join(2, Edit::None)).is_empty());
+    let mut old = sync::Message::decode(
+        &AutoCommit::new()
+            .sync()
+            .generate_sync_message(&mut sync::State::new())
+            .unwrap()
+            .encode(),
+    )
+    .unwrap();
+    old.flags = None;
+    old.version = sync::MessageVersion::V1;
+    let e = room.handle(Input::Sync {
+        conn: 2,
+        data: old.encode(),
+    });
+    assert!(matches!(e.as_slice(), [Effect::Wake]), "{e:?}");
+    let mut loaded = Automerge::new();
+    loaded.load_incremental(&doc.save()).unwrap();
+    let e = room.wake(loaded);
+    assert!(!sync_of(&e).is_empty(), "answered once loaded: {e:?}");
+
+    // A writer's edit on the first client reaches storage as usual.
+    let mut room2 = Room::asleep(
+        "server".into(),
+        DOC.into(),
+        heads.clone(),
+        doc.save(),
+        [(ActorId::from(b"server-actor-000".as_slice()), SYSTEM_USER)],
+    );
+    room2.handle(join(3, Edit::All));
+    let mut writer = AutoCommit::new().with_actor(ActorId::from(vec![3; 16]));
+    let mut ws = sync::State::new();
+    let ask = writer.sync().generate_sync_message(&mut ws).unwrap();
+    let e = room2.handle(Input::Sync {
+        conn: 3,
+        data: ask.encode(),
+    });
+    for m in sync_of(&e) {
+        writer.sync().receive_sync_message(&mut ws, m).unwrap();
+    }
+    writer.put(ROOT, "n", 99).unwrap();
+    writer.commit();
+    let edit = writer.sync().generate_sync_message(&mut ws).unwrap();
+    let e = room2.handle(Input::Sync {
+        conn: 3,
+        data: edit.encode(),
+    });
+    assert!(
+        matches!(e.as_slice(), [Effect::Wake]),
+        "an edit needs the document: {e:?}"
+    );
+    let mut loaded = Automerge::new();
+    loaded.load_incremental(&doc.save()).unwrap();
+    let e = room2.wake(loaded);
+    assert!(
+        e.iter().any(|e| matches!(e, Effect::Persist { .. })),
+        "the edit is stored once the document is back: {e:?}"
+    );
 }
 
 /// A three-node run that once never settled (found by the proptest above).

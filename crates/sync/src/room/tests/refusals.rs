@@ -563,7 +563,7 @@ fn a_message_within_the_operation_limit_is_applied() {
 #[test]
 fn a_change_adding_an_unknown_top_level_key_is_refused() {
     let mut sim = Sim::new(25, 1, 0, 0);
-    sim.nodes[0].room.root_keys = Some(vec!["title".into()]);
+    sim.nodes[0].room.root_keys = Some(vec!["title".to_owned()].into());
     sim.connect(0);
     sim.settle();
     let heads = sim.nodes[0].room.document().get_heads();
