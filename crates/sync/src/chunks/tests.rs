@@ -477,7 +477,7 @@ proptest! {
         }
         let mut all = replicas.pop().unwrap();
         for mut r in replicas {
-            if r.get_heads().len() % 2 == 0 {
+            if r.get_heads().len().is_multiple_of(2) {
                 all.merge(&mut r).unwrap();
             }
         }

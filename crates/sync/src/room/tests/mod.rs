@@ -394,7 +394,7 @@ impl Sim {
     fn restart(&mut self) {
         let node = self.any_node();
         self.restarts += 1;
-        self.nodes[node] = Node::over(&self.storage, self.restarts % 2 == 0);
+        self.nodes[node] = Node::over(&self.storage, self.restarts.is_multiple_of(2));
         for c in &mut self.clients {
             if c.node == node {
                 c.conn = None;
