@@ -475,7 +475,7 @@ impl Room {
     /// holds exactly the stored heads and has been answered before. `Err` gives back an input
     /// that needs the document.
     fn answer_asleep(&mut self, input: Input, out: &mut Vec<Effect>) -> Result<(), Input> {
-        use automerge::sync::{Capability, MessageFlags, MessageVersion};
+        use automerge::sync::{MessageFlags, MessageVersion};
         match input {
             Input::Join {
                 conn,
@@ -485,16 +485,7 @@ impl Room {
             } => {
                 // As when awake: it is owed a first message, sent when the room wakes unless
                 // it is answered here before then.
-                self.dirty.insert(conn);
-                self.peers.insert(
-                    conn,
-                    Box::new(Peer {
-                        peer_id,
-                        user,
-                        edit,
-                        state: sync::State::new(),
-                    }),
-                );
+                self.join(conn, peer_id, user, edit);
                 Ok(())
             }
             Input::Sync { conn, data } => {
@@ -516,12 +507,7 @@ impl Room {
                     &self.snapshot,
                 ) {
                     // automerge's receive of "I have nothing"…
-                    let mut caps = vec![Capability::MessageV2];
-                    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
-                        caps.push(Capability::SyncReset);
-                    }
-                    state.their_capabilities = Some(caps);
-                    state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
+                    their_flags(state, flags);
                     state.in_flight = false;
                     state.shared_heads.clear();
                     state.last_sent_heads.clear();
@@ -608,6 +594,20 @@ impl Room {
         }
     }
 
+    /// A peer joins, owed a first message.
+    fn join(&mut self, conn: ConnId, peer_id: PeerId, user: UserKey, edit: Edit) {
+        self.dirty.insert(conn);
+        self.peers.insert(
+            conn,
+            Box::new(Peer {
+                peer_id,
+                user,
+                edit,
+                state: sync::State::new(),
+            }),
+        );
+    }
+
     /// Applies a join or a sync message to the document (no output to other peers).
     fn apply(&mut self, input: Input, out: &mut Vec<Effect>) {
         match input {
@@ -616,18 +616,7 @@ impl Room {
                 peer_id,
                 user,
                 edit,
-            } => {
-                self.dirty.insert(conn);
-                self.peers.insert(
-                    conn,
-                    Box::new(Peer {
-                        peer_id,
-                        user,
-                        edit,
-                        state: sync::State::new(),
-                    }),
-                );
-            }
+            } => self.join(conn, peer_id, user, edit),
             Input::Sync { conn, data } => self.receive(conn, &data, out),
             Input::Apply {
                 request,
@@ -1022,15 +1011,9 @@ impl Room {
 /// become theirs. `ack_fast_path_matches_automerge` checks this against automerge itself, so an
 /// automerge upgrade that changes the rules fails a test rather than diverging.
 fn acknowledge_in_sync(state: &mut sync::State, msg: sync::Message) {
-    use automerge::sync::{Capability, MessageFlags};
     state.in_flight = false;
     if let Some(flags) = msg.flags {
-        let mut caps = vec![Capability::MessageV2];
-        if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
-            caps.push(Capability::SyncReset);
-        }
-        state.their_capabilities = Some(caps);
-        state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
+        their_flags(state, flags);
     }
     state.sent_hashes.clear();
     state.last_sent_heads.clone_from(&msg.heads);
@@ -1038,6 +1021,18 @@ fn acknowledge_in_sync(state: &mut sync::State, msg: sync::Message) {
     state.their_have = Some(msg.have);
     state.their_heads = Some(msg.heads);
     state.their_need = Some(msg.need);
+}
+
+/// What automerge's receive records of a message's flags: the capabilities the peer has (any
+/// peer sending flags reads version 2 messages) and whether it is read-only.
+fn their_flags(state: &mut sync::State, flags: automerge::sync::MessageFlags) {
+    use automerge::sync::{Capability, MessageFlags};
+    let mut caps = vec![Capability::MessageV2];
+    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
+        caps.push(Capability::SyncReset);
+    }
+    state.their_capabilities = Some(caps);
+    state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
 }
 
 mod scope;
