@@ -588,9 +588,10 @@ async fn a_quiet_room_hibernates_and_wakes_on_the_next_edit(backend: Backend) {
 /// A document stored as one snapshot (a new one, or any after compaction) opens without being
 /// loaded: a peer that has nothing is sent the stored snapshot as it is and holds the whole
 /// document; its edit loads the document, is checked and stored as ever, and reaches the next
-/// peer.
+/// peer. When everyone has gone the edited document is compacted, so the next cold join is
+/// answered from a snapshot again.
 async fn a_cold_join_is_answered_from_the_stored_snapshot(backend: Backend) {
-    let s = TestServer::start(backend).await;
+    let s = TestServer::start_with(backend, |c| c.sync_unload_after_secs = 1).await;
     let arun = s.login("arun@ashby.gov.uk").await;
     let ben = s.login("ben@brockley.gov.uk").await;
     let shared = s.doc_id(&arun, SHARED_REGISTER).await;
@@ -659,6 +660,41 @@ async fn a_cold_join_is_answered_from_the_stored_snapshot(backend: Backend) {
     assert_eq!(rb.doc.get_heads(), ra.doc.get_heads());
     assert_eq!(
         rb.risk_text(0, "title").as_deref(),
+        Some("Written after a cold join")
+    );
+
+    // Everyone leaves; the room compacts as it unloads.
+    drop((ca, cb));
+    let mut chunks = usize::MAX;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        chunks = s
+            .store
+            .load_content(store::System::SYNC, doc.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .chunks
+            .len();
+        if chunks == 1 {
+            break;
+        }
+    }
+    assert_eq!(chunks, 1, "compacted to one snapshot");
+    // The room goes once it has compacted; the next join opens it afresh.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let snapshots = metric(&s, from_snapshot).await;
+    let mut cc = SyncClient::connect(&s, &arun, "peer-cold-c").await;
+    let mut rc = Replica::new(&doc);
+    rc.settle(&mut cc).await;
+    assert_eq!(
+        metric(&s, from_snapshot).await,
+        snapshots + 1.0,
+        "opened from its snapshot again"
+    );
+    assert_eq!(rc.doc.get_heads(), ra.doc.get_heads());
+    assert_eq!(
+        rc.risk_text(0, "title").as_deref(),
         Some("Written after a cold join")
     );
     s.stop().await;

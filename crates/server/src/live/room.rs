@@ -135,6 +135,7 @@ async fn open(hub: &Arc<Hub>, id: DocumentId) -> Option<(Box<Room>, RoomTask)> {
         .kind
         .and(content.sole_snapshot(domain::documents::SCHEMA_VERSION as i64))
         .and_then(|bytes| Some((sync::chunks::document_heads(bytes)?, bytes)));
+    let snapshot_current = sole.is_some();
     let mut room = if let Some((heads, bytes)) = sole {
         tracing::debug!(
             document = %id,
@@ -226,6 +227,7 @@ async fn open(hub: &Arc<Hub>, id: DocumentId) -> Option<(Box<Room>, RoomTask)> {
         next_request: 1,
         incremental_bytes: content.incremental_bytes(),
         snapshot_bytes: content.snapshot_bytes(),
+        snapshot_current,
         read,
         heard: None,
         unloadable: false,
@@ -349,6 +351,9 @@ struct RoomTask {
     next_request: u64,
     incremental_bytes: usize,
     snapshot_bytes: usize,
+    /// Storage holds one snapshot of the current schema (from which the next cold join is
+    /// answered without a load), as long as nothing is stored after it.
+    snapshot_current: bool,
     /// The stored chunks this room holds: every one up to this sequence number.
     read: i64,
     /// The highest sequence number another node is known to have stored (and when it was
@@ -490,6 +495,9 @@ impl RoomTask {
                         crate::metrics::hibernation(false);
                         self.read = self.read.max(content.last_seq());
                         self.snapshot_bytes = content.snapshot_bytes();
+                        self.snapshot_current = content
+                            .sole_snapshot(domain::documents::SCHEMA_VERSION as i64)
+                            .is_some();
                         self.incremental_bytes = content.incremental_bytes();
                         queue.extend(room.wake(doc));
                     }
@@ -565,14 +573,17 @@ impl RoomTask {
         }
     }
 
-    /// Compacts when the incremental chunks outweigh the snapshot.
+    /// At a quiet moment (the last peer gone, or the room about to hibernate), writes the
+    /// document as one snapshot of the current schema unless storage already holds exactly
+    /// that: the next cold join is then answered from it without loading the document
+    /// ([`sync::Room::asleep`]). A `save()` costs ~1.5 ms on a 20 000-change document.
     /// Only what this room has read is compacted: if another node has stored more since,
     /// the store leaves everything as it is (that node, or the next, compacts later).
     async fn compact(&mut self, room: &Room) {
         if room.is_asleep()
             || !room.is_settled()
             || self.behind()
-            || self.incremental_bytes <= self.snapshot_bytes.max(1024)
+            || (self.incremental_bytes == 0 && self.snapshot_current)
         {
             return;
         }
@@ -594,6 +605,7 @@ impl RoomTask {
                 tracing::debug!(document = %self.id, bytes = snapshot.len(), "compacted");
                 self.snapshot_bytes = snapshot.len();
                 self.incremental_bytes = 0;
+                self.snapshot_current = true;
                 self.read = seq;
             }
             Ok(None) => {
