@@ -332,7 +332,7 @@ impl Room {
     /// incremental validator builds its index) before the first change arrives rather than on
     /// it. For the runtime to call when nothing is waiting; true if it did some work.
     pub fn prepare(&mut self) -> bool {
-        if self.prepared || self.asleep || !self.is_settled() {
+        if !self.needs_preparing() {
             return false;
         }
         self.prepared = true;
