@@ -188,9 +188,13 @@ impl Replica {
     }
 
     /// As [`Replica::settle`], with the quiet period given.
+    /// Quiet is not enough on a loaded machine (a commit can take longer than the quiet
+    /// period): unless something else was heard (a refusal), it also waits, up to 10 s, until
+    /// the server has said it holds every change this replica has.
     pub async fn settle_within(&mut self, c: &mut SyncClient, quiet: Duration) -> Vec<Heard> {
         let mut other = Vec::new();
         let first = self.doc.get_heads().is_empty();
+        let patience = tokio::time::Instant::now() + Duration::from_secs(10);
         self.push(c, first).await;
         loop {
             match c.recv_within(quiet).await {
@@ -204,7 +208,17 @@ impl Replica {
                         .expect("applies");
                     self.push(c, false).await;
                 }
-                Heard::Silence => return other,
+                Heard::Silence => {
+                    let mut ours = self.doc.get_heads();
+                    ours.sort();
+                    let mut theirs = self.state.their_heads.clone().unwrap_or_default();
+                    theirs.sort();
+                    let acknowledged = ours.is_empty() || ours == theirs;
+                    if !other.is_empty() || acknowledged || tokio::time::Instant::now() >= patience
+                    {
+                        return other;
+                    }
+                }
                 h @ Heard::Closed(..) => {
                     other.push(h);
                     return other;

@@ -265,52 +265,29 @@ macro_rules! impl_chunks {
                 batch: &[$crate::Append],
                 now: domain::Millis,
             ) -> $crate::Result<Vec<i64>> {
-                let mut tx = self.system_tx(sys, true).await?;
+                let mut tx = self.append_tx(sys).await?;
                 let mut ids: Vec<String> = batch.iter().map(|a| a.id.to_string()).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 self.lock_documents(&mut tx, &ids).await?;
-                let mut seqs = Vec::with_capacity(batch.len());
-                for append in batch {
-                    let id = append.id.to_string();
-                    let (seq,): (i64,) = sqlx::query_as(
-                        "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                         select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
-                         from doc_chunks where document_id = $1 returning seq",
-                    )
-                    .bind(&id)
-                    .bind(append.data.as_slice())
-                    .bind($crate::checksum(&append.data))
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    for (actor, user) in &append.actors {
-                        sqlx::query(
-                            "insert into doc_actors (document_id, actor_id, user_id, created_at) \
-                             values ($1, $2, $3, $4) on conflict (document_id, actor_id) do nothing",
-                        )
-                        .bind(&id)
-                        .bind(actor.as_slice())
-                        .bind(user)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        // Another node may have bound this actor first (its room could not
-                        // know): the binding that is stored is the one that counts.
-                        let (owner,): (uuid::Uuid,) = sqlx::query_as(
-                            "select user_id from doc_actors where document_id = $1 and actor_id = $2",
-                        )
-                        .bind(&id)
-                        .bind(actor.as_slice())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if owner != *user {
-                            return Err($crate::StoreError::Conflict);
-                        }
-                    }
-                    self.announce(&mut tx, &id, seq, now).await?;
-                    seqs.push(seq);
+                let seqs = self.insert_increments(&mut tx, batch, now).await?;
+                let actors: Vec<(String, &[u8], uuid::Uuid)> = batch
+                    .iter()
+                    .flat_map(|a| {
+                        a.actors
+                            .iter()
+                            .map(|(actor, user)| (a.id.to_string(), actor.as_slice(), *user))
+                    })
+                    .collect();
+                if !actors.is_empty() {
+                    self.bind_actors(&mut tx, &actors, now).await?;
                 }
+                let stored: Vec<(String, i64)> = batch
+                    .iter()
+                    .zip(&seqs)
+                    .map(|(a, seq)| (a.id.to_string(), *seq))
+                    .collect();
+                self.announce(&mut tx, &stored, now).await?;
                 tx.commit().await?;
                 Ok(seqs)
             }

@@ -115,6 +115,11 @@ impl SqliteStore {
         Ok(self.pool(write).begin().await?)
     }
 
+    /// The transaction that appends changes: the writer's, like every write.
+    async fn append_tx(&self, _sys: System) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool(true).begin().await?)
+    }
+
     /// Nothing to do: one process, one writer connection, so appends never interleave.
     async fn lock_documents(
         &self,
@@ -124,12 +129,70 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// One statement per append: SQLite runs in this process, so a statement costs no round
+    /// trip.
+    async fn insert_increments(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        batch: &[crate::Append],
+        now: domain::Millis,
+    ) -> Result<Vec<i64>> {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for append in batch {
+            let (seq,): (i64,) = sqlx::query_as(
+                "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                 select $1, coalesce(max(seq), 0) + 1, 'incremental', $2, $3, $4 \
+                 from doc_chunks where document_id = $1 returning seq",
+            )
+            .bind(append.id.to_string())
+            .bind(append.data.as_slice())
+            .bind(crate::checksum(&append.data))
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            seqs.push(seq);
+        }
+        Ok(seqs)
+    }
+
+    /// Binds each `(document, actor, user)`; an actor already bound to another user is a
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
+    async fn bind_actors(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        actors: &[(String, &[u8], uuid::Uuid)],
+        now: domain::Millis,
+    ) -> Result<()> {
+        for (id, actor, user) in actors {
+            sqlx::query(
+                "insert into doc_actors (document_id, actor_id, user_id, created_at) \
+                 values ($1, $2, $3, $4) on conflict (document_id, actor_id) do nothing",
+            )
+            .bind(id)
+            .bind(*actor)
+            .bind(user)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            let (owner,): (uuid::Uuid,) = sqlx::query_as(
+                "select user_id from doc_actors where document_id = $1 and actor_id = $2",
+            )
+            .bind(id)
+            .bind(*actor)
+            .fetch_one(&mut **tx)
+            .await?;
+            if owner != *user {
+                return Err(crate::StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
     /// Nothing to announce: SQLite serves one node.
     async fn announce(
         &self,
         _tx: &mut Transaction<'static, Sqlite>,
-        _id: &str,
-        _seq: i64,
+        _stored: &[(String, i64)],
         _now: domain::Millis,
     ) -> Result<()> {
         Ok(())

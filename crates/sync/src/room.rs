@@ -380,6 +380,12 @@ impl Room {
         self.asleep
     }
 
+    /// The stored snapshot a room born asleep ([`Room::asleep`]) holds until it wakes: its
+    /// document as storage had it then.
+    pub fn held_snapshot(&self) -> Option<&[u8]> {
+        self.snapshot.as_deref().filter(|_| self.asleep)
+    }
+
     /// The document is back (loaded from storage after [`Effect::Wake`]): the inputs that
     /// waited for it are handled. Storage may hold more than the room had (another node's
     /// changes): then every peer is sent what it lacks.
