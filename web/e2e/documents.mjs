@@ -158,14 +158,20 @@ await step("Add risk opens the new risk's page, where it is completed", async ()
   assert.equal(await arun.page.getByTestId("refused").count(), 0);
 });
 
-await step("a spreadsheet import shows its preview with per-row errors, then applies", async () => {
+await step("a spreadsheet import shows its preview with per-row errors, ignored rows and flagged cells, then applies", async () => {
   await open(arun.page, REGISTER);
-  const csv = "Reference,Risk title,Risk owner,Current Likelihood,Current Impact\n" +
-    "SP-30,Shared fleet depot lease ends,Head of Environment,3,3\n" +
-    "SP-31,Procurement challenge,Head of Procurement,9,2\n";
+  const csv = "Reference,Risk title,Risk owner,Current Likelihood,Current Impact,Status\n" +
+    "Operational risks,,,,,\n" +
+    "SP-30,Shared fleet depot lease ends,Head of Environment,3,3,Escalated\n" +
+    "SP-31,Procurement challenge,Head of Procurement,9,2,Open\n";
   await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "register.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
-  await arun.page.getByTestId("import-summary").getByText("1 to create, 0 to update, 0 unchanged, 1 with errors.").waitFor({ timeout: 5000 });
-  assert.match(await arun.page.getByTestId("import-preview").innerText(), /Current Likelihood/);
+  await arun.page.getByTestId("import-summary")
+    .getByText("1 to create, 0 to update, 0 unchanged, 1 with errors, 1 ignored (not a risk), 1 cell flagged.").waitFor({ timeout: 5000 });
+  const table = await arun.page.getByTestId("import-preview").innerText();
+  assert.match(table, /Current Likelihood/);
+  assert.match(table, /Not a risk \(section, spacer or note row\): Operational risks/);
+  const flag = arun.page.getByTestId("import-warnings").locator("li[data-code=status-mapped]");
+  assert.match(await flag.innerText(), /^F: "Status": "Escalated" is an escalation, not a status/);
   await shot(arun.page, "import-preview");
   await arun.page.getByRole("button", { name: "Apply import" }).click();
   await arun.page.getByText("Imported: 1 created, 0 updated, 1 rows skipped for errors.").waitFor({ timeout: 5000 });

@@ -57,22 +57,23 @@ fn text(s: &str) -> Out<'static> {
 }
 
 /// The Risks sheet's headings, in order. Fields use the labels the import recognises; the
-/// computed columns (score, band, direction) are ignored on import.
+/// computed columns (band, direction) are ignored on import, and the scores are checked
+/// against likelihood × impact.
 fn risk_headers() -> Vec<&'static str> {
     let mut h: Vec<&'static str> = Field::RISK.iter().map(|f| f.label()).collect();
     h.extend([
         Field::InherentLikelihood.label(),
         Field::InherentImpact.label(),
-        "Inherent score",
+        Field::InherentScore.label(),
         "Inherent band",
         Field::CurrentLikelihood.label(),
         Field::CurrentImpact.label(),
-        "Current score",
+        Field::CurrentScore.label(),
         "Current band",
         "Direction of travel",
         Field::TargetLikelihood.label(),
         Field::TargetImpact.label(),
-        "Target score",
+        Field::TargetScore.label(),
         "Target band",
         Field::AssessmentReason.label(),
     ]);

@@ -141,18 +141,26 @@ fn every_bad_row_is_reported_with_its_sheet_row_and_column() {
                 r#""Target score I": is blank but "Target score L" is given; likelihood and impact come in pairs"#.into(),
             ],
         ),
-        (
-            39,
-            vec![
-                r#""Ref": a reference is required to match or create a risk"#.into(),
-                r#""Risk owner": is required for a new risk"#.into(),
-            ],
-        ),
     ];
     assert_eq!(errors, expected);
+    // The note typed into the title column is not a risk: listed, not refused.
+    let note = p.rows.iter().find(|r| r.row == 39).unwrap();
     assert_eq!(
-        (p.creates, p.updates, p.unchanged, p.errors, p.skipped_blank),
-        (22, 0, 0, 9, 4)
+        note.outcome,
+        Outcome::Ignored {
+            text: "Scores reviewed by the JMT on 12/09/2026".into()
+        }
+    );
+    assert_eq!(
+        (
+            p.creates,
+            p.updates,
+            p.unchanged,
+            p.errors,
+            p.ignored,
+            p.skipped_blank
+        ),
+        (22, 0, 0, 8, 1, 4)
     );
     assert_eq!(p.rows.len(), 31);
 }
@@ -160,7 +168,10 @@ fn every_bad_row_is_reported_with_its_sheet_row_and_column() {
 #[test]
 fn created_risks_take_parsed_values_and_defaults() {
     let p = run(&table(), &empty_register());
-    let Outcome::Create { risk, assessments } = row(&p, "SP-01") else {
+    let Outcome::Create {
+        risk, assessments, ..
+    } = row(&p, "SP-01")
+    else {
         panic!("SP-01 should be created");
     };
     assert_eq!(risk.id, "id-1");
@@ -221,7 +232,10 @@ fn created_risks_take_parsed_values_and_defaults() {
     };
     assert_eq!(risk.status, RiskStatus::Closed);
     // Defaults for everything left blank.
-    let Outcome::Create { risk, assessments } = row(&p, "SP-30") else {
+    let Outcome::Create {
+        risk, assessments, ..
+    } = row(&p, "SP-30")
+    else {
         panic!()
     };
     assert!(assessments.is_empty());
@@ -321,13 +335,17 @@ fn existing_risks_are_updated_field_by_field_and_rescored_only_where_scores_move
     let ex = existing();
     assert_eq!(ex.check(), Ok(()));
     let p = run(&table(), &ex);
-    assert_eq!((p.creates, p.updates, p.unchanged, p.errors), (19, 2, 1, 9));
+    assert_eq!(
+        (p.creates, p.updates, p.unchanged, p.errors, p.ignored),
+        (19, 2, 1, 8, 1)
+    );
     assert_eq!(row(&p, "SP-02"), &Outcome::Unchanged);
 
     let Outcome::Update {
         risk_id,
         changes,
         assessments,
+        ..
     } = row(&p, "SP-01")
     else {
         panic!("SP-01 should be an update")
@@ -355,6 +373,7 @@ fn existing_risks_are_updated_field_by_field_and_rescored_only_where_scores_move
         risk_id,
         changes,
         assessments,
+        ..
     } = row(&p, "SP-03")
     else {
         panic!("SP-03 should match ' sp-03' and be an update")
@@ -405,7 +424,7 @@ fn existing_risks_are_updated_field_by_field_and_rescored_only_where_scores_move
     let again = run(&table(), &applied);
     assert_eq!(
         (again.creates, again.updates, again.unchanged, again.errors),
-        (0, 0, 22, 9)
+        (0, 0, 22, 8)
     );
 }
 
@@ -428,7 +447,10 @@ fn a_mapping_sent_by_a_client_overrides_the_guess() {
         "Risk officer",
         &mut ids,
     );
-    let Outcome::Create { risk, assessments } = row(&p, "SP-01") else {
+    let Outcome::Create {
+        risk, assessments, ..
+    } = row(&p, "SP-01")
+    else {
         panic!()
     };
     assert_eq!(risk.cause, "Raised by Ashby audit committee");

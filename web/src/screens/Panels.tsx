@@ -303,13 +303,21 @@ function Redline({ kind, before, after }: { kind: string; before: Record<string,
 interface PreviewRow {
   row: number;
   reference: string | null;
-  outcome: { kind: string; problems?: string[]; changes?: { field: string; from: unknown; to: unknown }[] };
+  outcome: { kind: string; problems?: string[]; text?: string; changes?: { field: string; from: unknown; to: unknown }[] };
+  /** How a cell was read differently from what it says ("Escalated" as Open, escalated). */
+  warnings: { column: string; code: string; message: string }[];
+}
+
+/** What a preview row will do, in words. */
+function previewDetails(r: PreviewRow): string {
+  if (r.outcome.kind === "ignored") return `Not a risk (section, spacer or note row): ${r.outcome.text ?? ""}`;
+  return r.outcome.problems?.join("; ") ?? r.outcome.changes?.map((c) => `${c.field}: ${String(c.from)} → ${String(c.to)}`).join("; ") ?? "";
 }
 
 /** Import a register from XLSX or CSV: preview row by row, then apply as one change. */
 export function ImportPanel({ view }: { view: DocumentView }) {
   const [body, setBody] = useState<{ format: string; file: string } | null>(null);
-  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number } | null>(null);
+  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const choose = async (file: File | undefined) => {
     setPreview(null);
@@ -346,14 +354,21 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       {message && <p role="status">{message}</p>}
       {preview && (
         <>
-          <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors.</p>
+          <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
           <table data-testid="import-preview">
-            <thead><tr><th scope="col">Row</th><th scope="col">Reference</th><th scope="col">Outcome</th><th scope="col">Details</th></tr></thead>
+            <thead><tr><th scope="col">Row</th><th scope="col">Reference</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
             <tbody>
               {preview.rows.map((r) => (
                 <tr key={r.row}>
                   <td>{r.row}</td><td>{r.reference ?? "—"}</td><td>{r.outcome.kind}</td>
-                  <td>{r.outcome.problems?.join("; ") ?? r.outcome.changes?.map((c) => `${c.field}: ${String(c.from)} → ${String(c.to)}`).join("; ") ?? ""}</td>
+                  <td>{previewDetails(r)}</td>
+                  <td>
+                    {r.warnings.length > 0 && (
+                      <ul data-testid="import-warnings">
+                        {r.warnings.map((w, i) => <li key={i} data-code={w.code}><span aria-label={`column ${w.column}`}>{w.column}</span>: {w.message}</li>)}
+                      </ul>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -46,6 +46,17 @@ pub enum Field {
     TargetImpact,
     /// Why the scores moved; stored on the assessments the row creates.
     AssessmentReason,
+    /// A score as the sheet wrote it (likelihood × impact): not stored (the register computes
+    /// it), but checked, and a disagreement is flagged.
+    InherentScore,
+    CurrentScore,
+    TargetScore,
+    /// Actions written in the risk's own row ("Further actions"): one per line.
+    ActionTitle,
+    /// Who does them (default: the risk's owner).
+    ActionOwner,
+    /// When they are due (default: the risk's next review).
+    ActionDue,
     /// Not imported (computed columns such as score and band, notes, anything unknown).
     Ignore,
 }
@@ -83,6 +94,17 @@ impl Field {
         Field::AssessmentReason,
     ];
 
+    /// Actions in the risk's row.
+    pub const ACTIONS: &'static [Field] =
+        &[Field::ActionTitle, Field::ActionOwner, Field::ActionDue];
+
+    /// Written scores, checked against likelihood × impact.
+    pub const SCORES: &'static [Field] = &[
+        Field::InherentScore,
+        Field::CurrentScore,
+        Field::TargetScore,
+    ];
+
     /// The heading the export writes for this field; [`Mapping::guess`] recognises each.
     pub fn label(self) -> &'static str {
         match self {
@@ -110,6 +132,12 @@ impl Field {
             Field::TargetLikelihood => "Target likelihood",
             Field::TargetImpact => "Target impact",
             Field::AssessmentReason => "Assessment reason",
+            Field::InherentScore => "Inherent score",
+            Field::CurrentScore => "Current score",
+            Field::TargetScore => "Target score",
+            Field::ActionTitle => "Further actions",
+            Field::ActionOwner => "Action owner",
+            Field::ActionDue => "Action due date",
             Field::Ignore => "Ignored",
         }
     }
@@ -325,6 +353,19 @@ fn score_field(norm: &str) -> Option<Field> {
     }
     let has = |list: &[&str]| tokens.iter().any(|t| list.contains(t));
     let likelihood = has(LIKELIHOOD);
+    if !likelihood && !has(IMPACT) {
+        // "Residual score", "Risk score", "Score": the written product.
+        if !tokens.contains(&"score") {
+            return None;
+        }
+        return Some(if has(INHERENT) {
+            Field::InherentScore
+        } else if has(TARGET) {
+            Field::TargetScore
+        } else {
+            Field::CurrentScore
+        });
+    }
     if likelihood == has(IMPACT) {
         return None;
     }
@@ -520,6 +561,55 @@ const PHRASES: &[(Field, &[&str])] = &[
         ],
     ),
     (
+        Field::ActionTitle,
+        &[
+            "further actions",
+            "further action",
+            "actions",
+            "action",
+            "mitigating actions",
+            "mitigating action",
+            "further mitigating actions",
+            "planned actions",
+            "additional actions",
+            "additional controls required",
+            "further controls",
+            "further controls required",
+            "actions required",
+            "action plan",
+            "risk actions",
+            "management actions",
+        ],
+    ),
+    (
+        Field::ActionOwner,
+        &[
+            "action owner",
+            "action owners",
+            "action lead",
+            "action by",
+            "actioned by",
+            "responsible for action",
+        ],
+    ),
+    (
+        Field::ActionDue,
+        &[
+            "action due date",
+            "action due",
+            "due date",
+            "due",
+            "target date",
+            "action target date",
+            "completion date",
+            "target completion date",
+            "deadline",
+            "action deadline",
+            "by when",
+            "action date",
+        ],
+    ),
+    (
         Field::AssessmentReason,
         &[
             "assessment reason",
@@ -568,7 +658,17 @@ mod tests {
             ("Treatment", Field::Response),
             ("Review frequency (days)", Field::ReviewFrequencyDays),
             ("Reported to", Field::Escalation),
-            ("Current score", Field::Ignore),
+            ("Current score", Field::CurrentScore),
+            ("Residual risk score", Field::CurrentScore),
+            ("Score", Field::CurrentScore),
+            ("Gross score", Field::InherentScore),
+            ("Target score", Field::TargetScore),
+            ("Risk rating", Field::Ignore),
+            ("Further actions", Field::ActionTitle),
+            ("Mitigating actions", Field::ActionTitle),
+            ("Action owner", Field::ActionOwner),
+            ("Target date", Field::ActionDue),
+            ("Due date", Field::ActionDue),
             ("Current band", Field::Ignore),
             ("Direction of travel", Field::Ignore),
             ("Notes", Field::Ignore),
@@ -581,7 +681,12 @@ mod tests {
 
     #[test]
     fn every_export_label_is_recognised() {
-        for f in Field::RISK.iter().chain(Field::ASSESSMENT) {
+        for f in Field::RISK
+            .iter()
+            .chain(Field::ASSESSMENT)
+            .chain(Field::SCORES)
+            .chain(Field::ACTIONS)
+        {
             assert_eq!(guess_field(f.label()), *f, "{}", f.label());
         }
     }

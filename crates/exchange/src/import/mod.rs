@@ -18,5 +18,5 @@ pub(crate) mod values;
 
 pub use archive::{ArchiveError, ArchiveLimits, ArchiveStats, check_archive};
 pub use mapping::{Field, Mapping, MappingError};
-pub use preview::{FieldChange, Outcome, Preview, RowPreview, preview};
+pub use preview::{FieldChange, Outcome, Preview, RowPreview, Warning, WarningCode, preview};
 pub use table::{Cell, Format, ImportError, Limits, Row, Table, column_letter, read_table};

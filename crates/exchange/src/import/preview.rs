@@ -16,13 +16,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate};
 use domain::documents::risk::{
-    Assessment, AssessmentKind, Escalation, Response, Risk, RiskRegister, RiskStatus,
+    ActionStatus, Assessment, AssessmentKind, Escalation, Response, Risk, RiskAction, RiskRegister,
+    RiskStatus,
 };
 use serde::Serialize;
 
 use super::mapping::{Field, Mapping};
 use super::table::{Cell, Row, Table};
-use super::values;
+use super::values::{self, DateReading};
 use crate::Councils;
 
 /// The import as it would happen.
@@ -36,6 +37,10 @@ pub struct Preview {
     pub unchanged: usize,
     pub errors: usize,
     pub skipped_blank: usize,
+    /// Section headings, spacer and note rows: listed, not imported.
+    pub ignored: usize,
+    /// Warnings over all rows.
+    pub warnings: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,6 +51,46 @@ pub struct RowPreview {
     /// The row's reference, trimmed, when it has one.
     pub reference: Option<String>,
     pub outcome: Outcome,
+    /// What the import read differently from what the cell says, or could not read but did
+    /// not need: the row is imported, and these say how.
+    pub warnings: Vec<Warning>,
+}
+
+/// A flag on one cell of an imported row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    /// The column letter ("F"), as Excel shows it.
+    pub column: String,
+    pub code: WarningCode,
+    /// Names the heading and the value, and says what was imported instead.
+    pub message: String,
+}
+
+/// What kind of flag a [`Warning`] is, for filtering and for the browser to mark the cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningCode {
+    /// A status word read as Open or Closed ("Under review", "Escalated").
+    StatusMapped,
+    /// A status not understood: the status is left as it is (Open on a new risk).
+    StatusUnknown,
+    /// Several responses in one cell ("Treat / Transfer"): the first is imported.
+    ResponseCombined,
+    /// A response not understood: left as it is (Treat on a new risk).
+    ResponseUnknown,
+    /// An escalation level not understood: left as it is (Service on a new risk).
+    EscalationUnknown,
+    /// A period instead of a date ("Q4 2026/27"): its last day is imported.
+    DateImprecise,
+    /// A word for "not known yet" ("TBC", "Ongoing"): the date is left as it is (a default
+    /// on a new risk).
+    DateMissing,
+    /// A written score that is not likelihood × impact (or not a number): the computed one
+    /// stands.
+    ScoreMismatch,
+    /// A written score without its likelihood and impact: nothing to assess from.
+    ScoreWithoutRatings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,18 +101,27 @@ pub enum Outcome {
         /// Boxed: a risk is far larger than the other outcomes.
         risk: Box<Risk>,
         assessments: Vec<Assessment>,
+        /// The actions written in its row.
+        actions: Vec<RiskAction>,
     },
-    /// Fields that change on an existing risk, and assessments whose scores moved.
+    /// Fields that change on an existing risk, assessments whose scores moved, and actions in
+    /// its row that it does not have yet (by title).
     Update {
         #[serde(rename = "riskId")]
         risk_id: String,
         changes: Vec<FieldChange>,
         assessments: Vec<Assessment>,
+        actions: Vec<RiskAction>,
     },
     Unchanged,
     /// Nothing from this row is applied.
     Error {
         problems: Vec<String>,
+    },
+    /// A section heading, spacer or note row ("STRATEGIC RISKS", "Scores reviewed by JMT"):
+    /// not a risk, so not imported, and shown so that nothing is dropped unseen.
+    Ignored {
+        text: String,
     },
 }
 
@@ -104,17 +158,23 @@ impl Preview {
     pub fn apply_to(&self, register: &mut RiskRegister) {
         for row in &self.rows {
             match &row.outcome {
-                Outcome::Create { risk, assessments } => {
+                Outcome::Create {
+                    risk,
+                    assessments,
+                    actions,
+                } => {
                     if register.risks.iter().any(|r| r.id == risk.id) {
                         continue;
                     }
                     register.risks.push(risk.as_ref().clone());
                     register.assessments.extend(assessments.iter().cloned());
+                    register.actions.extend(actions.iter().cloned());
                 }
                 Outcome::Update {
                     risk_id,
                     changes,
                     assessments,
+                    actions,
                 } => {
                     let Some(risk) = register.risks.iter_mut().find(|r| &r.id == risk_id) else {
                         continue;
@@ -123,8 +183,9 @@ impl Preview {
                         set(risk, c.field, c.value.clone());
                     }
                     register.assessments.extend(assessments.iter().cloned());
+                    register.actions.extend(actions.iter().cloned());
                 }
-                Outcome::Unchanged | Outcome::Error { .. } => {}
+                Outcome::Unchanged | Outcome::Error { .. } | Outcome::Ignored { .. } => {}
             }
         }
     }
@@ -157,8 +218,9 @@ const KINDS: [(AssessmentKind, Field, Field); 3] = [
 ///
 /// `councils` translates council names in the sheet to organisation ids; `today` dates new
 /// assessments and fills absent dates; `assessor` is recorded on new assessments; `new_id`
-/// makes the ids of new risks and assessments (called only for rows without errors, risk id
-/// first, then one per assessment in the order inherent, current, target).
+/// makes the ids of new risks, assessments and actions (called only for rows without errors,
+/// risk id first, then one per assessment in the order inherent, current, target, then one per
+/// action of the row).
 pub fn preview(
     table: &Table,
     mapping: &Mapping,
@@ -175,6 +237,8 @@ pub fn preview(
         unchanged: 0,
         errors: 0,
         skipped_blank: 0,
+        ignored: 0,
+        warnings: 0,
     };
     let ctx = Context {
         table,
@@ -191,17 +255,24 @@ pub fn preview(
             out.skipped_blank += 1;
             continue;
         }
-        let (reference, outcome) = ctx.row(row, &mut seen, new_id);
+        let mut warnings = Vec::new();
+        let (reference, outcome) = match ctx.section(row) {
+            Some(text) => (None, Outcome::Ignored { text }),
+            None => ctx.row(row, &mut seen, &mut warnings, new_id),
+        };
         match outcome {
             Outcome::Create { .. } => out.creates += 1,
             Outcome::Update { .. } => out.updates += 1,
             Outcome::Unchanged => out.unchanged += 1,
             Outcome::Error { .. } => out.errors += 1,
+            Outcome::Ignored { .. } => out.ignored += 1,
         }
+        out.warnings += warnings.len();
         out.rows.push(RowPreview {
             row: row.number,
             reference,
             outcome,
+            warnings,
         });
     }
     out
@@ -222,6 +293,14 @@ struct Parsed {
     reference: Option<String>,
     fields: BTreeMap<Field, Value>,
     scores: HashMap<Field, u32>,
+    /// Written scores (a number, or the text that was not one), with their column.
+    written: HashMap<AssessmentKind, (usize, Result<f64, String>)>,
+    /// The level a status such as "Escalated to JMT" names.
+    implied_escalation: Option<Escalation>,
+    /// Actions in the row: one per line of the actions cell.
+    actions: Vec<String>,
+    action_owner: Option<String>,
+    action_due: Option<NaiveDate>,
     reason: Option<String>,
 }
 
@@ -234,7 +313,7 @@ impl Context<'_> {
             .map_or_else(|| field.label().to_owned(), |c| self.table.header_name(c))
     }
 
-    fn parse(&self, row: &Row, problems: &mut Vec<String>) -> Parsed {
+    fn parse(&self, row: &Row, problems: &mut Vec<String>, warnings: &mut Vec<Warning>) -> Parsed {
         let mut p = Parsed::default();
         for (col, field) in self.mapping.columns() {
             let cell = row.get(col);
@@ -256,6 +335,14 @@ impl Context<'_> {
                 field,
                 Field::OwningCouncils | Field::AffectedCouncils | Field::BearingCouncil
             );
+            let header = self.table.header_name(col);
+            let mut warn = |code: WarningCode, message: String| {
+                warnings.push(Warning {
+                    column: super::table::column_letter(col),
+                    code,
+                    message: format!("\"{header}\": {} {message}", cell.shown()),
+                });
+            };
             let value: Result<Option<Value>, String> = match field {
                 Field::Reference => {
                     p.reference = Some(text);
@@ -284,12 +371,111 @@ impl Context<'_> {
                     Err(e) => Err(e),
                 },
                 Field::Identified | Field::NextReview => {
-                    values::date(cell).map(|d| Some(Value::Date(d)))
+                    values::date_reading(cell).map(|reading| match reading {
+                        DateReading::Exact(d) => Some(Value::Date(d)),
+                        DateReading::Imprecise(d, how) => {
+                            warn(
+                                WarningCode::DateImprecise,
+                                format!(
+                                    "is read as {}, the last day of {how}",
+                                    values::date_text(d)
+                                ),
+                            );
+                            Some(Value::Date(d))
+                        }
+                        DateReading::Missing => {
+                            warn(
+                                WarningCode::DateMissing,
+                                format!("is not a date yet: {}", self.unset_date(field)),
+                            );
+                            None
+                        }
+                    })
                 }
                 Field::ReviewFrequencyDays => values::frequency(cell).map(|n| Some(Value::Days(n))),
-                Field::Response => values::response(&text).map(|r| Some(Value::Response(r))),
-                Field::Status => values::status(&text).map(|s| Some(Value::Status(s))),
-                Field::Escalation => values::escalation(&text).map(|e| Some(Value::Escalation(e))),
+                Field::Response => match values::response(&text) {
+                    Ok(r) => {
+                        if let Some(note) = r.note {
+                            warn(WarningCode::ResponseCombined, note);
+                        }
+                        Ok(Some(Value::Response(r.value)))
+                    }
+                    Err(e) => {
+                        warn(
+                            WarningCode::ResponseUnknown,
+                            format!("{e}: the response is left as it is (Treat on a new risk)"),
+                        );
+                        Ok(None)
+                    }
+                },
+                Field::Status => match values::status(&text) {
+                    Ok(r) => {
+                        if let Some(note) = r.note {
+                            warn(WarningCode::StatusMapped, note);
+                        }
+                        p.implied_escalation = r.escalation;
+                        Ok(Some(Value::Status(r.value)))
+                    }
+                    Err(e) => {
+                        warn(
+                            WarningCode::StatusUnknown,
+                            format!("{e}: the status is left as it is (Open on a new risk)"),
+                        );
+                        Ok(None)
+                    }
+                },
+                Field::Escalation => match values::escalation(&text) {
+                    Ok(r) => Ok(Some(Value::Escalation(r.value))),
+                    Err(e) => {
+                        warn(
+                            WarningCode::EscalationUnknown,
+                            format!("{e}: the level is left as it is (Service on a new risk)"),
+                        );
+                        Ok(None)
+                    }
+                },
+                Field::ActionTitle => {
+                    p.actions = action_lines(&text);
+                    Ok(None)
+                }
+                Field::ActionOwner => {
+                    p.action_owner = Some(text);
+                    Ok(None)
+                }
+                Field::ActionDue => values::date_reading(cell).map(|reading| {
+                    match reading {
+                        DateReading::Exact(d) => p.action_due = Some(d),
+                        DateReading::Imprecise(d, how) => {
+                            warn(
+                                WarningCode::DateImprecise,
+                                format!(
+                                    "is read as {}, the last day of {how}",
+                                    values::date_text(d)
+                                ),
+                            );
+                            p.action_due = Some(d);
+                        }
+                        DateReading::Missing => warn(
+                            WarningCode::DateMissing,
+                            "is not a date yet: the actions are due at the risk's next review"
+                                .to_owned(),
+                        ),
+                    }
+                    None
+                }),
+                Field::InherentScore | Field::CurrentScore | Field::TargetScore => {
+                    let kind = match field {
+                        Field::InherentScore => AssessmentKind::Inherent,
+                        Field::TargetScore => AssessmentKind::Target,
+                        _ => AssessmentKind::Current,
+                    };
+                    let n = match cell {
+                        Cell::Number(n) => Ok(*n),
+                        _ => text.parse::<f64>().map_err(|_| text.clone()),
+                    };
+                    p.written.insert(kind, (col, n));
+                    Ok(None)
+                }
                 Field::InherentLikelihood | Field::CurrentLikelihood | Field::TargetLikelihood => {
                     values::score(cell, &self.register.matrix.likelihood).map(|n| {
                         p.scores.insert(field, n);
@@ -310,7 +496,6 @@ impl Context<'_> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    let header = self.table.header_name(col);
                     problems.push(if named {
                         format!("\"{header}\": {e}")
                     } else {
@@ -322,14 +507,68 @@ impl Context<'_> {
         p
     }
 
+    /// What a date cell that says "not yet" leaves.
+    fn unset_date(&self, field: Field) -> &'static str {
+        match field {
+            Field::Identified => "the date identified is left as it is (today on a new risk)",
+            _ => {
+                "the next review is left as it is (on a new risk, today plus the review frequency)"
+            }
+        }
+    }
+
+    /// The text of a section heading, spacer or note row, which is not a risk: a row whose
+    /// only cell is text that is not a reference ("STRATEGIC RISKS", "Section 2 – Finance"),
+    /// or one with neither reference, title nor any score.
+    fn section(&self, row: &Row) -> Option<String> {
+        let filled: Vec<(usize, &Cell)> = row
+            .cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_blank())
+            .collect();
+        let texts = || {
+            filled
+                .iter()
+                .map(|(_, c)| c.text())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        if let [(col, Cell::Text(t))] = filled.as_slice() {
+            let t = t.trim();
+            let reference_like = !t.contains(char::is_whitespace)
+                && t.chars().any(|c| c.is_ascii_digit())
+                && t.chars().count() <= 20;
+            if self.mapping.field(*col) != Field::Reference || !reference_like {
+                return Some(texts());
+            }
+        }
+        let given = |field: Field| {
+            self.mapping
+                .column(field)
+                .is_some_and(|c| !row.get(c).is_blank())
+        };
+        let scored = Field::ASSESSMENT
+            .iter()
+            .chain(Field::SCORES)
+            .any(|f| *f != Field::AssessmentReason && given(*f));
+        (!given(Field::Reference) && !given(Field::Title) && !scored).then(texts)
+    }
+
     fn row(
         &self,
         row: &Row,
         seen: &mut HashMap<String, u32>,
+        warnings: &mut Vec<Warning>,
         new_id: &mut dyn FnMut() -> String,
     ) -> (Option<String>, Outcome) {
         let mut problems = Vec::new();
-        let p = self.parse(row, &mut problems);
+        let mut p = self.parse(row, &mut problems, warnings);
+        if let Some(level) = p.implied_escalation
+            && !p.fields.contains_key(&Field::Escalation)
+        {
+            p.fields.insert(Field::Escalation, Value::Escalation(level));
+        }
         let reference = p.reference.clone();
         let reference_too_long = self
             .mapping
@@ -388,6 +627,43 @@ impl Context<'_> {
                 }
             }
         }
+        for (kind, (col, written)) in &p.written {
+            let header = self.table.header_name(*col);
+            let column = super::table::column_letter(*col);
+            let pair = pairs.iter().find(|(k, ..)| k == kind);
+            let shown = row.get(*col).shown();
+            match (pair, written) {
+                (Some((_, l, i)), Ok(n)) if *n == f64::from(l * i) => {}
+                (Some((_, l, i)), Ok(_)) => warnings.push(Warning {
+                    column,
+                    code: WarningCode::ScoreMismatch,
+                    message: format!(
+                        "\"{header}\": {shown} is not likelihood × impact ({l} × {i} = {}); the \
+                         register keeps {}",
+                        l * i,
+                        l * i
+                    ),
+                }),
+                (Some((_, l, i)), Err(_)) => warnings.push(Warning {
+                    column,
+                    code: WarningCode::ScoreMismatch,
+                    message: format!(
+                        "\"{header}\": {shown} is not a number; the register computes the score \
+                         from likelihood × impact ({l} × {i} = {})",
+                        l * i
+                    ),
+                }),
+                (None, _) => warnings.push(Warning {
+                    column,
+                    code: WarningCode::ScoreWithoutRatings,
+                    message: format!(
+                        "\"{header}\": {shown} is a score without its likelihood and impact, \
+                         so no assessment is made from it"
+                    ),
+                }),
+            }
+        }
+        warnings.sort_by(|a, b| (a.column.len(), &a.column).cmp(&(b.column.len(), &b.column)));
         let existing = reference.as_deref().and_then(|r| {
             let r = r.to_lowercase();
             self.register
@@ -437,9 +713,11 @@ impl Context<'_> {
                     .into_iter()
                     .map(|s| assess(new_id(), &risk.id, s))
                     .collect();
+                let actions = self.actions(&p, &risk, &[], new_id);
                 Outcome::Create {
                     risk: Box::new(risk),
                     assessments,
+                    actions,
                 }
             }
             Some(old) => {
@@ -464,22 +742,71 @@ impl Context<'_> {
                             .is_none_or(|a| (a.likelihood, a.impact) != (*l, *i))
                     })
                     .collect();
-                if changes.is_empty() && moved.is_empty() {
+                let has: Vec<&str> = self
+                    .register
+                    .actions
+                    .iter()
+                    .filter(|a| a.risk_id == old.id)
+                    .map(|a| a.title.as_str())
+                    .collect();
+                let new_actions = p
+                    .actions
+                    .iter()
+                    .any(|t| !has.iter().any(|h| h.trim().eq_ignore_ascii_case(t)));
+                if changes.is_empty() && moved.is_empty() && !new_actions {
                     Outcome::Unchanged
                 } else {
                     let assessments = moved
                         .into_iter()
                         .map(|s| assess(new_id(), &old.id, s))
                         .collect();
+                    // The risk as the update leaves it, for the actions' defaults.
+                    let mut after = old.clone();
+                    for c in &changes {
+                        set(&mut after, c.field, c.value.clone());
+                    }
+                    let actions = self.actions(&p, &after, &has, new_id);
                     Outcome::Update {
                         risk_id: old.id.clone(),
                         changes,
                         assessments,
+                        actions,
                     }
                 }
             }
         };
         (reference, outcome)
+    }
+
+    /// The row's actions that `risk` does not have yet (`has`: its actions' titles), each due
+    /// when the row says (else at the risk's next review), done by the row's action owner
+    /// (else the risk's owner), for the council that bears the risk (else its first owner).
+    fn actions(
+        &self,
+        p: &Parsed,
+        risk: &Risk,
+        has: &[&str],
+        new_id: &mut dyn FnMut() -> String,
+    ) -> Vec<RiskAction> {
+        let council = risk
+            .bearing_council
+            .clone()
+            .or_else(|| risk.owning_councils.first().cloned())
+            .unwrap_or_default();
+        p.actions
+            .iter()
+            .filter(|t| !has.iter().any(|h| h.trim().eq_ignore_ascii_case(t)))
+            .map(|title| RiskAction {
+                id: new_id(),
+                risk_id: risk.id.clone(),
+                title: title.clone(),
+                owner: p.action_owner.clone().unwrap_or_else(|| risk.owner.clone()),
+                council: council.clone(),
+                due: p.action_due.unwrap_or(risk.next_review),
+                status: ActionStatus::NotStarted,
+                expected_effect: String::new(),
+            })
+            .collect()
     }
 
     fn create(&self, p: &Parsed, reference: String, id: String) -> Risk {
@@ -528,6 +855,35 @@ impl Context<'_> {
             Value::Escalation(e) => values::escalation_name(*e).to_owned(),
         }
     }
+}
+
+/// The actions a cell lists, one per line, without the bullets or numbers people type
+/// ("• ", "1. ", "a) ", "- ").
+fn action_lines(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut l = line.trim();
+        l = l
+            .trim_start_matches(['•', '·', '*', '-', '–', '—', '▪', '○'])
+            .trim_start();
+        let marker = l
+            .split_once(['.', ')'])
+            .filter(|(n, rest)| {
+                rest.starts_with(char::is_whitespace)
+                    && !n.is_empty()
+                    && n.len() <= 2
+                    && (n.chars().all(|c| c.is_ascii_digit())
+                        || (n.len() == 1 && n.chars().all(|c| c.is_ascii_lowercase())))
+            })
+            .map(|(_, rest)| rest.trim_start());
+        if let Some(rest) = marker {
+            l = rest;
+        }
+        if !l.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(l)) {
+            out.push(l.to_owned());
+        }
+    }
+    out
 }
 
 /// A risk field's current value, for comparison.

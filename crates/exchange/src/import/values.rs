@@ -137,6 +137,132 @@ pub(crate) fn date(cell: &Cell) -> Result<NaiveDate, String> {
     }
 }
 
+/// How a date cell was read: exactly, as a period's last day, or as no date at all.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DateReading {
+    Exact(NaiveDate),
+    /// A period ("Q4 2026/27", "2027"): its last day, and how it was read.
+    Imprecise(NaiveDate, String),
+    /// A word that stands for no date yet ("TBC", "Ongoing").
+    Missing,
+}
+
+/// Words councils write where a date is not known yet.
+const NO_DATE: &[&str] = &[
+    "tbc",
+    "tba",
+    "tbd",
+    "to be confirmed",
+    "to be agreed",
+    "to be decided",
+    "ongoing",
+    "on-going",
+    "on going",
+    "n/a",
+    "na",
+    "n.a.",
+    "none",
+    "various",
+    "asap",
+    "continuous",
+    "as required",
+    "as needed",
+    "-",
+    "–",
+    "—",
+    "?",
+    "unknown",
+    "not known",
+    "rolling",
+];
+
+fn last_of_month(y: i32, m: u32) -> Option<NaiveDate> {
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    ymd(ny, nm, 1).map(|d| d - Duration::days(1))
+}
+
+/// "Q4 2026/27" (a financial year, April to March), "2026/27 Q4", "Q4 2026" (a calendar
+/// year), "2027": the period's last day.
+fn period(text: &str) -> Option<(NaiveDate, String)> {
+    let k = key(text);
+    let parts: Vec<&str> = k.split([' ', '-', ',']).filter(|p| !p.is_empty()).collect();
+    let quarter = |p: &str| {
+        p.strip_prefix('q')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| (1..=4).contains(n))
+    };
+    let financial = |p: &str| -> Option<i32> {
+        let (a, b) = p.split_once('/')?;
+        let start: i32 = year(a).ok()?;
+        let end: i32 = b.parse().ok()?;
+        (end % 100 == (start + 1) % 100).then_some(start)
+    };
+    match parts.as_slice() {
+        [q, fy] | [fy, q] if quarter(q).is_some() && financial(fy).is_some() => {
+            let (q, start) = (quarter(q)?, financial(fy)?);
+            // Q1 is April to June of the first year; Q4 is January to March of the next.
+            let (y, m) = if q == 4 {
+                (start + 1, 3)
+            } else {
+                (start, 3 + 3 * q)
+            };
+            Some((
+                last_of_month(y, m)?,
+                format!(
+                    "Q{q} of the financial year {start}/{:02}",
+                    (start + 1) % 100
+                ),
+            ))
+        }
+        [q, y] | [y, q] if quarter(q).is_some() && y.len() == 4 && year(y).is_ok() => {
+            let (q, y) = (quarter(q)?, year(y).ok()?);
+            Some((
+                last_of_month(y, 3 * q)?,
+                format!("Q{q} of the calendar year {y}"),
+            ))
+        }
+        [fy] if financial(fy).is_some() => {
+            let start = financial(fy)?;
+            Some((
+                last_of_month(start + 1, 3)?,
+                format!("the financial year {start}/{:02}", (start + 1) % 100),
+            ))
+        }
+        [y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
+            let y = year(y).ok().filter(|y| (1990..=2100).contains(y))?;
+            Some((last_of_month(y, 12)?, format!("the year {y}")))
+        }
+        _ => None,
+    }
+}
+
+/// A date cell, read as exactly as it allows: a date, a period, or a word for "not yet".
+pub(crate) fn date_reading(cell: &Cell) -> Result<DateReading, String> {
+    if let Cell::Number(n) = cell
+        && n.fract() == 0.0
+        && (1990.0..=2100.0).contains(n)
+    {
+        return period(&format_year(*n)).map_or_else(
+            || Err(NOT_A_DATE.to_owned()),
+            |(d, how)| Ok(DateReading::Imprecise(d, how)),
+        );
+    }
+    if let Cell::Text(t) = cell {
+        let k = key(t);
+        if NO_DATE.contains(&k.as_str()) {
+            return Ok(DateReading::Missing);
+        }
+        if let Some((d, how)) = period(t) {
+            return Ok(DateReading::Imprecise(d, how));
+        }
+    }
+    date(cell).map(DateReading::Exact)
+}
+
+fn format_year(n: f64) -> String {
+    format!("{n:.0}")
+}
+
 /// A score: a whole number from 1 to the number of levels, or a level's label ("Likely").
 pub(crate) fn score(cell: &Cell, levels: &[domain::documents::risk::Level]) -> Result<u32, String> {
     let n = match cell {
@@ -203,44 +329,193 @@ fn key(s: &str) -> String {
         .replace('_', "-")
 }
 
-pub(crate) fn response(text: &str) -> Result<Response, String> {
-    Ok(match key(text).as_str() {
-        "treat" | "reduce" | "mitigate" | "control" | "manage" => Response::Treat,
-        "tolerate" | "accept" | "retain" | "tolerate/accept" => Response::Tolerate,
-        "transfer" | "share" | "insure" => Response::Transfer,
-        "terminate" | "avoid" | "end" | "stop" => Response::Terminate,
-        _ => return Err("is not a response (Treat, Tolerate, Transfer or Terminate)".to_owned()),
-    })
-}
-
-pub(crate) fn status(text: &str) -> Result<RiskStatus, String> {
-    Ok(match key(text).as_str() {
-        "open" | "active" | "live" | "current" => RiskStatus::Open,
-        "closed" | "close" | "archived" | "retired" | "inactive" => RiskStatus::Closed,
-        _ => return Err("is not a status (Open or Closed)".to_owned()),
-    })
-}
-
-pub(crate) fn escalation(text: &str) -> Result<Escalation, String> {
-    Ok(match key(text).as_str() {
-        "service" | "service level" | "service manager" | "operational" | "team" => {
-            Escalation::Service
+fn response_word(word: &str) -> Option<Response> {
+    Some(match word {
+        "treat" | "reduce" | "mitigate" | "control" | "manage" | "treating" | "treated" => {
+            Response::Treat
         }
+        "tolerate" | "accept" | "retain" | "tolerated" | "accepted" => Response::Tolerate,
+        "transfer" | "share" | "insure" | "transferred" | "shared" => Response::Transfer,
+        "terminate" | "avoid" | "end" | "stop" | "terminated" => Response::Terminate,
+        _ => return None,
+    })
+}
+
+/// A response as councils write it: one of the four Ts or a synonym ("Reduce", "Accept"),
+/// or several at once ("Treat / Transfer"), read as the first with a note of the rest.
+pub(crate) fn response(text: &str) -> Result<Reading<Response>, String> {
+    let k = key(text);
+    if let Some(r) = response_word(&k) {
+        return Ok(Reading::exact(r));
+    }
+    let words: Vec<&str> = k
+        .split(['/', '&', ',', ';', '+', '\n'])
+        .flat_map(|p| p.split(" and "))
+        .flat_map(|p| p.split(" or "))
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    let read: Vec<Response> = words.iter().filter_map(|w| response_word(w)).collect();
+    match read.as_slice() {
+        [first, rest @ ..] if read.len() == words.len() => {
+            let others: Vec<&str> = rest.iter().map(|r| response_name(*r)).collect();
+            Ok(Reading::noted(
+                *first,
+                if others.is_empty() {
+                    format!("read as {}", response_name(*first))
+                } else {
+                    format!(
+                        "names more than one response; read as {} (the first), {} kept in \
+                         this note only",
+                        response_name(*first),
+                        others.join(", ")
+                    )
+                },
+            ))
+        }
+        _ => Err("is not a response (Treat, Tolerate, Transfer or Terminate)".to_owned()),
+    }
+}
+
+/// A typed value, and what a person should know about how it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reading<T> {
+    pub value: T,
+    pub note: Option<String>,
+    /// A status that says the risk is escalated ("Escalated to JMT"): the level it names.
+    pub escalation: Option<Escalation>,
+}
+
+impl<T> Reading<T> {
+    fn exact(value: T) -> Self {
+        Reading {
+            value,
+            note: None,
+            escalation: None,
+        }
+    }
+    fn noted(value: T, note: String) -> Self {
+        Reading {
+            value,
+            note: Some(note),
+            escalation: None,
+        }
+    }
+}
+
+/// A status as councils write it. Open and closed and their synonyms are exact; words that
+/// mean "still open" in some other state ("Under review", "Proposed") are read as Open with a
+/// note; "Escalated" is not a status but a level: read as Open, escalated (to the level it
+/// names, else the joint management team).
+pub(crate) fn status(text: &str) -> Result<Reading<RiskStatus>, String> {
+    let k = key(text);
+    let exact = match k.as_str() {
+        "open" | "active" | "live" | "current" => Some(RiskStatus::Open),
+        "closed" | "close" | "archived" | "retired" | "inactive" => Some(RiskStatus::Closed),
+        _ => None,
+    };
+    if let Some(s) = exact {
+        return Ok(Reading::exact(s));
+    }
+    if let Some(rest) = k
+        .strip_prefix("escalated")
+        .or_else(|| k.strip_prefix("escalate"))
+    {
+        let named = rest
+            .trim_start_matches([' ', '-', ':', '/'])
+            .trim_start_matches("to ")
+            .trim();
+        let level = escalation(named).map_or(Escalation::JointManagementTeam, |r| r.value);
+        return Ok(Reading {
+            value: RiskStatus::Open,
+            note: Some(format!(
+                "is an escalation, not a status: read as Open, escalated to {}",
+                escalation_name(level)
+            )),
+            escalation: Some(level),
+        });
+    }
+    let closed = [
+        "closed",
+        "complete",
+        "completed",
+        "resolved",
+        "mitigated",
+        "treated",
+        "expired",
+        "removed",
+        "superseded",
+        "merged",
+        "no longer",
+    ];
+    if closed.iter().any(|w| k.starts_with(w)) {
+        return Ok(Reading::noted(
+            RiskStatus::Closed,
+            "read as Closed".to_owned(),
+        ));
+    }
+    let open = [
+        "new",
+        "ongoing",
+        "on-going",
+        "in progress",
+        "monitor",
+        "monitoring",
+        "under review",
+        "review",
+        "reviewing",
+        "proposed",
+        "draft",
+        "emerging",
+        "open",
+        "red",
+        "amber",
+        "green",
+        "static",
+        "stable",
+        "increasing",
+        "decreasing",
+        "improving",
+        "worsening",
+        "reduced",
+    ];
+    if open.iter().any(|w| k.starts_with(w)) {
+        return Ok(Reading::noted(RiskStatus::Open, "read as Open".to_owned()));
+    }
+    Err("is not a status (Open or Closed)".to_owned())
+}
+
+pub(crate) fn escalation(text: &str) -> Result<Reading<Escalation>, String> {
+    Ok(Reading::exact(match key(text).as_str() {
+        "service" | "service level" | "service manager" | "operational" | "team"
+        | "service management" | "head of service" | "hos" | "directorate" => Escalation::Service,
         "jmt"
         | "joint management team"
         | "joint-management-team"
         | "joint management"
-        | "management team" => Escalation::JointManagementTeam,
-        "committee" | "joint committee" | "members" | "member" | "audit committee" => {
-            Escalation::Committee
-        }
+        | "management team"
+        | "smt"
+        | "cmt"
+        | "senior management team"
+        | "corporate management team"
+        | "shared management team" => Escalation::JointManagementTeam,
+        "committee"
+        | "joint committee"
+        | "members"
+        | "member"
+        | "audit committee"
+        | "cabinet"
+        | "joint committee (members)"
+        | "audit and governance committee"
+        | "audit & governance committee"
+        | "governance committee" => Escalation::Committee,
         _ => {
             return Err(
                 "is not an escalation level (Service, Joint management team or Committee)"
                     .to_owned(),
             );
         }
-    })
+    }))
 }
 
 /// How the export and previews show enum values.
@@ -287,6 +562,76 @@ pub(crate) fn council_names(ids: &[String], councils: &crate::Councils) -> Strin
         .join(", ")
 }
 
+/// Words that end a council's name and that partnerships shorten ("District Council" → "DC").
+const COUNCIL_SUFFIXES: &[&str] = &[
+    "metropolitan borough council",
+    "district council",
+    "borough council",
+    "city council",
+    "county council",
+    "town council",
+    "parish council",
+    "council",
+];
+
+/// The short forms partnerships write for a council: its initials ("EDC"), its name without
+/// the kind of council ("Eastbridge"), and that with the kind's initials ("Eastbridge DC").
+fn aliases(name: &str) -> Vec<String> {
+    let k = key(&name.replace(['.', ','], " "));
+    let initials = |s: &str| -> String {
+        s.split(' ')
+            .filter(|w| !w.is_empty() && *w != "of" && *w != "and" && *w != "&")
+            .filter_map(|w| w.chars().next())
+            .collect()
+    };
+    let mut out = Vec::new();
+    if k.split(' ').count() >= 2 {
+        out.push(initials(&k));
+    }
+    if let Some(suffix) = COUNCIL_SUFFIXES
+        .iter()
+        .find(|s| k.ends_with(&format!(" {s}")))
+    {
+        let stem = k[..k.len() - suffix.len()].trim().to_owned();
+        if !stem.is_empty() {
+            out.push(format!("{stem} {}", initials(suffix)));
+            out.push(stem);
+        }
+    }
+    out.retain(|a| a.chars().count() >= 2);
+    out
+}
+
+/// Councils named by short forms, possibly several joined ("EDC & WBC", "Eastbridge DC and
+/// Westbury"): every part must be one council's name or unambiguous alias, else `None`.
+fn by_alias(text: &str, councils: &crate::Councils) -> Option<Vec<String>> {
+    // Alias → the council it names; an alias two councils share names neither.
+    let mut table: Vec<(String, Option<&String>)> = Vec::new();
+    for (id, name) in councils {
+        for a in std::iter::once(key(name)).chain(aliases(name)) {
+            match table.iter_mut().find(|(k, _)| *k == a) {
+                Some((_, owner)) if *owner != Some(id) => *owner = None,
+                Some(_) => {}
+                None => table.push((a, Some(id))),
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for part in text
+        .split(['&', '/', '+'])
+        .flat_map(|p| p.split(" and "))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let part = part.trim_end_matches('.');
+        match table.iter().find(|(a, _)| a == part) {
+            Some((_, Some(id))) => found.push((*id).clone()),
+            _ => return None,
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
 /// Council names (or ids), separated by commas, semicolons or new lines; "All" (and "Both"
 /// for a partnership of two) means every council. Every unknown name is reported.
 pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<String>, String> {
@@ -305,6 +650,11 @@ pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<Str
     }
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
+    let mut add = |id: &String| {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    };
     for name in text
         .split([',', ';', '\n'])
         .map(str::trim)
@@ -312,9 +662,11 @@ pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<Str
     {
         let k = key(name);
         match councils.iter().find(|(id, n)| key(n) == k || key(id) == k) {
-            Some((id, _)) if !ids.contains(id) => ids.push(id.clone()),
-            Some(_) => {}
-            None => unknown.push(format!("{name:?}")),
+            Some((id, _)) => add(id),
+            None => match by_alias(&k, councils) {
+                Some(found) => found.iter().for_each(&mut add),
+                None => unknown.push(format!("{name:?}")),
+            },
         }
     }
     if unknown.is_empty() {
@@ -395,16 +747,91 @@ mod tests {
     }
 
     #[test]
-    fn enums_and_councils() {
-        assert_eq!(response("Reduce"), Ok(Response::Treat));
-        assert_eq!(response("ACCEPT"), Ok(Response::Tolerate));
-        assert_eq!(status("Active"), Ok(RiskStatus::Open));
-        assert_eq!(escalation("JMT"), Ok(Escalation::JointManagementTeam));
+    fn statuses_and_responses_as_councils_write_them() {
+        let escalated = status("Escalated").unwrap();
+        assert_eq!(escalated.value, RiskStatus::Open);
+        assert_eq!(escalated.escalation, Some(Escalation::JointManagementTeam));
+        assert!(escalated.note.unwrap().contains("not a status"));
+        let to_committee = status("Escalated to Audit Committee").unwrap();
+        assert_eq!(to_committee.escalation, Some(Escalation::Committee));
+        let closed = status("Closed - mitigated").unwrap();
         assert_eq!(
-            escalation("joint-management-team"),
+            (closed.value, closed.note.is_some()),
+            (RiskStatus::Closed, true)
+        );
+        let review = status("Under review").unwrap();
+        assert_eq!(
+            (review.value, review.note.is_some()),
+            (RiskStatus::Open, true)
+        );
+        assert_eq!(status("Open").unwrap().note, None);
+        assert!(status("Purple").is_err());
+
+        let both = response("Treat / Transfer").unwrap();
+        assert_eq!(both.value, Response::Treat);
+        assert!(
+            both.note.unwrap().contains("Transfer"),
+            "the second is named"
+        );
+        assert_eq!(
+            response("tolerate and transfer").unwrap().value,
+            Response::Tolerate
+        );
+        assert_eq!(response("Treat").unwrap().note, None);
+        assert!(
+            response("Treat / maybe").is_err(),
+            "every part must be a response"
+        );
+    }
+
+    #[test]
+    fn imprecise_and_missing_dates() {
+        let imprecise = |t: &str| match date_reading(&Cell::Text(t.into())) {
+            Ok(DateReading::Imprecise(d, _)) => d,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(imprecise("Q4 2026/27"), d("2027-03-31"));
+        assert_eq!(imprecise("Q1 2026/27"), d("2026-06-30"));
+        assert_eq!(imprecise("2026/27 Q3"), d("2026-12-31"));
+        assert_eq!(imprecise("Q4 2026"), d("2026-12-31"));
+        assert_eq!(imprecise("q2 2027"), d("2027-06-30"));
+        assert_eq!(imprecise("2026/27"), d("2027-03-31"));
+        assert_eq!(imprecise("2027"), d("2027-12-31"));
+        assert!(matches!(
+            date_reading(&Cell::Number(2027.0)),
+            Ok(DateReading::Imprecise(..))
+        ));
+        for missing in ["TBC", "tbc", "Ongoing", "N/A", "-", "To be confirmed"] {
+            assert_eq!(
+                date_reading(&Cell::Text(missing.into())),
+                Ok(DateReading::Missing),
+                "{missing}"
+            );
+        }
+        assert_eq!(
+            date_reading(&Cell::Text("12/03/2026".into())),
+            Ok(DateReading::Exact(d("2026-03-12")))
+        );
+        assert!(date_reading(&Cell::Text("Q5 2026".into())).is_err());
+        assert!(date_reading(&Cell::Text("2026/28".into())).is_err());
+    }
+
+    #[test]
+    fn enums_and_councils() {
+        let v = |r: Result<Reading<Response>, String>| r.map(|r| r.value);
+        assert_eq!(v(response("Reduce")), Ok(Response::Treat));
+        assert_eq!(v(response("ACCEPT")), Ok(Response::Tolerate));
+        assert_eq!(status("Active").map(|r| r.value), Ok(RiskStatus::Open));
+        assert_eq!(
+            escalation("JMT").map(|r| r.value),
             Ok(Escalation::JointManagementTeam)
         );
-        assert!(escalation("Cabinet").is_err());
+        assert_eq!(
+            escalation("joint-management-team").map(|r| r.value),
+            Ok(Escalation::JointManagementTeam)
+        );
+        assert!(escalation("Cabinet").is_ok());
+        assert!(escalation("Board").is_err());
         let c = vec![
             ("org-a".to_owned(), "Ashby District Council".to_owned()),
             ("org-b".to_owned(), "Brockley Borough Council".to_owned()),
@@ -421,6 +848,38 @@ mod tests {
             councils("Cranford, Ashby District Council", &c),
             Err("\"Cranford\" is not one of the partnership's councils (Ashby District Council, Brockley Borough Council)".into())
         );
+        let partners = vec![
+            ("org-e".to_owned(), "Eastbridge District Council".to_owned()),
+            ("org-w".to_owned(), "Westbury Borough Council".to_owned()),
+            (
+                "org-h".to_owned(),
+                "Brighton and Hove City Council".to_owned(),
+            ),
+        ];
+        let read = |t: &str| councils(t, &partners);
+        assert_eq!(read("EDC & WBC"), Ok(vec!["org-e".into(), "org-w".into()]));
+        assert_eq!(read("Eastbridge DC"), Ok(vec!["org-e".into()]));
+        assert_eq!(read("Westbury"), Ok(vec!["org-w".into()]));
+        assert_eq!(
+            read("Eastbridge and Westbury"),
+            Ok(vec!["org-e".into(), "org-w".into()])
+        );
+        assert_eq!(
+            read("Brighton and Hove City Council"),
+            Ok(vec!["org-h".into()])
+        );
+        assert_eq!(read("BHCC, E.D.C."), Err("\"E.D.C.\" is not one of the partnership's councils (Eastbridge District Council, Westbury Borough Council, Brighton and Hove City Council)".into()));
+        assert!(
+            read("EDC & Cranford").is_err(),
+            "every part must be a council"
+        );
+        // Initials two councils share name neither.
+        let twins = vec![
+            ("org-e".to_owned(), "Eastbridge District Council".to_owned()),
+            ("org-l".to_owned(), "Elmfield District Council".to_owned()),
+        ];
+        assert!(councils("EDC", &twins).is_err());
+        assert_eq!(councils("Elmfield", &twins), Ok(vec!["org-l".into()]));
         assert_eq!(frequency(&Cell::Text("Quarterly".into())), Ok(91));
         assert_eq!(frequency(&Cell::Text("60 days".into())), Ok(60));
         assert!(frequency(&Cell::Number(0.0)).is_err());
