@@ -21,7 +21,7 @@ enum C {
 }
 use C::*;
 
-const HEADINGS: [&str; 13] = [
+const HEADINGS: [&str; 14] = [
     "Ref",
     "Risk",
     "Owner",
@@ -35,6 +35,7 @@ const HEADINGS: [&str; 13] = [
     "Further actions",
     "Action owner",
     "Target date",
+    "Lead council",
 ];
 
 /// Sheet rows from row 4 on (row 3 is the heading).
@@ -57,6 +58,7 @@ fn rows() -> Vec<Vec<C>> {
             S("1. Agree an exit protocol\n2. Review the notice period"),
             S("Monitoring Officer"),
             S("Q3 2026/27"),
+            S("ADC & BBC"),
         ],
         // 6
         vec![
@@ -73,6 +75,7 @@ fn rows() -> Vec<Vec<C>> {
             S("• Refresh the joint business plan"),
             B,
             S("TBC"),
+            S("Brockley BC"),
         ],
         // 7: blank.
         vec![],
@@ -132,7 +135,7 @@ fn workbook() -> Vec<u8> {
         0,
         0,
         0,
-        12,
+        13,
         "Eastbridge & Westbury Shared Services: risk register, Q3 2026/27",
         &bold,
     )
@@ -286,6 +289,8 @@ fn escalated_is_a_level_and_two_responses_keep_the_first() {
         ]
     );
     assert_eq!(risk.reference, "SR1");
+    // "ADC & BBC": both councils, by their initials.
+    assert_eq!(risk.owning_councils, ["org-ashby", "org-brockley"]);
     assert_eq!(risk.status, RiskStatus::Open);
     assert_eq!(risk.escalation, Escalation::JointManagementTeam);
     assert_eq!(risk.response, Response::Treat);
@@ -319,6 +324,7 @@ fn escalated_is_a_level_and_two_responses_keep_the_first() {
 fn a_score_that_is_not_likelihood_times_impact_is_flagged_and_tbc_keeps_the_default() {
     let p = run();
     let (risk, scores) = created(&p, 6);
+    assert_eq!(risk.owning_councils, ["org-brockley"]);
     assert_eq!(scores, vec![(AssessmentKind::Current, 2, 4)]);
     assert_eq!(risk.status, RiskStatus::Open);
     assert_eq!(risk.escalation, Escalation::Committee);
