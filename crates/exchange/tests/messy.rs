@@ -21,7 +21,7 @@ enum C {
 }
 use C::*;
 
-const HEADINGS: [&str; 14] = [
+const HEADINGS: [&str; 16] = [
     "Ref",
     "Risk",
     "Owner",
@@ -36,6 +36,8 @@ const HEADINGS: [&str; 14] = [
     "Action owner",
     "Target date",
     "Lead council",
+    "Last reviewed",
+    "Reviewed by",
 ];
 
 /// Sheet rows from row 4 on (row 3 is the heading).
@@ -93,6 +95,12 @@ fn rows() -> Vec<Vec<C>> {
             S("Closed - mitigated"),
             S("31/01/2027"),
             S("Service"),
+            B,
+            B,
+            B,
+            B,
+            S("15/09/2026"),
+            S("Audit Manager"),
         ],
         // 10
         vec![
@@ -135,7 +143,7 @@ fn workbook() -> Vec<u8> {
         0,
         0,
         0,
-        13,
+        15,
         "Eastbridge & Westbury Shared Services: risk register, Q3 2026/27",
         &bold,
     )
@@ -374,6 +382,17 @@ fn closed_in_other_words_and_an_agreeing_score_need_no_flag_beyond_the_status() 
         codes(&at(&p, 9).warnings),
         vec![("H", WarningCode::StatusMapped)]
     );
+    // The sheet's own assessment date and assessor, not the import's.
+    let Outcome::Create { assessments, .. } = &at(&p, 9).outcome else {
+        unreachable!()
+    };
+    assert_eq!(assessments[0].date, day("2026-09-15"));
+    assert_eq!(assessments[0].assessor, "Audit Manager");
+    let Outcome::Create { assessments, .. } = &at(&p, 5).outcome else {
+        unreachable!()
+    };
+    assert_eq!(assessments[0].date, today());
+    assert_eq!(assessments[0].assessor, "Risk officer");
 }
 
 #[test]

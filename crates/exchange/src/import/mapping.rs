@@ -46,6 +46,10 @@ pub enum Field {
     TargetImpact,
     /// Why the scores moved; stored on the assessments the row creates.
     AssessmentReason,
+    /// When the row's scores were assessed (default: the day of the import).
+    AssessmentDate,
+    /// Who assessed them (default: the person importing).
+    Assessor,
     /// A score as the sheet wrote it (likelihood × impact): not stored (the register computes
     /// it), but checked, and a disagreement is flagged.
     InherentScore,
@@ -83,7 +87,8 @@ impl Field {
         Field::Escalation,
     ];
 
-    /// The scores and the reason, which become assessments.
+    /// The scores (likelihood and impact of each kind, first), the reason, the date and the
+    /// assessor, which become assessments.
     pub const ASSESSMENT: &'static [Field] = &[
         Field::InherentLikelihood,
         Field::InherentImpact,
@@ -92,6 +97,8 @@ impl Field {
         Field::TargetLikelihood,
         Field::TargetImpact,
         Field::AssessmentReason,
+        Field::AssessmentDate,
+        Field::Assessor,
     ];
 
     /// Actions in the risk's row.
@@ -132,6 +139,8 @@ impl Field {
             Field::TargetLikelihood => "Target likelihood",
             Field::TargetImpact => "Target impact",
             Field::AssessmentReason => "Assessment reason",
+            Field::AssessmentDate => "Date assessed",
+            Field::Assessor => "Assessed by",
             Field::InherentScore => "Inherent score",
             Field::CurrentScore => "Current score",
             Field::TargetScore => "Target score",
@@ -558,6 +567,31 @@ const PHRASES: &[(Field, &[&str])] = &[
             "escalated to",
             "reported to",
             "reporting level",
+        ],
+    ),
+    (
+        Field::AssessmentDate,
+        &[
+            "date assessed",
+            "assessment date",
+            "date of assessment",
+            "last assessed",
+            "last reviewed",
+            "date reviewed",
+            "date of last review",
+            "last review date",
+            "last review",
+            "reviewed on",
+        ],
+    ),
+    (
+        Field::Assessor,
+        &[
+            "assessed by",
+            "assessor",
+            "reviewed by",
+            "scored by",
+            "last reviewed by",
         ],
     ),
     (

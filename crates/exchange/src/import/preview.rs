@@ -301,6 +301,8 @@ struct Parsed {
     actions: Vec<String>,
     action_owner: Option<String>,
     action_due: Option<NaiveDate>,
+    assessed_on: Option<NaiveDate>,
+    assessor: Option<String>,
     reason: Option<String>,
 }
 
@@ -442,6 +444,32 @@ impl Context<'_> {
                     p.action_owner = Some(text);
                     Ok(None)
                 }
+                Field::Assessor => {
+                    p.assessor = Some(text);
+                    Ok(None)
+                }
+                Field::AssessmentDate => values::date_reading(cell).map(|reading| {
+                    match reading {
+                        DateReading::Exact(d) => p.assessed_on = Some(d),
+                        DateReading::Imprecise(d, how) => {
+                            warn(
+                                WarningCode::DateImprecise,
+                                format!(
+                                    "is read as {}, the last day of {how}",
+                                    values::date_text(d)
+                                ),
+                            );
+                            p.assessed_on = Some(d);
+                        }
+                        DateReading::Missing => warn(
+                            WarningCode::DateMissing,
+                            "is not a date yet: the row's assessments are dated the day of the \
+                             import"
+                                .to_owned(),
+                        ),
+                    }
+                    None
+                }),
                 Field::ActionDue => values::date_reading(cell).map(|reading| {
                     match reading {
                         DateReading::Exact(d) => p.action_due = Some(d),
@@ -548,10 +576,10 @@ impl Context<'_> {
                 .column(field)
                 .is_some_and(|c| !row.get(c).is_blank())
         };
-        let scored = Field::ASSESSMENT
+        let scored = Field::ASSESSMENT[..6]
             .iter()
             .chain(Field::SCORES)
-            .any(|f| *f != Field::AssessmentReason && given(*f));
+            .any(|f| given(*f));
         (!given(Field::Reference) && !given(Field::Title) && !scored).then(texts)
     }
 
@@ -701,8 +729,11 @@ impl Context<'_> {
                     kind,
                     likelihood,
                     impact,
-                    date: self.today,
-                    assessor: self.assessor.to_owned(),
+                    date: p.assessed_on.unwrap_or(self.today),
+                    assessor: p
+                        .assessor
+                        .clone()
+                        .unwrap_or_else(|| self.assessor.to_owned()),
                     reason: reason.clone(),
                 }
             };
