@@ -373,26 +373,7 @@ impl Context<'_> {
                     Err(e) => Err(e),
                 },
                 Field::Identified | Field::NextReview => {
-                    values::date_reading(cell).map(|reading| match reading {
-                        DateReading::Exact(d) => Some(Value::Date(d)),
-                        DateReading::Imprecise(d, how) => {
-                            warn(
-                                WarningCode::DateImprecise,
-                                format!(
-                                    "is read as {}, the last day of {how}",
-                                    values::date_text(d)
-                                ),
-                            );
-                            Some(Value::Date(d))
-                        }
-                        DateReading::Missing => {
-                            warn(
-                                WarningCode::DateMissing,
-                                format!("is not a date yet: {}", self.unset_date(field)),
-                            );
-                            None
-                        }
-                    })
+                    date_cell(cell, self.unset_date(field), &mut warn).map(|d| d.map(Value::Date))
                 }
                 Field::ReviewFrequencyDays => values::frequency(cell).map(|n| Some(Value::Days(n))),
                 Field::Response => match values::response(&text) {
@@ -448,49 +429,20 @@ impl Context<'_> {
                     p.assessor = Some(text);
                     Ok(None)
                 }
-                Field::AssessmentDate => values::date_reading(cell).map(|reading| {
-                    match reading {
-                        DateReading::Exact(d) => p.assessed_on = Some(d),
-                        DateReading::Imprecise(d, how) => {
-                            warn(
-                                WarningCode::DateImprecise,
-                                format!(
-                                    "is read as {}, the last day of {how}",
-                                    values::date_text(d)
-                                ),
-                            );
-                            p.assessed_on = Some(d);
-                        }
-                        DateReading::Missing => warn(
-                            WarningCode::DateMissing,
-                            "is not a date yet: the row's assessments are dated the day of the \
-                             import"
-                                .to_owned(),
-                        ),
-                    }
-                    None
-                }),
-                Field::ActionDue => values::date_reading(cell).map(|reading| {
-                    match reading {
-                        DateReading::Exact(d) => p.action_due = Some(d),
-                        DateReading::Imprecise(d, how) => {
-                            warn(
-                                WarningCode::DateImprecise,
-                                format!(
-                                    "is read as {}, the last day of {how}",
-                                    values::date_text(d)
-                                ),
-                            );
-                            p.action_due = Some(d);
-                        }
-                        DateReading::Missing => warn(
-                            WarningCode::DateMissing,
-                            "is not a date yet: the actions are due at the risk's next review"
-                                .to_owned(),
-                        ),
-                    }
-                    None
-                }),
+                Field::AssessmentDate => {
+                    let unset = "the row's assessments are dated the day of the import";
+                    date_cell(cell, unset, &mut warn).map(|d| {
+                        p.assessed_on = d;
+                        None
+                    })
+                }
+                Field::ActionDue => {
+                    let unset = "the actions are due at the risk's next review";
+                    date_cell(cell, unset, &mut warn).map(|d| {
+                        p.action_due = d;
+                        None
+                    })
+                }
                 Field::InherentScore | Field::CurrentScore | Field::TargetScore => {
                     let kind = match field {
                         Field::InherentScore => AssessmentKind::Inherent,
@@ -886,6 +838,32 @@ impl Context<'_> {
             Value::Escalation(e) => values::escalation_name(*e).to_owned(),
         }
     }
+}
+
+/// A date cell as the date to import (`None`: a word for "not yet"), flagging a period read as
+/// its last day and a "not yet" (`unset`: what that leaves).
+fn date_cell(
+    cell: &Cell,
+    unset: &str,
+    warn: &mut dyn FnMut(WarningCode, String),
+) -> Result<Option<NaiveDate>, String> {
+    Ok(match values::date_reading(cell)? {
+        DateReading::Exact(d) => Some(d),
+        DateReading::Imprecise(d, how) => {
+            warn(
+                WarningCode::DateImprecise,
+                format!("is read as {}, the last day of {how}", values::date_text(d)),
+            );
+            Some(d)
+        }
+        DateReading::Missing => {
+            warn(
+                WarningCode::DateMissing,
+                format!("is not a date yet: {unset}"),
+            );
+            None
+        }
+    })
 }
 
 /// The actions a cell lists, one per line, without the bullets or numbers people type

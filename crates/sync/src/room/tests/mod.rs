@@ -528,11 +528,11 @@ proptest! {
     }
 
     /// Rooms hibernating at random quiet moments and woken by the next message: the same
-    /// convergence, and hibernation does happen.
+    /// convergence (that hibernation does happen is checked over many seeds, below: a seed
+    /// whose rooms are never settled at a quiet moment is a valid run).
     #[test]
     fn converge_through_hibernation(seed in any::<u64>()) {
-        let sim = run(seed, 600, 2, 2, 0);
-        prop_assert!(sim.hibernations > 0, "no room hibernated in 600 steps");
+        run(seed, 600, 2, 2, 0);
     }
 
     /// Two and three nodes over one storage: clients on different nodes converge, through
@@ -680,3 +680,17 @@ fn three_nodes_settle_seed_12452770241955884130() {
 
 mod commit;
 mod refusals;
+
+/// The hibernation simulation's coverage: across seeds, rooms do let go of their documents
+/// and are woken again (a single seed need not: see `converge_through_hibernation`).
+#[test]
+fn rooms_do_hibernate_in_the_hibernation_simulation() {
+    let seeds: Vec<u64> = (0..16)
+        .map(|i| 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i + 1))
+        .collect();
+    let hibernated = seeds
+        .iter()
+        .filter(|s| run(**s, 600, 2, 2, 0).hibernations > 0)
+        .count();
+    assert!(hibernated >= 12, "only {hibernated} of 16 seeds hibernated");
+}
