@@ -455,6 +455,13 @@ fn applying_gives_a_valid_register_with_the_rows_actions() {
     assert_eq!(register.risks.len(), 5);
     assert_eq!(register.actions.len(), 3);
     assert_eq!(register.assessments.len(), 4);
+    // SR1 went to the committee meanwhile: "Escalated" in the sheet does not bring it down.
+    let sr1 = register
+        .risks
+        .iter_mut()
+        .find(|r| r.reference == "SR1")
+        .unwrap();
+    sr1.escalation = Escalation::Committee;
     // Importing the same sheet again adds nothing: the actions are there by title.
     let table = read_table(&workbook(), Format::Xlsx, None, Default::default()).unwrap();
     let mut ids = counter();
@@ -469,6 +476,30 @@ fn applying_gives_a_valid_register_with_the_rows_actions() {
     );
     assert_eq!((again.creates, again.updates), (0, 0));
     assert_eq!(again.unchanged, 5);
+    // From the service level, the same sheet raises it.
+    let sr1 = register
+        .risks
+        .iter_mut()
+        .find(|r| r.reference == "SR1")
+        .unwrap();
+    sr1.escalation = Escalation::Service;
+    let raised = preview(
+        &table,
+        &Mapping::guess(&table),
+        &register,
+        &councils(),
+        today(),
+        "Risk officer",
+        &mut counter(),
+    );
+    let Outcome::Update { changes, .. } = &at(&raised, 5).outcome else {
+        panic!("{:?}", at(&raised, 5).outcome)
+    };
+    let shown: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.from.as_str(), c.to.as_str()))
+        .collect();
+    assert_eq!(shown, [("Service", "Joint management team")]);
 }
 
 #[test]

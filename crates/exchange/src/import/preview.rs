@@ -544,11 +544,6 @@ impl Context<'_> {
     ) -> (Option<String>, Outcome) {
         let mut problems = Vec::new();
         let mut p = self.parse(row, &mut problems, warnings);
-        if let Some(level) = p.implied_escalation
-            && !p.fields.contains_key(&Field::Escalation)
-        {
-            p.fields.insert(Field::Escalation, Value::Escalation(level));
-        }
         let reference = p.reference.clone();
         let reference_too_long = self
             .mapping
@@ -651,6 +646,14 @@ impl Context<'_> {
                 .iter()
                 .find(|x| x.reference.trim().to_lowercase() == r)
         });
+        // "Escalated" in the status column raises the level (never lowers it: a risk already
+        // with the committee stays there); an escalation column says it outright.
+        if let Some(level) = p.implied_escalation
+            && !p.fields.contains_key(&Field::Escalation)
+            && existing.is_none_or(|old| rank(old.escalation) < rank(level))
+        {
+            p.fields.insert(Field::Escalation, Value::Escalation(level));
+        }
         if existing.is_none() {
             for field in [Field::Title, Field::Owner] {
                 let given = p.fields.contains_key(&field);
@@ -893,6 +896,15 @@ fn action_lines(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// How far up an escalation level is.
+fn rank(e: Escalation) -> u8 {
+    match e {
+        Escalation::Service => 0,
+        Escalation::JointManagementTeam => 1,
+        Escalation::Committee => 2,
+    }
 }
 
 /// A risk field's current value, for comparison.

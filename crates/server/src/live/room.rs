@@ -364,7 +364,6 @@ struct RoomTask {
 }
 
 impl RoomTask {
-    /// Whether another node has stored chunks this room has not read.
     /// A room born asleep wakes from the snapshot it holds when storage has nothing newer
     /// (no other node has announced a chunk since): no read, which under load competes with
     /// the committer for connections (on PostgreSQL, a thousand rooms waking at once held
@@ -387,6 +386,7 @@ impl RoomTask {
         Some(load_document(&content).map(|doc| (doc, content)))
     }
 
+    /// Whether another node has stored chunks this room has not read.
     fn behind(&self) -> bool {
         self.heard.is_some_and(|(seq, _)| seq > self.read)
     }
@@ -512,32 +512,35 @@ impl RoomTask {
                 Effect::Unreadable { reason } => {
                     tracing::error!(document = %self.id, %reason, "a stored chunk could not be read");
                 }
-                Effect::Wake => match match self.wake_from_held(room) {
-                    Some(held) => held,
-                    None => load(&self.hub, self.id).await,
-                } {
-                    Ok((doc, content)) => {
-                        crate::metrics::hibernation(false);
-                        self.read = self.read.max(content.last_seq());
-                        self.snapshot_bytes = content.snapshot_bytes();
-                        self.snapshot_current = content
-                            .sole_snapshot(domain::documents::SCHEMA_VERSION as i64)
-                            .is_some();
-                        self.incremental_bytes = content.incremental_bytes();
-                        queue.extend(room.wake(doc));
-                    }
-                    Err(reason) => {
-                        tracing::error!(document = %self.id, %reason, "a hibernating document could not be loaded back");
-                        for (_, out) in self.conns.drain() {
-                            out.close(&sync::Refusal::StorageUnavailable);
+                Effect::Wake => {
+                    let loaded = match self.wake_from_held(room) {
+                        Some(held) => held,
+                        None => load(&self.hub, self.id).await,
+                    };
+                    match loaded {
+                        Ok((doc, content)) => {
+                            crate::metrics::hibernation(false);
+                            self.read = self.read.max(content.last_seq());
+                            self.snapshot_bytes = content.snapshot_bytes();
+                            self.snapshot_current = content
+                                .sole_snapshot(domain::documents::SCHEMA_VERSION as i64)
+                                .is_some();
+                            self.incremental_bytes = content.incremental_bytes();
+                            queue.extend(room.wake(doc));
                         }
-                        for (_, reply) in self.replies.drain() {
-                            let _ = reply.send(Err(super::ApplyError::Unavailable));
+                        Err(reason) => {
+                            tracing::error!(document = %self.id, %reason, "a hibernating document could not be loaded back");
+                            for (_, out) in self.conns.drain() {
+                                out.close(&sync::Refusal::StorageUnavailable);
+                            }
+                            for (_, reply) in self.replies.drain() {
+                                let _ = reply.send(Err(super::ApplyError::Unavailable));
+                            }
+                            self.unloadable = true;
+                            return;
                         }
-                        self.unloadable = true;
-                        return;
                     }
-                },
+                }
                 Effect::Applied { request, result } => {
                     if let Some(reply) = self.replies.remove(&request) {
                         if let Err(refusal) = &result {
