@@ -873,6 +873,9 @@ fn date_cell(
 /// ("• ", "1. ", "a) ", "- ").
 fn action_lines(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    // Lower-cased titles seen: a set, so a cell of thousands of lines (up to the cell limit,
+    // in every row of a sheet) costs linear time, not quadratic.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for line in text.lines() {
         let mut l = line.trim();
         l = l
@@ -891,7 +894,7 @@ fn action_lines(text: &str) -> Vec<String> {
         if let Some(rest) = marker {
             l = rest;
         }
-        if !l.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(l)) {
+        if !l.is_empty() && seen.insert(l.to_lowercase()) {
             out.push(l.to_owned());
         }
     }
@@ -949,5 +952,25 @@ fn set(r: &mut Risk, field: Field, value: Value) {
         (Field::Status, Value::Status(v)) => r.status = v,
         (Field::Escalation, Value::Escalation(v)) => r.escalation = v,
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action_lines;
+
+    #[test]
+    fn actions_are_one_per_line_without_bullets_numbers_or_repeats() {
+        assert_eq!(
+            action_lines(
+                "1. Agree a protocol\n2) Review notice\n• agree a protocol\n\n- 1.5% saving"
+            ),
+            vec!["Agree a protocol", "Review notice", "1.5% saving"]
+        );
+        // The cell limit's worth of lines, each distinct: every one kept, in order.
+        let many: String = (0..5000).map(|i| format!("a{i}\n")).collect();
+        let lines = action_lines(&many);
+        assert_eq!(lines.len(), 5000);
+        assert_eq!(lines[4999], "a4999");
     }
 }
