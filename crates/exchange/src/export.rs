@@ -27,7 +27,7 @@ pub enum ExportError {
 }
 
 /// One value to write; the same values make the XLSX and the CSV.
-enum Out<'a> {
+pub(crate) enum Out<'a> {
     Text(String),
     Number(f64),
     Date(NaiveDate),
@@ -36,7 +36,7 @@ enum Out<'a> {
 }
 
 impl Out<'_> {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Out::Text(t) => t.clone(),
             Out::Number(n) => {
@@ -52,7 +52,7 @@ impl Out<'_> {
     }
 }
 
-fn text(s: &str) -> Out<'static> {
+pub(crate) fn text(s: &str) -> Out<'static> {
     Out::Text(s.to_owned())
 }
 
@@ -184,7 +184,7 @@ pub fn defuse(t: &str) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -193,7 +193,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Formats shared by every sheet.
-struct Styles {
+pub(crate) struct Styles {
     header: Format,
     date: Format,
     text: Format,
@@ -202,9 +202,12 @@ struct Styles {
 
 impl Styles {
     fn new(register: &RiskRegister) -> Styles {
-        let bands = register
-            .matrix
-            .bands
+        Styles::with_bands(&register.matrix.bands)
+    }
+
+    /// Styles whose band cells are filled with these bands' colours.
+    pub(crate) fn with_bands(bands: &[Band]) -> Styles {
+        let bands = bands
             .iter()
             .map(|b| {
                 let mut f = Format::new()
@@ -273,7 +276,7 @@ fn luminance(rgb: u32) -> f64 {
 
 /// Writes a sheet with a bold, frozen, filterable header repeated on printed pages, and sizes
 /// the columns to their content.
-struct SheetWriter<'a> {
+pub(crate) struct SheetWriter<'a> {
     ws: &'a mut Worksheet,
     styles: &'a Styles,
     widths: Vec<usize>,
@@ -281,7 +284,7 @@ struct SheetWriter<'a> {
 }
 
 impl<'a> SheetWriter<'a> {
-    fn new(
+    pub(crate) fn new(
         ws: &'a mut Worksheet,
         styles: &'a Styles,
         name: &str,
@@ -305,7 +308,7 @@ impl<'a> SheetWriter<'a> {
         })
     }
 
-    fn row(&mut self, cells: &[Out]) -> Result<(), XlsxError> {
+    pub(crate) fn row(&mut self, cells: &[Out]) -> Result<(), XlsxError> {
         let r = self.rows;
         for (c, cell) in cells.iter().enumerate() {
             match cell {
@@ -368,7 +371,7 @@ impl<'a> SheetWriter<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<(), XlsxError> {
+    pub(crate) fn finish(self) -> Result<(), XlsxError> {
         let last_col = col(self.widths.len().saturating_sub(1));
         self.ws
             .autofilter(0, 0, self.rows.saturating_sub(1), last_col)?;
@@ -396,18 +399,13 @@ fn print_header(title: &str, sheet: &str) -> String {
     format!("&L{t}&R{sheet}")
 }
 
-/// The register as a workbook: sheets Risks, Assessments, Actions, Matrix and Appetite.
-/// `title` names the workbook (document properties and the printed page header). `created`
-/// is recorded as the workbook's creation time; with a fixed one (a named version's) the same
-/// register exports to the same bytes every time, as a record must.
-pub fn xlsx(
-    register: &RiskRegister,
-    councils: &Councils,
+/// A new workbook titled `title`, created at `created` (the same bytes every time for a fixed
+/// time), or now.
+pub(crate) fn workbook(
     title: &str,
     created: Option<chrono::NaiveDateTime>,
-) -> Result<Vec<u8>, ExportError> {
+) -> Result<Workbook, XlsxError> {
     use chrono::Timelike;
-    let styles = Styles::new(register);
     let mut book = Workbook::new();
     let mut properties = DocProperties::new().set_title(title);
     if let Some(at) = created {
@@ -420,6 +418,21 @@ pub fn xlsx(
         properties = properties.set_creation_datetime(&when);
     }
     book.set_properties(&properties);
+    Ok(book)
+}
+
+/// The register as a workbook: sheets Risks, Assessments, Actions, Matrix and Appetite.
+/// `title` names the workbook (document properties and the printed page header). `created`
+/// is recorded as the workbook's creation time; with a fixed one (a named version's) the same
+/// register exports to the same bytes every time, as a record must.
+pub fn xlsx(
+    register: &RiskRegister,
+    councils: &Councils,
+    title: &str,
+    created: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<u8>, ExportError> {
+    let styles = Styles::new(register);
+    let mut book = workbook(title, created)?;
 
     let headers = risk_headers();
     let mut s = SheetWriter::new(book.add_worksheet(), &styles, "Risks", title, &headers)?;

@@ -16,6 +16,8 @@
 //!   CSV. Its column headers are ones [`import::Mapping::guess`] recognises, so a workbook
 //!   exported, edited and imported again round-trips.
 //!
+//! - [`sla`] does the same for service-level agreements: KPIs with a column of figures per
+//!   month, measurements, cost shares with a column per council.
 //! - [`report`] writes the committee report's HTML (for print and PDF): the register's heat
 //!   maps, red risks and what changed since a named version.
 //!
@@ -25,6 +27,7 @@
 pub mod export;
 pub mod import;
 pub mod report;
+pub mod sla;
 
 /// The partnership's councils as `(organisation id, display name)` pairs: names are what a
 /// sheet shows, ids are what the register stores.

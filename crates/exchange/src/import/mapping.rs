@@ -209,7 +209,7 @@ impl From<Mapping> for MappingJson {
 }
 
 /// `A` → 0, `AA` → 26; case-insensitive.
-fn column_index(letters: &str) -> Option<usize> {
+pub(crate) fn column_index(letters: &str) -> Option<usize> {
     let letters = letters.trim();
     if letters.is_empty() || letters.len() > 3 {
         return None;
@@ -270,7 +270,7 @@ impl Mapping {
 }
 
 /// Lower case, `&` as "and", punctuation as spaces, single spaces.
-fn normalise(s: &str) -> String {
+pub(crate) fn normalise(s: &str) -> String {
     s.to_lowercase()
         .replace('&', " and ")
         .chars()

@@ -11,9 +11,9 @@
 //!    row's problems at once; [`Preview::apply_to`] applies exactly that.
 
 mod archive;
-mod mapping;
-mod preview;
-mod table;
+pub(crate) mod mapping;
+pub(crate) mod preview;
+pub(crate) mod table;
 pub(crate) mod values;
 
 pub use archive::{ArchiveError, ArchiveLimits, ArchiveStats, check_archive};

@@ -91,6 +91,19 @@ pub enum WarningCode {
     ScoreMismatch,
     /// A written score without its likelihood and impact: nothing to assess from.
     ScoreWithoutRatings,
+    /// SLA: a word for "no figure" ("n/a", "Nil return") where a period's figure would be:
+    /// no measurement is recorded for that period.
+    NoFigure,
+    /// SLA: a new KPI's polarity not written: worked out from its target and threshold, or
+    /// higher-is-better.
+    PolarityAssumed,
+    /// SLA: a new KPI's frequency not written: worked out from its periods.
+    FrequencyAssumed,
+    /// SLA: a financial quarter ("Q1 2026/27") stored as the calendar quarter it is.
+    PeriodConverted,
+    /// SLA: a figure given twice in the file for one KPI and period, differently: the first
+    /// stands.
+    FigureConflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -34,6 +34,11 @@ pub enum ImportError {
     NoSuchSheet(String),
     #[error("the workbook has no sheets")]
     NoSheets,
+    #[error("the workbook has {0} sheets; an import reads at most {1}")]
+    TooManySheets(usize, usize),
+    /// A column mapping sent with the file names no column or no council.
+    #[error("the mapping is refused: {0}")]
+    Mapping(String),
     #[error("the sheet is larger than an import takes ({0} rows, {1} columns)")]
     TooLarge(u32, u32),
     /// The workbook's zip archive is past one of [`Limits::archive`]: refused before the
@@ -240,7 +245,7 @@ pub fn read_table(
 }
 
 /// A merged range, 0-based and inclusive: ((first row, first col), (last row, last col)).
-type Merge = ((u32, u32), (u32, u32));
+pub(crate) type Merge = ((u32, u32), (u32, u32));
 
 fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table, ImportError> {
     let mut book: Xlsx<_> =
@@ -255,8 +260,74 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
             .ok_or_else(|| ImportError::NoSuchSheet(s.to_owned()))?,
         None => names.first().cloned().ok_or(ImportError::NoSheets)?,
     };
+    let (grid, merges) = xlsx_grid(&mut book, &name, limits)?;
+    if grid.is_empty() {
+        return Err(ImportError::NoHeader);
+    }
+    // Row numbers are absolute, so the header search counts rows as a person sees them even
+    // when the used range starts lower down.
+    detect(grid, Some(&merges))
+}
+
+/// One sheet of a workbook (or the one table of a CSV) as read, before its header is found.
+#[derive(Debug, Clone)]
+pub(crate) struct Sheet {
+    /// The sheet's name ("CSV" for a CSV file).
+    pub name: String,
+    pub grid: Vec<Row>,
+    /// Merged ranges (none for CSV).
+    pub merges: Option<Vec<Merge>>,
+}
+
+/// Every sheet of a workbook, up to `max_sheets` (more is refused), or the CSV's one table.
+/// The archive is checked against `limits.archive` first, and each sheet against the row,
+/// column and cell limits as for [`read_table`].
+pub(crate) fn read_sheets(
+    bytes: &[u8],
+    format: Format,
+    limits: Limits,
+    max_sheets: usize,
+) -> Result<Vec<Sheet>, ImportError> {
+    match format {
+        Format::Csv => Ok(vec![Sheet {
+            name: "CSV".to_owned(),
+            grid: read_csv(bytes, limits)?,
+            merges: None,
+        }]),
+        Format::Xlsx => {
+            check_archive(bytes, &limits.archive)?;
+            let mut book: Xlsx<_> =
+                Xlsx::new(Cursor::new(bytes)).map_err(|e| ImportError::Xlsx(e.to_string()))?;
+            let names = book.sheet_names();
+            if names.is_empty() {
+                return Err(ImportError::NoSheets);
+            }
+            if names.len() > max_sheets {
+                return Err(ImportError::TooManySheets(names.len(), max_sheets));
+            }
+            names
+                .into_iter()
+                .map(|name| {
+                    let (grid, merges) = xlsx_grid(&mut book, &name, limits)?;
+                    Ok(Sheet {
+                        name,
+                        grid,
+                        merges: Some(merges),
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// A sheet's non-empty cells as rows (numbered as Excel shows them), and its merged ranges.
+fn xlsx_grid(
+    book: &mut Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    limits: Limits,
+) -> Result<(Vec<Row>, Vec<Merge>), ImportError> {
     let merges: Vec<Merge> = book
-        .merge_cells_by_sheet_name(&name)
+        .merge_cells_by_sheet_name(name)
         .map_err(|e| ImportError::Xlsx(e.to_string()))?
         .into_iter()
         .map(|d| (d.start, d.end))
@@ -264,7 +335,7 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
     // Cell by cell, sparse, so a far-away cell is refused before a grid is built for it.
     let mut cells: std::collections::BTreeMap<u32, Vec<(u32, Cell)>> = Default::default();
     let mut reader = book
-        .worksheet_cells_reader(&name)
+        .worksheet_cells_reader(name)
         .map_err(|e| ImportError::Xlsx(e.to_string()))?;
     while let Some(cell) = reader
         .next_cell()
@@ -281,7 +352,7 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
         cells.entry(r).or_default().push((c, value));
     }
     let Some(last) = cells.keys().next_back().copied() else {
-        return Err(ImportError::NoHeader);
+        return Ok((Vec::new(), merges));
     };
     let first = cells.keys().next().copied().unwrap_or(0);
     let mut grid = Vec::with_capacity((last - first + 1) as usize);
@@ -298,9 +369,7 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
             cells: row,
         });
     }
-    // Row numbers are absolute, so the header search counts rows as a person sees them even
-    // when the used range starts lower down.
-    detect(grid, Some(&merges))
+    Ok((grid, merges))
 }
 
 fn convert(d: &DataRef<'_>, cell_chars: usize) -> Cell {
@@ -420,7 +489,7 @@ fn windows_1252(b: u8) -> char {
 }
 
 /// Text of a header cell (numbers and dates never name a column).
-fn heading(cell: &Cell) -> String {
+pub(crate) fn heading(cell: &Cell) -> String {
     match cell {
         Cell::Text(t) => t.split_whitespace().collect::<Vec<_>>().join(" "),
         _ => String::new(),
@@ -444,24 +513,34 @@ fn known(headers: &[String]) -> usize {
 /// `merges` is `None` for CSV, where a group heading spans its sub headings by being followed
 /// by empty cells; in a workbook, merged ranges say exactly which columns a heading covers.
 fn detect(grid: Vec<Row>, merges: Option<&[Merge]>) -> Result<Table, ImportError> {
+    detect_with(grid, merges, &known, heading).ok_or(ImportError::NoHeader)
+}
+
+/// [`detect`] with another vocabulary: `known` counts the fields a candidate header names
+/// (at least [`MIN_KNOWN_HEADERS`] make it the header), `heading` reads a header cell.
+/// `None` when no row in the first [`HEADER_SEARCH_ROWS`] is a header.
+pub(crate) fn detect_with(
+    grid: Vec<Row>,
+    merges: Option<&[Merge]>,
+    known: &dyn Fn(&[String]) -> usize,
+    heading: fn(&Cell) -> String,
+) -> Option<Table> {
     let width = grid.iter().map(|r| r.cells.len()).max().unwrap_or(0);
     let window = grid
         .iter()
         .take_while(|r| (r.number as usize) <= HEADER_SEARCH_ROWS)
         .count();
-    let Some(at) = (0..window).find(|&i| {
+    let at = (0..window).find(|&i| {
         let h: Vec<String> = grid[i].cells.iter().map(heading).collect();
         known(&h) >= MIN_KNOWN_HEADERS
-    }) else {
-        return Err(ImportError::NoHeader);
-    };
+    })?;
     let single: Vec<String> = (0..width).map(|c| heading(grid[at].get(c))).collect();
     let mut headers = single.clone();
     let mut height = 1;
     if let Some(below) = grid.get(at + 1)
         && is_sub_heading_row(below)
     {
-        let combined = combine(&grid[at], below, width, merges);
+        let combined = combine(&grid[at], below, width, merges, heading);
         if known(&combined) > known(&single) {
             headers = combined;
             height = 2;
@@ -469,7 +548,7 @@ fn detect(grid: Vec<Row>, merges: Option<&[Merge]>) -> Result<Table, ImportError
     }
     let header_row = grid[at].number;
     let rows = grid.into_iter().skip(at + height).collect();
-    Ok(Table {
+    Some(Table {
         headers,
         header_row,
         header_height: height as u32,
@@ -489,7 +568,13 @@ fn is_sub_heading_row(row: &Row) -> bool {
 
 /// Each column's group heading (from the row above, spread over its merged range) joined with
 /// its sub heading: "Current score" + "Likelihood" → "Current score Likelihood".
-fn combine(top: &Row, below: &Row, width: usize, merges: Option<&[Merge]>) -> Vec<String> {
+fn combine(
+    top: &Row,
+    below: &Row,
+    width: usize,
+    merges: Option<&[Merge]>,
+    heading: fn(&Cell) -> String,
+) -> Vec<String> {
     let top_row = top.number - 1; // 0-based, as calamine reports merges
     let mut groups: Vec<String> = Vec::with_capacity(width);
     for c in 0..width {

@@ -33,7 +33,7 @@ pub(crate) fn looks_like_number_or_date(text: &str) -> bool {
     t.parse::<f64>().is_ok() || parse_date_text(t).is_ok()
 }
 
-fn month(word: &str) -> Option<u32> {
+pub(crate) fn month(word: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
         "january",
         "february",
@@ -59,7 +59,7 @@ fn month(word: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-fn year(part: &str) -> Result<i32, String> {
+pub(crate) fn year(part: &str) -> Result<i32, String> {
     let y: i32 = part.parse().map_err(|_| NOT_A_DATE.to_owned())?;
     match part.len() {
         2 => Ok(2000 + y),
@@ -321,7 +321,7 @@ pub(crate) fn frequency(cell: &Cell) -> Result<u32, String> {
     Ok(n as u32)
 }
 
-fn key(s: &str) -> String {
+pub(crate) fn key(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
