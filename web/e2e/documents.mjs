@@ -180,6 +180,27 @@ await step("a spreadsheet import shows its preview with per-row errors, ignored 
   await hasValue(ben.page, "Title of SP-30", "Shared fleet depot lease ends");
 });
 
+await step("an SLA's monthly KPI return imports: sheets recognised, \"n/a\" flagged in its cell, then applied", async () => {
+  await open(arun.page, "Revenues & benefits SLA 2026/27");
+  const csv =
+    "KPI,Target,Amber threshold,Apr-26,May-26,Jun-26,Commentary\n" +
+    "Calls answered within 60 seconds (%),≥ 80%,75%,78%,n/a,82%,Recovered after the new rota\n";
+  await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "kpis.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await arun.page.getByTestId("import-summary")
+    .getByText("KPIs: 1 new, 0 changed; figures: 2 new, 0 changed; cost lines: 0 new, 0 changed; 0 with errors, 0 ignored, 1 cell flagged.")
+    .waitFor({ timeout: 5000 });
+  assert.match(await arun.page.getByTestId("import-sheets").innerText(), /Sheet “CSV”: KPIs \(headings on row 1\)/);
+  const table = await arun.page.getByTestId("import-preview").innerText();
+  assert.match(table, /2026-04: 78; 2026-06: 82/);
+  const flag = arun.page.getByTestId("import-warnings").locator("li[data-code=no-figure]");
+  assert.match(await flag.innerText(), /^E: "May-26": "n\/a" means no figure/);
+  await accessible(arun.page, "sla import preview");
+  await shot(arun.page, "sla-import-preview");
+  await arun.page.getByRole("button", { name: "Apply import" }).click();
+  await arun.page.getByText("Imported: 3 created, 0 updated, 0 rows skipped for errors.").waitFor({ timeout: 5000 });
+  await arun.page.getByRole("row", { name: /Calls answered within 60 seconds/ }).first().waitFor({ timeout: 8000 });
+});
+
 await step("the guest sees only the SLA and may add a measurement", async () => {
   const grace = await signIn("grace@riverside.org.uk");
   await grace.page.getByRole("link", { name: "Revenues & benefits SLA 2026/27" }).waitFor();

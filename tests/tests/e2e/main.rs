@@ -11,6 +11,7 @@ mod document_edits;
 mod documents_rest;
 mod durability;
 mod exchange_rest;
+mod exchange_sla;
 mod exhaustion;
 mod exit;
 mod js_interop;

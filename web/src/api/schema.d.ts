@@ -317,7 +317,9 @@ export interface paths {
         put?: never;
         /**
          * Imports the spreadsheet: the rows the preview shows as creates and updates are written as
-         *     one change by the caller (rows with errors are skipped). Needs full edit rights.
+         *     one change by the caller (rows with errors are skipped). For an SLA, cost lines not shared
+         *     with guests are written to its partners-only figures (created if it has none). Needs full
+         *     edit rights.
          */
         post: operations["post_api_documents_id_import_apply"];
         delete?: never;
@@ -336,8 +338,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * What importing a spreadsheet into this register would do, row by row. Changes nothing.
-         *     Needs the rights an import needs.
+         * What importing a spreadsheet into this register or SLA would do, row by row. Changes
+         *     nothing. Needs the rights an import needs.
          */
         post: operations["post_api_documents_id_import_preview"];
         delete?: never;
@@ -1070,6 +1072,8 @@ export interface components {
             comments?: components["schemas"]["Comment"][];
             signOffs?: components["schemas"]["SignOff"][];
         };
+        /** @description A register's import preview, or an SLA's. */
+        AnyImportPreview: components["schemas"]["ImportPreview"] | components["schemas"]["SlaImportPreview"];
         /** @description Appetite for a category: risks scoring above `max_score` are outside it. */
         Appetite: {
             category: string;
@@ -1559,13 +1563,20 @@ export interface components {
             target: number[][];
         };
         ImportApplied: {
+            /** @description Things created: risks, or an SLA's KPIs, measurements and cost lines together. */
             created: number;
+            /** @description For an SLA: the counts per kind (`kpis`, `measurements`, `costShares`). */
+            detail?: Record<string, never> | null;
             /** @description Rows not imported because of their errors (see the preview for why). */
             errors: number;
             /** @description The document's heads after the import (hex); absent if there was nothing to write. */
             heads?: string[] | null;
+            /** @description Section, note and total rows: listed in the preview, not imported. */
+            ignored: number;
             unchanged: number;
             updated: number;
+            /** @description Cells imported other than as written (see the preview's warnings). */
+            warnings: number;
         };
         ImportPreview: {
             columns: components["schemas"]["ColumnView"][];
@@ -1588,8 +1599,10 @@ export interface components {
             /** @description `xlsx` or `csv`. */
             format: string;
             /**
-             * @description Overrides the guessed column mapping: `{"columns": {"A": "reference", "B": "title",
-             *     "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter.
+             * @description Overrides the guessed column mapping: for a register `{"columns": {"A": "reference",
+             *     "B": "title", "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter; for
+             *     an SLA `{"sheets": {"KPIs": {"A": "kpi", "D": "target", "H": "period:2026-04",
+             *     "K": "driver:EDC"}}}`, per sheet (a sheet given here takes exactly these columns).
              */
             mapping?: Record<string, never> | null;
             /** @description The sheet to read (XLSX; default the first). */
@@ -2058,6 +2071,15 @@ export interface components {
             /** Format: date */
             termStart?: string | null;
             timeAllocations?: components["schemas"]["TimeAllocation"][];
+        };
+        /**
+         * @description What an SLA import would do: each sheet as recognised (KPIs, measurements, cost shares,
+         *     or not imported and why), then row by row with every warning in its cell.
+         */
+        SlaImportPreview: {
+            /** @description The mapping used, per sheet: send it back, edited, to change it. */
+            mapping: Record<string, never>;
+            preview: Record<string, never>;
         };
         SlaSummary: {
             cost_split: components["schemas"]["CostLine"][];
@@ -2838,7 +2860,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description another import into this register is under way */
+            /** @description another import into this document is under way */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,7 +2899,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportPreview"];
+                    "application/json": components["schemas"]["AnyImportPreview"];
                 };
             };
             404: {

@@ -11,6 +11,7 @@ import { SlaScreen } from "./SlaScreen";
 import { MeetingScreen } from "./MeetingScreen";
 import { RiskScreen } from "./RiskScreen";
 import { HistoryPanel, ImportPanel, SharingPanel } from "./Panels";
+import { openResource } from "../lib/edit";
 
 // The agreement's rich-text editor (ProseMirror) is loaded only when an agreement is opened.
 const AgreementScreen = lazy(() => import("./AgreementScreen").then((m) => ({ default: m.AgreementScreen })));
@@ -236,7 +237,13 @@ export function DocumentScreen({ id, repo, user, riskId }: { id: string; repo: R
         <MeetingScreen {...props} />
       )}
       <HistoryPanel view={view} canVersion={canEdit(null)} />
-      {view.kind === "risk-register" && canEdit(null) && <ImportPanel view={view} />}
+      {view.kind === "sla" && (
+        <p>
+          <button type="button" onClick={() => openResource(`/api/documents/${view.id}/export.xlsx`, `${view.title}.xlsx`)}>Export to Excel</button>{" "}
+          <button type="button" onClick={() => openResource(`/api/documents/${view.id}/export.csv`, `${view.title}.csv`)}>Export KPIs as CSV</button>
+        </p>
+      )}
+      {(view.kind === "risk-register" || view.kind === "sla") && canEdit(null) && !user.is_guest && <ImportPanel view={view} />}
       {view.access === "admin" && <SharingPanel view={view} />}
     </article>
   );

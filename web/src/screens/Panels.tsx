@@ -314,13 +314,82 @@ function previewDetails(r: PreviewRow): string {
   return r.outcome.problems?.join("; ") ?? r.outcome.changes?.map((c) => `${c.field}: ${String(c.from)} → ${String(c.to)}`).join("; ") ?? "";
 }
 
-/** Import a register from XLSX or CSV: preview row by row, then apply as one change. */
+interface Counts { creates: number; updates: number; unchanged: number }
+
+/** An SLA import's preview: each sheet as recognised, then its rows (KPIs with their figures,
+ * measurements, cost lines). */
+interface SlaPreview {
+  sheets: { name: string; kind: string | null; headerRow: number | null; note: string | null }[];
+  rows: {
+    sheet: string; row: number; label: string | null;
+    outcome: {
+      kind: string; action?: string; problems?: string[]; text?: string; sharedWithGuests?: boolean;
+      changes?: { field: string; from: string; to: string }[];
+      measurements?: { action: string; from: number | null; measurement: { period: string; actual: number } }[];
+      measurement?: { action: string; from: number | null; measurement: { period: string; actual: number } };
+    };
+    warnings: { column: string; code: string; message: string }[];
+  }[];
+  kpis: Counts; measurements: Counts; costShares: Counts;
+  errors: number; ignored: number; warnings: number;
+}
+
+const SHEET_KINDS: Record<string, string> = { kpis: "KPIs", measurements: "measurements", "cost-shares": "cost shares" };
+
+function slaDetails(r: SlaPreview["rows"][number]): string {
+  const o = r.outcome;
+  if (o.kind === "ignored") return `Not imported (section, note or total row): ${o.text ?? ""}`;
+  if (o.kind === "error") return (o.problems ?? []).join("; ");
+  const figures = [...(o.measurements ?? []), ...(o.measurement ? [o.measurement] : [])]
+    .filter((m) => m.action !== "unchanged")
+    .map((m) => `${m.measurement.period}: ${m.from === null ? "" : `${m.from} → `}${m.measurement.actual}`);
+  const changes = (o.changes ?? []).map((c) => `${c.field}: ${c.from} → ${c.to}`);
+  const where = o.kind === "cost-share" ? [o.sharedWithGuests ? "shared with guests" : "kept in the partners' figures"] : [];
+  return [o.action ? `${o.kind.replace("-", " ")} ${o.action}` : "", ...changes, ...figures, ...where].filter(Boolean).join("; ");
+}
+
+/** Import an SLA's KPIs, monthly figures and cost lines from XLSX or CSV. */
+function SlaImportPreview({ preview }: { preview: SlaPreview }) {
+  const n = (c: Counts) => `${c.creates} new, ${c.updates} changed`;
+  return (
+    <>
+      <ul data-testid="import-sheets">
+        {preview.sheets.map((s) => (
+          <li key={s.name}>Sheet “{s.name}”: {s.kind ? `${SHEET_KINDS[s.kind] ?? s.kind} (headings on row ${s.headerRow})` : s.note}</li>
+        ))}
+      </ul>
+      <p data-testid="import-summary">KPIs: {n(preview.kpis)}; figures: {n(preview.measurements)}; cost lines: {n(preview.costShares)}; {preview.errors} with errors, {preview.ignored} ignored, {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
+      <table data-testid="import-preview">
+        <thead><tr><th scope="col">Sheet</th><th scope="col">Row</th><th scope="col">Name</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
+        <tbody>
+          {preview.rows.map((r) => (
+            <tr key={`${r.sheet}-${r.row}`}>
+              <td>{r.sheet}</td><td>{r.row}</td><td>{r.label ?? "—"}</td><td>{r.outcome.kind}</td>
+              <td>{slaDetails(r)}</td>
+              <td>
+                {r.warnings.length > 0 && (
+                  <ul data-testid="import-warnings">
+                    {r.warnings.map((w, i) => <li key={i} data-code={w.code}><span aria-label={`column ${w.column}`}>{w.column}</span>: {w.message}</li>)}
+                  </ul>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+/** Import a register or an SLA from XLSX or CSV: preview row by row, then apply as one change. */
 export function ImportPanel({ view }: { view: DocumentView }) {
   const [body, setBody] = useState<{ format: string; file: string } | null>(null);
   const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number } | null>(null);
+  const [sla, setSla] = useState<SlaPreview | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const choose = async (file: File | undefined) => {
     setPreview(null);
+    setSla(null);
     setMessage(null);
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -331,7 +400,8 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     try {
       const r = await ok(rest.POST("/api/documents/{id}/import/preview", { params: { path: { id: view.id } }, body: b }));
       // The preview's rows are the exchange crate's types, declared to the API as an object.
-      setPreview(r.preview as unknown as typeof preview);
+      if (view.kind === "sla") setSla(r.preview as unknown as SlaPreview);
+      else setPreview(r.preview as unknown as typeof preview);
     } catch (err) {
       setMessage((err as Error).message);
     }
@@ -342,6 +412,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       const r = await ok(rest.POST("/api/documents/{id}/import/apply", { params: { path: { id: view.id } }, body }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
+      setSla(null);
     } catch (err) {
       setMessage((err as Error).message);
     }
@@ -352,6 +423,12 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       <label htmlFor="imp-file">Workbook or CSV</label>{" "}
       <input id="imp-file" type="file" accept=".xlsx,.csv" onChange={(e) => void choose(e.target.files?.[0])} />
       {message && <p role="status">{message}</p>}
+      {sla && (
+        <>
+          <SlaImportPreview preview={sla} />
+          <button type="button" onClick={apply} disabled={[sla.kpis, sla.measurements, sla.costShares].every((c) => c.creates + c.updates === 0)}>Apply import</button>
+        </>
+      )}
       {preview && (
         <>
           <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>

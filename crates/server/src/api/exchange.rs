@@ -1,10 +1,14 @@
-//! Excel and CSV in and out of a risk register, and the printable committee report.
+//! Excel and CSV in and out of a risk register or a service-level agreement, and the printable
+//! committee report.
 //!
 //! Import is two calls with the same body: `preview` says row by row what would be created,
-//! changed or refused (and why); `apply` recomputes that preview against the register as it
+//! changed or refused (and why); `apply` recomputes that preview against the document as it
 //! stands and writes it as one change by the importing user, through the document's room, so
 //! everyone editing sees it at once and the audit trail names them. The file travels as
-//! base64 in JSON so that bad input gets the API's usual error shape.
+//! base64 in JSON so that bad input gets the API's usual error shape. An SLA's workbook may
+//! hold several sheets (KPIs with a column per month, measurements, cost shares): each is
+//! recognised by its headings; cost lines not shared with guests go to the SLA's partners-only
+//! figures.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::documents::Content;
 use domain::documents::risk::RiskRegister;
+use domain::documents::sla::{PartnersFigures, Sla};
 use domain::{DocumentKind, SpaceOwner};
 use exchange::import::{self, Format, Mapping, Preview, Table};
 use serde::{Deserialize, Serialize};
@@ -35,8 +40,10 @@ pub struct ImportRequest {
     pub file: String,
     /// The sheet to read (XLSX; default the first).
     pub sheet: Option<String>,
-    /// Overrides the guessed column mapping: `{"columns": {"A": "reference", "B": "title",
-    /// "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter.
+    /// Overrides the guessed column mapping: for a register `{"columns": {"A": "reference",
+    /// "B": "title", "L": "current-likelihood", "V": "ignore"}}`, keyed by column letter; for
+    /// an SLA `{"sheets": {"KPIs": {"A": "kpi", "D": "target", "H": "period:2026-04",
+    /// "K": "driver:EDC"}}}`, per sheet (a sheet given here takes exactly these columns).
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<serde_json::Value>,
 }
@@ -65,13 +72,40 @@ pub struct ImportPreview {
     pub preview: Preview,
 }
 
+/// What an SLA import would do: each sheet as recognised (KPIs, measurements, cost shares,
+/// or not imported and why), then row by row with every warning in its cell.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaImportPreview {
+    /// The mapping used, per sheet: send it back, edited, to change it.
+    #[schema(value_type = Object)]
+    pub mapping: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub preview: exchange::sla::SlaPreview,
+}
+
+/// A register's import preview, or an SLA's.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnyImportPreview {
+    Register(ImportPreview),
+    Sla(SlaImportPreview),
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportApplied {
+    /// Things created: risks, or an SLA's KPIs, measurements and cost lines together.
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
     /// Rows not imported because of their errors (see the preview for why).
     pub errors: usize,
+    /// Section, note and total rows: listed in the preview, not imported.
+    pub ignored: usize,
+    /// Cells imported other than as written (see the preview's warnings).
+    pub warnings: usize,
+    /// For an SLA: the counts per kind (`kpis`, `measurements`, `costShares`).
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
     /// The document's heads after the import (hex); absent if there was nothing to write.
     pub heads: Option<Vec<String>>,
 }
@@ -86,11 +120,15 @@ struct RegisterFile {
 
 async fn register(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RegisterFile> {
     let opened = content::open(state, caller, id).await?;
+    register_of(state, caller, opened).await
+}
+
+const ONLY_REGISTERS_AND_SLAS: &str =
+    "spreadsheet import and export are for risk registers and service-level agreements";
+
+async fn register_of(state: &AppState, caller: &Caller, opened: Opened) -> ApiResult<RegisterFile> {
     if opened.row.document.kind != DocumentKind::RiskRegister {
-        return Err(ApiError::invalid(
-            "",
-            "spreadsheet import and export are for risk registers",
-        ));
+        return Err(ApiError::invalid("", ONLY_REGISTERS_AND_SLAS));
     }
     let Content::RiskRegister(register) = content::typed(DocumentKind::RiskRegister, &opened.doc)?
     else {
@@ -98,6 +136,21 @@ async fn register(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Regi
             "register read as another kind"
         )));
     };
+    let councils = councils_of(state, caller, &opened).await?;
+    Ok(RegisterFile {
+        opened,
+        register,
+        councils,
+    })
+}
+
+/// The councils a document's sheets name: its partnership's members, or the owning council,
+/// as (organisation id, name).
+async fn councils_of(
+    state: &AppState,
+    caller: &Caller,
+    opened: &Opened,
+) -> ApiResult<Vec<(String, String)>> {
     let orgs = state.store.list_organisations(&caller.principal).await?;
     let ids: Vec<Uuid> = match opened.row.owner {
         SpaceOwner::Private { org_id } => vec![org_id],
@@ -114,35 +167,18 @@ async fn register(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Regi
             })
             .unwrap_or_default(),
     };
-    let councils = ids
+    Ok(ids
         .iter()
         .filter_map(|id| orgs.iter().find(|o| o.id == *id))
         .map(|o| (o.id.to_string(), o.name.clone()))
-        .collect();
-    Ok(RegisterFile {
-        opened,
-        register,
-        councils,
-    })
+        .collect())
 }
 
-/// Reads the uploaded file and works out the preview against `file.register`.
-fn prepare(
+/// The uploaded file's bytes and format, and the limits its reading keeps.
+fn read_input(
     state: &AppState,
-    caller: &Caller,
     req: &ImportRequest,
-    file: &RegisterFile,
-    cancelled: &std::sync::atomic::AtomicBool,
-) -> ApiResult<(Table, Mapping, Preview)> {
-    let ended = || {
-        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
-            Err(ApiError::Unavailable(
-                "the request ended before the import was read",
-            ))
-        } else {
-            Ok(())
-        }
-    };
+) -> ApiResult<(Vec<u8>, Format, import::Limits)> {
     let format = match req.format.to_ascii_lowercase().as_str() {
         "xlsx" => Format::Xlsx,
         "csv" => Format::Csv,
@@ -171,10 +207,32 @@ fn prepare(
             ..import::ArchiveLimits::default()
         },
     };
+    Ok((bytes, format, limits))
+}
+
+/// Reads the uploaded file and works out the preview against `file.register`.
+fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    req: &ImportRequest,
+    file: &RegisterFile,
+    cancelled: &std::sync::atomic::AtomicBool,
+) -> ApiResult<(Table, Mapping, Preview)> {
+    let ended = || {
+        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(ApiError::Unavailable(
+                "the request ended before the import was read",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let (bytes, format, limits) = read_input(state, req)?;
     ended()?;
     let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     ended()?;
+    let rows = state.config.max_import_rows;
     if table.rows.len() > rows {
         return Err(ApiError::invalid(
             "file",
@@ -212,25 +270,35 @@ fn may_import(caller: &Caller, file: &RegisterFile) -> ApiResult<()> {
     )
 }
 
-/// Reads the file and works out the preview off the async threads (a large workbook takes a
-/// while to parse), handing the register back. If the request ends first (its timeout, the
-/// client gone), the work stops at its next step instead of running on for no one.
-async fn blocking(
+/// Runs `work` (reading a workbook, working out a preview) off the async threads: a large
+/// workbook takes a while to parse. If the request ends first (its timeout, the client gone),
+/// the flag `work` is handed is set, and the work stops at its next step instead of running on
+/// for no one.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce(&std::sync::atomic::AtomicBool) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let ended = CancelOnDrop::default();
+    let cancelled = ended.0.clone();
+    let out = tokio::task::spawn_blocking(move || work(&cancelled))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    ended.disarm();
+    out
+}
+
+/// A register's preview, worked out off the async threads, with the register handed back.
+async fn register_preview(
     state: &AppState,
     caller: &Caller,
     req: ImportRequest,
     file: RegisterFile,
 ) -> ApiResult<(RegisterFile, (Table, Mapping, Preview))> {
     let (state, caller) = (state.clone(), caller.clone());
-    let ended = CancelOnDrop::default();
-    let cancelled = ended.0.clone();
-    let work = tokio::task::spawn_blocking(move || {
-        let out = prepare(&state, &caller, &req, &file, &cancelled)?;
+    blocking(move |cancelled| {
+        let out = prepare(&state, &caller, &req, &file, cancelled)?;
         Ok((file, out))
-    });
-    let out = work.await.map_err(|e| ApiError::Internal(e.into()))?;
-    ended.disarm();
-    out
+    })
+    .await
 }
 
 /// Set when dropped, unless disarmed: tells blocking work that its request has ended.
@@ -284,21 +352,31 @@ impl Drop for ImportUnderWay {
     }
 }
 
-/// What importing a spreadsheet into this register would do, row by row. Changes nothing.
-/// Needs the rights an import needs.
+/// What importing a spreadsheet into this register or SLA would do, row by row. Changes
+/// nothing. Needs the rights an import needs.
 #[utoipa::path(post, path = "/api/documents/{id}/import/preview", tag = "exchange", security(("bearer" = [])),
     request_body = ImportRequest,
-    responses((status = 200, body = ImportPreview), (status = 404, body = crate::error::ErrorBody),
+    responses((status = 200, body = AnyImportPreview), (status = 404, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ImportRequest>,
-) -> ApiResult<Json<ImportPreview>> {
-    let file = register(&state, &caller, &id).await?;
+) -> ApiResult<Json<AnyImportPreview>> {
+    let opened = content::open(&state, &caller, &id).await?;
+    if opened.row.document.kind == DocumentKind::Sla {
+        let file = sla_of(&state, &caller, opened).await?;
+        file.may_import(&caller)?;
+        let (_, mapping, preview) = sla_preview(&state, req, file).await?;
+        return Ok(Json(AnyImportPreview::Sla(SlaImportPreview {
+            mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
+            preview,
+        })));
+    }
+    let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
-    let (_, (table, mapping, preview)) = blocking(&state, &caller, req, file).await?;
+    let (_, (table, mapping, preview)) = register_preview(&state, &caller, req, file).await?;
     let columns = table
         .headers
         .iter()
@@ -312,21 +390,56 @@ pub async fn preview(
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(Json(ImportPreview {
+    Ok(Json(AnyImportPreview::Register(ImportPreview {
         header_row: table.header_row,
         columns,
         mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
         preview,
-    }))
+    })))
+}
+
+/// Writes `after` over `before` into a document as one change by the server on the caller's
+/// behalf, through its room; returns the change's hash (the document's one head after it).
+async fn write<T: Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    opened: &Opened,
+    before: &T,
+    after: &T,
+) -> ApiResult<String> {
+    let to_json = |v: &T| serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()));
+    let (before, after) = (to_json(before)?, to_json(after)?);
+    let changes = domain::documents::change_of(
+        &opened.doc,
+        automerge::ActorId::random(),
+        store::now_millis() / 1000,
+        |working| domain::documents::write_diff(working, &before, &after),
+    )
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    state
+        .hub
+        .apply(opened.row.document.id, caller.user.id, changes.clone())
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            // What the workbook would make of the document breaks its rules: the file's fault.
+            ApiError::Invalid { message, .. } => ApiError::invalid("file", message),
+            other => other,
+        })?;
+    // The server's change was made on top of every head, so it is the one head now.
+    let change =
+        automerge::Change::try_from(&changes[..]).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(change.hash().to_string())
 }
 
 /// Imports the spreadsheet: the rows the preview shows as creates and updates are written as
-/// one change by the caller (rows with errors are skipped). Needs full edit rights.
+/// one change by the caller (rows with errors are skipped). For an SLA, cost lines not shared
+/// with guests are written to its partners-only figures (created if it has none). Needs full
+/// edit rights.
 #[utoipa::path(post, path = "/api/documents/{id}/import/apply", tag = "exchange", security(("bearer" = [])),
     request_body = ImportRequest,
     responses((status = 200, body = ImportApplied), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
-              (status = 409, description = "another import into this register is under way", body = crate::error::ErrorBody),
+              (status = 409, description = "another import into this document is under way", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
@@ -336,16 +449,23 @@ pub async fn apply(
 ) -> ApiResult<Json<ImportApplied>> {
     let doc_id =
         domain::DocumentId::parse_url_or_id(&id).map_err(|_| ApiError::NotFound("document"))?;
-    // Held until the import is stored: the next one reads the register with this one in it.
+    // Held until the import is stored: the next one reads the document with this one in it.
     let _one_at_a_time = ImportUnderWay::start(&state, doc_id)?;
-    let file = register(&state, &caller, &id).await?;
+    let opened = content::open(&state, &caller, &id).await?;
+    if opened.row.document.kind == DocumentKind::Sla {
+        return apply_sla(&state, &caller, req, opened).await.map(Json);
+    }
+    let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
-    let (file, (_, _, preview)) = blocking(&state, &caller, req, file).await?;
+    let (file, (_, _, preview)) = register_preview(&state, &caller, req, file).await?;
     let mut applied = ImportApplied {
         created: preview.creates,
         updated: preview.updates,
         unchanged: preview.unchanged,
         errors: preview.errors,
+        ignored: preview.ignored,
+        warnings: preview.warnings,
+        detail: None,
         heads: None,
     };
     if preview.creates + preview.updates == 0 {
@@ -353,31 +473,212 @@ pub async fn apply(
     }
     let mut after = file.register.clone();
     preview.apply_to(&mut after);
-    let to_json =
-        |r: &RiskRegister| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into()));
-    let (before, after) = (to_json(&file.register)?, to_json(&after)?);
-    let changes = domain::documents::change_of(
-        &file.opened.doc,
-        automerge::ActorId::random(),
-        store::now_millis() / 1000,
-        |working| domain::documents::write_diff(working, &before, &after),
-    )
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    state
-        .hub
-        .apply(doc_id, caller.user.id, changes.clone())
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            // What the workbook would make of the register breaks its rules: the file's fault.
-            ApiError::Invalid { message, .. } => ApiError::invalid("file", message),
-            other => other,
-        })?;
+    let head = write(&state, &caller, &file.opened, &file.register, &after).await?;
     tracing::info!(document = %doc_id, created = preview.creates, updated = preview.updates, "spreadsheet imported");
-    // The server's change was made on top of every head, so it is the one head now.
-    let change =
-        automerge::Change::try_from(&changes[..]).map_err(|e| ApiError::Internal(e.into()))?;
-    applied.heads = Some(vec![change.hash().to_string()]);
+    applied.heads = Some(vec![head]);
     Ok(Json(applied))
+}
+
+/// An SLA the caller may see, typed, with its partners-only figures when the caller may see
+/// them (never a guest), and the councils its sheets name.
+struct SlaFile {
+    opened: Opened,
+    sla: Sla,
+    figures: Option<(Opened, PartnersFigures)>,
+    councils: Vec<(String, String)>,
+}
+
+impl SlaFile {
+    /// Import is for those who may edit the whole SLA: a partner council's editors.
+    fn may_import(&self, caller: &Caller) -> ApiResult<()> {
+        crate::access::edits_everything(
+            self.opened.access,
+            self.opened.row.document.kind,
+            caller,
+            "importing needs edit rights over the whole SLA",
+        )
+    }
+}
+
+async fn sla_of(state: &AppState, caller: &Caller, opened: Opened) -> ApiResult<SlaFile> {
+    let Content::Sla(sla) = content::typed(DocumentKind::Sla, &opened.doc)? else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "SLA read as another kind"
+        )));
+    };
+    let figures = if sla.partners_figures.is_empty() {
+        None
+    } else {
+        match content::open(state, caller, &sla.partners_figures).await {
+            Ok(o) if o.row.document.kind == DocumentKind::SlaFigures => {
+                match content::typed(DocumentKind::SlaFigures, &o.doc)? {
+                    Content::SlaFigures(f) => Some((o, f)),
+                    _ => None,
+                }
+            }
+            // A guest, or figures gone: the SLA's own lines only.
+            Ok(_) | Err(ApiError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        }
+    };
+    let councils = councils_of(state, caller, &opened).await?;
+    Ok(SlaFile {
+        opened,
+        sla,
+        figures,
+        councils,
+    })
+}
+
+/// Reads every sheet and works out the SLA preview, off the async threads.
+async fn sla_preview(
+    state: &AppState,
+    req: ImportRequest,
+    file: SlaFile,
+) -> ApiResult<(
+    SlaFile,
+    exchange::sla::SlaMapping,
+    exchange::sla::SlaPreview,
+)> {
+    let state = state.clone();
+    blocking(move |cancelled| {
+        let ended = || {
+            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                Err(ApiError::Unavailable(
+                    "the request ended before the import was read",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let (bytes, format, limits) = read_input(&state, &req)?;
+        let mapping = match &req.mapping {
+            Some(m) => Some(
+                serde_json::from_value::<exchange::sla::SlaMapping>(m.clone())
+                    .map_err(|e| ApiError::invalid("mapping", e.to_string()))?,
+            ),
+            None => None,
+        };
+        ended()?;
+        let book =
+            exchange::sla::read_sla(&bytes, format, limits, &file.councils, mapping.as_ref())
+                .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+        let rows: usize = book
+            .sheets
+            .iter()
+            .filter(|s| s.kind.is_some())
+            .filter_map(|s| s.table.as_ref())
+            .map(|t| t.rows.len())
+            .sum();
+        let max = state.config.max_import_rows;
+        if rows > max {
+            return Err(ApiError::invalid(
+                "file",
+                format!("holds {rows} rows in its sheets; one import takes at most {max}"),
+            ));
+        }
+        ended()?;
+        let none = PartnersFigures::default();
+        let figures = file.figures.as_ref().map_or(&none, |(_, f)| f);
+        let preview =
+            exchange::sla::preview_sla(&book, &file.sla, figures, &file.councils, &mut || {
+                Uuid::new_v4().simple().to_string()
+            });
+        let used = exchange::sla::SlaMapping {
+            sheets: book
+                .sheets
+                .iter()
+                .filter(|s| s.table.is_some())
+                .map(|s| {
+                    let columns = s
+                        .mapping
+                        .iter()
+                        .map(|(c, f)| (import::column_letter(*c), f.clone()))
+                        .collect();
+                    (s.name.clone(), columns)
+                })
+                .collect(),
+        };
+        Ok((file, used, preview))
+    })
+    .await
+}
+
+async fn apply_sla(
+    state: &AppState,
+    caller: &Caller,
+    req: ImportRequest,
+    opened: Opened,
+) -> ApiResult<ImportApplied> {
+    let file = sla_of(state, caller, opened).await?;
+    file.may_import(caller)?;
+    let (file, _, preview) = sla_preview(state, req, file).await?;
+    let totals = [preview.kpis, preview.measurements, preview.cost_shares];
+    let mut applied = ImportApplied {
+        created: totals.iter().map(|c| c.creates).sum(),
+        updated: totals.iter().map(|c| c.updates).sum(),
+        unchanged: totals.iter().map(|c| c.unchanged).sum(),
+        errors: preview.errors,
+        ignored: preview.ignored,
+        warnings: preview.warnings,
+        detail: Some(serde_json::json!({
+            "kpis": preview.kpis,
+            "measurements": preview.measurements,
+            "costShares": preview.cost_shares,
+        })),
+        heads: None,
+    };
+    if !preview.changes_anything() {
+        return Ok(applied);
+    }
+    let figures_before = file
+        .figures
+        .as_ref()
+        .map(|(_, f)| f.clone())
+        .unwrap_or_default();
+    let (mut sla, mut figures) = (file.sla.clone(), figures_before.clone());
+    preview.apply_to(&mut sla, &mut figures);
+    if figures != figures_before {
+        // Cost lines kept from guests: into the partners' figures, made now if the SLA has none.
+        let made;
+        let kept = match &file.figures {
+            Some((o, _)) => o,
+            None => {
+                let doc = super::figures::create(state, caller, &file.opened.row.document).await?;
+                sla.partners_figures = doc.id.to_string();
+                made = content::open(state, caller, &doc.id.to_string()).await?;
+                &made
+            }
+        };
+        crate::access::edits_everything(
+            kept.access,
+            kept.row.document.kind,
+            caller,
+            "importing cost lines needs edit rights over the SLA's partners' figures",
+        )?;
+        let Content::SlaFigures(stored) = content::typed(DocumentKind::SlaFigures, &kept.doc)?
+        else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "figures read as another kind"
+            )));
+        };
+        if file.figures.is_none() {
+            figures.sla = stored.sla.clone();
+        }
+        write(state, caller, kept, &stored, &figures).await?;
+    }
+    if sla != file.sla {
+        applied.heads = Some(vec![
+            write(state, caller, &file.opened, &file.sla, &sla).await?,
+        ]);
+    }
+    tracing::info!(
+        document = %file.opened.row.document.id,
+        created = applied.created,
+        updated = applied.updated,
+        "SLA spreadsheet imported"
+    );
+    Ok(applied)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -431,6 +732,46 @@ async fn register_at(
     Ok((file, reg, title, created))
 }
 
+/// An SLA to export (now, or at a named version), with its partners-only figures when the
+/// caller may see them (now only: the figures are a document of their own, not in the SLA's
+/// versions), the councils, the title and the version's time. `None` when `id` is not an SLA.
+async fn sla_at(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    version: Option<Uuid>,
+) -> ApiResult<
+    Option<(
+        Sla,
+        Option<PartnersFigures>,
+        Vec<(String, String)>,
+        String,
+        Option<chrono::NaiveDateTime>,
+    )>,
+> {
+    let opened = content::open(state, caller, id).await?;
+    if opened.row.document.kind != DocumentKind::Sla {
+        return Ok(None);
+    }
+    let file = sla_of(state, caller, opened).await?;
+    let title = file.opened.row.document.title.clone();
+    let Some(v) = version else {
+        let figures = file.figures.map(|(_, f)| f);
+        return Ok(Some((file.sla, figures, file.councils, title, None)));
+    };
+    let version = super::history::version_of(state, caller, &file.opened, v).await?;
+    let doc = content::at(&file.opened.doc, &version.heads)?;
+    let Content::Sla(sla) = content::typed(DocumentKind::Sla, &doc)? else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "SLA read as another kind"
+        )));
+    };
+    let created =
+        chrono::DateTime::from_timestamp_millis(version.created_at).map(|t| t.naive_utc());
+    let title = format!("{title} — {}", version.label);
+    Ok(Some((sla, None, file.councils, title, created)))
+}
+
 fn attachment(content_type: &'static str, name: &str, ext: &str, body: Vec<u8>) -> Response {
     let safe: String = name
         .chars()
@@ -468,6 +809,18 @@ pub async fn export_xlsx(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
+    if let Some((sla, figures, councils, title, created)) =
+        sla_at(&state, &caller, &id, q.version).await?
+    {
+        let bytes = exchange::sla::export::xlsx(&sla, figures.as_ref(), &councils, &title, created)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        return Ok(attachment(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &title,
+            "xlsx",
+            bytes,
+        ));
+    }
     let (file, reg, title, created) = register_at(&state, &caller, &id, q.version).await?;
     let bytes = exchange::export::xlsx(&reg, &file.councils, &title, created)
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -490,6 +843,15 @@ pub async fn export_csv(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
+    if let Some((sla, _, _, title, _)) = sla_at(&state, &caller, &id, q.version).await? {
+        let csv = exchange::sla::export::csv(&sla);
+        return Ok(attachment(
+            "text/csv; charset=utf-8",
+            &title,
+            "csv",
+            csv.into_bytes(),
+        ));
+    }
     let (file, reg, title, _) = register_at(&state, &caller, &id, q.version).await?;
     let csv = exchange::export::csv(&reg, &file.councils);
     Ok(attachment(
