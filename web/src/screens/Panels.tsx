@@ -316,6 +316,16 @@ function previewDetails(r: PreviewRow): string {
 
 interface Counts { creates: number; updates: number; unchanged: number }
 
+/** A preview row's flagged cells: the column, and how it was read. */
+function CellWarnings({ warnings }: { warnings: { column: string; code: string; message: string }[] }) {
+  if (warnings.length === 0) return null;
+  return (
+    <ul data-testid="import-warnings">
+      {warnings.map((w, i) => <li key={i} data-code={w.code}><span aria-label={`column ${w.column}`}>{w.column}</span>: {w.message}</li>)}
+    </ul>
+  );
+}
+
 /** An SLA import's preview: each sheet as recognised, then its rows (KPIs with their figures,
  * measurements, cost lines). */
 interface SlaPreview {
@@ -367,11 +377,7 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
               <td>{r.sheet}</td><td>{r.row}</td><td>{r.label ?? "—"}</td><td>{r.outcome.kind}</td>
               <td>{slaDetails(r)}</td>
               <td>
-                {r.warnings.length > 0 && (
-                  <ul data-testid="import-warnings">
-                    {r.warnings.map((w, i) => <li key={i} data-code={w.code}><span aria-label={`column ${w.column}`}>{w.column}</span>: {w.message}</li>)}
-                  </ul>
-                )}
+                <CellWarnings warnings={r.warnings} />
               </td>
             </tr>
           ))}
@@ -440,11 +446,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
                   <td>{r.row}</td><td>{r.reference ?? "—"}</td><td>{r.outcome.kind}</td>
                   <td>{previewDetails(r)}</td>
                   <td>
-                    {r.warnings.length > 0 && (
-                      <ul data-testid="import-warnings">
-                        {r.warnings.map((w, i) => <li key={i} data-code={w.code}><span aria-label={`column ${w.column}`}>{w.column}</span>: {w.message}</li>)}
-                      </ul>
-                    )}
+                    <CellWarnings warnings={r.warnings} />
                   </td>
                 </tr>
               ))}

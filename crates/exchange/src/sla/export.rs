@@ -81,6 +81,11 @@ fn measurements_in_order(sla: &Sla) -> Vec<&Measurement> {
     ms
 }
 
+/// A council's value in a per-council map, or a blank cell.
+fn value_of(m: &BTreeMap<String, f64>, council: &str) -> Out<'static> {
+    m.get(council).map_or_else(|| text(""), |v| Out::Number(*v))
+}
+
 const KPI_HEADERS: [&str; 7] = [
     "KPI",
     "Unit",
@@ -237,9 +242,7 @@ pub fn xlsx(
             text(if shared { "Yes" } else { "No" }),
         ];
         for id in &ids {
-            let get = |m: &BTreeMap<String, f64>| {
-                m.get(*id).map_or_else(|| text(""), |v| Out::Number(*v))
-            };
+            let get = |m: &BTreeMap<String, f64>| value_of(m, id);
             row.extend([
                 get(&c.estimate_drivers),
                 get(&c.actual_drivers),
@@ -272,9 +275,7 @@ pub fn xlsx(
     for t in &all.time_allocations {
         let mut row = vec![text(&t.post)];
         for id in &ids {
-            let get = |m: &BTreeMap<String, f64>| {
-                m.get(*id).map_or_else(|| text(""), |v| Out::Number(*v))
-            };
+            let get = |m: &BTreeMap<String, f64>| value_of(m, id);
             row.extend([get(&t.planned), get(&t.actual)]);
         }
         s.row(&row)?;

@@ -174,6 +174,17 @@ async fn councils_of(
         .collect())
 }
 
+/// An error once the request that asked for an import's reading has ended.
+fn still_wanted(cancelled: &std::sync::atomic::AtomicBool) -> ApiResult<()> {
+    if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+        Err(ApiError::Unavailable(
+            "the request ended before the import was read",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The uploaded file's bytes and format, and the limits its reading keeps.
 fn read_input(
     state: &AppState,
@@ -218,15 +229,7 @@ fn prepare(
     file: &RegisterFile,
     cancelled: &std::sync::atomic::AtomicBool,
 ) -> ApiResult<(Table, Mapping, Preview)> {
-    let ended = || {
-        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
-            Err(ApiError::Unavailable(
-                "the request ended before the import was read",
-            ))
-        } else {
-            Ok(())
-        }
-    };
+    let ended = || still_wanted(cancelled);
     let (bytes, format, limits) = read_input(state, req)?;
     ended()?;
     let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
@@ -542,15 +545,7 @@ async fn sla_preview(
 )> {
     let state = state.clone();
     blocking(move |cancelled| {
-        let ended = || {
-            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
-                Err(ApiError::Unavailable(
-                    "the request ended before the import was read",
-                ))
-            } else {
-                Ok(())
-            }
-        };
+        let ended = || still_wanted(cancelled);
         let (bytes, format, limits) = read_input(&state, &req)?;
         let mapping = match &req.mapping {
             Some(m) => Some(
