@@ -121,6 +121,14 @@ fn risk_row<'a>(register: &'a RiskRegister, r: &Risk, councils: &Councils) -> Ve
         Out::Date(r.next_review),
         text(status_name(r.status)),
         text(escalation_name(r.escalation)),
+        Out::Text(
+            r.related
+                .iter()
+                .filter_map(|id| register.risks.iter().find(|x| &x.id == id))
+                .map(|x| x.reference.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
     ];
     for kind in [
         AssessmentKind::Inherent,

@@ -77,6 +77,91 @@ async fn export_import_round_trip(backend: Backend) {
         );
     }
 
+    // Into a new register: the same risks, every assessment of their history with its date,
+    // assessor and reason, their actions and the appetite statements.
+    let (_, view) = s.get(&format!("/api/documents/{doc}"), &arun).await;
+    let (status, created) = s
+        .post(
+            "/api/documents",
+            &arun,
+            json!({"space_id": view["space_id"], "kind": "risk-register", "title": "Copy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let copy = created["id"].as_str().unwrap().to_owned();
+    let (status, applied) = s
+        .post(
+            &format!("/api/documents/{copy}/import/apply"),
+            &arun,
+            body("xlsx", &xlsx),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(
+        (&applied["created"], &applied["errors"]),
+        (&json!(10), &json!(0)),
+        "{applied}"
+    );
+    let content = |id: String| {
+        let s = &s;
+        let arun = &arun;
+        async move {
+            let (_, c) = s.get(&format!("/api/documents/{id}/content"), arun).await;
+            c["content"].clone()
+        }
+    };
+    let (before, after) = (content(doc.clone()).await, content(copy.clone()).await);
+    let history = |c: &Value| -> Vec<String> {
+        let mut v: Vec<String> = c["assessments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let risk = c["risks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["id"] == a["riskId"])
+                    .unwrap();
+                format!(
+                    "{} {} {}×{} {} {} {}",
+                    risk["reference"],
+                    a["kind"],
+                    a["likelihood"],
+                    a["impact"],
+                    a["date"],
+                    a["assessor"],
+                    a["reason"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        history(&before).len() > 10,
+        "the demo register has a history"
+    );
+    assert_eq!(history(&after), history(&before));
+    let titles = |c: &Value, list: &str, key: &str| -> Vec<String> {
+        let mut v: Vec<String> = c[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        titles(&after, "actions", "title"),
+        titles(&before, "actions", "title")
+    );
+    assert_eq!(
+        titles(&after, "appetite", "statement"),
+        titles(&before, "appetite", "statement")
+    );
+
     // Someone outside the partnership can neither export nor preview.
     let (status, _, _) = download(&s, &format!("/api/documents/{doc}/export.xlsx"), &carl).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

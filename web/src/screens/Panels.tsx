@@ -301,6 +301,8 @@ function Redline({ kind, before, after }: { kind: string; before: Record<string,
 }
 
 interface PreviewRow {
+  /** Set for a row of the workbook's other sheets (history, actions, appetite). */
+  sheet?: string;
   row: number;
   reference: string | null;
   outcome: { kind: string; problems?: string[]; text?: string; changes?: { field: string; from: unknown; to: unknown }[] };
@@ -390,7 +392,7 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
 /** Import a register or an SLA from XLSX or CSV: preview row by row, then apply as one change. */
 export function ImportPanel({ view }: { view: DocumentView }) {
   const [body, setBody] = useState<{ format: string; file: string } | null>(null);
-  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number } | null>(null);
+  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number; appetite?: { category: string }[] } | null>(null);
   const [sla, setSla] = useState<SlaPreview | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const choose = async (file: File | undefined) => {
@@ -437,13 +439,13 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       )}
       {preview && (
         <>
-          <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
+          <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged{preview.appetite?.length ? `; appetite for ${preview.appetite.map((a) => a.category).join(", ")}` : ""}.</p>
           <table data-testid="import-preview">
             <thead><tr><th scope="col">Row</th><th scope="col">Reference</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
             <tbody>
               {preview.rows.map((r) => (
-                <tr key={r.row}>
-                  <td>{r.row}</td><td>{r.reference ?? "—"}</td><td>{r.outcome.kind}</td>
+                <tr key={`${r.sheet ?? ""}-${r.row}`}>
+                  <td>{r.sheet ? `${r.sheet} ${r.row}` : r.row}</td><td>{r.reference ?? "—"}</td><td>{r.outcome.kind}</td>
                   <td>{previewDetails(r)}</td>
                   <td>
                     <CellWarnings warnings={r.warnings} />
@@ -452,7 +454,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
               ))}
             </tbody>
           </table>
-          <button type="button" onClick={apply} disabled={preview.creates + preview.updates === 0}>Apply import</button>
+          <button type="button" onClick={apply} disabled={preview.creates + preview.updates === 0 && !preview.appetite?.length}>Apply import</button>
         </>
       )}
     </section>

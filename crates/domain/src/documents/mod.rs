@@ -223,8 +223,9 @@ pub fn change_of<E: From<automerge::AutomergeError>>(
 
 /// Writes into `doc` what changed from `before` to `after` (two JSON forms of the document),
 /// as small edits rather than a rewrite, so concurrent edits elsewhere survive: top-level
-/// lists of objects with an `id` get new elements appended and changed fields of existing
-/// elements set (text fields through a minimal text update); other changed top-level values
+/// lists of objects with an `id` (or, lacking one, a `category` or `description` that names
+/// them: appetite statements, savings lines) get new elements appended and changed fields of
+/// existing elements set (text fields through a minimal text update); other changed top-level values
 /// are replaced. Elements missing from `after` are left alone (a server-side change such as
 /// an import never deletes what people wrote).
 pub fn write_diff(
@@ -250,10 +251,24 @@ pub fn write_diff(
             put_json(doc, &ROOT, key, new)?;
             continue;
         };
-        let id_of = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_owned);
+        // An element is found by its id; lists whose elements have none by the field that
+        // names them (an appetite statement's category, a savings line's description).
+        let key_field = |v: &Value| {
+            ["id", "category", "description"]
+                .into_iter()
+                .find(|k| v.get(*k).and_then(Value::as_str).is_some())
+        };
+        let id_of = |v: &Value| {
+            key_field(v).and_then(|k| v.get(k).and_then(Value::as_str).map(str::to_owned))
+        };
         for item in new_items {
-            let Some(id) = id_of(item) else { continue };
-            match old_items.iter().find(|o| id_of(o).as_deref() == Some(&id)) {
+            let (Some(id), Some(key)) = (id_of(item), key_field(item)) else {
+                continue;
+            };
+            match old_items
+                .iter()
+                .find(|o| key_field(o) == Some(key) && id_of(o).as_deref() == Some(&id))
+            {
                 None => {
                     let end = doc.length(&list);
                     insert_json(doc, &list, end, item)?;
@@ -263,7 +278,7 @@ pub fn write_diff(
                         doc.get(&list, *i)
                             .ok()
                             .flatten()
-                            .and_then(|(_, obj)| doc.get(&obj, "id").ok().flatten())
+                            .and_then(|(_, obj)| doc.get(&obj, key).ok().flatten())
                             .is_some_and(|(v, obj)| match v {
                                 Am::Scalar(s) => s.as_str() == Some(id.as_str()),
                                 Am::Object(ObjType::Text) => {
@@ -460,5 +475,24 @@ mod tests {
         assert_eq!(json["assessments"], after["assessments"]);
         let (_, same) = doc.get(&r1, "title").unwrap().unwrap();
         assert_eq!(same, title, "text updated in place");
+    }
+
+    /// Appetite statements have no id: their category names them (an import's appetite was
+    /// once dropped without a word).
+    #[test]
+    fn write_diff_finds_elements_without_ids_by_their_names() {
+        let before = json!({
+            "appetite": [ { "category": "Financial", "maxScore": 12, "statement": "Cautious" } ],
+        });
+        let mut doc = AutoCommit::new();
+        put_json(&mut doc, &ROOT, "appetite", &before["appetite"]).unwrap();
+        let after = json!({
+            "appetite": [
+                { "category": "Financial", "maxScore": 9, "statement": "Cautious" },
+                { "category": "People", "maxScore": 6, "statement": "" },
+            ],
+        });
+        write_diff(&mut doc, &before, &after).unwrap();
+        assert_eq!(to_json(&doc)["appetite"], after["appetite"]);
     }
 }

@@ -61,6 +61,8 @@ pub enum Field {
     ActionOwner,
     /// When they are due (default: the risk's next review).
     ActionDue,
+    /// Other risks of the register this one is linked to, by reference.
+    Related,
     /// Not imported (computed columns such as score and band, notes, anything unknown).
     Ignore,
 }
@@ -85,6 +87,7 @@ impl Field {
         Field::NextReview,
         Field::Status,
         Field::Escalation,
+        Field::Related,
     ];
 
     /// The scores (likelihood and impact of each kind, first), the reason, the date and the
@@ -147,6 +150,7 @@ impl Field {
             Field::ActionTitle => "Further actions",
             Field::ActionOwner => "Action owner",
             Field::ActionDue => "Action due date",
+            Field::Related => "Related risks",
             Field::Ignore => "Ignored",
         }
     }
@@ -567,6 +571,20 @@ const PHRASES: &[(Field, &[&str])] = &[
             "escalated to",
             "reported to",
             "reporting level",
+        ],
+    ),
+    (
+        Field::Related,
+        &[
+            "related risks",
+            "related",
+            "related risk",
+            "linked risks",
+            "links",
+            "related refs",
+            "related risk refs",
+            "interdependencies",
+            "dependent risks",
         ],
     ),
     (

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate};
 use domain::documents::risk::{
-    ActionStatus, Assessment, AssessmentKind, Escalation, Response, Risk, RiskAction, RiskRegister,
-    RiskStatus,
+    ActionStatus, Appetite, Assessment, AssessmentKind, Escalation, Response, Risk, RiskAction,
+    RiskRegister, RiskStatus,
 };
 use serde::Serialize;
 
@@ -41,11 +41,17 @@ pub struct Preview {
     pub ignored: usize,
     /// Warnings over all rows.
     pub warnings: usize,
+    /// Appetite statements the workbook's Appetite sheet adds or changes (by category).
+    pub appetite: Vec<Appetite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RowPreview {
+    /// The sheet the row is on, when it is not the risks' sheet (an Assessments or Actions
+    /// sheet of the same workbook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     /// The sheet row number, as Excel shows it.
     pub row: u32,
     /// The row's reference, trimmed, when it has one.
@@ -104,6 +110,12 @@ pub enum WarningCode {
     /// SLA: a figure given twice in the file for one KPI and period, differently: the first
     /// stands.
     FigureConflict,
+    /// A related risk's reference that is neither in the register nor in the file: not
+    /// linked.
+    RelatedUnknown,
+    /// A row of another sheet (an action, an assessment) that the register already holds
+    /// differently: the register's is kept.
+    AlreadyHeld,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,6 +173,8 @@ enum Value {
     Response(Response),
     Status(RiskStatus),
     Escalation(Escalation),
+    /// Risk ids.
+    Related(Vec<String>),
 }
 
 impl Preview {
@@ -199,6 +213,16 @@ impl Preview {
                     register.actions.extend(actions.iter().cloned());
                 }
                 Outcome::Unchanged | Outcome::Error { .. } | Outcome::Ignored { .. } => {}
+            }
+        }
+        for a in &self.appetite {
+            match register
+                .appetite
+                .iter_mut()
+                .find(|x| x.category.trim().eq_ignore_ascii_case(a.category.trim()))
+            {
+                Some(x) => *x = a.clone(),
+                None => register.appetite.push(a.clone()),
             }
         }
     }
@@ -252,6 +276,7 @@ pub fn preview(
         skipped_blank: 0,
         ignored: 0,
         warnings: 0,
+        appetite: Vec::new(),
     };
     let ctx = Context {
         table,
@@ -263,16 +288,22 @@ pub fn preview(
     };
     // Reference (lower case) → the row it was first seen on.
     let mut seen: HashMap<String, u32> = HashMap::new();
+    // (index in `out.rows`, column, references) of each row naming related risks.
+    let mut pending = Vec::new();
     for row in &table.rows {
         if row.is_blank() {
             out.skipped_blank += 1;
             continue;
         }
         let mut warnings = Vec::new();
+        let mut related = None;
         let (reference, outcome) = match ctx.section(row) {
             Some(text) => (None, Outcome::Ignored { text }),
-            None => ctx.row(row, &mut seen, &mut warnings, new_id),
+            None => ctx.row(row, &mut seen, &mut warnings, &mut related, new_id),
         };
+        if let Some((col, refs)) = related {
+            pending.push((out.rows.len(), col, refs));
+        }
         match outcome {
             Outcome::Create { .. } => out.creates += 1,
             Outcome::Update { .. } => out.updates += 1,
@@ -282,13 +313,41 @@ pub fn preview(
         }
         out.warnings += warnings.len();
         out.rows.push(RowPreview {
+            sheet: None,
             row: row.number,
             reference,
             outcome,
             warnings,
         });
     }
+    ctx.resolve_related(&mut out, pending);
+    out.recount();
     out
+}
+
+/// [`preview`], with the workbook's other sheets ([`super::read_register_sheets`]): each
+/// assessment of the history and each action joins its risk's row, and the appetite
+/// statements are set by category.
+#[allow(clippy::too_many_arguments)]
+pub fn preview_workbook(
+    table: &Table,
+    mapping: &Mapping,
+    sheets: &super::RegisterSheets,
+    register: &RiskRegister,
+    councils: &Councils,
+    today: NaiveDate,
+    assessor: &str,
+    new_id: &mut dyn FnMut() -> String,
+) -> Preview {
+    let mut p = preview(table, mapping, register, councils, today, assessor, new_id);
+    let ctx = super::sheets::Ctx {
+        register,
+        councils,
+        today,
+        importer: assessor,
+    };
+    super::sheets::extend(&mut p, sheets, &ctx, new_id);
+    p
 }
 
 struct Context<'a> {
@@ -317,9 +376,126 @@ struct Parsed {
     assessed_on: Option<NaiveDate>,
     assessor: Option<String>,
     reason: Option<String>,
+    /// Related risks' references, with their column: resolved once every row is read (a
+    /// reference may name a risk further down).
+    related: Option<(usize, Vec<String>)>,
+}
+
+impl Preview {
+    /// Counts the rows' outcomes again (after a later pass changed some).
+    pub(crate) fn recount(&mut self) {
+        let (mut c, mut u, mut n, mut e, mut i, mut w) = (0, 0, 0, 0, 0, 0);
+        for r in &self.rows {
+            match r.outcome {
+                Outcome::Create { .. } => c += 1,
+                Outcome::Update { .. } => u += 1,
+                Outcome::Unchanged => n += 1,
+                Outcome::Error { .. } => e += 1,
+                Outcome::Ignored { .. } => i += 1,
+            }
+            w += r.warnings.len();
+        }
+        (self.creates, self.updates, self.unchanged) = (c, u, n);
+        (self.errors, self.ignored, self.warnings) = (e, i, w);
+    }
+
+    /// Whether applying the preview changes the register.
+    pub fn changes_anything(&self) -> bool {
+        self.creates + self.updates > 0 || !self.appetite.is_empty()
+    }
 }
 
 impl Context<'_> {
+    /// Links each row's related risks, now that every row's risk has an id: a reference to a
+    /// risk in neither the register nor the file is flagged and not linked.
+    fn resolve_related(&self, out: &mut Preview, pending: Vec<(usize, usize, Vec<String>)>) {
+        let mut ids: HashMap<String, (String, String)> = self
+            .register
+            .risks
+            .iter()
+            .map(|r| {
+                (
+                    r.reference.trim().to_lowercase(),
+                    (r.id.clone(), r.reference.clone()),
+                )
+            })
+            .collect();
+        for r in &out.rows {
+            if let Outcome::Create { risk, .. } = &r.outcome {
+                ids.insert(
+                    risk.reference.trim().to_lowercase(),
+                    (risk.id.clone(), risk.reference.clone()),
+                );
+            }
+        }
+        for (index, col, refs) in pending {
+            let row = &mut out.rows[index];
+            let mut linked: Vec<String> = Vec::new();
+            let mut shown: Vec<String> = Vec::new();
+            for r in &refs {
+                match ids.get(&r.to_lowercase()) {
+                    Some((id, reference)) => {
+                        if !linked.contains(id) {
+                            linked.push(id.clone());
+                            shown.push(reference.clone());
+                        }
+                    }
+                    None => row.warnings.push(Warning {
+                        column: super::table::column_letter(col),
+                        code: WarningCode::RelatedUnknown,
+                        message: format!(
+                            "\"{}\": {r:?} is not a risk of this register or this file: not linked",
+                            self.table.header_name(col)
+                        ),
+                    }),
+                }
+            }
+            let change = |old: &Risk| {
+                (old.related != linked).then(|| FieldChange {
+                    field: Field::Related,
+                    from: self.show(&Value::Related(old.related.clone())),
+                    to: shown.join(", "),
+                    value: Value::Related(linked.clone()),
+                })
+            };
+            match &mut row.outcome {
+                Outcome::Create { risk, .. } => risk.related = linked.clone(),
+                Outcome::Update {
+                    risk_id, changes, ..
+                } => {
+                    if let Some(c) = self
+                        .register
+                        .risks
+                        .iter()
+                        .find(|r| &r.id == risk_id)
+                        .and_then(change)
+                    {
+                        changes.push(c);
+                    }
+                }
+                Outcome::Unchanged => {
+                    let old = row.reference.as_deref().and_then(|reference| {
+                        self.register
+                            .risks
+                            .iter()
+                            .find(|r| r.reference.trim().eq_ignore_ascii_case(reference))
+                    });
+                    if let Some(old) = old
+                        && let Some(c) = change(old)
+                    {
+                        row.outcome = Outcome::Update {
+                            risk_id: old.id.clone(),
+                            changes: vec![c],
+                            assessments: Vec::new(),
+                            actions: Vec::new(),
+                        };
+                    }
+                }
+                Outcome::Error { .. } | Outcome::Ignored { .. } => {}
+            }
+        }
+    }
+
     /// The heading to name in a message about `field`: the sheet's own, or the export label
     /// when no column holds the field.
     fn heading(&self, field: Field) -> String {
@@ -361,6 +537,16 @@ impl Context<'_> {
             let value: Result<Option<Value>, String> = match field {
                 Field::Reference => {
                     p.reference = Some(text);
+                    continue;
+                }
+                Field::Related => {
+                    let refs = text
+                        .split([',', ';', '\n'])
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    p.related = Some((col, refs));
                     continue;
                 }
                 Field::AssessmentReason => {
@@ -553,10 +739,12 @@ impl Context<'_> {
         row: &Row,
         seen: &mut HashMap<String, u32>,
         warnings: &mut Vec<Warning>,
+        related: &mut Option<(usize, Vec<String>)>,
         new_id: &mut dyn FnMut() -> String,
     ) -> (Option<String>, Outcome) {
         let mut problems = Vec::new();
         let mut p = self.parse(row, &mut problems, warnings);
+        *related = p.related.take();
         let reference = p.reference.clone();
         let reference_too_long = self
             .mapping
@@ -852,6 +1040,17 @@ impl Context<'_> {
             Value::Response(r) => values::response_name(*r).to_owned(),
             Value::Status(s) => values::status_name(*s).to_owned(),
             Value::Escalation(e) => values::escalation_name(*e).to_owned(),
+            Value::Related(ids) => ids
+                .iter()
+                .map(|id| {
+                    self.register
+                        .risks
+                        .iter()
+                        .find(|r| &r.id == id)
+                        .map_or(id.as_str(), |r| r.reference.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -942,6 +1141,7 @@ fn get(r: &Risk, field: Field) -> Option<Value> {
         Field::Response => Value::Response(r.response),
         Field::Status => Value::Status(r.status),
         Field::Escalation => Value::Escalation(r.escalation),
+        Field::Related => Value::Related(r.related.clone()),
         _ => return None,
     })
 }
@@ -964,6 +1164,7 @@ fn set(r: &mut Risk, field: Field, value: Value) {
         (Field::Response, Value::Response(v)) => r.response = v,
         (Field::Status, Value::Status(v)) => r.status = v,
         (Field::Escalation, Value::Escalation(v)) => r.escalation = v,
+        (Field::Related, Value::Related(v)) => r.related = v,
         _ => {}
     }
 }

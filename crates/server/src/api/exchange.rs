@@ -251,9 +251,14 @@ fn prepare(
         None => Mapping::guess(&table),
     };
     ended()?;
-    let preview = import::preview(
+    // A workbook's other sheets: the assessment history, the actions, the appetite.
+    let sheets = import::read_register_sheets(&bytes, format, req.sheet.as_deref(), limits)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    ended()?;
+    let preview = import::preview_workbook(
         &table,
         &mapping,
+        &sheets,
         &file.register,
         &file.councils,
         chrono::Utc::now().date_naive(),
@@ -471,7 +476,7 @@ pub async fn apply(
         detail: None,
         heads: None,
     };
-    if preview.creates + preview.updates == 0 {
+    if !preview.changes_anything() {
         return Ok(Json(applied));
     }
     let mut after = file.register.clone();
