@@ -518,3 +518,96 @@ fn warnings_serialise_with_their_column_and_code_for_the_browser() {
     assert_eq!(ignored["outcome"]["kind"], "ignored");
     assert_eq!(json["ignored"], 3);
 }
+
+/// A RAG column councils colour in instead of writing: each colour read by its hue and checked
+/// against the matrix's band for likelihood × impact; a word too; a grey stripe is decoration.
+#[test]
+fn a_rag_column_marked_by_colour_alone_is_read_and_checked() {
+    use rust_xlsxwriter::Color;
+    let mut book = Workbook::new();
+    let ws = book.add_worksheet();
+    for (c, h) in [
+        "Ref",
+        "Risk title",
+        "Risk owner",
+        "Likelihood",
+        "Impact",
+        "RAG",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let fill = |rgb: u32| CellFormat::new().set_background_color(Color::RGB(rgb));
+    // (ref, likelihood, impact, RAG text, RAG fill)
+    let rows: [(&str, Option<(f64, f64)>, Option<&str>, Option<u32>); 6] = [
+        ("R1", Some((4.0, 5.0)), None, Some(0xFF_0000)),
+        ("R2", Some((1.0, 2.0)), None, Some(0xFF_0000)),
+        ("R3", Some((3.0, 3.0)), Some("Amber"), Some(0xFF_C000)),
+        ("R4", None, None, Some(0x00_B050)),
+        ("R5", Some((1.0, 2.0)), None, Some(0xF2_F2F2)),
+        ("R6", Some((1.0, 1.0)), Some("Green"), None),
+    ];
+    for (i, (reference, pair, text, colour)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, *reference).unwrap();
+        ws.write_string(r, 1, format!("Risk {reference}")).unwrap();
+        ws.write_string(r, 2, "Head of Service").unwrap();
+        if let Some((l, im)) = pair {
+            ws.write_number(r, 3, *l).unwrap();
+            ws.write_number(r, 4, *im).unwrap();
+        }
+        match (text, colour) {
+            (Some(t), Some(c)) => ws.write_string_with_format(r, 5, *t, &fill(*c)).map(|_| ()),
+            (Some(t), None) => ws.write_string(r, 5, *t).map(|_| ()),
+            (None, Some(c)) => ws.write_blank(r, 5, &fill(*c)).map(|_| ()),
+            (None, None) => Ok(()),
+        }
+        .unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    let t = read_table(&bytes, Format::Xlsx, None, Default::default()).unwrap();
+    let p = preview(
+        &t,
+        &Mapping::guess(&t),
+        &empty_register(),
+        &councils(),
+        today(),
+        "Risk officer",
+        &mut counter(),
+    );
+    let flags: Vec<(u32, Vec<(&str, WarningCode)>)> =
+        p.rows.iter().map(|r| (r.row, codes(&r.warnings))).collect();
+    assert_eq!(
+        flags,
+        [
+            (2, vec![("F", WarningCode::BandFromColour)]),
+            (3, vec![("F", WarningCode::BandMismatch)]),
+            (4, vec![("F", WarningCode::BandMismatch)]),
+            (5, vec![("F", WarningCode::BandWithoutRatings)]),
+            (6, vec![]),
+            (7, vec![]),
+        ]
+    );
+    let message = |row: u32| at(&p, row).warnings[0].message.clone();
+    assert!(
+        message(2).contains("filled red (#FF0000) with no text: read as Very high"),
+        "{}",
+        message(2)
+    );
+    assert!(
+        message(3).contains("the register keeps Low"),
+        "{}",
+        message(3)
+    );
+    // A council whose own bands call 9 Medium: the register's matrix says High, and says so.
+    assert!(
+        message(4)
+            .contains("\"Amber\" is Medium, but the register's matrix puts 3 × 3 = 9 in High"),
+        "{}",
+        message(4)
+    );
+    // Every row still arrives: the colour is a flag, never a lost row.
+    assert_eq!((p.creates, p.errors), (6, 0));
+}

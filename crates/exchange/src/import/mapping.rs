@@ -55,6 +55,12 @@ pub enum Field {
     InherentScore,
     CurrentScore,
     TargetScore,
+    /// A band or RAG rating as the sheet states it, in words or by colour alone: not stored
+    /// (the matrix gives the band), but checked, and a disagreement or a colour read is
+    /// flagged.
+    InherentBand,
+    CurrentBand,
+    TargetBand,
     /// Actions written in the risk's own row ("Further actions"): one per line.
     ActionTitle,
     /// Who does them (default: the risk's owner).
@@ -115,6 +121,10 @@ impl Field {
         Field::TargetScore,
     ];
 
+    /// Stated bands, checked against the matrix's band for likelihood × impact.
+    pub const BANDS: &'static [Field] =
+        &[Field::InherentBand, Field::CurrentBand, Field::TargetBand];
+
     /// The heading the export writes for this field; [`Mapping::guess`] recognises each.
     pub fn label(self) -> &'static str {
         match self {
@@ -147,6 +157,9 @@ impl Field {
             Field::InherentScore => "Inherent score",
             Field::CurrentScore => "Current score",
             Field::TargetScore => "Target score",
+            Field::InherentBand => "Inherent band",
+            Field::CurrentBand => "Current band",
+            Field::TargetBand => "Target band",
             Field::ActionTitle => "Further actions",
             Field::ActionOwner => "Action owner",
             Field::ActionDue => "Action due date",
@@ -574,6 +587,39 @@ const PHRASES: &[(Field, &[&str])] = &[
         ],
     ),
     (
+        Field::InherentBand,
+        &[
+            "inherent band",
+            "gross band",
+            "inherent rag",
+            "gross rag",
+            "inherent rag rating",
+            "gross rag rating",
+            "inherent rating band",
+        ],
+    ),
+    (
+        Field::CurrentBand,
+        &[
+            "current band",
+            "residual band",
+            "net band",
+            "band",
+            "rag",
+            "rag rating",
+            "rag status",
+            "current rag",
+            "residual rag",
+            "net rag",
+            "current rag rating",
+            "residual rag rating",
+        ],
+    ),
+    (
+        Field::TargetBand,
+        &["target band", "target rag", "target rag rating"],
+    ),
+    (
         Field::Related,
         &[
             "related risks",
@@ -721,7 +767,10 @@ mod tests {
             ("Action owner", Field::ActionOwner),
             ("Target date", Field::ActionDue),
             ("Due date", Field::ActionDue),
-            ("Current band", Field::Ignore),
+            ("Current band", Field::CurrentBand),
+            ("Residual RAG", Field::CurrentBand),
+            ("RAG", Field::CurrentBand),
+            ("Gross RAG", Field::InherentBand),
             ("Direction of travel", Field::Ignore),
             ("Notes", Field::Ignore),
             ("", Field::Ignore),

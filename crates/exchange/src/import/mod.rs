@@ -14,6 +14,7 @@
 //!    exported register imports back whole.
 
 mod archive;
+mod bands;
 pub(crate) mod mapping;
 pub(crate) mod preview;
 pub(crate) mod sheets;

@@ -97,6 +97,13 @@ pub enum WarningCode {
     ScoreMismatch,
     /// A written score without its likelihood and impact: nothing to assess from.
     ScoreWithoutRatings,
+    /// A stated band or RAG (a word, or a colour alone) that is not the band the matrix gives
+    /// likelihood × impact, or not a band at all: the matrix's stands.
+    BandMismatch,
+    /// A cell coloured with no text, read as a band by its colour (it agrees with the scores).
+    BandFromColour,
+    /// A band or RAG colour without likelihood and impact: nothing to assess from.
+    BandWithoutRatings,
     /// SLA: a word for "no figure" ("n/a", "Nil return") where a period's figure would be:
     /// no measurement is recorded for that period.
     NoFigure,
@@ -379,6 +386,8 @@ struct Parsed {
     /// Related risks' references, with their column: resolved once every row is read (a
     /// reference may name a risk further down).
     related: Option<(usize, Vec<String>)>,
+    /// Stated bands: the column, the text and the cell's fill colour.
+    bands: HashMap<AssessmentKind, (usize, Option<String>, Option<u32>)>,
 }
 
 impl Preview {
@@ -508,6 +517,15 @@ impl Context<'_> {
         let mut p = Parsed::default();
         for (col, field) in self.mapping.columns() {
             let cell = row.get(col);
+            if let Some(kind) = band_kind(field) {
+                // A band may be stated by its colour alone: a blank cell still counts.
+                let text = (!cell.is_blank()).then(|| cell.text());
+                let fill = row.fill(col);
+                if text.is_some() || fill.is_some() {
+                    p.bands.insert(kind, (col, text, fill));
+                }
+                continue;
+            }
             if cell.is_blank() || field == Field::Ignore {
                 continue;
             }
@@ -667,7 +685,10 @@ impl Context<'_> {
                         None
                     })
                 }
-                Field::Ignore => continue,
+                // Read above, with the cell's colour.
+                Field::Ignore | Field::InherentBand | Field::CurrentBand | Field::TargetBand => {
+                    continue;
+                }
             };
             match value {
                 Ok(Some(v)) => {
@@ -837,6 +858,22 @@ impl Context<'_> {
                          so no assessment is made from it"
                     ),
                 }),
+            }
+        }
+        for (kind, (col, text, fill)) in &p.bands {
+            let pair = pairs
+                .iter()
+                .find(|(k, ..)| k == kind)
+                .map(|(_, l, i)| (*l, *i));
+            let header = self.table.header_name(*col);
+            if let Some((code, message)) =
+                super::bands::check(&self.register.matrix, text.as_deref(), *fill, pair)
+            {
+                warnings.push(Warning {
+                    column: super::table::column_letter(*col),
+                    code,
+                    message: format!("\"{header}\": {message}"),
+                });
             }
         }
         warnings.sort_by(|a, b| (a.column.len(), &a.column).cmp(&(b.column.len(), &b.column)));
@@ -1111,6 +1148,16 @@ fn action_lines(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The assessment a stated band column speaks of.
+fn band_kind(field: Field) -> Option<AssessmentKind> {
+    match field {
+        Field::InherentBand => Some(AssessmentKind::Inherent),
+        Field::CurrentBand => Some(AssessmentKind::Current),
+        Field::TargetBand => Some(AssessmentKind::Target),
+        _ => None,
+    }
 }
 
 /// How far up an escalation level is.

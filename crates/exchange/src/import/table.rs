@@ -136,6 +136,9 @@ pub struct Row {
     pub number: u32,
     /// Cells from column A; a row may be shorter than the header.
     pub cells: Vec<Cell>,
+    /// Cells filled with a colour, as (column, `0xRRGGBB`): councils mark a RAG rating by
+    /// colour alone. Only a workbook's cells have one.
+    pub fills: Vec<(usize, u32)>,
 }
 
 impl Row {
@@ -146,6 +149,14 @@ impl Row {
 
     pub fn is_blank(&self) -> bool {
         self.cells.iter().all(Cell::is_blank)
+    }
+
+    /// The colour a cell is filled with, if any.
+    pub fn fill(&self, col: usize) -> Option<u32> {
+        self.fills
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, rgb)| *rgb)
     }
 }
 
@@ -351,6 +362,7 @@ fn xlsx_grid(
         }
         cells.entry(r).or_default().push((c, value));
     }
+    drop(reader);
     let Some(last) = cells.keys().next_back().copied() else {
         return Ok((Vec::new(), merges));
     };
@@ -367,9 +379,47 @@ fn xlsx_grid(
         grid.push(Row {
             number: r + 1,
             cells: row,
+            fills: Vec::new(),
         });
     }
+    add_fills(book, name, &mut grid, limits)?;
     Ok((grid, merges))
+}
+
+/// Records each grid cell's fill colour (within the sheet's column limit). Looked up cell by
+/// cell: the styles' bounding box may be vast in a hostile workbook, the grid is bounded.
+fn add_fills(
+    book: &mut Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    grid: &mut [Row],
+    limits: Limits,
+) -> Result<(), ImportError> {
+    let styles = book
+        .worksheet_style(name)
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?;
+    if styles.is_empty() {
+        return Ok(());
+    }
+    let width = grid
+        .iter()
+        .map(|r| r.cells.len())
+        .max()
+        .unwrap_or(0)
+        .min(limits.columns as usize);
+    for row in grid.iter_mut() {
+        for col in 0..width {
+            let rgb = styles
+                .get((row.number - 1, col as u32))
+                .and_then(|s| s.fill.as_ref())
+                .filter(|f| f.is_visible())
+                .and_then(|f| f.get_color())
+                .map(|c| c.to_argb() & 0xFF_FFFF);
+            if let Some(rgb) = rgb {
+                row.fills.push((col, rgb));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn convert(d: &DataRef<'_>, cell_chars: usize) -> Cell {
@@ -436,6 +486,7 @@ fn read_csv(bytes: &[u8], limits: Limits) -> Result<Vec<Row>, ImportError> {
             grid.push(Row {
                 number: grid.len() as u32 + 1,
                 cells: Vec::new(),
+                fills: Vec::new(),
             });
         }
         if grid.len() as u64 + 1 > u64::from(limits.rows) || record.len() > limits.columns as usize
@@ -461,6 +512,7 @@ fn read_csv(bytes: &[u8], limits: Limits) -> Result<Vec<Row>, ImportError> {
         grid.push(Row {
             number: grid.len() as u32 + 1,
             cells,
+            fills: Vec::new(),
         });
     }
     Ok(grid)
