@@ -541,7 +541,8 @@ fn a_rag_column_marked_by_colour_alone_is_read_and_checked() {
     }
     let fill = |rgb: u32| CellFormat::new().set_background_color(Color::RGB(rgb));
     // (ref, likelihood, impact, RAG text, RAG fill)
-    let rows: [(&str, Option<(f64, f64)>, Option<&str>, Option<u32>); 6] = [
+    type Rag<'a> = (&'a str, Option<(f64, f64)>, Option<&'a str>, Option<u32>);
+    let rows: [Rag; 6] = [
         ("R1", Some((4.0, 5.0)), None, Some(0xFF_0000)),
         ("R2", Some((1.0, 2.0)), None, Some(0xFF_0000)),
         ("R3", Some((3.0, 3.0)), Some("Amber"), Some(0xFF_C000)),
