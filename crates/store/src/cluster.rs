@@ -31,6 +31,43 @@ pub const MAX_NOTICE_BYTES: usize = 7900;
 /// The first key of every per-document advisory lock (the second is the id's hash), so that
 /// they cannot collide with another application's locks in the same database.
 pub const DOCUMENT_LOCKS: i32 = 0x436f_6e63; // "Conc"
+/// The first key of the per-document import locks ([`Cluster::lock_import`]).
+pub const IMPORT_LOCKS: i32 = 0x496d_706f; // "Impo"
+
+/// A document's import lock across nodes, held by a database session of its own: released
+/// with [`ImportLock::release`], or, if dropped unreleased (a request that failed or ended),
+/// by closing that session, so a lock can outlive neither its import nor its node.
+#[derive(Debug)]
+pub struct ImportLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    key: String,
+}
+
+impl ImportLock {
+    /// Unlocks, and returns the session to the pool (closing it if the unlock fails).
+    pub async fn release(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let unlocked = sqlx::query_scalar::<_, bool>("select pg_advisory_unlock($1, hashtext($2))")
+            .bind(IMPORT_LOCKS)
+            .bind(&self.key)
+            .fetch_one(&mut *conn)
+            .await;
+        if !matches!(unlocked, Ok(true)) {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl Drop for ImportLock {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Ends the session, and with it the lock: never back to the pool still locked.
+            drop(conn.detach());
+        }
+    }
+}
 
 /// A chunk another node stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +148,9 @@ pub trait Cluster: Send + Sync {
     async fn publish_presence(&self, presence: &str) -> Result<()>;
     /// Starts listening to the other nodes' notices.
     async fn listen(&self) -> Result<Box<dyn Listener>>;
+    /// Takes the lock on imports into document `doc` for the whole cluster: `None` if an
+    /// import on some node holds it.
+    async fn lock_import(&self, doc: &str) -> Result<Option<ImportLock>>;
 }
 
 #[async_trait]
@@ -172,6 +212,19 @@ impl Cluster for PostgresStore {
         .fetch_optional(&self.system)
         .await?;
         Ok(row.is_some())
+    }
+
+    async fn lock_import(&self, doc: &str) -> Result<Option<ImportLock>> {
+        let mut conn = self.system.acquire().await?;
+        let locked = sqlx::query_scalar::<_, bool>("select pg_try_advisory_lock($1, hashtext($2))")
+            .bind(IMPORT_LOCKS)
+            .bind(doc)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(locked.then(|| ImportLock {
+            conn: Some(conn),
+            key: doc.to_owned(),
+        }))
     }
 
     async fn release_peer(&self, peer: &str, conn: u64) -> Result<()> {

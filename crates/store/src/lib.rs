@@ -35,8 +35,8 @@ use uuid::Uuid;
 pub use accounts::{Accounts, NewUser, Refresh, Session};
 pub use chunks::{Append, Chunk, Chunks, Content, checksum};
 pub use cluster::{
-    CHUNKS_CHANNEL, Cluster, EVENTS_CHANNEL, Heard, Listener, MAX_NOTICE_BYTES, PRESENCE_CHANNEL,
-    Stored,
+    CHUNKS_CHANNEL, Cluster, EVENTS_CHANNEL, Heard, ImportLock, Listener, MAX_NOTICE_BYTES,
+    PRESENCE_CHANNEL, Stored,
 };
 pub use documents::{Author, Cursor, DocumentFilter, DocumentRow, Documents, Grantee};
 pub use domain::Document;

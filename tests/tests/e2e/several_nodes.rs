@@ -758,7 +758,72 @@ async fn two_stores_on_one_database() {
     db.drop_db().await;
 }
 
+/// Officers of two councils import the same sheet into one register, each through a different
+/// node, at the same moment, round after round: an import on one node holds the other off
+/// (409) or the other finds its rows already there; never is a risk created twice.
+async fn imports_on_two_nodes_never_overlap() {
+    use base64::Engine;
+    let (db, a, b) = two_nodes().await;
+    let arun = a.at.login("arun@ashby.gov.uk").await;
+    let ben = b.at.login("ben@brockley.gov.uk").await;
+    let doc = a.doc_id(&arun, SHARED_REGISTER).await;
+    let http = reqwest::Client::new();
+    let apply = |node: &Node, token: &str, body: &serde_json::Value| {
+        http.post(format!("{}/api/documents/{doc}/import/apply", node.base()))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for round in 0..6 {
+        let csv = format!(
+            "Reference,Risk title,Risk owner,Category,Current Likelihood,Current Impact\n\
+             SP-4{round},Shared payroll contract {round} ends,Head of HR,Operational,3,4\n"
+        );
+        let body = serde_json::json!({
+            "format": "csv",
+            "file": base64::engine::general_purpose::STANDARD.encode(csv),
+        });
+        let (x, y) = tokio::join!(apply(&a, &arun, &body), apply(&b, &ben, &body));
+        for r in [x.unwrap(), y.unwrap()] {
+            let status = r.status().as_u16();
+            assert!(
+                status == 200 || status == 409,
+                "{status} {}",
+                r.text().await.unwrap()
+            );
+            statuses.push(status);
+        }
+    }
+    let (_, content) = a
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/documents/{doc}/content"),
+            &arun,
+        )
+        .await;
+    let refs: Vec<&str> = content["content"]["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap())
+        .filter(|r| r.starts_with("SP-4"))
+        .collect();
+    let mut unique = refs.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        refs.len(),
+        unique.len(),
+        "a risk created twice: {refs:?} ({statuses:?})"
+    );
+    assert_eq!(unique.len(), 6, "{refs:?} ({statuses:?})");
+    drop((a, b));
+    db.drop_db().await;
+}
+
 tests::on_postgres!(
+    imports_on_two_nodes_never_overlap,
     edits_and_access_cross_nodes,
     the_js_client_on_each_node_converges,
     a_node_killed_mid_edit_loses_nothing_broadcast,

@@ -328,25 +328,48 @@ impl Drop for CancelOnDrop {
 }
 
 /// One import at a time into a document: a second, concurrent one is refused rather than
-/// built on the same starting point (both would create the same risks). Per node: with several
-/// nodes, one import per node could still overlap (see ARCHITECTURE.md).
+/// built on the same starting point (both would create the same risks). On this node by a
+/// set of the documents being imported into; across nodes (PostgreSQL) by a database lock
+/// held for the import's length (`store::ImportLock`).
 struct ImportUnderWay {
     state: AppState,
     id: domain::DocumentId,
+    cluster: Option<store::ImportLock>,
 }
 
+const IMPORT_UNDER_WAY: &str =
+    "another import into this document is under way: try again when it has finished";
+
 impl ImportUnderWay {
-    fn start(state: &AppState, id: domain::DocumentId) -> ApiResult<Self> {
-        let mut under_way = state.imports.lock().unwrap_or_else(|e| e.into_inner());
-        if !under_way.insert(id) {
-            return Err(ApiError::Conflict(
-                "another import into this register is under way: try again when it has finished",
-            ));
+    async fn start(state: &AppState, id: domain::DocumentId) -> ApiResult<Self> {
+        if !state
+            .imports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id)
+        {
+            return Err(ApiError::Conflict(IMPORT_UNDER_WAY));
         }
-        Ok(Self {
+        // From here the set holds `id`: dropping `guard` (an error below) takes it out.
+        let mut guard = Self {
             state: state.clone(),
             id,
-        })
+            cluster: None,
+        };
+        if let Some(cluster) = state.store.cluster() {
+            match cluster.lock_import(&id.to_string()).await? {
+                Some(lock) => guard.cluster = Some(lock),
+                None => return Err(ApiError::Conflict(IMPORT_UNDER_WAY)),
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Ends the import: releases the cluster's lock (its session back to the pool).
+    async fn finish(mut self) {
+        if let Some(lock) = self.cluster.take() {
+            lock.release().await;
+        }
     }
 }
 
@@ -455,14 +478,39 @@ pub async fn apply(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<ImportApplied>> {
-    let doc_id =
-        domain::DocumentId::parse_url_or_id(&id).map_err(|_| ApiError::NotFound("document"))?;
-    // Held until the import is stored: the next one reads the document with this one in it.
-    let _one_at_a_time = ImportUnderWay::start(&state, doc_id)?;
-    let opened = content::open(&state, &caller, &id).await?;
-    if opened.row.document.kind == DocumentKind::Sla {
-        return apply_sla(&state, &caller, req, opened).await.map(Json);
+    // Who may import is decided before the lock is taken (nobody locks what they cannot
+    // import into); the content is read after it, so it holds every earlier import.
+    let (row, access) = crate::access::visible(&state, &caller, &id).await?;
+    let kind = row.document.kind;
+    if !matches!(kind, DocumentKind::RiskRegister | DocumentKind::Sla) {
+        return Err(ApiError::invalid("", ONLY_REGISTERS_AND_SLAS));
     }
+    crate::access::edits_everything(
+        access,
+        kind,
+        &caller,
+        "importing needs edit rights over the whole document",
+    )?;
+    // Held until the import is stored: the next one reads the document with this one in it.
+    let one_at_a_time = ImportUnderWay::start(&state, row.document.id).await?;
+    let opened = content::open_row(&state, &caller, row, access).await?;
+    let out = if kind == DocumentKind::Sla {
+        apply_sla(&state, &caller, req, opened).await
+    } else {
+        apply_register(&state, &caller, req, opened).await
+    };
+    one_at_a_time.finish().await;
+    out.map(Json)
+}
+
+async fn apply_register(
+    state: &AppState,
+    caller: &Caller,
+    req: ImportRequest,
+    opened: Opened,
+) -> ApiResult<ImportApplied> {
+    let (state, caller) = (state.clone(), caller.clone());
+    let doc_id = opened.row.document.id;
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
     let (file, (_, _, preview)) = register_preview(&state, &caller, req, file).await?;
@@ -477,14 +525,14 @@ pub async fn apply(
         heads: None,
     };
     if !preview.changes_anything() {
-        return Ok(Json(applied));
+        return Ok(applied);
     }
     let mut after = file.register.clone();
     preview.apply_to(&mut after);
     let head = write(&state, &caller, &file.opened, &file.register, &after).await?;
     tracing::info!(document = %doc_id, created = preview.creates, updated = preview.updates, "spreadsheet imported");
     applied.heads = Some(vec![head]);
-    Ok(Json(applied))
+    Ok(applied)
 }
 
 /// An SLA the caller may see, typed, with its partners-only figures when the caller may see
