@@ -434,6 +434,11 @@ impl TestServer {
             .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::PATCH, path, Some(token), Some(body))
             .await

@@ -180,6 +180,32 @@ await step("a spreadsheet import shows its preview with per-row errors, ignored 
   await hasValue(ben.page, "Title of SP-30", "Shared fleet depot lease ends");
 });
 
+await step("the council sets its own band for a cell of the matrix; the other council's heat map follows live", async () => {
+  await open(arun.page, REGISTER);
+  await open(ben.page, REGISTER);
+  const cellOf = (page) => page.locator("table.heatmap").first().locator("tbody tr").nth(2).locator("td").nth(2);
+  assert.equal(await cellOf(ben.page).getAttribute("data-band"), "high", "3 × 3 starts High");
+  await arun.page.getByText("Matrix and bands").click();
+  await accessible(arun.page, "matrix editor");
+  await arun.page.getByLabel("Band of likelihood 3, impact 3").selectOption({ label: "Medium" });
+  await ben.page.waitForFunction(
+    () => document.querySelector("table.heatmap tbody tr:nth-child(3) td:nth-child(4)")?.getAttribute("data-band") === "medium",
+    null,
+    { timeout: 8000 },
+  );
+  await shot(arun.page, "matrix-editor");
+  // A size that would leave assessments outside it is refused, and says why.
+  await arun.page.getByRole("button", { name: "3×3" }).click();
+  await arun.page.getByText(/outside a 3×3 matrix/).waitFor({ timeout: 5000 });
+  // Back as it was, for the scenarios that follow.
+  await arun.page.getByLabel("Band of likelihood 3, impact 3").selectOption({ label: "High" });
+  await ben.page.waitForFunction(
+    () => document.querySelector("table.heatmap tbody tr:nth-child(3) td:nth-child(4)")?.getAttribute("data-band") === "high",
+    null,
+    { timeout: 8000 },
+  );
+});
+
 await step("an SLA's monthly KPI return imports: sheets recognised, \"n/a\" flagged in its cell, then applied", async () => {
   await open(arun.page, "Revenues & benefits SLA 2026/27");
   const csv =

@@ -14,6 +14,14 @@ struct Cases {
     rag: Vec<RagCase>,
     band: BandCases,
     latest: LatestCases,
+    standard: Vec<StandardCase>,
+}
+
+/// The matrix a register is given when its council picks a size (the browser builds it).
+#[derive(Deserialize)]
+struct StandardCase {
+    size: usize,
+    matrix: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +62,9 @@ struct LatestCase {
 #[test]
 fn the_domain_passes_the_display_rule_cases_the_browser_shares() {
     let cases: Cases = serde_json::from_str(include_str!("../display-rules.json")).unwrap();
+    for c in &cases.standard {
+        assert_eq!(Matrix::standard(c.size), c.matrix, "{}×{}", c.size, c.size);
+    }
     for c in &cases.rag {
         assert_eq!(
             rag(c.polarity, c.target, c.tolerance, c.actual),

@@ -512,7 +512,128 @@ async fn a_change_whose_request_ended_is_not_applied(backend: Backend) {
     s.stop().await;
 }
 
+/// A register's matrix set over REST (a 4×4 with the council's own bands), refused when an
+/// assessment would fall outside it; a sheet rated A–D proposes its matrix, which applying
+/// sets only once the officer confirms it.
+async fn matrix_and_letter_scales(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let (_, view) = s.get(&format!("/api/documents/{doc}"), &arun).await;
+    let (_, created) = s
+        .post(
+            "/api/documents",
+            &arun,
+            json!({"space_id": view["space_id"], "kind": "risk-register", "title": "Lettered"}),
+        )
+        .await;
+    let reg = created["id"].as_str().unwrap().to_owned();
+
+    // A lettered sheet: the preview proposes 4×4; applying needs the officer's word.
+    let csv = "Ref,Risk,Owner,Likelihood,Impact,Target rating\n\
+               L1,Shared ICT outage,Head of ICT,B,3,D1\n\
+               L2,Fraud,Head of Audit,A,4,C2\n";
+    let (status, p) = s
+        .post(
+            &format!("/api/documents/{reg}/import/preview"),
+            &arun,
+            body("csv", csv.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let proposal = &p["preview"]["matrixProposal"];
+    assert_eq!(
+        (&proposal["likelihood"], &proposal["impact"]),
+        (&json!(4), &json!(4)),
+        "{p}"
+    );
+    assert_eq!(p["preview"]["errors"], 0, "{p}");
+    let path = format!("/api/documents/{reg}/import/apply");
+    let (status, e) = s.post(&path, &arun, body("csv", csv.as_bytes())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "accept_matrix");
+    let (_, content) = s.get(&format!("/api/documents/{reg}/content"), &arun).await;
+    assert_eq!(
+        content["content"]["risks"],
+        json!([]),
+        "nothing written unconfirmed"
+    );
+    let mut confirmed = body("csv", csv.as_bytes());
+    confirmed["accept_matrix"] = json!(true);
+    let (status, applied) = s.post(&path, &arun, confirmed).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let (_, content) = s.get(&format!("/api/documents/{reg}/content"), &arun).await;
+    let m = &content["content"]["matrix"];
+    let labels: Vec<&str> = m["likelihood"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["D", "C", "B", "A"]);
+    assert_eq!(
+        content["content"]["assessments"].as_array().unwrap().len(),
+        4
+    );
+
+    // The council's own bands over REST: on its 4×4, a 9 is Medium, not High.
+    let mut own = m.clone();
+    for row in own["cells"].as_array_mut().unwrap() {
+        for cell in row.as_array_mut().unwrap() {
+            if cell == "high" {
+                *cell = json!("medium");
+            }
+        }
+    }
+    let (status, set) = s
+        .put(
+            &format!("/api/documents/{reg}/matrix"),
+            &arun,
+            json!({ "matrix": own }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (_, content) = s.get(&format!("/api/documents/{reg}/content"), &arun).await;
+    assert_eq!(content["content"]["matrix"], own);
+    // A 3×3 would leave L2's likelihood 4 outside it: refused, naming the risk.
+    let three: Value = serde_json::to_value(domain::documents::risk::Matrix::standard(3)).unwrap();
+    let (status, e) = s
+        .put(
+            &format!("/api/documents/{reg}/matrix"),
+            &arun,
+            json!({ "matrix": three }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("risk L2"),
+        "{e}"
+    );
+    // A broken matrix is refused; someone outside the partnership is told nothing exists.
+    let mut broken = own.clone();
+    broken["cells"][0][0] = json!("no-such-band");
+    let (status, e) = s
+        .put(
+            &format!("/api/documents/{reg}/matrix"),
+            &arun,
+            json!({ "matrix": broken }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (status, _) = s
+        .put(
+            &format!("/api/documents/{reg}/matrix"),
+            &carl,
+            json!({ "matrix": own }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
 on_both_backends!(
+    matrix_and_letter_scales,
     export_import_round_trip,
     import_preview_and_apply,
     concurrent_imports_do_not_duplicate_risks,

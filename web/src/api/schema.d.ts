@@ -348,6 +348,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/documents/{id}/matrix": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets a register's matrix and bands (a 3×3, 4×4 or custom matrix, the council's own bands)
+         *     as one change by the caller, live to everyone editing. Refused (422, naming the first
+         *     assessment) when an existing assessment would fall outside it. Needs edit rights over the
+         *     whole register.
+         */
+        put: operations["put_api_documents_id_matrix"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/documents/{id}/partners-figures": {
         parameters: {
             query?: never;
@@ -1594,6 +1616,12 @@ export interface components {
             preview: Record<string, never>;
         };
         ImportRequest: {
+            /**
+             * @description The officer confirms the matrix the preview proposes (the sheet's ratings imply another
+             *     one: letters A–D, a 4×4): applying sets it with the import. Without it, an import that
+             *     proposes a matrix is refused (422), so a register's matrix never changes unseen.
+             */
+            accept_matrix?: boolean;
             /** @description The file's bytes, base64. */
             file: string;
             /** @description `xlsx` or `csv`. */
@@ -1701,6 +1729,13 @@ export interface components {
             impact: components["schemas"]["Level"][];
             /** @description From 1 (rare) upwards. */
             likelihood: components["schemas"]["Level"][];
+        };
+        /**
+         * @description A register's risk matrix as its council keeps it: the levels' labels, the bands (label,
+         *     colour, pattern, rank) and each cell's band.
+         */
+        MatrixRequest: {
+            matrix: components["schemas"]["Matrix"];
         };
         Me: {
             organisation?: null | components["schemas"]["Organisation"];
@@ -2900,6 +2935,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AnyImportPreview"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_documents_id_matrix: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MatrixRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportApplied"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {

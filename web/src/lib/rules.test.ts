@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { band, heatMap, latest, rag } from "./rules";
+import { band, heatMap, latest, rag, standardMatrix } from "./rules";
 
 /** The domain's own cases for the rules restated here (crates/domain/tests/display_rules.rs
  * holds the Rust rules to the same file). */
@@ -27,6 +27,12 @@ describe("rules", () => {
     const list = [a("1", "r", "current", 2, 2, "2026-01-01"), a("2", "r", "current", 3, 3, "2026-02-01"), a("3", "r", "current", 4, 4, "2026-02-01"), a("4", "r", "target", 1, 1, "2026-03-01")];
     expect(latest(list, "r", "current")?.id).toBe("3");
     expect(latest(list, "r", "inherent")).toBeUndefined();
+  });
+
+  it("builds the matrix a council picks by size, as the server does", () => {
+    for (const c of shared.standard) {
+      expect(standardMatrix(c.size), `${c.size}×${c.size}`).toEqual(c.matrix);
+    }
   });
 
   it("rates KPIs by polarity and tolerance, as the server does", () => {

@@ -60,3 +60,32 @@ export function heatMap(
   }
   return counts;
 }
+
+const LIKELIHOOD_WORDS: Record<number, string[]> = {
+  3: ["Unlikely", "Possible", "Likely"],
+  4: ["Unlikely", "Possible", "Likely", "Almost certain"],
+  5: ["Rare", "Unlikely", "Possible", "Likely", "Almost certain"],
+};
+const IMPACT_WORDS: Record<number, string[]> = {
+  3: ["Minor", "Moderate", "Major"],
+  4: ["Minor", "Moderate", "Major", "Critical"],
+  5: ["Negligible", "Minor", "Moderate", "Major", "Critical"],
+};
+
+/** The n×n matrix a council starts from (3, 4 or 5 levels), banded by the score's share of
+ * the largest: the server's `Matrix::standard`, held to the same cases. */
+export function standardMatrix(n: 3 | 4 | 5): Matrix {
+  const level = (words: string[]) => words.map((label) => ({ label, descriptor: "" }));
+  const bandOf = (f: number) => (f >= 0.6 ? "very-high" : f >= 0.35 ? "high" : f >= 0.15 ? "medium" : "low");
+  return {
+    likelihood: level(LIKELIHOOD_WORDS[n]),
+    impact: level(IMPACT_WORDS[n]),
+    bands: [
+      { id: "low", label: "Low", colour: "#00703c", pattern: "none", rank: 1 },
+      { id: "medium", label: "Medium", colour: "#ffdd00", pattern: "dots", rank: 2 },
+      { id: "high", label: "High", colour: "#f47738", pattern: "hatch", rank: 3 },
+      { id: "very-high", label: "Very high", colour: "#d4351c", pattern: "solid", rank: 4 },
+    ],
+    cells: Array.from({ length: n }, (_, l) => Array.from({ length: n }, (__, i) => bandOf(((l + 1) * (i + 1)) / (n * n)))),
+  };
+}

@@ -392,12 +392,18 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
 /** Import a register or an SLA from XLSX or CSV: preview row by row, then apply as one change. */
 export function ImportPanel({ view }: { view: DocumentView }) {
   const [body, setBody] = useState<{ format: string; file: string } | null>(null);
-  const [preview, setPreview] = useState<{ rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number; appetite?: { category: string }[] } | null>(null);
+  const [preview, setPreview] = useState<{
+    rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number;
+    appetite?: { category: string }[];
+    matrixProposal?: { likelihood: number; impact: number; why: string; blocked: string | null } | null;
+  } | null>(null);
+  const [acceptMatrix, setAcceptMatrix] = useState(false);
   const [sla, setSla] = useState<SlaPreview | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const choose = async (file: File | undefined) => {
     setPreview(null);
     setSla(null);
+    setAcceptMatrix(false);
     setMessage(null);
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -417,7 +423,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const apply = async () => {
     if (!body) return;
     try {
-      const r = await ok(rest.POST("/api/documents/{id}/import/apply", { params: { path: { id: view.id } }, body }));
+      const r = await ok(rest.POST("/api/documents/{id}/import/apply", { params: { path: { id: view.id } }, body: { ...body, accept_matrix: acceptMatrix } }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
       setSla(null);
@@ -440,6 +446,19 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       {preview && (
         <>
           <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged{preview.appetite?.length ? `; appetite for ${preview.appetite.map((a) => a.category).join(", ")}` : ""}.</p>
+          {preview.matrixProposal && (
+            <div className="notice" data-testid="matrix-proposal">
+              <p>{preview.matrixProposal.why}.</p>
+              {preview.matrixProposal.blocked ? (
+                <p>It cannot be set: {preview.matrixProposal.blocked}.</p>
+              ) : (
+                <p>
+                  <input id="imp-matrix" type="checkbox" checked={acceptMatrix} onChange={(e) => setAcceptMatrix(e.target.checked)} />{" "}
+                  <label htmlFor="imp-matrix">Set the {preview.matrixProposal.likelihood}×{preview.matrixProposal.impact} matrix on this register with the import</label>
+                </p>
+              )}
+            </div>
+          )}
           <table data-testid="import-preview">
             <thead><tr><th scope="col">Row</th><th scope="col">Reference</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
             <tbody>
@@ -454,7 +473,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
               ))}
             </tbody>
           </table>
-          <button type="button" onClick={apply} disabled={preview.creates + preview.updates === 0 && !preview.appetite?.length}>Apply import</button>
+          <button type="button" onClick={apply} disabled={(preview.creates + preview.updates === 0 && !preview.appetite?.length) || (!!preview.matrixProposal && !preview.matrixProposal.blocked && !acceptMatrix)}>Apply import</button>
         </>
       )}
     </section>

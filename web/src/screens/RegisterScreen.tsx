@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { ok, rest, type RiskRegister, type Schemas } from "../api/client";
-import { band, heatMap, latest } from "../lib/rules";
+import { band, heatMap, latest, standardMatrix } from "../lib/rules";
 import { byId, openResource } from "../lib/edit";
 import { CollabText } from "../lib/CollabText";
 import type { ScreenProps } from "./screen";
@@ -12,6 +12,137 @@ function BandLabel({ b }: { b: Schemas["Band"] | undefined }) {
       <span className={`swatch pattern-${b.pattern}`} style={{ backgroundColor: b.colour }} aria-hidden="true" />
       {b.label}
     </span>
+  );
+}
+
+const PATTERNS = ["none", "dots", "hatch", "solid"];
+
+/** The council's own matrix: each cell's band, the bands' names, colours and patterns, the
+ * levels' labels (live, through the document, to everyone editing), and its size (through the
+ * API, which refuses a size that would leave an assessment outside it, and says which). */
+function MatrixEditor({ reg, change, documentId }: { reg: RiskRegister; change: (f: (d: RiskRegister) => void) => void; documentId: string }) {
+  const m = reg.matrix;
+  const [message, setMessage] = useState<string | null>(null);
+  const resize = async (n: 3 | 4 | 5) => {
+    setMessage(null);
+    try {
+      await ok(rest.PUT("/api/documents/{id}/matrix", { params: { path: { id: documentId } }, body: { matrix: standardMatrix(n) } }));
+      setMessage(`The register's matrix is now ${n}×${n}, with the standard bands: set each cell's band below.`);
+    } catch (e) {
+      setMessage((e as Error).message);
+    }
+  };
+  const levels = (axis: "likelihood" | "impact") => (
+    <fieldset>
+      <legend>{axis === "likelihood" ? "Likelihood levels" : "Impact levels"}</legend>
+      {m[axis].map((lv, k) => (
+        <p key={k}>
+          <label htmlFor={`lv-${axis}-${k}`}>{axis === "likelihood" ? "Likelihood" : "Impact"} {k + 1}</label>{" "}
+          <input
+            id={`lv-${axis}-${k}`}
+            defaultValue={String(lv.label)}
+            onBlur={(e) => {
+              const v = e.target.value.trim();
+              if (v && v !== String(lv.label)) change((d) => { d.matrix[axis][k].label = v; });
+            }}
+          />
+        </p>
+      ))}
+    </fieldset>
+  );
+  return (
+    <details className="matrix-editor" data-testid="matrix-editor">
+      <summary>Matrix and bands</summary>
+      <p>Choose each cell's band as your council's own register has it; the heat map, the bands of every risk and the committee report follow.</p>
+      <table className="heatmap">
+        <caption>Band of each cell</caption>
+        <thead>
+          <tr>
+            <th scope="col">Likelihood \ Impact</th>
+            {m.impact.map((l, i) => <th scope="col" key={i}>{i + 1} {String(l.label)}</th>)}
+          </tr>
+        </thead>
+        <tbody>
+          {m.likelihood.map((_, li) => {
+            const l = m.likelihood.length - li;
+            return (
+              <tr key={l}>
+                <th scope="row">{l} {String(m.likelihood[l - 1].label)}</th>
+                {m.impact.map((__, ii) => (
+                  <td key={ii}>
+                    <select
+                      aria-label={`Band of likelihood ${l}, impact ${ii + 1}`}
+                      value={String(m.cells[l - 1][ii])}
+                      onChange={(e) => {
+                        const id = e.target.value;
+                        change((d) => { d.matrix.cells[l - 1][ii] = id; });
+                      }}
+                    >
+                      {m.bands.map((b) => <option key={String(b.id)} value={String(b.id)}>{String(b.label)}</option>)}
+                    </select>
+                  </td>
+                ))}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <table>
+        <caption>Bands</caption>
+        <thead><tr><th scope="col">Band</th><th scope="col">Name</th><th scope="col">Colour</th><th scope="col">Pattern (for greyscale)</th></tr></thead>
+        <tbody>
+          {m.bands.map((b, k) => (
+            <tr key={String(b.id)}>
+              <td><BandLabel b={b} /></td>
+              <td>
+                <input
+                  aria-label={`Name of band ${String(b.label)}`}
+                  defaultValue={String(b.label)}
+                  onBlur={(e) => {
+                    const v = e.target.value.trim();
+                    if (v && v !== String(b.label)) change((d) => { d.matrix.bands[k].label = v; });
+                  }}
+                />
+              </td>
+              <td>
+                <input
+                  type="color"
+                  aria-label={`Colour of band ${String(b.label)}`}
+                  value={String(b.colour)}
+                  onChange={(e) => {
+                    const v = e.target.value;
+                    change((d) => { d.matrix.bands[k].colour = v; });
+                  }}
+                />
+              </td>
+              <td>
+                <select
+                  aria-label={`Pattern of band ${String(b.label)}`}
+                  value={String(b.pattern)}
+                  onChange={(e) => {
+                    const v = e.target.value;
+                    change((d) => { d.matrix.bands[k].pattern = v; });
+                  }}
+                >
+                  {PATTERNS.map((p) => <option key={p} value={p}>{p}</option>)}
+                </select>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {levels("likelihood")}
+      {levels("impact")}
+      <p>
+        Size:{" "}
+        {([3, 4, 5] as const).map((n) => (
+          <button key={n} type="button" onClick={() => void resize(n)} disabled={m.likelihood.length === n && m.impact.length === n}>
+            {n}×{n}
+          </button>
+        ))}
+      </p>
+      {message && <p role="status">{message}</p>}
+    </details>
   );
 }
 
@@ -389,6 +520,7 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
             document.getElementById("risks-h")?.scrollIntoView();
           }}
         />
+        {canEdit(null) && <MatrixEditor reg={doc} change={change as (f: (d: RiskRegister) => void) => void} documentId={view.id} />}
       </section>
     </>
   );

@@ -65,8 +65,14 @@ impl Matrix {
     /// An n×n matrix (3, 4 or 5 are usual) banded by the product of likelihood and impact
     /// as a fraction of the largest score.
     pub fn standard(n: usize) -> Matrix {
-        let n = n.clamp(2, 10);
+        Self::sized(n, n)
+    }
+
+    /// A `likelihood` × `impact` matrix (each 2 to 10 levels) banded as [`Matrix::standard`].
+    pub fn sized(likelihood: usize, impact: usize) -> Matrix {
+        let (nl, ni) = (likelihood.clamp(2, 10), impact.clamp(2, 10));
         let names = |kind: &str| -> Vec<Level> {
+            let n = if kind == "likelihood" { nl } else { ni };
             let words: &[&str] = if kind == "likelihood" {
                 match n {
                     3 => &["Unlikely", "Possible", "Likely"],
@@ -95,10 +101,10 @@ impl Matrix {
             band("high", "High", "#f47738", "hatch", 3),
             band("very-high", "Very high", "#d4351c", "solid", 4),
         ];
-        let max = (n * n) as f64;
-        let cells = (1..=n)
+        let max = (nl * ni) as f64;
+        let cells = (1..=nl)
             .map(|l| {
-                (1..=n)
+                (1..=ni)
                     .map(|i| {
                         let f = (l * i) as f64 / max;
                         match f {

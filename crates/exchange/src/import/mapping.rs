@@ -380,8 +380,9 @@ fn score_field(norm: &str) -> Option<Field> {
     let has = |list: &[&str]| tokens.iter().any(|t| list.contains(t));
     let likelihood = has(LIKELIHOOD);
     if !likelihood && !has(IMPACT) {
-        // "Residual score", "Risk score", "Score": the written product.
-        if !tokens.contains(&"score") {
+        // "Residual score", "Risk score", "Score", "Current rating": the written product (or a
+        // rating as one cell, "B3").
+        if !tokens.contains(&"score") && !tokens.contains(&"rating") {
             return None;
         }
         return Some(if has(INHERENT) {
@@ -761,7 +762,8 @@ mod tests {
             ("Score", Field::CurrentScore),
             ("Gross score", Field::InherentScore),
             ("Target score", Field::TargetScore),
-            ("Risk rating", Field::Ignore),
+            ("Risk rating", Field::CurrentScore),
+            ("Inherent rating", Field::InherentScore),
             ("Further actions", Field::ActionTitle),
             ("Mitigating actions", Field::ActionTitle),
             ("Action owner", Field::ActionOwner),

@@ -17,6 +17,7 @@ mod archive;
 mod bands;
 pub(crate) mod mapping;
 pub(crate) mod preview;
+pub(crate) mod scales;
 pub(crate) mod sheets;
 pub(crate) mod table;
 pub(crate) mod values;
@@ -26,5 +27,6 @@ pub use mapping::{Field, Mapping, MappingError};
 pub use preview::{
     FieldChange, Outcome, Preview, RowPreview, Warning, WarningCode, preview, preview_workbook,
 };
+pub use scales::{MatrixProposal, propose_matrix};
 pub use sheets::{OtherSheet, RegisterSheets, read_register_sheets};
 pub use table::{Cell, Format, ImportError, Limits, Row, Table, column_letter, read_table};

@@ -43,6 +43,9 @@ pub struct Preview {
     pub warnings: usize,
     /// Appetite statements the workbook's Appetite sheet adds or changes (by category).
     pub appetite: Vec<Appetite>,
+    /// The matrix the sheet's ratings imply, when it is not the register's: the preview was
+    /// worked out on it (unless it is blocked), and applying sets it.
+    pub matrix_proposal: Option<super::MatrixProposal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,6 +105,8 @@ pub enum WarningCode {
     BandMismatch,
     /// A cell coloured with no text, read as a band by its colour (it agrees with the scores).
     BandFromColour,
+    /// A rating written as one cell ("B3"), read as a likelihood and an impact.
+    RatingRead,
     /// A band or RAG colour without likelihood and impact: nothing to assess from.
     BandWithoutRatings,
     /// SLA: a word for "no figure" ("n/a", "Nil return") where a period's figure would be:
@@ -190,6 +195,11 @@ impl Preview {
     /// is already present (the preview applied twice) is not added again, and an update whose
     /// risk has gone is dropped.
     pub fn apply_to(&self, register: &mut RiskRegister) {
+        if let Some(p) = &self.matrix_proposal
+            && p.blocked.is_none()
+        {
+            register.matrix = p.matrix.clone();
+        }
         for row in &self.rows {
             match &row.outcome {
                 Outcome::Create {
@@ -284,6 +294,7 @@ pub fn preview(
         ignored: 0,
         warnings: 0,
         appetite: Vec::new(),
+        matrix_proposal: None,
     };
     let ctx = Context {
         table,
@@ -334,7 +345,9 @@ pub fn preview(
 
 /// [`preview`], with the workbook's other sheets ([`super::read_register_sheets`]): each
 /// assessment of the history and each action joins its risk's row, and the appetite
-/// statements are set by category.
+/// statements are set by category. When the sheet's ratings imply another matrix (letters,
+/// more levels: [`super::propose_matrix`]), the preview is worked out on that matrix and
+/// proposes it (unless an assessment the register holds would not fit it).
 #[allow(clippy::too_many_arguments)]
 pub fn preview_workbook(
     table: &Table,
@@ -346,7 +359,20 @@ pub fn preview_workbook(
     assessor: &str,
     new_id: &mut dyn FnMut() -> String,
 ) -> Preview {
+    let proposal = super::propose_matrix(table, mapping, register);
+    let proposed;
+    let register = match &proposal {
+        Some(m) if m.blocked.is_none() => {
+            proposed = RiskRegister {
+                matrix: m.matrix.clone(),
+                ..register.clone()
+            };
+            &proposed
+        }
+        _ => register,
+    };
     let mut p = preview(table, mapping, register, councils, today, assessor, new_id);
+    p.matrix_proposal = proposal;
     let ctx = super::sheets::Ctx {
         register,
         councils,
@@ -410,7 +436,12 @@ impl Preview {
 
     /// Whether applying the preview changes the register.
     pub fn changes_anything(&self) -> bool {
-        self.creates + self.updates > 0 || !self.appetite.is_empty()
+        self.creates + self.updates > 0
+            || !self.appetite.is_empty()
+            || self
+                .matrix_proposal
+                .as_ref()
+                .is_some_and(|p| p.blocked.is_none())
     }
 }
 
@@ -666,12 +697,51 @@ impl Context<'_> {
                         Field::TargetScore => AssessmentKind::Target,
                         _ => AssessmentKind::Current,
                     };
-                    let n = match cell {
-                        Cell::Number(n) => Ok(*n),
-                        _ => text.parse::<f64>().map_err(|_| text.clone()),
-                    };
-                    p.written.insert(kind, (col, n));
-                    Ok(None)
+                    if let Cell::Text(t) = cell
+                        && let Some((letter, n)) = super::scales::combined(t)
+                    {
+                        // "B3": likelihood B (a level's label), impact 3. A likelihood or
+                        // impact column of the row, when it has one, is the more exact.
+                        let (lf, imf) = match kind {
+                            AssessmentKind::Inherent => {
+                                (Field::InherentLikelihood, Field::InherentImpact)
+                            }
+                            AssessmentKind::Current => {
+                                (Field::CurrentLikelihood, Field::CurrentImpact)
+                            }
+                            AssessmentKind::Target => {
+                                (Field::TargetLikelihood, Field::TargetImpact)
+                            }
+                        };
+                        let m = &self.register.matrix;
+                        let l = values::score(&Cell::Text(letter.clone()), &m.likelihood)
+                            .map_err(|e| format!("(likelihood {letter:?}) {e}"));
+                        let i = values::score(&Cell::Number(f64::from(n)), &m.impact)
+                            .map_err(|e| format!("(impact {n}) {e}"));
+                        match (l, i) {
+                            (Ok(l), Ok(i)) => {
+                                p.scores.entry(lf).or_insert(l);
+                                p.scores.entry(imf).or_insert(i);
+                                warn(
+                                    WarningCode::RatingRead,
+                                    format!(
+                                        "is read as likelihood {letter} ({l} of {}) and impact \
+                                         {i}",
+                                        m.likelihood.len()
+                                    ),
+                                );
+                                Ok(None)
+                            }
+                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        }
+                    } else {
+                        let n = match cell {
+                            Cell::Number(n) => Ok(*n),
+                            _ => text.parse::<f64>().map_err(|_| text.clone()),
+                        };
+                        p.written.insert(kind, (col, n));
+                        Ok(None)
+                    }
                 }
                 Field::InherentLikelihood | Field::CurrentLikelihood | Field::TargetLikelihood => {
                     values::score(cell, &self.register.matrix.likelihood).map(|n| {

@@ -46,6 +46,11 @@ pub struct ImportRequest {
     /// "K": "driver:EDC"}}}`, per sheet (a sheet given here takes exactly these columns).
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<serde_json::Value>,
+    /// The officer confirms the matrix the preview proposes (the sheet's ratings imply another
+    /// one: letters A–D, a 4×4): applying sets it with the import. Without it, an import that
+    /// proposes a matrix is refused (422), so a register's matrix never changes unseen.
+    #[serde(default)]
+    pub accept_matrix: bool,
 }
 
 /// One column of the file, as read.
@@ -513,7 +518,20 @@ async fn apply_register(
     let doc_id = opened.row.document.id;
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
+    let accepted = req.accept_matrix;
     let (file, (_, _, preview)) = register_preview(&state, &caller, req, file).await?;
+    if let Some(m) = &preview.matrix_proposal
+        && m.blocked.is_none()
+        && !accepted
+    {
+        return Err(ApiError::invalid(
+            "accept_matrix",
+            format!(
+                "{}; preview the import and send \"accept_matrix\": true to set it with the import",
+                m.why
+            ),
+        ));
+    }
     let mut applied = ImportApplied {
         created: preview.creates,
         updated: preview.updates,
@@ -960,4 +978,75 @@ pub async fn report(
         html,
     )
         .into_response())
+}
+
+/// A register's risk matrix as its council keeps it: the levels' labels, the bands (label,
+/// colour, pattern, rank) and each cell's band.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixRequest {
+    #[schema(value_type = domain::documents::risk::Matrix)]
+    pub matrix: domain::documents::risk::Matrix,
+}
+
+/// Sets a register's matrix and bands (a 3×3, 4×4 or custom matrix, the council's own bands)
+/// as one change by the caller, live to everyone editing. Refused (422, naming the first
+/// assessment) when an existing assessment would fall outside it. Needs edit rights over the
+/// whole register.
+#[utoipa::path(put, path = "/api/documents/{id}/matrix", tag = "exchange", security(("bearer" = [])),
+    request_body = MatrixRequest,
+    responses((status = 200, body = ImportApplied), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn set_matrix(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<MatrixRequest>,
+) -> ApiResult<Json<ImportApplied>> {
+    let file = register(&state, &caller, &id).await?;
+    crate::access::edits_everything(
+        file.opened.access,
+        file.opened.row.document.kind,
+        &caller,
+        "setting the matrix needs edit rights over the whole register",
+    )?;
+    req.matrix
+        .check()
+        .map_err(|e| ApiError::invalid("matrix", e.to_string()))?;
+    let mut after = file.register.clone();
+    after.matrix = req.matrix;
+    if let Some(a) = after
+        .assessments
+        .iter()
+        .find(|a| !after.matrix.contains(a.likelihood, a.impact))
+    {
+        return Err(ApiError::invalid(
+            "matrix",
+            format!(
+                "risk {} has an assessment of likelihood {} × impact {}, outside a {}×{} matrix",
+                after.reference_of(&a.risk_id),
+                a.likelihood,
+                a.impact,
+                after.matrix.likelihood.len(),
+                after.matrix.impact.len()
+            ),
+        ));
+    }
+    let mut applied = ImportApplied {
+        created: 0,
+        updated: usize::from(after.matrix != file.register.matrix),
+        unchanged: usize::from(after.matrix == file.register.matrix),
+        errors: 0,
+        ignored: 0,
+        warnings: 0,
+        detail: None,
+        heads: None,
+    };
+    if after.matrix != file.register.matrix {
+        applied.heads = Some(vec![
+            write(&state, &caller, &file.opened, &file.register, &after).await?,
+        ]);
+        tracing::info!(document = %file.opened.row.document.id, "matrix set");
+    }
+    Ok(Json(applied))
 }

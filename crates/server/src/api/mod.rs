@@ -164,6 +164,10 @@ pub fn router(state: AppState) -> Router {
             "/documents/{id}/import/apply",
             post(exchange::apply).layer(DefaultBodyLimit::max(import_limit)),
         )
+        .route(
+            "/documents/{id}/matrix",
+            axum::routing::put(exchange::set_matrix),
+        )
         .route("/documents/{id}/export.xlsx", get(exchange::export_xlsx))
         .route("/documents/{id}/export.csv", get(exchange::export_csv))
         .route("/documents/{id}/report.html", get(exchange::report))
@@ -462,7 +466,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
         history::content, history::create_version, history::list_versions, history::changes,
         history::audit, history::get_version, history::sign_off,
         views::dashboard, views::overview,
-        exchange::preview, exchange::apply, exchange::export_xlsx, exchange::export_csv,
+        exchange::preview, exchange::apply, exchange::set_matrix, exchange::export_xlsx, exchange::export_csv,
         exchange::report,
         platform::create_organisation, platform::create_administrator,
         platform::create_partnership, platform::lookup_setup, platform::set_up_account,
