@@ -173,6 +173,25 @@ await step("a spreadsheet import shows its preview with per-row errors, ignored 
   const flag = arun.page.getByTestId("import-warnings").locator("li[data-code=status-mapped]");
   assert.match(await flag.innerText(), /^F: "Status": "Escalated" is an escalation, not a status/);
   await shot(arun.page, "import-preview");
+  // Each row's cells as they will be read, the flagged one marked in place.
+  const flagged = arun.page.getByTestId("import-values").locator("td[data-code=status-mapped]");
+  assert.match(await flagged.innerText(), /^Escalated\s+⚑ "Status": "Escalated" is an escalation/);
+  // The officer corrects the mapping column by column: Status not imported, then back.
+  const summary = arun.page.getByTestId("import-summary");
+  await arun.page.getByText("Columns: how each is read").click();
+  const statusColumn = arun.page.getByLabel("Column F (Status) is read as");
+  await statusColumn.selectOption("ignore");
+  await summary.getByText("1 with errors, 1 ignored (not a risk), 0 cells flagged.").waitFor({ timeout: 5000 });
+  await accessible(arun.page, "import mapping");
+  // Saved for next quarter's file: the same headings are read the same way again.
+  await arun.page.getByRole("button", { name: "Save this mapping for next time" }).click();
+  await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "register-q2.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await arun.page.getByTestId("import-note").getByText("Read with the mapping saved for this register (1 column as saved).").waitFor({ timeout: 5000 });
+  await summary.getByText("0 cells flagged.", { exact: false }).waitFor({ timeout: 5000 });
+  await arun.page.getByText("Columns: how each is read").click();
+  await arun.page.getByLabel("Column F (Status) is read as").selectOption("status");
+  await summary.getByText("1 with errors, 1 ignored (not a risk), 1 cell flagged.").waitFor({ timeout: 5000 });
+  await arun.page.getByRole("button", { name: "Save this mapping for next time" }).click();
   await arun.page.getByRole("button", { name: "Apply import" }).click();
   await arun.page.getByText("Imported: 1 created, 0 updated, 1 rows skipped for errors.").waitFor({ timeout: 5000 });
   await ben.page.goto(base + "/#/");

@@ -70,7 +70,7 @@ fn risk_headers() -> Vec<&'static str> {
         Field::CurrentImpact.label(),
         Field::CurrentScore.label(),
         Field::CurrentBand.label(),
-        "Direction of travel",
+        "Direction of travel (computed)",
         Field::TargetLikelihood.label(),
         Field::TargetImpact.label(),
         Field::TargetScore.label(),
@@ -129,6 +129,7 @@ fn risk_row<'a>(register: &'a RiskRegister, r: &Risk, councils: &Councils) -> Ve
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
+        text(&r.stated_direction),
     ];
     for kind in [
         AssessmentKind::Inherent,

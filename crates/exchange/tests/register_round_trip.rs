@@ -125,6 +125,12 @@ fn risk_spec() -> impl Strategy<Value = RiskSpec> {
             0u32..7000,
             any::<bool>(),
             0u8..3,
+            prop_oneof![
+                Just(String::new()),
+                Just("↑".to_owned()),
+                Just("Improving".to_owned()),
+                words()
+            ],
         ),
         proptest::collection::vec(
             (
@@ -147,7 +153,18 @@ fn risk_spec() -> impl Strategy<Value = RiskSpec> {
         .prop_map(
             move |(
                 (title, cause, event, effect, category, owner, controls),
-                (owning, bearing, affected, identified, response, every, next, closed, level),
+                (
+                    owning,
+                    bearing,
+                    affected,
+                    identified,
+                    response,
+                    every,
+                    next,
+                    closed,
+                    level,
+                    stated,
+                ),
                 history,
                 actions,
                 related,
@@ -194,6 +211,7 @@ fn risk_spec() -> impl Strategy<Value = RiskSpec> {
                             Escalation::JointManagementTeam,
                             Escalation::Committee,
                         ][level as usize],
+                        stated_direction: stated,
                     },
                     history,
                     // Titles are unique per risk by case (the map's keys may differ only in
@@ -384,6 +402,7 @@ fn other_sheets_rows_are_checked_and_land_on_their_risks() {
         next_review: day(90),
         status: RiskStatus::Open,
         escalation: Escalation::Service,
+        stated_direction: String::new(),
     });
     let p = import(&bytes, &register);
     let summary: Vec<(Option<&str>, u32, String)> = p

@@ -164,14 +164,18 @@ fn the_workbook_has_a_sheet_per_entity_with_bands_as_text_and_colour() {
         .collect();
     assert_eq!(header[..3], ["Ref", "Risk title", "Cause"]);
     assert!(header.contains(&"Current band".to_owned()));
-    assert!(header.contains(&"Direction of travel".to_owned()));
+    assert!(header.contains(&"Direction of travel (computed)".to_owned()));
+    assert!(header.contains(&"Stated direction of travel".to_owned()));
     let col = |name: &str| header.iter().position(|h| h == name).unwrap() as u32;
     // SP-01: current 1 × 5 after the later assessment, inherent 3 × 5.
     assert_eq!(text(&risks, 1, col("Ref")), "SP-01");
     assert_eq!(text(&risks, 1, col("Current score")), "5");
     assert_eq!(text(&risks, 1, col("Current band")), "Medium");
     assert_eq!(text(&risks, 1, col("Inherent band")), "Very high");
-    assert_eq!(text(&risks, 1, col("Direction of travel")), "Improving");
+    assert_eq!(
+        text(&risks, 1, col("Direction of travel (computed)")),
+        "Improving"
+    );
     assert_eq!(
         text(&risks, 1, col("Owning councils")),
         "Ashby District Council, Brockley Borough Council"

@@ -64,6 +64,17 @@ async fn export_import_round_trip(backend: Backend) {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{p}");
+        if format == "xlsx" {
+            // The sheets to choose from, the one read, and each row's cells and band as read.
+            assert_eq!(
+                p["sheets"],
+                json!(["Risks", "Assessments", "Actions", "Matrix", "Appetite"])
+            );
+            assert_eq!(p["sheet"], "Risks");
+            let first = &p["preview"]["rows"][0];
+            assert_eq!(first["values"]["A"], first["reference"], "{first}");
+            assert!(first["band"].is_string(), "{first}");
+        }
         let preview = &p["preview"];
         assert_eq!(
             (

@@ -1614,6 +1614,10 @@ export interface components {
              *     (with every problem of the row, naming the column and the value).
              */
             preview: Record<string, never>;
+            /** @description The sheet read (the first, unless one was asked for). */
+            sheet?: string | null;
+            /** @description The workbook's sheets, in order (none for a CSV): send one as `sheet` to import it. */
+            sheets: string[];
         };
         ImportRequest: {
             /**
@@ -1980,6 +1984,11 @@ export interface components {
             response: components["schemas"]["Response"];
             /** Format: int32 */
             reviewFrequencyDays: number;
+            /**
+             * @description The direction of travel as the council's own sheet stated it ("Improving", "↑"), kept
+             *     as written beside the one computed from the assessments ([`RiskRegister::direction`]).
+             */
+            statedDirection?: string;
             status: components["schemas"]["RiskStatus"];
             title: string;
         };

@@ -390,21 +390,73 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
 }
 
 /** Import a register or an SLA from XLSX or CSV: preview row by row, then apply as one change. */
+/** The fields a register's column can be read as, in the export's order, with its headings. */
+const REGISTER_FIELDS: [string, string][] = [
+  ["ignore", "(not imported)"], ["reference", "Ref"], ["title", "Risk title"], ["cause", "Cause"], ["event", "Event"],
+  ["effect", "Effect"], ["category", "Category"], ["owner", "Risk owner"], ["owning-councils", "Owning councils"],
+  ["bearing-council", "Bearing council"], ["affected-councils", "Affected councils"], ["identified", "Date identified"],
+  ["response", "Response"], ["controls", "Existing controls"], ["review-frequency-days", "Review frequency (days)"],
+  ["next-review", "Next review"], ["status", "Status"], ["escalation", "Escalation"], ["related", "Related risks"],
+  ["inherent-likelihood", "Inherent likelihood"], ["inherent-impact", "Inherent impact"], ["inherent-score", "Inherent score"],
+  ["inherent-band", "Inherent band"], ["current-likelihood", "Current likelihood"], ["current-impact", "Current impact"],
+  ["current-score", "Current score"], ["current-band", "Current band"], ["target-likelihood", "Target likelihood"],
+  ["target-impact", "Target impact"], ["target-score", "Target score"], ["target-band", "Target band"],
+  ["assessment-reason", "Assessment reason"], ["assessment-date", "Date assessed"], ["assessor", "Assessed by"],
+  ["action-title", "Further actions"], ["action-owner", "Action owner"], ["action-due", "Action due date"],
+];
+
+interface ColumnView { column: string; heading: string; field: string }
+
+/** Where a register's saved column mapping lives: this browser, per register, by heading. */
+const savedKey = (id: string) => `concordat.import-mapping.${id}`;
+const headingKey = (h: string) => h.trim().toLowerCase().replace(/\s+/g, " ");
+
+/** Import a register or an SLA from XLSX or CSV: preview row by row (for a register: choose
+ * the sheet, correct the mapping column by column, save it for next quarter's file), then
+ * apply as one change. */
 export function ImportPanel({ view }: { view: DocumentView }) {
   const [body, setBody] = useState<{ format: string; file: string } | null>(null);
   const [preview, setPreview] = useState<{
-    rows: PreviewRow[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number;
+    rows: (PreviewRow & { values?: Record<string, string>; band?: string })[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number;
     appetite?: { category: string }[];
     matrixProposal?: { likelihood: number; impact: number; why: string; blocked: string | null } | null;
   } | null>(null);
+  const [columns, setColumns] = useState<ColumnView[]>([]);
+  const [sheets, setSheets] = useState<string[]>([]);
+  const [sheet, setSheet] = useState<string | null>(null);
+  const [mapping, setMapping] = useState<Record<string, string> | null>(null);
   const [acceptMatrix, setAcceptMatrix] = useState(false);
   const [sla, setSla] = useState<SlaPreview | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+
+  /** Previews `b` (with a sheet and a mapping, when chosen); answers the columns as read. */
+  const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null) => {
+    const r = await ok(rest.POST("/api/documents/{id}/import/preview", {
+      params: { path: { id: view.id } },
+      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: { columns: chosenMapping } as never } : {}) },
+    }));
+    // The preview's rows are the exchange crate's types, declared to the API as an object.
+    if (view.kind === "sla") {
+      setSla(r.preview as unknown as SlaPreview);
+      return [] as ColumnView[];
+    }
+    const reg = r as unknown as { preview: typeof preview; columns: ColumnView[]; sheets: string[]; sheet: string | null; mapping: { columns: Record<string, string> } };
+    setPreview(reg.preview);
+    setColumns(reg.columns);
+    setSheets(reg.sheets);
+    setSheet(reg.sheet);
+    setMapping(reg.mapping.columns);
+    return reg.columns;
+  };
+
   const choose = async (file: File | undefined) => {
     setPreview(null);
     setSla(null);
     setAcceptMatrix(false);
     setMessage(null);
+    setNote(null);
+    setMapping(null);
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
     let binary = "";
@@ -412,18 +464,64 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     const b = { format: file.name.toLowerCase().endsWith(".csv") ? "csv" : "xlsx", file: btoa(binary) };
     setBody(b);
     try {
-      const r = await ok(rest.POST("/api/documents/{id}/import/preview", { params: { path: { id: view.id } }, body: b }));
-      // The preview's rows are the exchange crate's types, declared to the API as an object.
-      if (view.kind === "sla") setSla(r.preview as unknown as SlaPreview);
-      else setPreview(r.preview as unknown as typeof preview);
+      const cols = await run(b, null, null);
+      // A mapping saved for this register: its headings read the same way again.
+      const saved = JSON.parse(localStorage.getItem(savedKey(view.id)) ?? "null") as Record<string, string> | null;
+      if (saved && cols.length) {
+        const adjusted: Record<string, string> = {};
+        let changed = 0;
+        for (const c of cols) {
+          const want = saved[headingKey(c.heading)] ?? c.field;
+          if (want !== c.field) changed += 1;
+          if (want !== "ignore") adjusted[c.column] = want;
+        }
+        if (changed > 0) {
+          await run(b, null, adjusted);
+          setNote(`Read with the mapping saved for this register (${changed} ${changed === 1 ? "column" : "columns"} as saved).`);
+        }
+      }
     } catch (err) {
       setMessage((err as Error).message);
     }
   };
+
+  const remap = async (column: string, field: string) => {
+    if (!body) return;
+    const next: Record<string, string> = { ...(mapping ?? {}) };
+    // A field takes one column: the one chosen now.
+    for (const [k, v] of Object.entries(next)) if (v === field && k !== column) delete next[k];
+    if (field === "ignore") delete next[column];
+    else next[column] = field;
+    try {
+      await run(body, sheet, next);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+
+  const chooseSheet = async (name: string) => {
+    if (!body) return;
+    try {
+      await run(body, name, null);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+
+  const saveMapping = () => {
+    const byHeading: Record<string, string> = {};
+    for (const c of columns) if (c.heading.trim()) byHeading[headingKey(c.heading)] = mapping?.[c.column] ?? "ignore";
+    localStorage.setItem(savedKey(view.id), JSON.stringify(byHeading));
+    setNote("Mapping saved: next time, columns with these headings are read the same way.");
+  };
+
   const apply = async () => {
     if (!body) return;
     try {
-      const r = await ok(rest.POST("/api/documents/{id}/import/apply", { params: { path: { id: view.id } }, body: { ...body, accept_matrix: acceptMatrix } }));
+      const r = await ok(rest.POST("/api/documents/{id}/import/apply", {
+        params: { path: { id: view.id } },
+        body: { ...body, ...(sheet ? { sheet } : {}), ...(mapping && view.kind !== "sla" ? { mapping: { columns: mapping } as never } : {}), accept_matrix: acceptMatrix },
+      }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
       setSla(null);
@@ -431,12 +529,14 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       setMessage((err as Error).message);
     }
   };
+  const mapped = columns.filter((c) => (mapping?.[c.column] ?? "ignore") !== "ignore");
   return (
     <section aria-labelledby="imp-h">
       <h2 id="imp-h">Import from a spreadsheet</h2>
       <label htmlFor="imp-file">Workbook or CSV</label>{" "}
       <input id="imp-file" type="file" accept=".xlsx,.csv" onChange={(e) => void choose(e.target.files?.[0])} />
       {message && <p role="status">{message}</p>}
+      {note && <p role="status" data-testid="import-note">{note}</p>}
       {sla && (
         <>
           <SlaImportPreview preview={sla} />
@@ -445,6 +545,33 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       )}
       {preview && (
         <>
+          {sheets.length > 1 && (
+            <p>
+              <label htmlFor="imp-sheet">Sheet with the risks</label>{" "}
+              <select id="imp-sheet" value={sheet ?? ""} onChange={(e) => void chooseSheet(e.target.value)}>
+                {sheets.map((s) => <option key={s} value={s}>{s}</option>)}
+              </select>
+            </p>
+          )}
+          <details className="columns" data-testid="import-columns">
+            <summary>Columns: how each is read</summary>
+            <table>
+              <thead><tr><th scope="col">Column</th><th scope="col">Heading in the file</th><th scope="col">Read as</th></tr></thead>
+              <tbody>
+                {columns.filter((c) => c.heading.trim()).map((c) => (
+                  <tr key={c.column}>
+                    <td>{c.column}</td><td>{c.heading}</td>
+                    <td>
+                      <select aria-label={`Column ${c.column} (${c.heading}) is read as`} value={mapping?.[c.column] ?? "ignore"} onChange={(e) => void remap(c.column, e.target.value)}>
+                        {REGISTER_FIELDS.map(([value, label]) => <option key={value} value={value}>{label}</option>)}
+                      </select>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <button type="button" onClick={saveMapping}>Save this mapping for next time</button>
+          </details>
           <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged{preview.appetite?.length ? `; appetite for ${preview.appetite.map((a) => a.category).join(", ")}` : ""}.</p>
           {preview.matrixProposal && (
             <div className="notice" data-testid="matrix-proposal">
@@ -473,6 +600,35 @@ export function ImportPanel({ view }: { view: DocumentView }) {
               ))}
             </tbody>
           </table>
+          <div className="table-scroll">
+            <table data-testid="import-values">
+              <caption>Each row's cells as they will be read; a flagged cell is marked ⚑ and says why</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Row</th>
+                  {mapped.map((c) => <th scope="col" key={c.column}>{c.heading} ({c.column})</th>)}
+                  <th scope="col">Band</th>
+                </tr>
+              </thead>
+              <tbody>
+                {preview.rows.filter((r) => !r.sheet && r.outcome.kind !== "ignored").map((r) => (
+                  <tr key={r.row} data-outcome={r.outcome.kind}>
+                    <th scope="row">{r.row}</th>
+                    {mapped.map((c) => {
+                      const flags = r.warnings.filter((w) => w.column === c.column);
+                      return (
+                        <td key={c.column} data-code={flags[0]?.code} className={flags.length ? "flagged" : undefined}>
+                          {r.values?.[c.column] ?? ""}
+                          {flags.map((w, i) => <span key={i} className="flag"> ⚑ {w.message}</span>)}
+                        </td>
+                      );
+                    })}
+                    <td>{r.band ?? "—"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <button type="button" onClick={apply} disabled={(preview.creates + preview.updates === 0 && !preview.appetite?.length) || (!!preview.matrixProposal && !preview.matrixProposal.blocked && !acceptMatrix)}>Apply import</button>
         </>
       )}

@@ -475,7 +475,9 @@ export function RegisterScreen({ doc, change, canEdit, view, onFocusField, editi
                     return <BandLabel b={a ? band(doc.matrix, a.likelihood, a.impact) : undefined} />;
                   case "direction": {
                     const d = direction(doc.assessments, r.id);
-                    return <><span aria-hidden="true">{d.symbol}</span> {d.words}</>;
+                    // The council's own sheet may state one too: shown beside, never in place.
+                    const stated = String(r.statedDirection ?? "");
+                    return <><span aria-hidden="true">{d.symbol}</span> {d.words}{stated && <span className="muted"> (sheet: {stated})</span>}</>;
                   }
                   case "nextReview":
                     return r.nextReview < today && r.status === "open" ? <>{r.nextReview} <span className="overdue">overdue</span></> : r.nextReview;

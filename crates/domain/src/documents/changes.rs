@@ -269,6 +269,7 @@ mod tests {
             next_review: day("2026-06-01"),
             status,
             escalation: Escalation::Service,
+            stated_direction: String::new(),
         }
     }
 

@@ -273,6 +273,10 @@ pub struct Risk {
     pub next_review: NaiveDate,
     pub status: RiskStatus,
     pub escalation: Escalation,
+    /// The direction of travel as the council's own sheet stated it ("Improving", "↑"), kept
+    /// as written beside the one computed from the assessments ([`RiskRegister::direction`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stated_direction: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -532,6 +536,7 @@ mod tests {
             next_review: day("2026-06-30"),
             status: RiskStatus::Open,
             escalation: Escalation::Committee,
+            stated_direction: String::new(),
         }
     }
 

@@ -69,6 +69,9 @@ pub enum Field {
     ActionDue,
     /// Other risks of the register this one is linked to, by reference.
     Related,
+    /// The direction of travel the sheet states ("Improving", "↑"): kept as written, beside
+    /// the one the register computes.
+    StatedDirection,
     /// Not imported (computed columns such as score and band, notes, anything unknown).
     Ignore,
 }
@@ -94,6 +97,7 @@ impl Field {
         Field::Status,
         Field::Escalation,
         Field::Related,
+        Field::StatedDirection,
     ];
 
     /// The scores (likelihood and impact of each kind, first), the reason, the date and the
@@ -164,6 +168,7 @@ impl Field {
             Field::ActionOwner => "Action owner",
             Field::ActionDue => "Action due date",
             Field::Related => "Related risks",
+            Field::StatedDirection => "Stated direction of travel",
             Field::Ignore => "Ignored",
         }
     }
@@ -621,6 +626,20 @@ const PHRASES: &[(Field, &[&str])] = &[
         &["target band", "target rag", "target rag rating"],
     ),
     (
+        Field::StatedDirection,
+        &[
+            "stated direction of travel",
+            "direction of travel",
+            "direction",
+            "dot",
+            "trend",
+            "travel",
+            "movement",
+            "stated direction",
+            "direction of travel arrow",
+        ],
+    ),
+    (
         Field::Related,
         &[
             "related risks",
@@ -773,7 +792,8 @@ mod tests {
             ("Residual RAG", Field::CurrentBand),
             ("RAG", Field::CurrentBand),
             ("Gross RAG", Field::InherentBand),
-            ("Direction of travel", Field::Ignore),
+            ("Direction of travel", Field::StatedDirection),
+            ("Direction of travel (computed)", Field::Ignore),
             ("Notes", Field::Ignore),
             ("", Field::Ignore),
         ];

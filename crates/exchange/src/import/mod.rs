@@ -29,4 +29,6 @@ pub use preview::{
 };
 pub use scales::{MatrixProposal, propose_matrix};
 pub use sheets::{OtherSheet, RegisterSheets, read_register_sheets};
-pub use table::{Cell, Format, ImportError, Limits, Row, Table, column_letter, read_table};
+pub use table::{
+    Cell, Format, ImportError, Limits, Row, Table, column_letter, read_table, sheet_names,
+};

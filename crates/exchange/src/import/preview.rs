@@ -63,6 +63,13 @@ pub struct RowPreview {
     /// What the import read differently from what the cell says, or could not read but did
     /// not need: the row is imported, and these say how.
     pub warnings: Vec<Warning>,
+    /// The row's mapped cells as the sheet shows them, by column letter (blank ones left out),
+    /// for a person checking the mapping cell by cell.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    /// The risk's current band once the row is imported (its label), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<String>,
 }
 
 /// A flag on one cell of an imported row.
@@ -330,12 +337,28 @@ pub fn preview(
             Outcome::Ignored { .. } => out.ignored += 1,
         }
         out.warnings += warnings.len();
+        let values = mapping
+            .columns()
+            .filter(|(_, f)| *f != Field::Ignore)
+            .map(|(c, _)| (c, row.get(c)))
+            .filter(|(_, cell)| !cell.is_blank())
+            .map(|(c, cell)| {
+                let shown = match cell {
+                    Cell::TooLong { chars, .. } => format!("({chars} characters)"),
+                    other => other.text(),
+                };
+                (super::table::column_letter(c), shown)
+            })
+            .collect();
+        let band = ctx.band_after(reference.as_deref(), &outcome);
         out.rows.push(RowPreview {
             sheet: None,
             row: row.number,
             reference,
             outcome,
             warnings,
+            values,
+            band,
         });
     }
     ctx.resolve_related(&mut out, pending);
@@ -446,6 +469,35 @@ impl Preview {
 }
 
 impl Context<'_> {
+    /// The current band a row leaves its risk in: its own current assessment, else the
+    /// register's latest.
+    fn band_after(&self, reference: Option<&str>, outcome: &Outcome) -> Option<String> {
+        let m = &self.register.matrix;
+        let own = match outcome {
+            Outcome::Create { assessments, .. } | Outcome::Update { assessments, .. } => {
+                assessments
+                    .iter()
+                    .rev()
+                    .find(|a| a.kind == AssessmentKind::Current)
+            }
+            _ => None,
+        };
+        let held = || {
+            let reference = reference?;
+            let risk = self
+                .register
+                .risks
+                .iter()
+                .find(|r| r.reference.trim().eq_ignore_ascii_case(reference))?;
+            self.register.latest(&risk.id, AssessmentKind::Current)
+        };
+        let a = own.or_else(|| match outcome {
+            Outcome::Error { .. } | Outcome::Ignored { .. } => None,
+            _ => held(),
+        })?;
+        m.band(a.likelihood, a.impact).map(|b| b.label.clone())
+    }
+
     /// Links each row's related risks, now that every row's risk has an id: a reference to a
     /// risk in neither the register nor the file is flagged and not linked.
     fn resolve_related(&self, out: &mut Preview, pending: Vec<(usize, usize, Vec<String>)>) {
@@ -608,7 +660,8 @@ impl Context<'_> {
                 | Field::Effect
                 | Field::Category
                 | Field::Owner
-                | Field::Controls => Ok(Some(Value::Text(text))),
+                | Field::Controls
+                | Field::StatedDirection => Ok(Some(Value::Text(text))),
                 Field::OwningCouncils | Field::AffectedCouncils => {
                     values::councils(&text, self.councils).map(|c| Some(Value::Councils(c)))
                 }
@@ -1124,6 +1177,7 @@ impl Context<'_> {
             next_review: self.today,
             status: RiskStatus::Open,
             escalation: Escalation::Service,
+            stated_direction: String::new(),
         };
         for (field, value) in &p.fields {
             set(&mut risk, *field, value.clone());
@@ -1258,6 +1312,7 @@ fn get(r: &Risk, field: Field) -> Option<Value> {
         Field::Response => Value::Response(r.response),
         Field::Status => Value::Status(r.status),
         Field::Escalation => Value::Escalation(r.escalation),
+        Field::StatedDirection => Value::Text(r.stated_direction.clone()),
         Field::Related => Value::Related(r.related.clone()),
         _ => return None,
     })
@@ -1281,6 +1336,7 @@ fn set(r: &mut Risk, field: Field, value: Value) {
         (Field::Response, Value::Response(v)) => r.response = v,
         (Field::Status, Value::Status(v)) => r.status = v,
         (Field::Escalation, Value::Escalation(v)) => r.escalation = v,
+        (Field::StatedDirection, Value::Text(t)) => r.stated_direction = t,
         (Field::Related, Value::Related(v)) => r.related = v,
         _ => {}
     }

@@ -332,6 +332,8 @@ impl Targets {
                 reference: Some(reference.trim().to_owned()),
                 outcome: Outcome::Unchanged,
                 warnings: Vec::new(),
+                values: Default::default(),
+                band: None,
             });
             self.by_reference.insert(k, p.rows.len() - 1);
             return Ok(p.rows.len() - 1);
@@ -529,6 +531,8 @@ fn error_row(
         reference: s.text(row, Col::Reference),
         outcome: Outcome::Error { problems },
         warnings,
+        values: Default::default(),
+        band: None,
     });
 }
 

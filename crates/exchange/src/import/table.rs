@@ -280,6 +280,24 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>, limits: Limits) -> Result<Table,
     detect(grid, Some(&merges))
 }
 
+/// A workbook's sheets in order, for choosing which one to import (none for CSV). The
+/// archive is checked against `archive` first.
+pub fn sheet_names(
+    bytes: &[u8],
+    format: Format,
+    archive: &ArchiveLimits,
+) -> Result<Vec<String>, ImportError> {
+    match format {
+        Format::Csv => Ok(Vec::new()),
+        Format::Xlsx => {
+            check_archive(bytes, archive)?;
+            let book: Xlsx<_> =
+                Xlsx::new(Cursor::new(bytes)).map_err(|e| ImportError::Xlsx(e.to_string()))?;
+            Ok(book.sheet_names())
+        }
+    }
+}
+
 /// One sheet of a workbook (or the one table of a CSV) as read, before its header is found.
 #[derive(Debug, Clone)]
 pub(crate) struct Sheet {

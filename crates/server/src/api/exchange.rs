@@ -65,6 +65,10 @@ pub struct ColumnView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportPreview {
+    /// The workbook's sheets, in order (none for a CSV): send one as `sheet` to import it.
+    pub sheets: Vec<String>,
+    /// The sheet read (the first, unless one was asked for).
+    pub sheet: Option<String>,
     /// The sheet row of the (first) header row.
     pub header_row: u32,
     pub columns: Vec<ColumnView>,
@@ -233,10 +237,12 @@ fn prepare(
     req: &ImportRequest,
     file: &RegisterFile,
     cancelled: &std::sync::atomic::AtomicBool,
-) -> ApiResult<(Table, Mapping, Preview)> {
+) -> ApiResult<(Table, Mapping, Preview, Vec<String>)> {
     let ended = || still_wanted(cancelled);
     let (bytes, format, limits) = read_input(state, req)?;
     ended()?;
+    let names = import::sheet_names(&bytes, format, &limits.archive)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     let table = import::read_table(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     ended()?;
@@ -270,7 +276,7 @@ fn prepare(
         &caller.user.display_name,
         &mut || Uuid::new_v4().simple().to_string(),
     );
-    Ok((table, mapping, preview))
+    Ok((table, mapping, preview, names))
 }
 
 /// Import is for those who may edit the whole register (not guests, commenters or readers).
@@ -305,7 +311,7 @@ async fn register_preview(
     caller: &Caller,
     req: ImportRequest,
     file: RegisterFile,
-) -> ApiResult<(RegisterFile, (Table, Mapping, Preview))> {
+) -> ApiResult<(RegisterFile, (Table, Mapping, Preview, Vec<String>))> {
     let (state, caller) = (state.clone(), caller.clone());
     blocking(move |cancelled| {
         let out = prepare(&state, &caller, &req, &file, cancelled)?;
@@ -412,7 +418,9 @@ pub async fn preview(
     }
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
-    let (_, (table, mapping, preview)) = register_preview(&state, &caller, req, file).await?;
+    let asked = req.sheet.clone();
+    let (_, (table, mapping, preview, sheets)) =
+        register_preview(&state, &caller, req, file).await?;
     let columns = table
         .headers
         .iter()
@@ -426,7 +434,10 @@ pub async fn preview(
                 .unwrap_or_default(),
         })
         .collect();
+    let sheet = asked.or_else(|| sheets.first().cloned());
     Ok(Json(AnyImportPreview::Register(ImportPreview {
+        sheets,
+        sheet,
         header_row: table.header_row,
         columns,
         mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
@@ -519,7 +530,7 @@ async fn apply_register(
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
     let accepted = req.accept_matrix;
-    let (file, (_, _, preview)) = register_preview(&state, &caller, req, file).await?;
+    let (file, (_, _, preview, _)) = register_preview(&state, &caller, req, file).await?;
     if let Some(m) = &preview.matrix_proposal
         && m.blocked.is_none()
         && !accepted
