@@ -199,6 +199,19 @@ await step("a spreadsheet import shows its preview with per-row errors, ignored 
   await hasValue(ben.page, "Title of SP-30", "Shared fleet depot lease ends");
 });
 
+await step("a council named in a way Concordat does not know is asked about, then read as the officer says", async () => {
+  await open(arun.page, REGISTER);
+  const csv = "Reference,Risk title,Risk owner,Owning councils\n" +
+    "SP-60,Legacy payroll contract,Head of HR,Ashby (old name)\n";
+  await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "old-names.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  const summary = arun.page.getByTestId("import-summary");
+  await summary.getByText("0 to create, 0 to update, 0 unchanged, 1 with errors").waitFor({ timeout: 5000 });
+  const ask = arun.page.getByTestId("import-councils");
+  await ask.getByLabel("“Ashby (old name)” means").selectOption({ label: "Ashby Borough Council" });
+  await summary.getByText("1 to create, 0 to update, 0 unchanged, 0 with errors").waitFor({ timeout: 5000 });
+  await accessible(arun.page, "import councils");
+});
+
 await step("the council sets its own band for a cell of the matrix; the other council's heat map follows live", async () => {
   await open(arun.page, REGISTER);
   await open(ben.page, REGISTER);

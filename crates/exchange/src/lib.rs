@@ -32,3 +32,23 @@ pub mod sla;
 /// The partnership's councils as `(organisation id, display name)` pairs: names are what a
 /// sheet shows, ids are what the register stores.
 pub type Councils = [(String, String)];
+
+/// `councils` with more names for them, as an officer gave them for one import ("Eastbridge
+/// DC (old name)" → Eastbridge's id): each name that names one of `councils` comes after the
+/// councils themselves (so a council is still shown by its own name); the rest are returned,
+/// refused.
+pub fn with_names(
+    councils: &Councils,
+    names: &std::collections::BTreeMap<String, String>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut all = councils.to_vec();
+    let mut refused = Vec::new();
+    for (name, id) in names {
+        if councils.iter().any(|(i, _)| i == id) && !name.trim().is_empty() {
+            all.push((id.clone(), name.trim().to_owned()));
+        } else {
+            refused.push(name.clone());
+        }
+    }
+    (all, refused)
+}

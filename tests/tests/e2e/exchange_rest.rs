@@ -643,7 +643,63 @@ async fn matrix_and_letter_scales(backend: Backend) {
     s.stop().await;
 }
 
+/// A council named in a way nobody taught Concordat ("Ashby (old name)") is listed by the
+/// preview, its rows refused with the reason; the officer says which council it means and the
+/// import goes through, for this import only; a name given an organisation outside the
+/// partnership is refused.
+async fn unknown_council_names_are_asked_about(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let arun = s.login("arun@ashby.gov.uk").await;
+    let carl = s.login("carl@carrow.gov.uk").await;
+    let doc = s.doc_id(&arun, SHARED_REGISTER).await;
+    let csv = "Reference,Risk title,Risk owner,Owning councils\n\
+               SP-50,Legacy payroll contract,Head of HR,Ashby (old name) & BDC\n";
+    let path = format!("/api/documents/{doc}/import/preview");
+    let (status, p) = s.post(&path, &arun, body("csv", csv.as_bytes())).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["preview"]["unknownCouncils"], json!(["Ashby (old name)"]), "{p}");
+    assert_eq!(p["preview"]["errors"], 1);
+    let councils = p["councils"].as_array().unwrap();
+    let ashby = councils
+        .iter()
+        .find(|c| c["name"] == "Ashby Borough Council")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut answered = body("csv", csv.as_bytes());
+    answered["councils"] = json!({ "Ashby (old name)": ashby });
+    let (status, p) = s.post(&path, &arun, answered.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["preview"]["unknownCouncils"], json!([]), "{p}");
+    assert_eq!((&p["preview"]["errors"], &p["preview"]["creates"]), (&json!(0), &json!(1)));
+    let (status, applied) = s
+        .post(&format!("/api/documents/{doc}/import/apply"), &arun, answered)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let (_, content) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
+    let risk = content["content"]["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == "SP-50")
+        .unwrap()
+        .clone();
+    assert_eq!(risk["owningCouncils"].as_array().unwrap().len(), 2, "{risk}");
+    assert_eq!(risk["owningCouncils"][0], json!(ashby));
+    // Carrow is not of this partnership: a name given Carrow is refused.
+    let (_, me) = s.get("/api/me", &carl).await;
+    let carrow = me["user"]["org_id"].as_str().unwrap().to_owned();
+    let mut foreign = body("csv", csv.as_bytes());
+    foreign["councils"] = json!({ "Ashby (old name)": carrow });
+    let (status, e) = s.post(&path, &arun, foreign).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "councils");
+    s.stop().await;
+}
+
 on_both_backends!(
+    unknown_council_names_are_asked_about,
     matrix_and_letter_scales,
     export_import_round_trip,
     import_preview_and_apply,

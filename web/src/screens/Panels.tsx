@@ -420,8 +420,12 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     rows: (PreviewRow & { values?: Record<string, string>; band?: string })[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number;
     appetite?: { category: string }[];
     matrixProposal?: { likelihood: number; impact: number; why: string; blocked: string | null } | null;
+    unknownCouncils?: string[];
   } | null>(null);
   const [columns, setColumns] = useState<ColumnView[]>([]);
+  const [councils, setCouncils] = useState<{ id: string; name: string }[]>([]);
+  /** What the officer said an unknown council name means: name → organisation id. */
+  const [names, setNames] = useState<Record<string, string>>({});
   const [sheets, setSheets] = useState<string[]>([]);
   const [sheet, setSheet] = useState<string | null>(null);
   const [mapping, setMapping] = useState<Record<string, string> | null>(null);
@@ -431,18 +435,19 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const [note, setNote] = useState<string | null>(null);
 
   /** Previews `b` (with a sheet and a mapping, when chosen); answers the columns as read. */
-  const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null) => {
+  const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null, councilNames: Record<string, string> = names) => {
     const r = await ok(rest.POST("/api/documents/{id}/import/preview", {
       params: { path: { id: view.id } },
-      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: { columns: chosenMapping } as never } : {}) },
+      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: { columns: chosenMapping } as never } : {}), councils: councilNames },
     }));
     // The preview's rows are the exchange crate's types, declared to the API as an object.
     if (view.kind === "sla") {
       setSla(r.preview as unknown as SlaPreview);
       return [] as ColumnView[];
     }
-    const reg = r as unknown as { preview: typeof preview; columns: ColumnView[]; sheets: string[]; sheet: string | null; mapping: { columns: Record<string, string> } };
+    const reg = r as unknown as { preview: typeof preview; columns: ColumnView[]; sheets: string[]; sheet: string | null; mapping: { columns: Record<string, string> }; councils: { id: string; name: string }[] };
     setPreview(reg.preview);
+    setCouncils(reg.councils);
     setColumns(reg.columns);
     setSheets(reg.sheets);
     setSheet(reg.sheet);
@@ -457,6 +462,9 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     setMessage(null);
     setNote(null);
     setMapping(null);
+    // Names an officer said mean a council, saved for this register with its mapping.
+    const savedNames = JSON.parse(localStorage.getItem(`${savedKey(view.id)}.councils`) ?? "{}") as Record<string, string>;
+    setNames(savedNames);
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
     let binary = "";
@@ -464,7 +472,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     const b = { format: file.name.toLowerCase().endsWith(".csv") ? "csv" : "xlsx", file: btoa(binary) };
     setBody(b);
     try {
-      const cols = await run(b, null, null);
+      const cols = await run(b, null, null, savedNames);
       // A mapping saved for this register: its headings read the same way again.
       const saved = JSON.parse(localStorage.getItem(savedKey(view.id)) ?? "null") as Record<string, string> | null;
       if (saved && cols.length) {
@@ -476,7 +484,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
           if (want !== "ignore") adjusted[c.column] = want;
         }
         if (changed > 0) {
-          await run(b, null, adjusted);
+          await run(b, null, adjusted, savedNames);
           setNote(`Read with the mapping saved for this register (${changed} ${changed === 1 ? "column" : "columns"} as saved).`);
         }
       }
@@ -508,10 +516,24 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     }
   };
 
+  const nameCouncil = async (name: string, id: string) => {
+    if (!body) return;
+    const next = { ...names };
+    if (id) next[name] = id;
+    else delete next[name];
+    setNames(next);
+    try {
+      await run(body, sheet, mapping, next);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+
   const saveMapping = () => {
     const byHeading: Record<string, string> = {};
     for (const c of columns) if (c.heading.trim()) byHeading[headingKey(c.heading)] = mapping?.[c.column] ?? "ignore";
     localStorage.setItem(savedKey(view.id), JSON.stringify(byHeading));
+    localStorage.setItem(`${savedKey(view.id)}.councils`, JSON.stringify(names));
     setNote("Mapping saved: next time, columns with these headings are read the same way.");
   };
 
@@ -520,7 +542,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     try {
       const r = await ok(rest.POST("/api/documents/{id}/import/apply", {
         params: { path: { id: view.id } },
-        body: { ...body, ...(sheet ? { sheet } : {}), ...(mapping && view.kind !== "sla" ? { mapping: { columns: mapping } as never } : {}), accept_matrix: acceptMatrix },
+        body: { ...body, ...(sheet ? { sheet } : {}), ...(mapping && view.kind !== "sla" ? { mapping: { columns: mapping } as never } : {}), accept_matrix: acceptMatrix, councils: names },
       }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
@@ -572,6 +594,20 @@ export function ImportPanel({ view }: { view: DocumentView }) {
             </table>
             <button type="button" onClick={saveMapping}>Save this mapping for next time</button>
           </details>
+          {(preview.unknownCouncils?.length ?? 0) + Object.keys(names).length > 0 && (
+            <fieldset data-testid="import-councils">
+              <legend>Councils the file names that Concordat does not know</legend>
+              {[...new Set([...(preview.unknownCouncils ?? []), ...Object.keys(names)])].map((n) => (
+                <p key={n}>
+                  <label htmlFor={`imp-council-${n}`}>“{n}” means</label>{" "}
+                  <select id={`imp-council-${n}`} value={names[n] ?? ""} onChange={(e) => void nameCouncil(n, e.target.value)}>
+                    <option value="">(not known: rows naming it are refused)</option>
+                    {councils.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+                  </select>
+                </p>
+              ))}
+            </fieldset>
+          )}
           <p data-testid="import-summary">{preview.creates} to create, {preview.updates} to update, {preview.unchanged} unchanged, {preview.errors} with errors, {preview.ignored} ignored (not a risk), {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged{preview.appetite?.length ? `; appetite for ${preview.appetite.map((a) => a.category).join(", ")}` : ""}.</p>
           {preview.matrixProposal && (
             <div className="notice" data-testid="matrix-proposal">

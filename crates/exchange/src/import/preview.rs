@@ -46,6 +46,10 @@ pub struct Preview {
     /// The matrix the sheet's ratings imply, when it is not the register's: the preview was
     /// worked out on it (unless it is blocked), and applying sets it.
     pub matrix_proposal: Option<super::MatrixProposal>,
+    /// Names the council columns use that name no council of the partnership (an old name, a
+    /// service's nickname): the officer says which council each means, and the import is
+    /// worked out again.
+    pub unknown_councils: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -302,6 +306,7 @@ pub fn preview(
         warnings: 0,
         appetite: Vec::new(),
         matrix_proposal: None,
+        unknown_councils: Vec::new(),
     };
     let ctx = Context {
         table,
@@ -363,6 +368,19 @@ pub fn preview(
     }
     ctx.resolve_related(&mut out, pending);
     out.recount();
+    let mut unknown = std::collections::BTreeSet::new();
+    for row in &table.rows {
+        for (col, field) in mapping.columns() {
+            if matches!(
+                field,
+                Field::OwningCouncils | Field::AffectedCouncils | Field::BearingCouncil
+            ) && let Cell::Text(t) = row.get(col)
+            {
+                unknown.extend(values::unknown_councils(t, councils));
+            }
+        }
+    }
+    out.unknown_councils = unknown.into_iter().collect();
     out
 }
 

@@ -633,8 +633,37 @@ fn by_alias(text: &str, councils: &crate::Councils) -> Option<Vec<String>> {
 }
 
 /// Council names (or ids), separated by commas, semicolons or new lines; "All" (and "Both"
-/// for a partnership of two) means every council. Every unknown name is reported.
+/// for a partnership of two) means every council. Every unknown name is reported. `councils`
+/// may name a council more than once (its name first, then aliases an officer gave).
 pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<String>, String> {
+    let (ids, unknown) = read_councils(text, councils);
+    if unknown.is_empty() {
+        Ok(ids)
+    } else {
+        let mut known: Vec<&str> = Vec::new();
+        for (id, n) in councils {
+            // A council once, by its own (first) name.
+            if councils.iter().find(|(i, _)| i == id).map(|(_, first)| first) == Some(n) {
+                known.push(n.as_str());
+            }
+        }
+        let shown: Vec<String> = unknown.iter().map(|u| format!("{u:?}")).collect();
+        Err(format!(
+            "{} {} not one of the partnership's councils ({})",
+            shown.join(", "),
+            if unknown.len() == 1 { "is" } else { "are" },
+            known.join(", ")
+        ))
+    }
+}
+
+/// The names in `text` that name no council (as [`councils`] reads them).
+pub(crate) fn unknown_councils(text: &str, councils: &crate::Councils) -> Vec<String> {
+    read_councils(text, councils).1
+}
+
+/// The councils `text` names, and the names it uses that name none.
+fn read_councils(text: &str, councils: &crate::Councils) -> (Vec<String>, Vec<String>) {
     let whole = key(text);
     let everyone = [
         "all",
@@ -642,11 +671,17 @@ pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<Str
         "all partners",
         "all partner councils",
     ];
+    let mut distinct: Vec<String> = Vec::new();
+    for (id, _) in councils {
+        if !distinct.contains(id) {
+            distinct.push(id.clone());
+        }
+    }
     if everyone.contains(&whole.as_str())
-        || (councils.len() == 2
+        || (distinct.len() == 2
             && ["both", "both councils", "both partners"].contains(&whole.as_str()))
     {
-        return Ok(councils.iter().map(|(id, _)| id.clone()).collect());
+        return (distinct, Vec::new());
     }
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
@@ -665,27 +700,52 @@ pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<Str
             Some((id, _)) => add(id),
             None => match by_alias(&k, councils) {
                 Some(found) => found.iter().for_each(&mut add),
-                None => unknown.push(format!("{name:?}")),
+                None => unknown.push(name.to_owned()),
             },
         }
     }
-    if unknown.is_empty() {
-        Ok(ids)
-    } else {
-        let known: Vec<&str> = councils.iter().map(|(_, n)| n.as_str()).collect();
-        Err(format!(
-            "{} {} not one of the partnership's councils ({})",
-            unknown.join(", "),
-            if unknown.len() == 1 { "is" } else { "are" },
-            known.join(", ")
-        ))
-    }
+    (ids, unknown)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use domain::documents::risk::Matrix;
+
+    #[test]
+    fn names_an_officer_gave_resolve_and_unknown_ones_are_listed() {
+        let partnership: Vec<(String, String)> = vec![
+            ("a".into(), "Eastbridge District Council".into()),
+            ("b".into(), "Westbury Borough Council".into()),
+        ];
+        assert_eq!(
+            unknown_councils("EDC, Old Eastbridge", &partnership),
+            ["Old Eastbridge"]
+        );
+        let given = std::collections::BTreeMap::from([
+            ("Old Eastbridge".to_owned(), "a".to_owned()),
+            ("Nowhere".to_owned(), "z".to_owned()),
+        ]);
+        let (all, refused) = crate::with_names(&partnership, &given);
+        assert_eq!(refused, ["Nowhere"]);
+        assert_eq!(
+            councils("Old Eastbridge & WBC", &all),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        // Still two councils: "Both" and "All" are each of them once.
+        assert_eq!(
+            councils("Both", &all),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(councils("All", &all).unwrap().len(), 2);
+        let e = councils("Elsewhere", &all).unwrap_err();
+        assert!(
+            e.ends_with("(Eastbridge District Council, Westbury Borough Council)"),
+            "{e}"
+        );
+        // Shown by its own name, not the one an officer gave.
+        assert_eq!(council_name("a", &all), "Eastbridge District Council");
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

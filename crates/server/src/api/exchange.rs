@@ -51,6 +51,31 @@ pub struct ImportRequest {
     /// proposes a matrix is refused (422), so a register's matrix never changes unseen.
     #[serde(default)]
     pub accept_matrix: bool,
+    /// Names the file uses for the partnership's councils that Concordat does not know
+    /// (the preview's `unknownCouncils`), each with the organisation id it means:
+    /// `{"Eastbridge DC (old name)": "<id>"}`. For this import only.
+    #[serde(default)]
+    pub councils: std::collections::BTreeMap<String, String>,
+}
+
+/// A council the file may name, for saying which one an unknown name means.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouncilView {
+    pub id: String,
+    pub name: String,
+}
+
+/// The councils to resolve the file's names against: the partnership's, and the names the
+/// officer gave them for this import (a name for no council of the partnership is refused).
+fn councils_for(req: &ImportRequest, councils: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
+    let (all, refused) = exchange::with_names(councils, &req.councils);
+    match refused.first() {
+        None => Ok(all),
+        Some(name) => Err(ApiError::invalid(
+            "councils",
+            format!("{name:?} is given an organisation that is not a council of this partnership"),
+        )),
+    }
 }
 
 /// One column of the file, as read.
@@ -65,6 +90,8 @@ pub struct ColumnView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportPreview {
+    /// The partnership's councils (for saying which one an unknown name means).
+    pub councils: Vec<CouncilView>,
     /// The workbook's sheets, in order (none for a CSV): send one as `sheet` to import it.
     pub sheets: Vec<String>,
     /// The sheet read (the first, unless one was asked for).
@@ -266,12 +293,13 @@ fn prepare(
     let sheets = import::read_register_sheets(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     ended()?;
+    let councils = councils_for(req, &file.councils)?;
     let preview = import::preview_workbook(
         &table,
         &mapping,
         &sheets,
         &file.register,
-        &file.councils,
+        &councils,
         chrono::Utc::now().date_naive(),
         &caller.user.display_name,
         &mut || Uuid::new_v4().simple().to_string(),
@@ -419,8 +447,16 @@ pub async fn preview(
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
     let asked = req.sheet.clone();
-    let (_, (table, mapping, preview, sheets)) =
+    let (file, (table, mapping, preview, sheets)) =
         register_preview(&state, &caller, req, file).await?;
+    let councils = file
+        .councils
+        .iter()
+        .map(|(id, name)| CouncilView {
+            id: id.clone(),
+            name: name.clone(),
+        })
+        .collect();
     let columns = table
         .headers
         .iter()
@@ -436,6 +472,7 @@ pub async fn preview(
         .collect();
     let sheet = asked.or_else(|| sheets.first().cloned());
     Ok(Json(AnyImportPreview::Register(ImportPreview {
+        councils,
         sheets,
         sheet,
         header_row: table.header_row,
@@ -629,6 +666,7 @@ async fn sla_preview(
     blocking(move |cancelled| {
         let ended = || still_wanted(cancelled);
         let (bytes, format, limits) = read_input(&state, &req)?;
+        let councils = councils_for(&req, &file.councils)?;
         let mapping = match &req.mapping {
             Some(m) => Some(
                 serde_json::from_value::<exchange::sla::SlaMapping>(m.clone())
@@ -638,7 +676,7 @@ async fn sla_preview(
         };
         ended()?;
         let book =
-            exchange::sla::read_sla(&bytes, format, limits, &file.councils, mapping.as_ref())
+            exchange::sla::read_sla(&bytes, format, limits, &councils, mapping.as_ref())
                 .map_err(|e| ApiError::invalid("file", e.to_string()))?;
         let rows: usize = book
             .sheets
@@ -658,7 +696,7 @@ async fn sla_preview(
         let none = PartnersFigures::default();
         let figures = file.figures.as_ref().map_or(&none, |(_, f)| f);
         let preview =
-            exchange::sla::preview_sla(&book, &file.sla, figures, &file.councils, &mut || {
+            exchange::sla::preview_sla(&book, &file.sla, figures, &councils, &mut || {
                 Uuid::new_v4().simple().to_string()
             });
         let used = exchange::sla::SlaMapping {
