@@ -657,7 +657,11 @@ async fn unknown_council_names_are_asked_about(backend: Backend) {
     let path = format!("/api/documents/{doc}/import/preview");
     let (status, p) = s.post(&path, &arun, body("csv", csv.as_bytes())).await;
     assert_eq!(status, StatusCode::OK, "{p}");
-    assert_eq!(p["preview"]["unknownCouncils"], json!(["Ashby (old name)"]), "{p}");
+    assert_eq!(
+        p["preview"]["unknownCouncils"],
+        json!(["Ashby (old name)"]),
+        "{p}"
+    );
     assert_eq!(p["preview"]["errors"], 1);
     let councils = p["councils"].as_array().unwrap();
     let ashby = councils
@@ -672,9 +676,16 @@ async fn unknown_council_names_are_asked_about(backend: Backend) {
     let (status, p) = s.post(&path, &arun, answered.clone()).await;
     assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["preview"]["unknownCouncils"], json!([]), "{p}");
-    assert_eq!((&p["preview"]["errors"], &p["preview"]["creates"]), (&json!(0), &json!(1)));
+    assert_eq!(
+        (&p["preview"]["errors"], &p["preview"]["creates"]),
+        (&json!(0), &json!(1))
+    );
     let (status, applied) = s
-        .post(&format!("/api/documents/{doc}/import/apply"), &arun, answered)
+        .post(
+            &format!("/api/documents/{doc}/import/apply"),
+            &arun,
+            answered,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     let (_, content) = s.get(&format!("/api/documents/{doc}/content"), &arun).await;
@@ -685,7 +696,11 @@ async fn unknown_council_names_are_asked_about(backend: Backend) {
         .find(|r| r["reference"] == "SP-50")
         .unwrap()
         .clone();
-    assert_eq!(risk["owningCouncils"].as_array().unwrap().len(), 2, "{risk}");
+    assert_eq!(
+        risk["owningCouncils"].as_array().unwrap().len(),
+        2,
+        "{risk}"
+    );
     assert_eq!(risk["owningCouncils"][0], json!(ashby));
     // Carrow is not of this partnership: a name given Carrow is refused.
     let (_, me) = s.get("/api/me", &carl).await;

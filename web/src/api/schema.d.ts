@@ -1315,6 +1315,11 @@ export interface components {
              */
             totalEstimate: number;
         };
+        /** @description A council the file may name, for saying which one an unknown name means. */
+        CouncilView: {
+            id: string;
+            name: string;
+        };
         CreateDocument: {
             kind: components["schemas"]["DocumentKind"];
             /** Format: uuid */
@@ -1602,6 +1607,8 @@ export interface components {
         };
         ImportPreview: {
             columns: components["schemas"]["ColumnView"][];
+            /** @description The partnership's councils (for saying which one an unknown name means). */
+            councils: components["schemas"]["CouncilView"][];
             /**
              * Format: int32
              * @description The sheet row of the (first) header row.
@@ -1626,6 +1633,14 @@ export interface components {
              *     proposes a matrix is refused (422), so a register's matrix never changes unseen.
              */
             accept_matrix?: boolean;
+            /**
+             * @description Names the file uses for the partnership's councils that Concordat does not know
+             *     (the preview's `unknownCouncils`), each with the organisation id it means:
+             *     `{"Eastbridge DC (old name)": "<id>"}`. For this import only.
+             */
+            councils?: {
+                [key: string]: string;
+            };
             /** @description The file's bytes, base64. */
             file: string;
             /** @description `xlsx` or `csv`. */

@@ -643,7 +643,12 @@ pub(crate) fn councils(text: &str, councils: &crate::Councils) -> Result<Vec<Str
         let mut known: Vec<&str> = Vec::new();
         for (id, n) in councils {
             // A council once, by its own (first) name.
-            if councils.iter().find(|(i, _)| i == id).map(|(_, first)| first) == Some(n) {
+            if councils
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, first)| first)
+                == Some(n)
+            {
                 known.push(n.as_str());
             }
         }
@@ -700,7 +705,28 @@ fn read_councils(text: &str, councils: &crate::Councils) -> (Vec<String>, Vec<St
             Some((id, _)) => add(id),
             None => match by_alias(&k, councils) {
                 Some(found) => found.iter().for_each(&mut add),
-                None => unknown.push(name.to_owned()),
+                // Which of the joined parts ("Ashby (old name) & BDC") names no council: those
+                // are the ones to ask about.
+                None => {
+                    for part in name
+                        .split(['&', '/', '+'])
+                        .flat_map(|p| p.split(" and "))
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                    {
+                        let pk = key(part);
+                        match councils
+                            .iter()
+                            .find(|(id, n)| key(n) == pk || key(id) == pk)
+                        {
+                            Some((id, _)) => add(id),
+                            None => match by_alias(&pk, councils) {
+                                Some(found) => found.iter().for_each(&mut add),
+                                None => unknown.push(part.to_owned()),
+                            },
+                        }
+                    }
+                }
             },
         }
     }

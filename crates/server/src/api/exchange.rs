@@ -67,7 +67,10 @@ pub struct CouncilView {
 
 /// The councils to resolve the file's names against: the partnership's, and the names the
 /// officer gave them for this import (a name for no council of the partnership is refused).
-fn councils_for(req: &ImportRequest, councils: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
+fn councils_for(
+    req: &ImportRequest,
+    councils: &[(String, String)],
+) -> ApiResult<Vec<(String, String)>> {
     let (all, refused) = exchange::with_names(councils, &req.councils);
     match refused.first() {
         None => Ok(all),
@@ -675,9 +678,8 @@ async fn sla_preview(
             None => None,
         };
         ended()?;
-        let book =
-            exchange::sla::read_sla(&bytes, format, limits, &councils, mapping.as_ref())
-                .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+        let book = exchange::sla::read_sla(&bytes, format, limits, &councils, mapping.as_ref())
+            .map_err(|e| ApiError::invalid("file", e.to_string()))?;
         let rows: usize = book
             .sheets
             .iter()
@@ -695,10 +697,9 @@ async fn sla_preview(
         ended()?;
         let none = PartnersFigures::default();
         let figures = file.figures.as_ref().map_or(&none, |(_, f)| f);
-        let preview =
-            exchange::sla::preview_sla(&book, &file.sla, figures, &councils, &mut || {
-                Uuid::new_v4().simple().to_string()
-            });
+        let preview = exchange::sla::preview_sla(&book, &file.sla, figures, &councils, &mut || {
+            Uuid::new_v4().simple().to_string()
+        });
         let used = exchange::sla::SlaMapping {
             sheets: book
                 .sheets
