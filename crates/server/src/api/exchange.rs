@@ -126,7 +126,7 @@ pub struct SlaImportPreview {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum AnyImportPreview {
-    Register(ImportPreview),
+    Register(Box<ImportPreview>),
     Sla(SlaImportPreview),
 }
 
@@ -474,7 +474,7 @@ pub async fn preview(
         })
         .collect();
     let sheet = asked.or_else(|| sheets.first().cloned());
-    Ok(Json(AnyImportPreview::Register(ImportPreview {
+    Ok(Json(AnyImportPreview::Register(Box::new(ImportPreview {
         councils,
         sheets,
         sheet,
@@ -482,7 +482,7 @@ pub async fn preview(
         columns,
         mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
         preview,
-    })))
+    }))))
 }
 
 /// Writes `after` over `before` into a document as one change by the server on the caller's
