@@ -268,6 +268,10 @@ await step("administration: a colleague added by one-time link chooses a passwor
     await page.getByLabel("Their email", { exact: true }).first().fill("mallory@example.com");
     await page.getByRole("button", { name: "Add colleague" }).click();
     await page.getByRole("alert").filter({ hasText: "ashby.gov.uk" }).waitFor();
+    // The other names partners' spreadsheets use for Ashby, read by every import after.
+    await page.getByLabel("Other names, separated by commas").fill("Ashby (old name), ABDC");
+    await page.getByRole("button", { name: "Save names" }).click();
+    await page.getByText("Saved: spreadsheets naming “Ashby (old name)”, “ABDC” are read as your council.").waitFor({ timeout: 5000 });
 
     // Dana opens the link in her own browser.
     const dana = await browser.newContext({ viewport: { width: 1280, height: 800 } });

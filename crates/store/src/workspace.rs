@@ -69,6 +69,17 @@ pub trait Workspace: Send + Sync {
         space: &Space,
     ) -> Result<()>;
     async fn list_organisations(&self, p: &Principal) -> Result<Vec<Organisation>>;
+    /// Every organisation's aliases: the short and old names partners' spreadsheets use for it
+    /// ("EDC", "Eastbridge"), as (organisation id, alias).
+    async fn organisation_aliases(&self, p: &Principal) -> Result<Vec<(Uuid, String)>>;
+    /// Replaces an organisation's aliases. System work: the server has checked that the caller
+    /// administers the organisation.
+    async fn set_organisation_aliases(
+        &self,
+        sys: System,
+        org: Uuid,
+        aliases: &[String],
+    ) -> Result<()>;
     async fn get_organisation(&self, p: &Principal, id: Uuid) -> Result<Option<Organisation>>;
     async fn list_partnerships(&self, p: &Principal) -> Result<Vec<Partnership>>;
     async fn get_partnership(
@@ -335,6 +346,42 @@ macro_rules! impl_workspace {
                 let orgs = with_domains(&mut tx, rows).await?;
                 tx.commit().await?;
                 Ok(orgs)
+            }
+
+            async fn organisation_aliases(
+                &self,
+                p: &domain::access::Principal,
+            ) -> $crate::Result<Vec<(uuid::Uuid, String)>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+                    "select org_id, alias from organisation_aliases order by org_id, alias",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn set_organisation_aliases(
+                &self,
+                sys: $crate::System,
+                org: uuid::Uuid,
+                aliases: &[String],
+            ) -> $crate::Result<()> {
+                let mut tx = self.system_tx(sys, true).await?;
+                sqlx::query("delete from organisation_aliases where org_id = $1")
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+                for a in aliases {
+                    sqlx::query("insert into organisation_aliases (org_id, alias) values ($1, $2)")
+                        .bind(org)
+                        .bind(a)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_organisation(

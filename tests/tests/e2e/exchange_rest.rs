@@ -702,6 +702,37 @@ async fn unknown_council_names_are_asked_about(backend: Backend) {
         "{risk}"
     );
     assert_eq!(risk["owningCouncils"][0], json!(ashby));
+    // Ashby's administrator teaches Concordat the name for good: no answer needed next time.
+    // Nobody else may: a member who is not an administrator, another council's administrator.
+    let alice = s.login("alice@ashby.gov.uk").await;
+    let bella = s.login("bella@brockley.gov.uk").await;
+    let aliases = format!("/api/organisations/{ashby}/aliases");
+    let names = json!({ "aliases": ["Ashby (old name)", "  ABC  ", "abc"] });
+    for (token, want) in [
+        (&arun, StatusCode::FORBIDDEN),
+        (&bella, StatusCode::FORBIDDEN),
+    ] {
+        let (status, e) = s.put(&aliases, token, names.clone()).await;
+        assert_eq!(status, want, "{e}");
+    }
+    let (status, set) = s.put(&aliases, &alice, names).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(
+        set["aliases"],
+        json!(["Ashby (old name)", "ABC"]),
+        "trimmed, once each"
+    );
+    let (_, got) = s.get(&aliases, &carl).await;
+    assert_eq!(got["aliases"], json!(["ABC", "Ashby (old name)"]));
+    let (status, p) = s.post(&path, &arun, body("csv", csv.as_bytes())).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["preview"]["unknownCouncils"], json!([]), "{p}");
+    assert_eq!(p["preview"]["unchanged"], 1, "SP-50 is there already: {p}");
+    let (status, e) = s
+        .put(&aliases, &alice, json!({ "aliases": ["x".repeat(61)] }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+
     // Carrow is not of this partnership: a name given Carrow is refused.
     let (_, me) = s.get("/api/me", &carl).await;
     let carrow = me["user"]["org_id"].as_str().unwrap().to_owned();

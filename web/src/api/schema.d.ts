@@ -617,6 +617,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/organisations/{id}/aliases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An organisation's aliases. */
+        get: operations["get_api_organisations_id_aliases"];
+        /**
+         * Sets an organisation's aliases (replacing them). Its own administrators, or the platform
+         *     operator.
+         */
+        put: operations["put_api_organisations_id_aliases"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/overview": {
         parameters: {
             query?: never;
@@ -1093,6 +1114,14 @@ export interface components {
             clauses?: components["schemas"]["Clause"][];
             comments?: components["schemas"]["Comment"][];
             signOffs?: components["schemas"]["SignOff"][];
+        };
+        /**
+         * @description The names partners' spreadsheets use for an organisation besides its own: short names,
+         *     initials, old names ("EDC", "Eastbridge", "Eastbridge DC (old name)"). An import reads them
+         *     as it reads the organisation's name.
+         */
+        Aliases: {
+            aliases: string[];
         };
         /** @description A register's import preview, or an SLA's. */
         AnyImportPreview: components["schemas"]["ImportPreview"] | components["schemas"]["SlaImportPreview"];
@@ -3567,6 +3596,84 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_organisations_id_aliases: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Aliases"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_organisations_id_aliases: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Aliases"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Aliases"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -40,6 +40,41 @@ function Section({ id, title, children }: { id: string; title: string; children:
   );
 }
 
+/** The names partners' spreadsheets use for the administrator's own council: an import reads
+ * them as it reads the council's name. */
+function Aliases({ user }: { user: User }) {
+  const [text, setText] = useState("");
+  const [saved, setSaved] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    ok(rest.GET("/api/organisations/{id}/aliases", { params: { path: { id: user.org_id } } }))
+      .then((a) => setText(a.aliases.join(", ")))
+      .catch(() => setText(""));
+  }, [user.org_id]);
+  const save = async () => {
+    setError(null);
+    setSaved(null);
+    try {
+      const aliases = text.split(/[,;\n]/).map((a) => a.trim()).filter(Boolean);
+      const r = await ok(rest.PUT("/api/organisations/{id}/aliases", { params: { path: { id: user.org_id } }, body: { aliases } }));
+      setText(r.aliases.join(", "));
+      setSaved(`Saved: spreadsheets naming ${r.aliases.length ? r.aliases.map((a) => `“${a}”`).join(", ") : "no other names"} are read as your council.`);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Section id="aliases-h" title="Other names for your council">
+      <p>Short names, initials and old names partners' spreadsheets use for your council (its initials and its name without “District Council” are known already).</p>
+      <label htmlFor="aliases">Other names, separated by commas</label>{" "}
+      <input id="aliases" value={text} onChange={(e) => setText(e.target.value)} />{" "}
+      <button type="button" onClick={() => void save()}>Save names</button>
+      {saved && <p role="status">{saved}</p>}
+      <Failure error={error} />
+    </Section>
+  );
+}
+
 /** The people of the administrator's own council, and adding a colleague by one-time link. */
 function People({ user }: { user: User }) {
   const [people, setPeople] = useState<User[]>([]);
@@ -493,6 +528,7 @@ export function AdminScreen({ user }: { user: User }) {
       <h1>Administration</h1>
       {!admin && !user.platform_operator && <p>Only your council's administrators manage its people and partnerships.</p>}
       {admin && <People user={user} />}
+      {admin && <Aliases user={user} />}
       {admin && <Hosted user={user} orgs={orgs} />}
       {admin && <Membership user={user} />}
       {admin && <Invitations orgs={orgs} />}

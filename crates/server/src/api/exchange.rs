@@ -58,6 +58,10 @@ pub struct ImportRequest {
     pub councils: std::collections::BTreeMap<String, String>,
 }
 
+/// How many council names one import request may give (each is looked up for every council
+/// cell, so the list stays short; an organisation's lasting aliases are set on it instead).
+const MAX_COUNCIL_NAMES: usize = 100;
+
 /// A council the file may name, for saying which one an unknown name means.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CouncilView {
@@ -71,6 +75,12 @@ fn councils_for(
     req: &ImportRequest,
     councils: &[(String, String)],
 ) -> ApiResult<Vec<(String, String)>> {
+    if req.councils.len() > MAX_COUNCIL_NAMES {
+        return Err(ApiError::invalid(
+            "councils",
+            format!("at most {MAX_COUNCIL_NAMES} names per import"),
+        ));
+    }
     let (all, refused) = exchange::with_names(councils, &req.councils);
     match refused.first() {
         None => Ok(all),
@@ -155,6 +165,9 @@ struct RegisterFile {
     register: RiskRegister,
     /// (organisation id, name): the partnership's members, or the owning council.
     councils: Vec<(String, String)>,
+    /// `councils`, then each council's aliases (organisation id, alias): what an import's
+    /// council names are read against.
+    known: Vec<(String, String)>,
 }
 
 async fn register(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RegisterFile> {
@@ -176,11 +189,29 @@ async fn register_of(state: &AppState, caller: &Caller, opened: Opened) -> ApiRe
         )));
     };
     let councils = councils_of(state, caller, &opened).await?;
+    let known = known_names(state, caller, &councils).await?;
     Ok(RegisterFile {
         opened,
         register,
         councils,
+        known,
     })
+}
+
+/// `councils` followed by the aliases their administrators gave them.
+async fn known_names(
+    state: &AppState,
+    caller: &Caller,
+    councils: &[(String, String)],
+) -> ApiResult<Vec<(String, String)>> {
+    let mut known = councils.to_vec();
+    for (org, alias) in state.store.organisation_aliases(&caller.principal).await? {
+        let org = org.to_string();
+        if councils.iter().any(|(id, _)| *id == org) {
+            known.push((org, alias));
+        }
+    }
+    Ok(known)
 }
 
 /// The councils a document's sheets name: its partnership's members, or the owning council,
@@ -296,7 +327,7 @@ fn prepare(
     let sheets = import::read_register_sheets(&bytes, format, req.sheet.as_deref(), limits)
         .map_err(|e| ApiError::invalid("file", e.to_string()))?;
     ended()?;
-    let councils = councils_for(req, &file.councils)?;
+    let councils = councils_for(req, &file.known)?;
     let preview = import::preview_workbook(
         &table,
         &mapping,
@@ -611,6 +642,8 @@ struct SlaFile {
     sla: Sla,
     figures: Option<(Opened, PartnersFigures)>,
     councils: Vec<(String, String)>,
+    /// `councils` and their aliases, for reading an import's council names.
+    known: Vec<(String, String)>,
 }
 
 impl SlaFile {
@@ -647,11 +680,13 @@ async fn sla_of(state: &AppState, caller: &Caller, opened: Opened) -> ApiResult<
         }
     };
     let councils = councils_of(state, caller, &opened).await?;
+    let known = known_names(state, caller, &councils).await?;
     Ok(SlaFile {
         opened,
         sla,
         figures,
         councils,
+        known,
     })
 }
 
@@ -669,7 +704,7 @@ async fn sla_preview(
     blocking(move |cancelled| {
         let ended = || still_wanted(cancelled);
         let (bytes, format, limits) = read_input(&state, &req)?;
-        let councils = councils_for(&req, &file.councils)?;
+        let councils = councils_for(&req, &file.known)?;
         let mapping = match &req.mapping {
             Some(m) => Some(
                 serde_json::from_value::<exchange::sla::SlaMapping>(m.clone())

@@ -117,6 +117,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/organisations/{id}", get(organisations::get))
         .route(
+            "/organisations/{id}/aliases",
+            get(organisations::aliases).put(organisations::set_aliases),
+        )
+        .route(
             "/users",
             get(organisations::list_users).post(organisations::add_user),
         )
@@ -453,7 +457,7 @@ pub fn parse_uuid(s: &str, what: &'static str) -> ApiResult<uuid::Uuid> {
     paths(
         healthz, readyz,
         session::login, session::refresh, session::logout, session::me,
-        organisations::list, organisations::get, organisations::create,
+        organisations::list, organisations::get, organisations::create, organisations::aliases, organisations::set_aliases,
         organisations::list_users, organisations::add_user, organisations::add_colleague,
         organisations::change_user,
         partnerships::list, partnerships::get, partnerships::create,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::{OrgKind, OrgRole, Organisation, Space, SpaceOwner, User, validate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use store::{NewUser, System};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -355,4 +355,92 @@ pub async fn change_user(
     }
     tracing::info!(user = %id, disabled, role = role.as_str(), sessions_ended = ended.len(), by = %caller.user.id, "account changed");
     Ok(Json(user))
+}
+
+/// The names partners' spreadsheets use for an organisation besides its own: short names,
+/// initials, old names ("EDC", "Eastbridge", "Eastbridge DC (old name)"). An import reads them
+/// as it reads the organisation's name.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Aliases {
+    pub aliases: Vec<String>,
+}
+
+/// At most this many aliases per organisation, each at most [`MAX_ALIAS_CHARS`] characters.
+const MAX_ALIASES: usize = 20;
+const MAX_ALIAS_CHARS: usize = 60;
+
+/// An organisation's aliases.
+#[utoipa::path(get, path = "/api/organisations/{id}/aliases", tag = "organisations", security(("bearer" = [])),
+    responses((status = 200, body = Aliases), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn aliases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Aliases>> {
+    let id = parse_uuid(&id, "organisation")?;
+    state
+        .store
+        .get_organisation(&caller.principal, id)
+        .await?
+        .ok_or(ApiError::NotFound("organisation"))?;
+    let all = state.store.organisation_aliases(&caller.principal).await?;
+    Ok(Json(Aliases {
+        aliases: all
+            .into_iter()
+            .filter(|(o, _)| *o == id)
+            .map(|(_, a)| a)
+            .collect(),
+    }))
+}
+
+/// Sets an organisation's aliases (replacing them). Its own administrators, or the platform
+/// operator.
+#[utoipa::path(put, path = "/api/organisations/{id}/aliases", tag = "organisations", security(("bearer" = [])),
+    request_body = Aliases,
+    responses((status = 200, body = Aliases), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn set_aliases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Aliases>,
+) -> ApiResult<Json<Aliases>> {
+    let id = parse_uuid(&id, "organisation")?;
+    let org = state
+        .store
+        .get_organisation(&caller.principal, id)
+        .await?
+        .ok_or(ApiError::NotFound("organisation"))?;
+    let own_admin = caller.principal.org_id == org.id && caller.principal.is_org_admin();
+    if !own_admin && !caller.user.platform_operator {
+        return Err(ApiError::Forbidden(
+            "only the organisation's administrator (or the platform operator) sets its aliases",
+        ));
+    }
+    if req.aliases.len() > MAX_ALIASES {
+        return Err(ApiError::invalid(
+            "aliases",
+            format!("at most {MAX_ALIASES} aliases"),
+        ));
+    }
+    let mut clean: Vec<String> = Vec::new();
+    for a in &req.aliases {
+        let a = a.split_whitespace().collect::<Vec<_>>().join(" ");
+        if a.is_empty() || a.chars().count() > MAX_ALIAS_CHARS {
+            return Err(ApiError::invalid(
+                "aliases",
+                format!("each alias is 1 to {MAX_ALIAS_CHARS} characters"),
+            ));
+        }
+        if !clean.iter().any(|c| c.eq_ignore_ascii_case(&a)) {
+            clean.push(a);
+        }
+    }
+    state
+        .store
+        .set_organisation_aliases(System::PROVISION, org.id, &clean)
+        .await?;
+    tracing::info!(organisation = %org.id, aliases = clean.len(), "organisation aliases set");
+    Ok(Json(Aliases { aliases: clean }))
 }
