@@ -500,7 +500,12 @@ fn sla_of(kpis: &[KpiSpec]) -> (Sla, PartnersFigures) {
             baseline: (i % 3 == 0).then_some(*target - 1.5),
             target: *target,
             amber_tolerance: *tol,
-            council_shares: BTreeMap::new(),
+            // Every other KPI shares its target between the councils.
+            council_shares: if i % 2 == 1 {
+                BTreeMap::from([("org-ashby".into(), 60.0), ("org-brockley".into(), 40.5)])
+            } else {
+                BTreeMap::new()
+            },
         });
         for (j, (month, actual, comment)) in ms.iter().enumerate() {
             sla.measurements.push(Measurement {
@@ -517,6 +522,25 @@ fn sla_of(kpis: &[KpiSpec]) -> (Sla, PartnersFigures) {
             });
         }
     }
+    // The agreement's terms, and a shared post and a saving that guests see.
+    sla.provider = "org-ashby".into();
+    sla.client = "org-brockley".into();
+    sla.specification = "Revenues and benefits, \"end to end\"".into();
+    sla.term_start = chrono::NaiveDate::from_ymd_opt(2026, 4, 1);
+    sla.term_end = chrono::NaiveDate::from_ymd_opt(2029, 3, 31);
+    sla.review_date = chrono::NaiveDate::from_ymd_opt(2027, 9, 30);
+    sla.dispute_clause = "Referred to the chief executives,\nthen to mediation".into();
+    sla.exit_clause = "Twelve months' notice".into();
+    sla.time_allocations.push(TimeAllocation {
+        id: "t-shared".into(),
+        post: "Revenues manager".into(),
+        planned: BTreeMap::from([("org-ashby".into(), 50.0), ("org-brockley".into(), 50.0)]),
+        actual: BTreeMap::from([("org-ashby".into(), 55.5)]),
+    });
+    sla.savings.push(SavingsLine {
+        description: "Shared software licences".into(),
+        by_council: BTreeMap::from([("org-brockley".into(), 1_234_567)]),
+    });
     sla.cost_shares.push(CostShare {
         id: "c-shared".into(),
         description: "Shared ICT licences".into(),
@@ -586,6 +610,15 @@ fn content(sla: &Sla, figures: &PartnersFigures) -> serde_json::Value {
         })
         .collect();
     ms.sort_by_key(|v| v.to_string());
+    let posts = |ts: &[TimeAllocation]| -> Vec<serde_json::Value> {
+        ts.iter()
+            .map(|t| {
+                let mut v = serde_json::to_value(t).unwrap();
+                v.as_object_mut().unwrap().remove("id");
+                v
+            })
+            .collect()
+    };
     let lines = |ls: &[CostShare]| -> Vec<serde_json::Value> {
         ls.iter()
             .map(|c| {
@@ -600,6 +633,10 @@ fn content(sla: &Sla, figures: &PartnersFigures) -> serde_json::Value {
         "measurements": ms,
         "shared": lines(&sla.cost_shares),
         "kept": lines(&figures.cost_shares),
+        "posts": [posts(&sla.time_allocations), posts(&figures.time_allocations)],
+        "savings": [&sla.savings, &figures.savings],
+        "terms": [&sla.provider, &sla.client, &sla.specification, sla.term_start, sla.term_end,
+                  sla.review_date, &sla.dispute_clause, &sla.exit_clause],
     })
 }
 
@@ -641,12 +678,12 @@ fn an_exported_workbook_imports_back_as_the_same_sla() {
     assert_eq!(
         kinds,
         [
-            ("Agreement", None),
+            ("Agreement", Some(SheetKind::Agreement)),
             ("KPIs", Some(SheetKind::Kpis)),
             ("Measurements", Some(SheetKind::Measurements)),
             ("Cost shares", Some(SheetKind::CostShares)),
-            ("Time allocation", None),
-            ("Savings", None),
+            ("Time allocation", Some(SheetKind::TimeAllocations)),
+            ("Savings", Some(SheetKind::Savings)),
         ]
     );
     to.check().unwrap();
@@ -676,12 +713,17 @@ fn an_exported_csv_imports_back_as_the_same_kpis_and_measurements() {
             vec![],
         ),
     ]);
-    let csv = export::csv(&sla);
+    let csv = export::csv(&sla, &councils());
     let (mut to, mut figs) = (Sla::empty(), PartnersFigures::default());
     let p = preview(csv.as_bytes(), Format::Csv, &to, &figs);
     assert_eq!(p.errors, 0, "{:?}", p.rows);
     p.apply_to(&mut to, &mut figs);
-    let mut want = sla.clone();
+    // A CSV holds one table: the KPIs and their figures, not the terms, posts or savings.
+    let mut want = Sla {
+        kpis: sla.kpis.clone(),
+        measurements: sla.measurements.clone(),
+        ..Sla::empty()
+    };
     want.cost_shares.clear();
     assert_eq!(
         content(&to, &PartnersFigures::default()),

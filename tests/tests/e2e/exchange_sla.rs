@@ -83,7 +83,14 @@ async fn sla_spreadsheets(backend: Backend) {
         assert_eq!(status, StatusCode::OK, "{p}");
         let p = &p["preview"];
         assert_eq!(p["errors"], 0, "{format}: {p}");
-        for kind in ["kpis", "measurements", "costShares"] {
+        for kind in [
+            "kpis",
+            "measurements",
+            "costShares",
+            "timeAllocations",
+            "savings",
+            "terms",
+        ] {
             assert_eq!(p[kind]["creates"], 0, "{format} {kind}: {p}");
             assert_eq!(p[kind]["updates"], 0, "{format} {kind}: {p}");
         }

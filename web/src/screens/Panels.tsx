@@ -335,18 +335,20 @@ interface SlaPreview {
   rows: {
     sheet: string; row: number; label: string | null;
     outcome: {
-      kind: string; action?: string; problems?: string[]; text?: string; sharedWithGuests?: boolean;
+      kind: string; action?: string; problems?: string[]; text?: string; sharedWithGuests?: boolean; field?: string; shown?: string;
       changes?: { field: string; from: string; to: string }[];
       measurements?: { action: string; from: number | null; measurement: { period: string; actual: number } }[];
       measurement?: { action: string; from: number | null; measurement: { period: string; actual: number } };
     };
     warnings: { column: string; code: string; message: string }[];
   }[];
-  kpis: Counts; measurements: Counts; costShares: Counts;
+  kpis: Counts; measurements: Counts; costShares: Counts; timeAllocations: Counts; savings: Counts; terms: Counts;
   errors: number; ignored: number; warnings: number;
 }
 
-const SHEET_KINDS: Record<string, string> = { kpis: "KPIs", measurements: "measurements", "cost-shares": "cost shares" };
+const SHEET_KINDS: Record<string, string> = {
+  kpis: "KPIs", measurements: "measurements", "cost-shares": "cost shares", "time-allocations": "shared posts' time", savings: "savings", agreement: "the agreement's terms",
+};
 
 function slaDetails(r: SlaPreview["rows"][number]): string {
   const o = r.outcome;
@@ -356,7 +358,8 @@ function slaDetails(r: SlaPreview["rows"][number]): string {
     .filter((m) => m.action !== "unchanged")
     .map((m) => `${m.measurement.period}: ${m.from === null ? "" : `${m.from} → `}${m.measurement.actual}`);
   const changes = (o.changes ?? []).map((c) => `${c.field}: ${c.from} → ${c.to}`);
-  const where = o.kind === "cost-share" ? [o.sharedWithGuests ? "shared with guests" : "kept in the partners' figures"] : [];
+  const where = ["cost-share", "time-allocation", "saving"].includes(o.kind) ? [o.sharedWithGuests ? "shared with guests" : "kept in the partners' figures"] : [];
+  if (o.kind === "term") return `${o.field}: ${o.shown ?? ""} (${o.action})`;
   return [o.action ? `${o.kind.replace("-", " ")} ${o.action}` : "", ...changes, ...figures, ...where].filter(Boolean).join("; ");
 }
 
@@ -370,7 +373,7 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
           <li key={s.name}>Sheet “{s.name}”: {s.kind ? `${SHEET_KINDS[s.kind] ?? s.kind} (headings on row ${s.headerRow})` : s.note}</li>
         ))}
       </ul>
-      <p data-testid="import-summary">KPIs: {n(preview.kpis)}; figures: {n(preview.measurements)}; cost lines: {n(preview.costShares)}; {preview.errors} with errors, {preview.ignored} ignored, {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
+      <p data-testid="import-summary">KPIs: {n(preview.kpis)}; figures: {n(preview.measurements)}; cost lines: {n(preview.costShares)}{preview.timeAllocations.creates + preview.timeAllocations.updates > 0 ? `; shared posts: ${n(preview.timeAllocations)}` : ""}{preview.savings.creates + preview.savings.updates > 0 ? `; savings: ${n(preview.savings)}` : ""}{preview.terms.creates + preview.terms.updates > 0 ? `; terms: ${n(preview.terms)}` : ""}; {preview.errors} with errors, {preview.ignored} ignored, {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
       <table data-testid="import-preview">
         <thead><tr><th scope="col">Sheet</th><th scope="col">Row</th><th scope="col">Name</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
         <tbody>
@@ -562,7 +565,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       {sla && (
         <>
           <SlaImportPreview preview={sla} />
-          <button type="button" onClick={apply} disabled={[sla.kpis, sla.measurements, sla.costShares].every((c) => c.creates + c.updates === 0)}>Apply import</button>
+          <button type="button" onClick={apply} disabled={[sla.kpis, sla.measurements, sla.costShares, sla.timeAllocations, sla.savings, sla.terms].every((c) => c.creates + c.updates === 0)}>Apply import</button>
         </>
       )}
       {preview && (

@@ -157,9 +157,16 @@ pub fn xlsx(
         .into_iter()
         .map(|st| (st.kpi_id.clone(), st))
         .collect();
-    let mut headers: Vec<&str> = KPI_HEADERS.to_vec();
-    headers.extend(["Latest period", "Latest actual", "RAG", "Trend"]);
-    let mut s = SheetWriter::new(book.add_worksheet(), &styles, "KPIs", title, &headers)?;
+    let ids: Vec<&str> = councils.iter().map(|(id, _)| id.as_str()).collect();
+    let mut headers: Vec<String> = KPI_HEADERS.map(str::to_owned).to_vec();
+    headers.extend(["Latest period", "Latest actual", "RAG", "Trend"].map(str::to_owned));
+    // Each council's share of an outcome target.
+    headers.extend(
+        ids.iter()
+            .map(|id| format!("{} share", council_name(id, councils))),
+    );
+    let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut s = SheetWriter::new(book.add_worksheet(), &styles, "KPIs", title, &refs)?;
     for k in &sla.kpis {
         let mut row = kpi_cells(k);
         match latest.get(&k.id) {
@@ -171,6 +178,7 @@ pub fn xlsx(
             ]),
             None => row.extend([text(""), text(""), Out::Band(None), text("")]),
         }
+        row.extend(ids.iter().map(|id| value_of(&k.council_shares, id)));
         s.row(&row)?;
     }
     s.finish()?;
@@ -205,7 +213,6 @@ pub fn xlsx(
     }
     s.finish()?;
 
-    let ids: Vec<&str> = councils.iter().map(|(id, _)| id.as_str()).collect();
     let mut headers: Vec<String> = [
         "Cost line",
         "Basis",
@@ -255,7 +262,7 @@ pub fn xlsx(
     }
     s.finish()?;
 
-    let mut headers: Vec<String> = vec!["Post".to_owned()];
+    let mut headers: Vec<String> = vec!["Post".to_owned(), "Shared with guests".to_owned()];
     for id in &ids {
         let n = council_name(id, councils);
         headers.extend([format!("{n} planned %"), format!("{n} actual %")]);
@@ -268,12 +275,15 @@ pub fn xlsx(
         title,
         &refs,
     )?;
-    let all = match figures {
-        Some(f) => sla.with_partners(f),
-        None => sla.clone(),
-    };
-    for t in &all.time_allocations {
-        let mut row = vec![text(&t.post)];
+    let yes = |shared: bool| text(if shared { "Yes" } else { "No" });
+    let kept_posts = figures.into_iter().flat_map(|f| &f.time_allocations);
+    for (t, shared) in sla
+        .time_allocations
+        .iter()
+        .map(|t| (t, true))
+        .chain(kept_posts.map(|t| (t, false)))
+    {
+        let mut row = vec![text(&t.post), yes(shared)];
         for id in &ids {
             let get = |m: &BTreeMap<String, f64>| value_of(m, id);
             row.extend([get(&t.planned), get(&t.actual)]);
@@ -282,14 +292,20 @@ pub fn xlsx(
     }
     s.finish()?;
 
-    let mut headers: Vec<String> = vec!["Saving".to_owned()];
+    let mut headers: Vec<String> = vec!["Saving".to_owned(), "Shared with guests".to_owned()];
     for id in &ids {
         headers.push(format!("{} (£)", council_name(id, councils)));
     }
     let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut s = SheetWriter::new(book.add_worksheet(), &styles, "Savings", title, &refs)?;
-    for line in &all.savings {
-        let mut row = vec![text(&line.description)];
+    let kept_savings = figures.into_iter().flat_map(|f| &f.savings);
+    for (line, shared) in sla
+        .savings
+        .iter()
+        .map(|l| (l, true))
+        .chain(kept_savings.map(|l| (l, false)))
+    {
+        let mut row = vec![text(&line.description), yes(shared)];
         for id in &ids {
             row.push(
                 line.by_council
@@ -304,17 +320,23 @@ pub fn xlsx(
     Ok(book.save_to_buffer()?)
 }
 
-/// The KPIs and their measurements as CSV: one row per measurement with its KPI's columns
+/// The KPIs (with each council's share of a target) and their measurements as CSV: one row per
+/// measurement with its KPI's columns
 /// (a KPI without measurements has one row with no period), the RAG and trend, the commentary.
 /// Cost shares are in the workbook only (a CSV holds one table).
-pub fn csv(sla: &Sla) -> String {
+pub fn csv(sla: &Sla, councils: &Councils) -> String {
     let mut out = String::new();
     let mut line = |cells: Vec<String>| {
         let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     };
+    let ids: Vec<&str> = councils.iter().map(|(id, _)| id.as_str()).collect();
     let mut headers: Vec<String> = KPI_HEADERS.map(str::to_owned).to_vec();
+    headers.extend(
+        ids.iter()
+            .map(|id| format!("{} share", council_name(id, councils))),
+    );
     headers.extend(
         [
             "Period",
@@ -332,7 +354,8 @@ pub fn csv(sla: &Sla) -> String {
         other => other.text(),
     };
     for k in &sla.kpis {
-        let base: Vec<String> = kpi_cells(k).iter().map(cell).collect();
+        let mut base: Vec<String> = kpi_cells(k).iter().map(cell).collect();
+        base.extend(ids.iter().map(|id| value_of(&k.council_shares, id).text()));
         let ms: Vec<&Measurement> = measurements_in_order(sla)
             .into_iter()
             .filter(|m| m.kpi_id == k.id)

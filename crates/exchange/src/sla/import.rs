@@ -12,7 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use domain::documents::sla::{
-    Basis, CostShare, Frequency, Kpi, Measurement, PartnersFigures, Polarity, Sla, split,
+    Basis, CostShare, Frequency, Kpi, Measurement, PartnersFigures, Polarity, SavingsLine, Sla,
+    TimeAllocation, split,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,11 +60,21 @@ pub enum SlaField {
     SharedWithGuests,
     /// A column of figures for one period (`2026-04`): the wide layout.
     Figures(String),
-    /// A council's driver value (organisation id): the estimate's, or the actual's.
+    /// A council's driver value (organisation id): the estimate's, or the actual's. On a
+    /// shared posts' sheet, its planned or actual percentage; on a savings sheet, its saving.
     Driver {
         council: String,
         actual: bool,
     },
+    /// A shared post (the time allocation sheet).
+    Post,
+    /// A savings line (the savings sheet).
+    Saving,
+    /// A council's share of a KPI's outcome target (organisation id).
+    Share(String),
+    /// The agreement sheet's two columns: which term, and its value.
+    Label,
+    Value,
 }
 
 const NAMES: &[(SlaField, &str)] = &[
@@ -87,6 +98,10 @@ const NAMES: &[(SlaField, &str)] = &[
     (SlaField::TotalActual, "total-actual"),
     (SlaField::RebaseTolerance, "rebase-tolerance"),
     (SlaField::SharedWithGuests, "shared-with-guests"),
+    (SlaField::Post, "post"),
+    (SlaField::Saving, "saving"),
+    (SlaField::Label, "label"),
+    (SlaField::Value, "value"),
 ];
 
 impl From<SlaField> for String {
@@ -101,6 +116,7 @@ impl From<SlaField> for String {
                 council,
                 actual: true,
             } => format!("actual-driver:{council}"),
+            SlaField::Share(council) => format!("share:{council}"),
             other => NAMES
                 .iter()
                 .find(|(f, _)| *f == other)
@@ -126,6 +142,9 @@ impl TryFrom<String> for SlaField {
                 actual: true,
             });
         }
+        if let Some(c) = s.strip_prefix("share:") {
+            return Ok(SlaField::Share(c.to_owned()));
+        }
         if let Some(c) = s.strip_prefix("driver:") {
             return Ok(SlaField::Driver {
                 council: c.to_owned(),
@@ -150,6 +169,12 @@ pub enum SheetKind {
     Measurements,
     /// Cost-share lines, with a column per council for the drivers.
     CostShares,
+    /// Shared posts, with each council's planned and actual percentage.
+    TimeAllocations,
+    /// Savings lines, with each council's saving.
+    Savings,
+    /// The agreement's terms: provider, client, dates, clauses (a Field and a Value column).
+    Agreement,
 }
 
 /// One sheet as the import reads it.
@@ -204,11 +229,48 @@ fn recognise(
     councils: &Councils,
     given: Option<&BTreeMap<String, SlaField>>,
 ) -> Result<SlaSheet, ImportError> {
-    let kpi_known = |h: &[String]| distinct(h.iter().filter_map(|h| kpi_field(h)));
+    let kpi_known = |h: &[String]| distinct(h.iter().filter_map(|h| kpi_field(h, councils)));
     let cost_known = |h: &[String]| distinct(h.iter().filter_map(|h| cost_field(h, councils)));
+    // Posts and savings: each council's column counts (a sheet of a post and two councils).
+    let other_known = |h: &[String]| {
+        let mut v: Vec<SlaField> = h
+            .iter()
+            .filter_map(|h| other_field(h, councils))
+            .map(|f| match f {
+                SlaField::Driver { council, .. } => SlaField::Share(council),
+                other => other,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v.len()
+    };
+    // The agreement's terms: a "Field" and a "Value" column.
+    let terms = |h: &[String]| {
+        let w: Vec<String> = h.iter().map(|x| words(x)).collect();
+        if w.first().map(String::as_str) == Some("field")
+            && w.get(1).map(String::as_str) == Some("value")
+        {
+            usize::MAX
+        } else {
+            0
+        }
+    };
+    if given.is_none()
+        && let Some(t) = detect_with(grid.clone(), merges, &terms, values::heading)
+    {
+        return Ok(SlaSheet {
+            name,
+            kind: Some(SheetKind::Agreement),
+            table: Some(t),
+            mapping: BTreeMap::from([(0, SlaField::Label), (1, SlaField::Value)]),
+            note: None,
+        });
+    }
     let as_kpis = detect_with(grid.clone(), merges, &kpi_known, values::heading);
     let as_costs = detect_with(grid.clone(), merges, &cost_known, values::heading);
-    if given.is_some() && as_kpis.is_none() && as_costs.is_none() {
+    let as_other = detect_with(grid.clone(), merges, &other_known, values::heading);
+    if given.is_some() && as_kpis.is_none() && as_costs.is_none() && as_other.is_none() {
         // Headings the import does not know, mapped by a person: the first row with any text
         // is the header.
         let any = |h: &[String]| {
@@ -223,14 +285,22 @@ fn recognise(
     }
     let score =
         |t: &Option<Table>, f: &dyn Fn(&[String]) -> usize| t.as_ref().map_or(0, |t| f(&t.headers));
-    let (k, c) = (score(&as_kpis, &kpi_known), score(&as_costs, &cost_known));
-    let found = match (as_kpis, as_costs) {
-        (Some(t), _) if k >= c => {
-            let m = guess(&t, kpi_field);
+    let (k, c, o) = (
+        score(&as_kpis, &kpi_known),
+        score(&as_costs, &cost_known),
+        score(&as_other, &other_known),
+    );
+    let found = match (as_kpis, as_costs, as_other) {
+        (Some(t), ..) if k >= c && k >= o => {
+            let m = guess(&t, |h| kpi_field(h, councils));
             Some((t, m))
         }
-        (_, Some(t)) => {
+        (_, Some(t), _) if c >= o => {
             let m = guess(&t, |h| cost_field(h, councils));
+            Some((t, m))
+        }
+        (.., Some(t)) => {
+            let m = guess(&t, |h| other_field(h, councils));
             Some((t, m))
         }
         _ => None,
@@ -276,6 +346,12 @@ fn kind_of(mapping: &BTreeMap<usize, SlaField>) -> Option<SheetKind> {
         Some(SheetKind::Kpis)
     } else if has(&SlaField::CostLine) {
         Some(SheetKind::CostShares)
+    } else if has(&SlaField::Post) {
+        Some(SheetKind::TimeAllocations)
+    } else if has(&SlaField::Saving) {
+        Some(SheetKind::Savings)
+    } else if has(&SlaField::Label) && has(&SlaField::Value) {
+        Some(SheetKind::Agreement)
     } else {
         None
     }
@@ -350,6 +426,7 @@ fn distinct(fields: impl Iterator<Item = SlaField>) -> usize {
                 council: String::new(),
                 actual: false,
             },
+            SlaField::Share(_) => SlaField::Share(String::new()),
             other => other,
         })
         .collect();
@@ -382,7 +459,7 @@ fn words(heading: &str) -> String {
 }
 
 /// A KPI sheet's heading: `Some(Ignore)` for a computed column the export writes (RAG, trend).
-fn kpi_field(heading: &str) -> Option<SlaField> {
+fn kpi_field(heading: &str, councils: &Councils) -> Option<SlaField> {
     if let Some(p) = period(heading) {
         return Some(SlaField::Figures(p.key));
     }
@@ -433,7 +510,39 @@ fn kpi_field(heading: &str) -> Option<SlaField> {
         | "latest actual"
         | "latest"
         | "latest rag" => SlaField::Ignore,
-        _ => return None,
+        _ => return share(w, councils),
+    };
+    Some(f)
+}
+
+/// "Eastbridge share", "EDC share of target": a council's share of a KPI's outcome target.
+fn share(w: &str, councils: &Councils) -> Option<SlaField> {
+    let tokens: Vec<&str> = w.split(' ').collect();
+    if !tokens.contains(&"share") {
+        return None;
+    }
+    let rest: Vec<&str> = tokens
+        .iter()
+        .copied()
+        .filter(|t| !["share", "of", "target", "percent", "percentage"].contains(t))
+        .collect();
+    match council_ids(&rest.join(" "), councils) {
+        Ok(ids) if ids.len() == 1 => Some(SlaField::Share(ids[0].clone())),
+        _ => None,
+    }
+}
+
+/// A shared posts' or savings sheet's heading: the post or the saving, whether it is shared
+/// with guests, and a column per council (planned and actual percentage, or the saving).
+fn other_field(heading: &str, councils: &Councils) -> Option<SlaField> {
+    let w = words(heading);
+    let f = match w.as_str() {
+        "post" | "shared post" | "role" | "position" | "job title" => SlaField::Post,
+        "saving" | "savings" | "savings line" | "saving line" | "efficiency" => SlaField::Saving,
+        "shared with guests" | "visible to guests" | "guests" | "shared" | "share with guests" => {
+            SlaField::SharedWithGuests
+        }
+        _ => return driver(&w, councils),
     };
     Some(f)
 }
@@ -464,6 +573,8 @@ const DRIVER_WORDS: &[&str] = &[
     "number",
     "of",
     "planned",
+    "saving",
+    "savings",
 ];
 
 /// A cost sheet's heading: a council's split in pounds (which the export writes) is computed.
@@ -577,6 +688,31 @@ pub enum SlaOutcome {
         shared_with_guests: bool,
         changes: Vec<Change>,
     },
+    /// A shared post's time, planned and actual per council, and whether guests see it.
+    TimeAllocation {
+        action: Action,
+        allocation: TimeAllocation,
+        #[serde(rename = "sharedWithGuests")]
+        shared_with_guests: bool,
+        changes: Vec<Change>,
+    },
+    /// A savings line, per council, and whether guests see it.
+    Saving {
+        action: Action,
+        line: SavingsLine,
+        #[serde(rename = "sharedWithGuests")]
+        shared_with_guests: bool,
+        changes: Vec<Change>,
+    },
+    /// A term of the agreement: `field` is the SLA's (`provider`, `termStart`,
+    /// `exitClause` …), `value` as stored (an organisation id, a date as 2026-04-01, text).
+    Term {
+        action: Action,
+        field: String,
+        value: String,
+        /// The value as a person reads it (a council's name).
+        shown: String,
+    },
     /// Nothing from this row is applied.
     Error { problems: Vec<String> },
     /// A section heading or note: not imported, shown.
@@ -639,6 +775,10 @@ pub struct SlaPreview {
     pub kpis: Counts,
     pub measurements: Counts,
     pub cost_shares: Counts,
+    pub time_allocations: Counts,
+    pub savings: Counts,
+    /// The agreement's terms (provider, client, dates, clauses).
+    pub terms: Counts,
     pub errors: usize,
     pub ignored: usize,
     pub warnings: usize,
@@ -648,9 +788,16 @@ pub struct SlaPreview {
 impl SlaPreview {
     /// Whether applying changes anything.
     pub fn changes_anything(&self) -> bool {
-        [self.kpis, self.measurements, self.cost_shares]
-            .iter()
-            .any(|c| c.creates + c.updates > 0)
+        [
+            self.kpis,
+            self.measurements,
+            self.cost_shares,
+            self.time_allocations,
+            self.savings,
+            self.terms,
+        ]
+        .iter()
+        .any(|c| c.creates + c.updates > 0)
     }
 
     /// Applies the preview to the SLA and its partners' figures it was made from. Created
@@ -728,6 +875,73 @@ impl SlaPreview {
                     }
                     Action::Unchanged => {}
                 },
+                SlaOutcome::TimeAllocation {
+                    action,
+                    allocation,
+                    shared_with_guests,
+                    ..
+                } => match action {
+                    Action::Create => {
+                        let list = if *shared_with_guests {
+                            &mut sla.time_allocations
+                        } else {
+                            &mut figures.time_allocations
+                        };
+                        if !list.iter().any(|t| t.id == allocation.id) {
+                            list.push(allocation.clone());
+                        }
+                    }
+                    Action::Update => {
+                        for t in sla
+                            .time_allocations
+                            .iter_mut()
+                            .chain(figures.time_allocations.iter_mut())
+                        {
+                            if t.id == allocation.id {
+                                *t = allocation.clone();
+                            }
+                        }
+                    }
+                    Action::Unchanged => {}
+                },
+                SlaOutcome::Saving {
+                    action,
+                    line,
+                    shared_with_guests,
+                    ..
+                } => {
+                    let same = |x: &SavingsLine| key(&x.description) == key(&line.description);
+                    match action {
+                        Action::Create => {
+                            let list = if *shared_with_guests {
+                                &mut sla.savings
+                            } else {
+                                &mut figures.savings
+                            };
+                            if !list.iter().any(same) {
+                                list.push(line.clone());
+                            }
+                        }
+                        Action::Update => {
+                            for x in sla.savings.iter_mut().chain(figures.savings.iter_mut()) {
+                                if same(x) {
+                                    *x = line.clone();
+                                }
+                            }
+                        }
+                        Action::Unchanged => {}
+                    }
+                }
+                SlaOutcome::Term {
+                    action,
+                    field,
+                    value,
+                    ..
+                } => {
+                    if *action != Action::Unchanged {
+                        set_term(sla, field, value);
+                    }
+                }
                 SlaOutcome::Error { .. } | SlaOutcome::Ignored { .. } => {}
             }
         }
@@ -765,6 +979,9 @@ pub fn preview_sla(
             kpis: Counts::default(),
             measurements: Counts::default(),
             cost_shares: Counts::default(),
+            time_allocations: Counts::default(),
+            savings: Counts::default(),
+            terms: Counts::default(),
             errors: 0,
             ignored: 0,
             warnings: 0,
@@ -796,9 +1013,12 @@ pub fn preview_sla(
         });
     }
     for kind in [
+        SheetKind::Agreement,
         SheetKind::Kpis,
         SheetKind::Measurements,
         SheetKind::CostShares,
+        SheetKind::TimeAllocations,
+        SheetKind::Savings,
     ] {
         for s in book.sheets.iter().filter(|s| s.kind == Some(kind)) {
             let Some(table) = &s.table else { continue };
@@ -819,6 +1039,9 @@ pub fn preview_sla(
                         p.measurement_row(&sheet, row, &mut warnings, new_id)
                     }
                     SheetKind::CostShares => p.cost_row(&sheet, row, &mut warnings, new_id),
+                    SheetKind::TimeAllocations => p.time_row(&sheet, row, new_id),
+                    SheetKind::Savings => p.saving_row(&sheet, row),
+                    SheetKind::Agreement => p.term_row(&sheet, row),
                 };
                 match &outcome {
                     SlaOutcome::Error { .. } => p.out.errors += 1,
@@ -922,7 +1145,363 @@ fn pounds(pence: i64) -> String {
     format!("£{}.{:02}", pence / 100, (pence % 100).abs())
 }
 
+/// Sets one of the agreement's terms from its stored form.
+fn set_term(sla: &mut Sla, field: &str, value: &str) {
+    let date = || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok();
+    match field {
+        "provider" => sla.provider = value.to_owned(),
+        "client" => sla.client = value.to_owned(),
+        "specification" => sla.specification = value.to_owned(),
+        "termStart" => sla.term_start = date(),
+        "termEnd" => sla.term_end = date(),
+        "reviewDate" => sla.review_date = date(),
+        "disputeClause" => sla.dispute_clause = value.to_owned(),
+        "exitClause" => sla.exit_clause = value.to_owned(),
+        _ => {}
+    }
+}
+
+/// A term's stored form in `sla`.
+fn term_of(sla: &Sla, field: &str) -> String {
+    let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    match field {
+        "provider" => sla.provider.clone(),
+        "client" => sla.client.clone(),
+        "specification" => sla.specification.clone(),
+        "termStart" => date(sla.term_start),
+        "termEnd" => date(sla.term_end),
+        "reviewDate" => date(sla.review_date),
+        "disputeClause" => sla.dispute_clause.clone(),
+        "exitClause" => sla.exit_clause.clone(),
+        _ => String::new(),
+    }
+}
+
+/// What a term is called in a sheet → (the SLA's field, how its value is read).
+fn term_field(label: &str) -> Option<(&'static str, TermKind)> {
+    Some(match normalise(label).as_str() {
+        "provider" | "provider council" | "service provider" => ("provider", TermKind::Council),
+        "client" | "client council" | "commissioner" => ("client", TermKind::Council),
+        "service specification" | "specification" | "service" => ("specification", TermKind::Text),
+        "term start" | "start date" | "start" | "commencement" => ("termStart", TermKind::Date),
+        "term end" | "end date" | "end" | "expiry" => ("termEnd", TermKind::Date),
+        "review date" | "review" | "next review" => ("reviewDate", TermKind::Date),
+        "dispute clause" | "disputes" | "dispute resolution" => ("disputeClause", TermKind::Text),
+        "exit clause" | "exit" | "termination" => ("exitClause", TermKind::Text),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TermKind {
+    Council,
+    Date,
+    Text,
+}
+
 impl Planner<'_> {
+    /// Whether the row says its line is shared with the SLA's guests.
+    fn shared(&self, s: &Ctx, row: &Row, problems: &mut Vec<String>) -> bool {
+        match s.cell(row, &SlaField::SharedWithGuests) {
+            None => false,
+            Some((col, cell)) => yes_no(&cell.text()).unwrap_or_else(|| {
+                problems.push(format!(
+                    "{:?}: {} is not yes or no",
+                    s.heading(col),
+                    cell.shown()
+                ));
+                false
+            }),
+        }
+    }
+
+    /// Each council's figure in the row (its columns), planned (or estimated) and actual.
+    fn per_council(
+        &self,
+        s: &Ctx,
+        row: &Row,
+        problems: &mut Vec<String>,
+    ) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+        let (mut first, mut actual) = (BTreeMap::new(), BTreeMap::new());
+        for (col, f) in s.mapping {
+            let SlaField::Driver {
+                council,
+                actual: is_actual,
+            } = f
+            else {
+                continue;
+            };
+            match figure(row.get(*col)) {
+                Ok(Some(Figure::Value(v))) => {
+                    if *is_actual {
+                        actual.insert(council.clone(), v);
+                    } else {
+                        first.insert(council.clone(), v);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{:?}: {e}", s.heading(*col))),
+            }
+        }
+        (first, actual)
+    }
+
+    /// The row's name, or why it has none (a section heading is ignored).
+    fn named(
+        &mut self,
+        s: &Ctx,
+        row: &Row,
+        name: &SlaField,
+        what: &str,
+    ) -> Result<String, Box<SlaOutcome>> {
+        match s.text(row, name) {
+            Some(n) => {
+                let k = format!("{what}:{}", key(&n));
+                if let Some((sheet, at)) = self.lines.get(&k) {
+                    return Err(Box::new(SlaOutcome::Error {
+                        problems: vec![format!(
+                            "the {what} is already in this file (sheet {sheet:?}, row {at})"
+                        )],
+                    }));
+                }
+                self.lines.insert(k, (s.name.to_owned(), row.number));
+                Ok(n)
+            }
+            None => Err(Box::new(match s.section(row, name) {
+                Some(text) => SlaOutcome::Ignored { text },
+                None => SlaOutcome::Error {
+                    problems: vec![format!("the {what} is blank")],
+                },
+            })),
+        }
+    }
+
+    fn time_row(
+        &mut self,
+        s: &Ctx,
+        row: &Row,
+        new_id: &mut dyn FnMut() -> String,
+    ) -> (Option<String>, SlaOutcome) {
+        let post = match self.named(s, row, &SlaField::Post, "post") {
+            Ok(p) => p,
+            Err(outcome) => return (s.text(row, &SlaField::Post), *outcome),
+        };
+        let mut problems = Vec::new();
+        let (planned, actual) = self.per_council(s, row, &mut problems);
+        let shared = self.shared(s, row, &mut problems);
+        let existing = self
+            .sla
+            .time_allocations
+            .iter()
+            .chain(&self.figures.time_allocations)
+            .find(|t| key(&t.post) == key(&post));
+        let allocation = match existing {
+            None => TimeAllocation {
+                id: new_id(),
+                post: post.clone(),
+                planned,
+                actual,
+            },
+            Some(old) => {
+                let mut t = old.clone();
+                if !planned.is_empty() {
+                    t.planned = planned;
+                }
+                if !actual.is_empty() {
+                    t.actual = actual;
+                }
+                t
+            }
+        };
+        let total: f64 = allocation.planned.values().sum();
+        if (total - 100.0).abs() > 0.01 {
+            problems.push(format!("planned time adds up to {}%, not 100%", fmt(total)));
+        }
+        if !problems.is_empty() {
+            return (Some(post), SlaOutcome::Error { problems });
+        }
+        let mut changes = Vec::new();
+        if let Some(old) = existing {
+            let text = |m: &BTreeMap<String, f64>| drivers_text(m, self.councils);
+            change(
+                &mut changes,
+                "planned",
+                text(&old.planned),
+                text(&allocation.planned),
+            );
+            change(
+                &mut changes,
+                "actual",
+                text(&old.actual),
+                text(&allocation.actual),
+            );
+        }
+        let action = match (existing, changes.is_empty()) {
+            (None, _) => Action::Create,
+            (Some(_), false) => Action::Update,
+            (Some(_), true) => Action::Unchanged,
+        };
+        let shared_with_guests = match existing {
+            Some(old) => self.sla.time_allocations.iter().any(|t| t.id == old.id),
+            None => shared,
+        };
+        self.out.time_allocations.add(action);
+        (
+            Some(post),
+            SlaOutcome::TimeAllocation {
+                action,
+                allocation,
+                shared_with_guests,
+                changes,
+            },
+        )
+    }
+
+    fn saving_row(&mut self, s: &Ctx, row: &Row) -> (Option<String>, SlaOutcome) {
+        let description = match self.named(s, row, &SlaField::Saving, "saving") {
+            Ok(d) => d,
+            Err(outcome) => return (s.text(row, &SlaField::Saving), *outcome),
+        };
+        let mut problems = Vec::new();
+        let mut by_council = BTreeMap::new();
+        for (col, f) in s.mapping {
+            if let SlaField::Driver { council, .. } = f {
+                match money(row.get(*col)) {
+                    Ok(Some(p)) => {
+                        by_council.insert(council.clone(), p);
+                    }
+                    Ok(None) => {}
+                    Err(e) => problems.push(format!("{:?}: {e}", s.heading(*col))),
+                }
+            }
+        }
+        let shared = self.shared(s, row, &mut problems);
+        if !problems.is_empty() {
+            return (Some(description), SlaOutcome::Error { problems });
+        }
+        let existing = self
+            .sla
+            .savings
+            .iter()
+            .chain(&self.figures.savings)
+            .find(|x| key(&x.description) == key(&description));
+        let line = match existing {
+            Some(old) if by_council.is_empty() => old.clone(),
+            Some(old) => SavingsLine {
+                description: old.description.clone(),
+                by_council,
+            },
+            None => SavingsLine {
+                description: description.clone(),
+                by_council,
+            },
+        };
+        let mut changes = Vec::new();
+        if let Some(old) = existing {
+            let text = |m: &BTreeMap<String, i64>| {
+                m.iter()
+                    .map(|(id, p)| {
+                        format!(
+                            "{}: {}",
+                            crate::import::values::council_name(id, self.councils),
+                            pounds(*p)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            change(
+                &mut changes,
+                "byCouncil",
+                text(&old.by_council),
+                text(&line.by_council),
+            );
+        }
+        let action = match (existing, changes.is_empty()) {
+            (None, _) => Action::Create,
+            (Some(_), false) => Action::Update,
+            (Some(_), true) => Action::Unchanged,
+        };
+        let shared_with_guests = match existing {
+            Some(old) => self.sla.savings.iter().any(|x| x == old),
+            None => shared,
+        };
+        self.out.savings.add(action);
+        (
+            Some(description),
+            SlaOutcome::Saving {
+                action,
+                line,
+                shared_with_guests,
+                changes,
+            },
+        )
+    }
+
+    fn term_row(&mut self, s: &Ctx, row: &Row) -> (Option<String>, SlaOutcome) {
+        let Some(label) = s.text(row, &SlaField::Label) else {
+            let text = row
+                .cells
+                .iter()
+                .filter(|c| !c.is_blank())
+                .map(Cell::text)
+                .collect::<Vec<_>>()
+                .join(" · ");
+            return (None, SlaOutcome::Ignored { text });
+        };
+        let Some((field, kind)) = term_field(&label) else {
+            return (
+                Some(label.clone()),
+                SlaOutcome::Ignored {
+                    text: format!("{label}: not one of the agreement's terms"),
+                },
+            );
+        };
+        let current = term_of(self.sla, field);
+        let cell = s.cell(row, &SlaField::Value);
+        let read: Result<(String, String), String> = match (cell, kind) {
+            // A blank leaves the term as it is.
+            (None, _) => Ok((current.clone(), current.clone())),
+            (Some((_, c)), TermKind::Text) => Ok((c.text(), c.text())),
+            (Some((_, c)), TermKind::Date) => crate::import::values::date(c)
+                .map(|d| (d.to_string(), crate::import::values::date_text(d)))
+                .map_err(|e| format!("{} {e}", c.shown())),
+            (Some((_, c)), TermKind::Council) => match council_ids(&c.text(), self.councils) {
+                Ok(ids) if ids.len() == 1 => Ok((ids[0].clone(), c.text())),
+                Ok(_) => Err(format!("{} names more than one council", c.shown())),
+                Err(e) => Err(e),
+            },
+        };
+        let (value, shown) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    Some(label.clone()),
+                    SlaOutcome::Error {
+                        problems: vec![format!("{label:?}: {e}")],
+                    },
+                );
+            }
+        };
+        let action = if value == current {
+            Action::Unchanged
+        } else if current.is_empty() {
+            Action::Create
+        } else {
+            Action::Update
+        };
+        self.out.terms.add(action);
+        (
+            Some(label),
+            SlaOutcome::Term {
+                action,
+                field: field.to_owned(),
+                value,
+                shown,
+            },
+        )
+    }
+
     fn kpi_row(
         &mut self,
         s: &Ctx,
@@ -1028,6 +1607,22 @@ impl Planner<'_> {
             .find(|(c, _)| !row.get(*c).is_blank())
             .or(figures.first())
             .map(|(_, p)| p.clone());
+        let mut shares = BTreeMap::new();
+        for (col, f) in s.mapping {
+            if let SlaField::Share(council) = f {
+                match figure(row.get(*col)) {
+                    Ok(Some(Figure::Value(v))) => {
+                        shares.insert(council.clone(), v);
+                    }
+                    Ok(_) => {}
+                    Err(e) => warnings.push(warn(
+                        *col,
+                        WarningCode::NoFigure,
+                        format!("{:?}: {e}: no share recorded", s.heading(*col)),
+                    )),
+                }
+            }
+        }
         let kpi = match &existing {
             None => {
                 let target = target.unwrap_or(0.0);
@@ -1089,7 +1684,7 @@ impl Planner<'_> {
                     baseline,
                     target,
                     amber_tolerance,
-                    council_shares: BTreeMap::new(),
+                    council_shares: shares,
                 }
             }
             Some(old) => {
@@ -1114,12 +1709,15 @@ impl Planner<'_> {
                 } else if let Some(a) = threshold {
                     k.amber_tolerance = (k.target - a).abs();
                 }
+                if !shares.is_empty() {
+                    k.council_shares = shares;
+                }
                 k
             }
         };
         let changes = existing
             .as_ref()
-            .map_or_else(Vec::new, |old| kpi_changes(old, &kpi));
+            .map_or_else(Vec::new, |old| kpi_changes(old, &kpi, self.councils));
         let action = match (&existing, changes.is_empty()) {
             (None, _) => Action::Create,
             (Some(_), false) => Action::Update,
@@ -1660,8 +2258,14 @@ fn change(out: &mut Vec<Change>, field: &str, from: String, to: String) {
     }
 }
 
-fn kpi_changes(old: &Kpi, new: &Kpi) -> Vec<Change> {
+fn kpi_changes(old: &Kpi, new: &Kpi, councils: &Councils) -> Vec<Change> {
     let mut c = Vec::new();
+    change(
+        &mut c,
+        "councilShares",
+        drivers_text(&old.council_shares, councils),
+        drivers_text(&new.council_shares, councils),
+    );
     let opt = |v: Option<f64>| v.map(fmt).unwrap_or_default();
     change(
         &mut c,

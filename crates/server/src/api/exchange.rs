@@ -137,7 +137,7 @@ pub struct SlaImportPreview {
 #[serde(untagged)]
 pub enum AnyImportPreview {
     Register(Box<ImportPreview>),
-    Sla(SlaImportPreview),
+    Sla(Box<SlaImportPreview>),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -473,10 +473,10 @@ pub async fn preview(
         let file = sla_of(&state, &caller, opened).await?;
         file.may_import(&caller)?;
         let (_, mapping, preview) = sla_preview(&state, req, file).await?;
-        return Ok(Json(AnyImportPreview::Sla(SlaImportPreview {
+        return Ok(Json(AnyImportPreview::Sla(Box::new(SlaImportPreview {
             mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
             preview,
-        })));
+        }))));
     }
     let file = register_of(&state, &caller, opened).await?;
     may_import(&caller, &file)?;
@@ -764,7 +764,14 @@ async fn apply_sla(
     let file = sla_of(state, caller, opened).await?;
     file.may_import(caller)?;
     let (file, _, preview) = sla_preview(state, req, file).await?;
-    let totals = [preview.kpis, preview.measurements, preview.cost_shares];
+    let totals = [
+        preview.kpis,
+        preview.measurements,
+        preview.cost_shares,
+        preview.time_allocations,
+        preview.savings,
+        preview.terms,
+    ];
     let mut applied = ImportApplied {
         created: totals.iter().map(|c| c.creates).sum(),
         updated: totals.iter().map(|c| c.updates).sum(),
@@ -776,6 +783,9 @@ async fn apply_sla(
             "kpis": preview.kpis,
             "measurements": preview.measurements,
             "costShares": preview.cost_shares,
+            "timeAllocations": preview.time_allocations,
+            "savings": preview.savings,
+            "terms": preview.terms,
         })),
         heads: None,
     };
@@ -994,8 +1004,8 @@ pub async fn export_csv(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    if let Some((sla, _, _, title, _)) = sla_at(&state, &caller, &id, q.version).await? {
-        let csv = exchange::sla::export::csv(&sla);
+    if let Some((sla, _, councils, title, _)) = sla_at(&state, &caller, &id, q.version).await? {
+        let csv = exchange::sla::export::csv(&sla, &councils);
         return Ok(attachment(
             "text/csv; charset=utf-8",
             &title,
