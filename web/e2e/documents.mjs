@@ -254,6 +254,12 @@ await step("an SLA's monthly KPI return imports: sheets recognised, \"n/a\" flag
   assert.match(await flag.innerText(), /^E: "May-26": "n\/a" means no figure/);
   await accessible(arun.page, "sla import preview");
   await shot(arun.page, "sla-import-preview");
+  // A column read otherwise: June's figures not imported, then the file chosen afresh.
+  await arun.page.getByText("Columns of “CSV”: how each is read").click();
+  await arun.page.getByLabel("Column F (Jun-26) of CSV is read as").selectOption("ignore");
+  await arun.page.getByTestId("import-summary").getByText("figures: 1 new, 0 changed", { exact: false }).waitFor({ timeout: 5000 });
+  await arun.page.getByLabel("Workbook or CSV").setInputFiles({ name: "kpis.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await arun.page.getByTestId("import-summary").getByText("figures: 2 new, 0 changed", { exact: false }).waitFor({ timeout: 5000 });
   await arun.page.getByRole("button", { name: "Apply import" }).click();
   await arun.page.getByText("Imported: 3 created, 0 updated, 0 rows skipped for errors.").waitFor({ timeout: 5000 });
   await arun.page.getByRole("row", { name: /Calls answered within 60 seconds/ }).first().waitFor({ timeout: 8000 });

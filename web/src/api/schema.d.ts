@@ -2165,6 +2165,8 @@ export interface components {
          *     or not imported and why), then row by row with every warning in its cell.
          */
         SlaImportPreview: {
+            /** @description The partnership's councils (for mapping a column to a council's figures). */
+            councils: components["schemas"]["CouncilView"][];
             /** @description The mapping used, per sheet: send it back, edited, to change it. */
             mapping: Record<string, never>;
             preview: Record<string, never>;

@@ -331,7 +331,7 @@ function CellWarnings({ warnings }: { warnings: { column: string; code: string; 
 /** An SLA import's preview: each sheet as recognised, then its rows (KPIs with their figures,
  * measurements, cost lines). */
 interface SlaPreview {
-  sheets: { name: string; kind: string | null; headerRow: number | null; note: string | null }[];
+  sheets: { name: string; kind: string | null; headerRow: number | null; note: string | null; columns: { column: string; heading: string; field: string }[] }[];
   rows: {
     sheet: string; row: number; label: string | null;
     outcome: {
@@ -364,7 +364,32 @@ function slaDetails(r: SlaPreview["rows"][number]): string {
 }
 
 /** Import an SLA's KPIs, monthly figures and cost lines from XLSX or CSV. */
-function SlaImportPreview({ preview }: { preview: SlaPreview }) {
+/** What an SLA sheet's column can be read as (a council's columns are added per council). */
+const SLA_FIELDS: [string, string][] = [
+  ["ignore", "(not imported)"], ["kpi", "KPI"], ["reference", "KPI reference"], ["unit", "Unit"], ["polarity", "Polarity"],
+  ["frequency", "Frequency"], ["baseline", "Baseline"], ["target", "Target"], ["amber-tolerance", "Amber tolerance"],
+  ["amber-threshold", "Amber threshold"], ["period", "Period"], ["actual", "Actual"], ["commentary", "Commentary"],
+  ["corrective-action", "Corrective action"], ["cost-line", "Cost line"], ["basis", "Basis"], ["total-estimate", "Total estimate"],
+  ["total-actual", "Total actual"], ["rebase-tolerance", "Re-base tolerance"], ["shared-with-guests", "Shared with guests"],
+  ["post", "Shared post"], ["saving", "Saving"],
+];
+
+function slaOptions(councils: { id: string; name: string }[], current: string): [string, string][] {
+  const options: [string, string][] = [...SLA_FIELDS];
+  for (const c of councils) {
+    options.push([`driver:${c.id}`, `${c.name}: figure (driver, planned time, saving)`]);
+    options.push([`actual-driver:${c.id}`, `${c.name}: actual figure`]);
+    options.push([`share:${c.id}`, `${c.name}: share of a KPI's target`]);
+  }
+  if (current.startsWith("period:")) options.push([current, `Figures for ${current.slice(7)}`]);
+  return options;
+}
+
+function SlaImportPreview({ preview, councils, onRemap }: {
+  preview: SlaPreview;
+  councils: { id: string; name: string }[];
+  onRemap: (sheet: string, column: string, field: string) => void;
+}) {
   const n = (c: Counts) => `${c.creates} new, ${c.updates} changed`;
   return (
     <>
@@ -373,6 +398,26 @@ function SlaImportPreview({ preview }: { preview: SlaPreview }) {
           <li key={s.name}>Sheet “{s.name}”: {s.kind ? `${SHEET_KINDS[s.kind] ?? s.kind} (headings on row ${s.headerRow})` : s.note}</li>
         ))}
       </ul>
+      {preview.sheets.filter((s) => s.columns.length > 0 && s.kind !== "agreement").map((s) => (
+        <details className="columns" key={s.name} data-testid="import-columns">
+          <summary>Columns of “{s.name}”: how each is read</summary>
+          <table>
+            <thead><tr><th scope="col">Column</th><th scope="col">Heading in the file</th><th scope="col">Read as</th></tr></thead>
+            <tbody>
+              {s.columns.map((c) => (
+                <tr key={c.column}>
+                  <td>{c.column}</td><td>{c.heading}</td>
+                  <td>
+                    <select aria-label={`Column ${c.column} (${c.heading}) of ${s.name} is read as`} value={c.field} onChange={(e) => onRemap(s.name, c.column, e.target.value)}>
+                      {slaOptions(councils, c.field).map(([value, label]) => <option key={value} value={value}>{label}</option>)}
+                    </select>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      ))}
       <p data-testid="import-summary">KPIs: {n(preview.kpis)}; figures: {n(preview.measurements)}; cost lines: {n(preview.costShares)}{preview.timeAllocations.creates + preview.timeAllocations.updates > 0 ? `; shared posts: ${n(preview.timeAllocations)}` : ""}{preview.savings.creates + preview.savings.updates > 0 ? `; savings: ${n(preview.savings)}` : ""}{preview.terms.creates + preview.terms.updates > 0 ? `; terms: ${n(preview.terms)}` : ""}; {preview.errors} with errors, {preview.ignored} ignored, {preview.warnings} {preview.warnings === 1 ? "cell" : "cells"} flagged.</p>
       <table data-testid="import-preview">
         <thead><tr><th scope="col">Sheet</th><th scope="col">Row</th><th scope="col">Name</th><th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">Warnings</th></tr></thead>
@@ -434,6 +479,8 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const [mapping, setMapping] = useState<Record<string, string> | null>(null);
   const [acceptMatrix, setAcceptMatrix] = useState(false);
   const [sla, setSla] = useState<SlaPreview | null>(null);
+  /** An SLA's mapping as the preview used it, per sheet: column letter → field. */
+  const [slaMapping, setSlaMapping] = useState<Record<string, Record<string, string>> | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
 
@@ -441,11 +488,14 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null, councilNames: Record<string, string> = names) => {
     const r = await ok(rest.POST("/api/documents/{id}/import/preview", {
       params: { path: { id: view.id } },
-      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: { columns: chosenMapping } as never } : {}), councils: councilNames },
+      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: (view.kind === "sla" ? { sheets: chosenMapping } : { columns: chosenMapping }) as never } : {}), councils: councilNames },
     }));
     // The preview's rows are the exchange crate's types, declared to the API as an object.
     if (view.kind === "sla") {
-      setSla(r.preview as unknown as SlaPreview);
+      const got = r as unknown as { preview: SlaPreview; mapping: { sheets: Record<string, Record<string, string>> }; councils: { id: string; name: string }[] };
+      setSla(got.preview);
+      setSlaMapping(got.mapping.sheets);
+      setCouncils(got.councils);
       return [] as ColumnView[];
     }
     const reg = r as unknown as { preview: typeof preview; columns: ColumnView[]; sheets: string[]; sheet: string | null; mapping: { columns: Record<string, string> }; councils: { id: string; name: string }[] };
@@ -465,6 +515,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     setMessage(null);
     setNote(null);
     setMapping(null);
+    setSlaMapping(null);
     // Names an officer said mean a council, saved for this register with its mapping.
     const savedNames = JSON.parse(localStorage.getItem(`${savedKey(view.id)}.councils`) ?? "{}") as Record<string, string>;
     setNames(savedNames);
@@ -510,6 +561,20 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     }
   };
 
+  /** An SLA column read otherwise: the sheet's whole mapping is sent back, edited. */
+  const remapSla = async (sheetName: string, column: string, field: string) => {
+    if (!body || !slaMapping) return;
+    const next: Record<string, Record<string, string>> = { ...slaMapping, [sheetName]: { ...(slaMapping[sheetName] ?? {}) } };
+    if (field === "ignore") delete next[sheetName][column];
+    else next[sheetName][column] = field;
+    try {
+      await run(body, null, next as unknown as Record<string, string>);
+      setSlaMapping(next);
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+
   const chooseSheet = async (name: string) => {
     if (!body) return;
     try {
@@ -545,7 +610,13 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     try {
       const r = await ok(rest.POST("/api/documents/{id}/import/apply", {
         params: { path: { id: view.id } },
-        body: { ...body, ...(sheet ? { sheet } : {}), ...(mapping && view.kind !== "sla" ? { mapping: { columns: mapping } as never } : {}), accept_matrix: acceptMatrix, councils: names },
+        body: {
+          ...body,
+          ...(sheet ? { sheet } : {}),
+          ...(view.kind === "sla" ? (slaMapping ? { mapping: { sheets: slaMapping } as never } : {}) : mapping ? { mapping: { columns: mapping } as never } : {}),
+          accept_matrix: acceptMatrix,
+          councils: names,
+        },
       }));
       setMessage(`Imported: ${r.created} created, ${r.updated} updated, ${r.errors} rows skipped for errors.`);
       setPreview(null);
@@ -564,7 +635,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
       {note && <p role="status" data-testid="import-note">{note}</p>}
       {sla && (
         <>
-          <SlaImportPreview preview={sla} />
+          <SlaImportPreview preview={sla} councils={councils} onRemap={(s, c, f) => void remapSla(s, c, f)} />
           <button type="button" onClick={apply} disabled={[sla.kpis, sla.measurements, sla.costShares, sla.timeAllocations, sla.savings, sla.terms].every((c) => c.creates + c.updates === 0)}>Apply import</button>
         </>
       )}

@@ -125,6 +125,8 @@ pub struct ImportPreview {
 /// or not imported and why), then row by row with every warning in its cell.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlaImportPreview {
+    /// The partnership's councils (for mapping a column to a council's figures).
+    pub councils: Vec<CouncilView>,
     /// The mapping used, per sheet: send it back, edited, to change it.
     #[schema(value_type = Object)]
     pub mapping: serde_json::Value,
@@ -472,8 +474,16 @@ pub async fn preview(
     if opened.row.document.kind == DocumentKind::Sla {
         let file = sla_of(&state, &caller, opened).await?;
         file.may_import(&caller)?;
-        let (_, mapping, preview) = sla_preview(&state, req, file).await?;
+        let (file, mapping, preview) = sla_preview(&state, req, file).await?;
         return Ok(Json(AnyImportPreview::Sla(Box::new(SlaImportPreview {
+            councils: file
+                .councils
+                .iter()
+                .map(|(id, name)| CouncilView {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
             mapping: serde_json::to_value(&mapping).map_err(|e| ApiError::Internal(e.into()))?,
             preview,
         }))));
