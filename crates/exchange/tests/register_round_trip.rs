@@ -30,6 +30,7 @@ fn import(bytes: &[u8], into: &RiskRegister) -> Preview {
         &councils(),
         today(),
         "Importer",
+        false,
         &mut counter(),
     )
 }

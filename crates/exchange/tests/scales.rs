@@ -46,8 +46,12 @@ fn workbook() -> Vec<u8> {
 }
 
 fn import(bytes: &[u8], into: &RiskRegister) -> Preview {
-    let t = read_table(bytes, Format::Xlsx, None, Default::default()).unwrap();
-    let sheets = read_register_sheets(bytes, Format::Xlsx, None, Default::default()).unwrap();
+    import_as(bytes, Format::Xlsx, into, false)
+}
+
+fn import_as(bytes: &[u8], format: Format, into: &RiskRegister, accept: bool) -> Preview {
+    let t = read_table(bytes, format, None, Default::default()).unwrap();
+    let sheets = read_register_sheets(bytes, format, None, Default::default()).unwrap();
     preview_workbook(
         &t,
         &Mapping::guess(&t),
@@ -56,8 +60,66 @@ fn import(bytes: &[u8], into: &RiskRegister) -> Preview {
         &councils(),
         today(),
         "Risk officer",
+        accept,
         &mut counter(),
     )
+}
+
+/// A register kept on a 3×3 (every rating 1 to 3), imported into a 5×5: a 3×3 is offered,
+/// not forced. Declined, the rows read on the 5×5; taken, on the 3×3, and applying sets it.
+#[test]
+fn a_numeric_three_by_three_sheet_is_offered_its_matrix() {
+    let csv = "Ref,Risk title,Risk owner,Likelihood,Impact\n\
+               T1,One,Owner,3,3\nT2,Two,Owner,1,2\nT3,Three,Owner,2,3\n";
+    let declined = import_as(csv.as_bytes(), Format::Csv, &empty_register(), false);
+    let m = declined.matrix_proposal.as_ref().expect("an offer");
+    assert_eq!(
+        (m.likelihood, m.impact, m.required, m.applies),
+        (3, 3, false, false)
+    );
+    assert!(
+        m.why
+            .contains("perhaps a 3×3 matrix (the register's is 5×5)"),
+        "{}",
+        m.why
+    );
+    let mut kept = empty_register();
+    declined.apply_to(&mut kept);
+    assert_eq!(
+        kept.matrix.likelihood.len(),
+        5,
+        "declined: the register keeps its 5×5"
+    );
+    let taken = import_as(csv.as_bytes(), Format::Csv, &empty_register(), true);
+    assert!(taken.matrix_proposal.as_ref().unwrap().applies);
+    let mut set = empty_register();
+    taken.apply_to(&mut set);
+    assert_eq!(set.check(), Ok(()));
+    assert_eq!(set.matrix.likelihood.len(), 3);
+    // 3 × 3 is the top band of a 3×3, a middle one of a 5×5.
+    let band = |r: &RiskRegister| {
+        let a = r
+            .assessments
+            .iter()
+            .find(|a| a.likelihood == 3 && a.impact == 3)
+            .unwrap();
+        r.matrix.band(a.likelihood, a.impact).unwrap().id.clone()
+    };
+    assert_eq!(band(&set), "very-high");
+    assert_eq!(band(&kept), "high");
+    // Too few rows to tell, or one slip beyond the matrix: no offer.
+    let few = "Ref,Risk title,Risk owner,Likelihood,Impact\nT1,One,Owner,3,3\n";
+    assert!(
+        import_as(few.as_bytes(), Format::Csv, &empty_register(), false)
+            .matrix_proposal
+            .is_none()
+    );
+    let slip = "Ref,Risk title,Risk owner,Likelihood,Impact\nT1,One,Owner,9,3\nT2,Two,Owner,4,5\n";
+    assert!(
+        import_as(slip.as_bytes(), Format::Csv, &empty_register(), false)
+            .matrix_proposal
+            .is_none()
+    );
 }
 
 fn scores(p: &Preview, row: usize) -> Vec<(AssessmentKind, u32, u32)> {

@@ -541,6 +541,50 @@ async fn matrix_and_letter_scales(backend: Backend) {
         .await;
     let reg = created["id"].as_str().unwrap().to_owned();
 
+    // A sheet rated 1–3 is offered a 3×3, not forced: applied without it, the 5×5 stays.
+    let (_, other) = s
+        .post(
+            "/api/documents",
+            &arun,
+            json!({"space_id": view["space_id"], "kind": "risk-register", "title": "Numeric"}),
+        )
+        .await;
+    let numeric = other["id"].as_str().unwrap().to_owned();
+    let three = "Ref,Risk title,Risk owner,Likelihood,Impact\n\
+                 N1,One,Owner,3,3\nN2,Two,Owner,1,2\nN3,Three,Owner,2,3\n";
+    let (status, p) = s
+        .post(
+            &format!("/api/documents/{numeric}/import/preview"),
+            &arun,
+            body("csv", three.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let offer = &p["preview"]["matrixProposal"];
+    assert_eq!(
+        (&offer["likelihood"], &offer["required"], &offer["applies"]),
+        (&json!(3), &json!(false), &json!(false)),
+        "{p}"
+    );
+    let (status, applied) = s
+        .post(
+            &format!("/api/documents/{numeric}/import/apply"),
+            &arun,
+            body("csv", three.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let (_, content) = s
+        .get(&format!("/api/documents/{numeric}/content"), &arun)
+        .await;
+    assert_eq!(
+        content["content"]["matrix"]["likelihood"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
     // A lettered sheet: the preview proposes 4×4; applying needs the officer's word.
     let csv = "Ref,Risk,Owner,Likelihood,Impact,Target rating\n\
                L1,Shared ICT outage,Head of ICT,B,3,D1\n\

@@ -467,7 +467,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const [preview, setPreview] = useState<{
     rows: (PreviewRow & { values?: Record<string, string>; band?: string })[]; creates: number; updates: number; errors: number; unchanged: number; ignored: number; warnings: number;
     appetite?: { category: string }[];
-    matrixProposal?: { likelihood: number; impact: number; why: string; blocked: string | null } | null;
+    matrixProposal?: { likelihood: number; impact: number; why: string; blocked: string | null; required: boolean; applies: boolean } | null;
     unknownCouncils?: string[];
   } | null>(null);
   const [columns, setColumns] = useState<ColumnView[]>([]);
@@ -485,10 +485,10 @@ export function ImportPanel({ view }: { view: DocumentView }) {
   const [note, setNote] = useState<string | null>(null);
 
   /** Previews `b` (with a sheet and a mapping, when chosen); answers the columns as read. */
-  const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null, councilNames: Record<string, string> = names) => {
+  const run = async (b: { format: string; file: string }, chosenSheet: string | null, chosenMapping: Record<string, string> | null, councilNames: Record<string, string> = names, accept: boolean = acceptMatrix) => {
     const r = await ok(rest.POST("/api/documents/{id}/import/preview", {
       params: { path: { id: view.id } },
-      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: (view.kind === "sla" ? { sheets: chosenMapping } : { columns: chosenMapping }) as never } : {}), councils: councilNames },
+      body: { ...b, ...(chosenSheet ? { sheet: chosenSheet } : {}), ...(chosenMapping ? { mapping: (view.kind === "sla" ? { sheets: chosenMapping } : { columns: chosenMapping }) as never } : {}), councils: councilNames, accept_matrix: accept },
     }));
     // The preview's rows are the exchange crate's types, declared to the API as an object.
     if (view.kind === "sla") {
@@ -526,7 +526,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
     const b = { format: file.name.toLowerCase().endsWith(".csv") ? "csv" : "xlsx", file: btoa(binary) };
     setBody(b);
     try {
-      const cols = await run(b, null, null, savedNames);
+      const cols = await run(b, null, null, savedNames, false);
       // A mapping saved for this register: its headings read the same way again.
       const saved = JSON.parse(localStorage.getItem(savedKey(view.id)) ?? "null") as Record<string, string> | null;
       if (saved && cols.length) {
@@ -538,7 +538,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
           if (want !== "ignore") adjusted[c.column] = want;
         }
         if (changed > 0) {
-          await run(b, null, adjusted, savedNames);
+          await run(b, null, adjusted, savedNames, false);
           setNote(`Read with the mapping saved for this register (${changed} ${changed === 1 ? "column" : "columns"} as saved).`);
         }
       }
@@ -690,7 +690,17 @@ export function ImportPanel({ view }: { view: DocumentView }) {
                 <p>It cannot be set: {preview.matrixProposal.blocked}.</p>
               ) : (
                 <p>
-                  <input id="imp-matrix" type="checkbox" checked={acceptMatrix} onChange={(e) => setAcceptMatrix(e.target.checked)} />{" "}
+                  <input
+                    id="imp-matrix"
+                    type="checkbox"
+                    checked={acceptMatrix}
+                    onChange={(e) => {
+                      const on = e.target.checked;
+                      setAcceptMatrix(on);
+                      // Worked out again on the matrix chosen, so the rows show their bands on it.
+                      if (body) void run(body, sheet, mapping, names, on).catch((err) => setMessage((err as Error).message));
+                    }}
+                  />{" "}
                   <label htmlFor="imp-matrix">Set the {preview.matrixProposal.likelihood}×{preview.matrixProposal.impact} matrix on this register with the import</label>
                 </p>
               )}
@@ -739,7 +749,7 @@ export function ImportPanel({ view }: { view: DocumentView }) {
               </tbody>
             </table>
           </div>
-          <button type="button" onClick={apply} disabled={(preview.creates + preview.updates === 0 && !preview.appetite?.length) || (!!preview.matrixProposal && !preview.matrixProposal.blocked && !acceptMatrix)}>Apply import</button>
+          <button type="button" onClick={apply} disabled={(preview.creates + preview.updates === 0 && !preview.appetite?.length) || (!!preview.matrixProposal && preview.matrixProposal.required && !preview.matrixProposal.blocked && !acceptMatrix)}>Apply import</button>
         </>
       )}
     </section>

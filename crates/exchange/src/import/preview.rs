@@ -207,7 +207,7 @@ impl Preview {
     /// risk has gone is dropped.
     pub fn apply_to(&self, register: &mut RiskRegister) {
         if let Some(p) = &self.matrix_proposal
-            && p.blocked.is_none()
+            && p.applies
         {
             register.matrix = p.matrix.clone();
         }
@@ -386,9 +386,10 @@ pub fn preview(
 
 /// [`preview`], with the workbook's other sheets ([`super::read_register_sheets`]): each
 /// assessment of the history and each action joins its risk's row, and the appetite
-/// statements are set by category. When the sheet's ratings imply another matrix (letters,
-/// more levels: [`super::propose_matrix`]), the preview is worked out on that matrix and
-/// proposes it (unless an assessment the register holds would not fit it).
+/// statements are set by category. When the sheet's ratings imply another matrix
+/// ([`super::propose_matrix`]), the preview proposes it, and is worked out on it when the rows
+/// need it (letters) or `accept_matrix` says the officer has taken it — unless an assessment
+/// the register holds would not fit it.
 #[allow(clippy::too_many_arguments)]
 pub fn preview_workbook(
     table: &Table,
@@ -398,12 +399,16 @@ pub fn preview_workbook(
     councils: &Councils,
     today: NaiveDate,
     assessor: &str,
+    accept_matrix: bool,
     new_id: &mut dyn FnMut() -> String,
 ) -> Preview {
-    let proposal = super::propose_matrix(table, mapping, register);
+    let mut proposal = super::propose_matrix(table, mapping, register);
+    if let Some(m) = &mut proposal {
+        m.applies = m.blocked.is_none() && (m.required || accept_matrix);
+    }
     let proposed;
     let register = match &proposal {
-        Some(m) if m.blocked.is_none() => {
+        Some(m) if m.applies => {
             proposed = RiskRegister {
                 matrix: m.matrix.clone(),
                 ..register.clone()
@@ -479,10 +484,7 @@ impl Preview {
     pub fn changes_anything(&self) -> bool {
         self.creates + self.updates > 0
             || !self.appetite.is_empty()
-            || self
-                .matrix_proposal
-                .as_ref()
-                .is_some_and(|p| p.blocked.is_none())
+            || self.matrix_proposal.as_ref().is_some_and(|p| p.applies)
     }
 }
 

@@ -23,6 +23,12 @@ pub struct MatrixProposal {
     /// Why it cannot be set (an assessment the register holds would fall outside it); the
     /// preview is then worked out on the register's own matrix.
     pub blocked: Option<String>,
+    /// Whether the rows cannot be read without it (ratings by letter): applying is refused
+    /// until the officer confirms it. A matrix implied by numbers alone (a sheet rated 1–3)
+    /// is offered, not needed: the rows read on the register's own matrix too.
+    pub required: bool,
+    /// Whether the preview was worked out on it, so that applying sets it.
+    pub applies: bool,
 }
 
 /// What one axis's cells hold.
@@ -31,6 +37,8 @@ struct Seen {
     /// The furthest letter (0 = A).
     letter: Option<u32>,
     number: Option<u32>,
+    /// How many cells hold each number (1 to 10).
+    counts: [usize; 11],
 }
 
 impl Seen {
@@ -55,6 +63,14 @@ impl Seen {
 
     fn number(&mut self, n: u32) {
         self.number = Some(self.number.map_or(n, |x| x.max(n)));
+        self.counts[n as usize] += 1;
+    }
+
+    /// How many cells hold a number, and how many a number above `levels`.
+    fn rated(&self, levels: usize) -> (usize, usize) {
+        let total = self.counts.iter().sum();
+        let over = self.counts.iter().skip(levels + 1).sum();
+        (total, over)
     }
 
     /// Levels this axis needs: as many as its letters; as many as its highest number when the
@@ -134,6 +150,9 @@ pub fn propose_matrix(
     let current = &register.matrix;
     let (cl, ci) = (current.likelihood.len(), current.impact.len());
     let own = l.letter.is_some() || i.letter.is_some();
+    if !own {
+        return numeric(&l, &i, register);
+    }
     let (nl, ni) = (l.levels(cl, own).min(10), i.levels(ci, own).min(10));
     let lettered = |levels: &[domain::documents::risk::Level], n: usize| {
         levels.len() == n
@@ -178,6 +197,8 @@ pub fn propose_matrix(
             )
         });
     Some(MatrixProposal {
+        required: true,
+        applies: false,
         likelihood: nl,
         impact: ni,
         why: format!(
@@ -188,6 +209,67 @@ pub fn propose_matrix(
         ),
         matrix,
         blocked,
+    })
+}
+
+/// A sheet rated by number on another scale: every rating at most 3 (or 4) over at least
+/// three rows on a larger register suggests a 3×3 (4×4); two or more ratings beyond the
+/// register's levels suggest a matrix that holds them (one alone is more likely a slip, and
+/// its row says "outside the matrix").
+fn numeric(l: &Seen, i: &Seen, register: &RiskRegister) -> Option<MatrixProposal> {
+    let current = &register.matrix;
+    let (cl, ci) = (current.likelihood.len(), current.impact.len());
+    let ((lt, lo), (it, io)) = (l.rated(cl), i.rated(ci));
+    let (ml, mi) = (
+        l.number.unwrap_or(0) as usize,
+        i.number.unwrap_or(0) as usize,
+    );
+    let (nl, ni, why) = if lo >= 2 || io >= 2 {
+        (
+            ml.max(cl).min(10),
+            mi.max(ci).min(10),
+            "ratings beyond the register's levels",
+        )
+    } else {
+        let n = ml.max(mi);
+        if lt + it < 6 || n < 2 || n >= cl.min(ci) {
+            return None;
+        }
+        (n, n, "no rating above")
+    };
+    if (nl, ni) == (cl, ci) {
+        return None;
+    }
+    let matrix = Matrix::sized(nl, ni);
+    let blocked = register
+        .assessments
+        .iter()
+        .find(|a| !matrix.contains(a.likelihood, a.impact))
+        .map(|a| {
+            format!(
+                "risk {} has an assessment of likelihood {} × impact {}, outside a {nl}×{ni} \
+                 matrix",
+                register.reference_of(&a.risk_id),
+                a.likelihood,
+                a.impact
+            )
+        });
+    Some(MatrixProposal {
+        likelihood: nl,
+        impact: ni,
+        why: format!(
+            "the sheet rates likelihood 1–{ml} and impact 1–{mi} ({why} {}): perhaps a \
+             {nl}×{ni} matrix (the register's is {cl}×{ci}); the rows read on either",
+            if why.starts_with("no") {
+                nl.to_string()
+            } else {
+                format!("{cl}×{ci}")
+            }
+        ),
+        matrix,
+        blocked,
+        required: false,
+        applies: false,
     })
 }
 

@@ -338,6 +338,7 @@ fn prepare(
         &councils,
         chrono::Utc::now().date_naive(),
         &caller.user.display_name,
+        req.accept_matrix,
         &mut || Uuid::new_v4().simple().to_string(),
     );
     Ok((table, mapping, preview, names))
@@ -613,6 +614,7 @@ async fn apply_register(
     let accepted = req.accept_matrix;
     let (file, (_, _, preview, _)) = register_preview(&state, &caller, req, file).await?;
     if let Some(m) = &preview.matrix_proposal
+        && m.required
         && m.blocked.is_none()
         && !accepted
     {
