@@ -851,87 +851,40 @@ impl SlaPreview {
                     line,
                     shared_with_guests,
                     ..
-                } => match action {
-                    Action::Create => {
-                        let list = if *shared_with_guests {
-                            &mut sla.cost_shares
-                        } else {
-                            &mut figures.cost_shares
-                        };
-                        if !list.iter().any(|c| c.id == line.id) {
-                            list.push(line.clone());
-                        }
-                    }
-                    Action::Update => {
-                        for c in sla
-                            .cost_shares
-                            .iter_mut()
-                            .chain(figures.cost_shares.iter_mut())
-                        {
-                            if c.id == line.id {
-                                *c = line.clone();
-                            }
-                        }
-                    }
-                    Action::Unchanged => {}
-                },
+                } => put(
+                    *action,
+                    line,
+                    *shared_with_guests,
+                    &mut sla.cost_shares,
+                    &mut figures.cost_shares,
+                    |a, b| a.id == b.id,
+                ),
                 SlaOutcome::TimeAllocation {
                     action,
                     allocation,
                     shared_with_guests,
                     ..
-                } => match action {
-                    Action::Create => {
-                        let list = if *shared_with_guests {
-                            &mut sla.time_allocations
-                        } else {
-                            &mut figures.time_allocations
-                        };
-                        if !list.iter().any(|t| t.id == allocation.id) {
-                            list.push(allocation.clone());
-                        }
-                    }
-                    Action::Update => {
-                        for t in sla
-                            .time_allocations
-                            .iter_mut()
-                            .chain(figures.time_allocations.iter_mut())
-                        {
-                            if t.id == allocation.id {
-                                *t = allocation.clone();
-                            }
-                        }
-                    }
-                    Action::Unchanged => {}
-                },
+                } => put(
+                    *action,
+                    allocation,
+                    *shared_with_guests,
+                    &mut sla.time_allocations,
+                    &mut figures.time_allocations,
+                    |a, b| a.id == b.id,
+                ),
                 SlaOutcome::Saving {
                     action,
                     line,
                     shared_with_guests,
                     ..
-                } => {
-                    let same = |x: &SavingsLine| key(&x.description) == key(&line.description);
-                    match action {
-                        Action::Create => {
-                            let list = if *shared_with_guests {
-                                &mut sla.savings
-                            } else {
-                                &mut figures.savings
-                            };
-                            if !list.iter().any(same) {
-                                list.push(line.clone());
-                            }
-                        }
-                        Action::Update => {
-                            for x in sla.savings.iter_mut().chain(figures.savings.iter_mut()) {
-                                if same(x) {
-                                    *x = line.clone();
-                                }
-                            }
-                        }
-                        Action::Unchanged => {}
-                    }
-                }
+                } => put(
+                    *action,
+                    line,
+                    *shared_with_guests,
+                    &mut sla.savings,
+                    &mut figures.savings,
+                    |a, b| key(&a.description) == key(&b.description),
+                ),
                 SlaOutcome::Term {
                     action,
                     field,
@@ -945,6 +898,34 @@ impl SlaPreview {
                 SlaOutcome::Error { .. } | SlaOutcome::Ignored { .. } => {}
             }
         }
+    }
+}
+
+/// Creates a line in the SLA (`shared`: guests see it) or in the partners' figures, unless it
+/// is there already (`same`), or updates it wherever it is.
+fn put<T: Clone>(
+    action: Action,
+    item: &T,
+    shared: bool,
+    own: &mut Vec<T>,
+    kept: &mut Vec<T>,
+    same: impl Fn(&T, &T) -> bool,
+) {
+    match action {
+        Action::Create => {
+            let list = if shared { own } else { kept };
+            if !list.iter().any(|x| same(x, item)) {
+                list.push(item.clone());
+            }
+        }
+        Action::Update => {
+            for x in own.iter_mut().chain(kept.iter_mut()) {
+                if same(x, item) {
+                    *x = item.clone();
+                }
+            }
+        }
+        Action::Unchanged => {}
     }
 }
 
