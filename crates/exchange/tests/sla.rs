@@ -766,3 +766,24 @@ proptest! {
         prop_assert_eq!(content(&to, &figs), content(&sla, &figures));
     }
 }
+
+/// A workbook of more sheets than an import reads is refused whole, before any is planned.
+#[test]
+fn a_workbook_of_too_many_sheets_is_refused() {
+    let mut book = Workbook::new();
+    for n in 0..=exchange::sla::import::MAX_SHEETS {
+        book.add_worksheet()
+            .write_string(0, 0, format!("Sheet {n}"))
+            .unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    let e = read_sla(&bytes, Format::Xlsx, Default::default(), &councils(), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "the workbook has {} sheets; an import reads at most {}",
+            exchange::sla::import::MAX_SHEETS + 1,
+            exchange::sla::import::MAX_SHEETS
+        )
+    );
+}

@@ -772,10 +772,28 @@ async fn unknown_council_names_are_asked_about(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["preview"]["unknownCouncils"], json!([]), "{p}");
     assert_eq!(p["preview"]["unchanged"], 1, "SP-50 is there already: {p}");
+    // The limits, each tried: a name too long, too many names, too many answers in one import.
     let (status, e) = s
         .put(&aliases, &alice, json!({ "aliases": ["x".repeat(61)] }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let many: Vec<String> = (0..21).map(|n| format!("Name {n}")).collect();
+    let (status, e) = s.put(&aliases, &alice, json!({ "aliases": many })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let mut flood = body("csv", csv.as_bytes());
+    flood["councils"] = (0..101)
+        .map(|n| (format!("Name {n}"), json!(ashby)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let (status, e) = s.post(&path, &arun, flood).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "councils");
+    let (_, kept) = s.get(&aliases, &arun).await;
+    assert_eq!(
+        kept["aliases"],
+        json!(["ABC", "Ashby (old name)"]),
+        "refusals change nothing"
+    );
 
     // Carrow is not of this partnership: a name given Carrow is refused.
     let (_, me) = s.get("/api/me", &carl).await;
