@@ -1317,11 +1317,7 @@ impl Planner<'_> {
                 text(&allocation.actual),
             );
         }
-        let action = match (existing, changes.is_empty()) {
-            (None, _) => Action::Create,
-            (Some(_), false) => Action::Update,
-            (Some(_), true) => Action::Unchanged,
-        };
+        let action = action_of(existing.is_some(), &changes);
         let shared_with_guests = match existing {
             Some(old) => self.sla.time_allocations.iter().any(|t| t.id == old.id),
             None => shared,
@@ -1398,11 +1394,7 @@ impl Planner<'_> {
                 text(&line.by_council),
             );
         }
-        let action = match (existing, changes.is_empty()) {
-            (None, _) => Action::Create,
-            (Some(_), false) => Action::Update,
-            (Some(_), true) => Action::Unchanged,
-        };
+        let action = action_of(existing.is_some(), &changes);
         let shared_with_guests = match existing {
             Some(old) => self.sla.savings.iter().any(|x| x == old),
             None => shared,
@@ -1699,11 +1691,7 @@ impl Planner<'_> {
         let changes = existing
             .as_ref()
             .map_or_else(Vec::new, |old| kpi_changes(old, &kpi, self.councils));
-        let action = match (&existing, changes.is_empty()) {
-            (None, _) => Action::Create,
-            (Some(_), false) => Action::Update,
-            (Some(_), true) => Action::Unchanged,
-        };
+        let action = action_of(existing.is_some(), &changes);
         // The figures in the row, one per period column.
         let mut measurements = Vec::new();
         let mut last_measured: Option<usize> = None;
@@ -2206,11 +2194,7 @@ impl Planner<'_> {
             );
         }
         let changes = existing.map_or_else(Vec::new, |old| cost_changes(old, &line, self.councils));
-        let action = match (existing, changes.is_empty()) {
-            (None, _) => Action::Create,
-            (Some(_), false) => Action::Update,
-            (Some(_), true) => Action::Unchanged,
-        };
+        let action = action_of(existing.is_some(), &changes);
         let shared_with_guests = match existing {
             Some(old) => self.sla.cost_shares.iter().any(|c| c.id == old.id),
             None => shared,
@@ -2226,6 +2210,15 @@ impl Planner<'_> {
                 changes,
             },
         )
+    }
+}
+
+/// A row's action on a thing: new, changed (some `changes`), or as it was.
+fn action_of(exists: bool, changes: &[Change]) -> Action {
+    match (exists, changes.is_empty()) {
+        (false, _) => Action::Create,
+        (true, false) => Action::Update,
+        (true, true) => Action::Unchanged,
     }
 }
 
