@@ -477,14 +477,20 @@ pub async fn authenticate(
         is_guest: true,
         session_id,
     };
-    let (user, session) = store
+    let found = store
         .authenticate(&probe, session_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let at = store::now_millis();
-    if user.disabled || !session.is_live(at) {
+    caller_of(found, store::now_millis())
+}
+
+/// The caller an account and one of its login sessions make, as read from the store, at
+/// `at`: refused if the account is disabled or the session is no longer live.
+pub fn caller_of((user, session): (User, store::Session), at: Millis) -> Result<Caller, ApiError> {
+    if user.disabled || !session.is_live(at) || session.user_id != user.id {
         return Err(ApiError::Unauthorized);
     }
+    let session_id = session.id;
     let principal = Principal {
         user_id: user.id,
         org_id: user.org_id,

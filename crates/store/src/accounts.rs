@@ -134,6 +134,9 @@ pub(crate) struct UserRow {
 
 pub(crate) const USER_COLUMNS: &str =
     "id, org_id, email, display_name, role, is_guest, disabled, created_at, platform_operator";
+/// The same, from a table aliased `u`.
+pub(crate) const USER_COLUMNS_OF_U: &str = "u.id, u.org_id, u.email, u.display_name, u.role, \
+     u.is_guest, u.disabled, u.created_at, u.platform_operator";
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;

@@ -165,6 +165,29 @@ pub(crate) struct StoredChunkRow {
     schema_version: Option<i64>,
 }
 
+/// A document's kind with one of its chunks (none: a document with no chunks).
+#[derive(sqlx::FromRow)]
+pub(crate) struct DocChunkRow {
+    pub(crate) doc_kind: String,
+    seq: Option<i64>,
+    kind: Option<String>,
+    data: Option<Vec<u8>>,
+    checksum: Option<String>,
+    schema_version: Option<i64>,
+}
+
+impl DocChunkRow {
+    pub(crate) fn chunk(self) -> Option<StoredChunkRow> {
+        Some(StoredChunkRow {
+            seq: self.seq?,
+            kind: self.kind?,
+            data: self.data?,
+            checksum: self.checksum,
+            schema_version: self.schema_version,
+        })
+    }
+}
+
 impl StoredChunkRow {
     /// The chunk, if its checksum matches (rows written before checksums existed have none).
     pub(crate) fn verified(self, doc: &DocumentId) -> Result<Chunk> {
@@ -214,29 +237,29 @@ macro_rules! impl_chunks {
 
             async fn load_after(
                 &self,
-                sys: $crate::System,
+                _sys: $crate::System,
                 id: domain::DocumentId,
                 after: i64,
             ) -> $crate::Result<Option<$crate::Content>> {
-                let mut tx = self.system_tx(sys, false).await?;
-                let exists: Option<(String,)> = sqlx::query_as("select kind from documents where id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some((kind,)) = exists else {
-                    tx.commit().await?;
-                    return Ok(None);
-                };
-                let rows: Vec<$crate::chunks::StoredChunkRow> = sqlx::query_as(
-                    "select seq, kind, data, checksum, schema_version from doc_chunks where document_id = $1 and seq > $2 \
-                     and seq >= coalesce((select max(seq) from doc_chunks where document_id = $1 \
-                                          and kind = 'snapshot' and seq > $2), 0) \
-                     order by seq",
+                // Two statements and no transaction: the document with its chunks, then its
+                // actor bindings. Appends store a chunk and its actors together and bindings are
+                // never removed, so bindings read after the chunks cover every one of them.
+                let rows: Vec<$crate::chunks::DocChunkRow> = sqlx::query_as(
+                    "select d.kind as doc_kind, c.seq, c.kind, c.data, c.checksum, c.schema_version \
+                     from documents d left join doc_chunks c on c.document_id = d.id and c.seq > $2 \
+                     and c.seq >= coalesce((select max(seq) from doc_chunks where document_id = $1 \
+                                            and kind = 'snapshot' and seq > $2), 0) \
+                     where d.id = $1 order by c.seq",
                 )
                 .bind(id.to_string())
                 .bind(after)
-                .fetch_all(&mut *tx)
+                .fetch_all(self.system_reads())
                 .await?;
+                let Some(kind) = rows.first().map(|r| r.doc_kind.clone()) else {
+                    return Ok(None);
+                };
+                let rows: Vec<$crate::chunks::StoredChunkRow> =
+                    rows.into_iter().filter_map($crate::chunks::DocChunkRow::chunk).collect();
                 let actors: Vec<(Vec<u8>, uuid::Uuid)> = if rows.is_empty() {
                     Vec::new()
                 } else {
@@ -244,10 +267,9 @@ macro_rules! impl_chunks {
                         "select actor_id, user_id from doc_actors where document_id = $1",
                     )
                     .bind(id.to_string())
-                    .fetch_all(&mut *tx)
+                    .fetch_all(self.system_reads())
                     .await?
                 };
-                tx.commit().await?;
                 let chunks = rows
                     .into_iter()
                     .map(|r| r.verified(&id))

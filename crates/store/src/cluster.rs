@@ -13,11 +13,24 @@
 //! dropped) is told [`Heard::Lost`] and re-reads everything it holds.
 
 use async_trait::async_trait;
-use domain::Millis;
+use domain::{Millis, User};
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-use crate::{PostgresStore, Result, System};
+use crate::accounts::UserRow;
+use crate::{PostgresStore, Result, Session, System};
+
+/// A redeemed ticket's account and session, as one row.
+#[derive(sqlx::FromRow)]
+struct Redeemed {
+    #[sqlx(flatten)]
+    user: UserRow,
+    session_id: Uuid,
+    session_refresh_hash: String,
+    session_created_at: Millis,
+    session_expires_at: Millis,
+    session_revoked_at: Option<Millis>,
+}
 
 /// The channel appends notify.
 pub const CHUNKS_CHANNEL: &str = "concordat_chunks";
@@ -133,8 +146,11 @@ pub trait Cluster: Send + Sync {
         expires: Millis,
         now: Millis,
     ) -> Result<()>;
-    /// The (user, session) of an unexpired ticket, which is used up; `None` otherwise.
-    async fn redeem_ticket(&self, hash: &str, now: Millis) -> Result<Option<(Uuid, Uuid)>>;
+    /// The account and login session an unexpired ticket was issued for, read in the same
+    /// statement that uses the ticket up; `None` otherwise. The caller still checks that both
+    /// hold (account enabled, session live). One statement, because a connection's set-up is
+    /// what many people reconnecting at once (a network blip in a meeting) all pay.
+    async fn redeem_ticket(&self, hash: &str, now: Millis) -> Result<Option<(User, Session)>>;
     /// Binds `peer` to `user`'s connection `conn` on this node. False if another user holds it.
     async fn claim_peer(&self, peer: &str, user: Uuid, conn: u64, now: Millis) -> Result<bool>;
     /// Releases `peer` if connection `conn` of this node still holds it.
@@ -185,14 +201,34 @@ impl Cluster for PostgresStore {
         Ok(())
     }
 
-    async fn redeem_ticket(&self, hash: &str, now: Millis) -> Result<Option<(Uuid, Uuid)>> {
-        let row: Option<(Uuid, Uuid, Millis)> = sqlx::query_as(
-            "delete from live_tickets where hash = $1 returning user_id, session_id, expires_at",
-        )
+    async fn redeem_ticket(&self, hash: &str, now: Millis) -> Result<Option<(User, Session)>> {
+        // A data-modifying CTE runs whole whatever the select keeps: an expired ticket is
+        // used up too.
+        let row: Option<Redeemed> = sqlx::query_as(&format!(
+            "with t as (delete from live_tickets where hash = $1 \
+                        returning user_id, session_id, expires_at) \
+             select {}, s.id as session_id, s.refresh_hash as session_refresh_hash, \
+                    s.created_at as session_created_at, s.expires_at as session_expires_at, \
+                    s.revoked_at as session_revoked_at \
+             from t join users u on u.id = t.user_id \
+                    join sessions s on s.id = t.session_id and s.user_id = t.user_id \
+             where t.expires_at > $2",
+            crate::accounts::USER_COLUMNS_OF_U
+        ))
         .bind(hash)
+        .bind(now)
         .fetch_optional(&self.system)
         .await?;
-        Ok(row.and_then(|(user, session, expires)| (expires > now).then_some((user, session))))
+        let Some(r) = row else { return Ok(None) };
+        let session = Session {
+            id: r.session_id,
+            user_id: r.user.id,
+            refresh_hash: r.session_refresh_hash,
+            created_at: r.session_created_at,
+            expires_at: r.session_expires_at,
+            revoked_at: r.session_revoked_at,
+        };
+        Ok(Some((r.user.try_into()?, session)))
     }
 
     async fn claim_peer(&self, peer: &str, user: Uuid, conn: u64, now: Millis) -> Result<bool> {

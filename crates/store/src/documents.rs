@@ -59,6 +59,14 @@ pub trait Documents: Send + Sync {
         id: DocumentId,
         now: Millis,
     ) -> Result<Option<DocumentRow>>;
+    /// The document and the caller's context for deciding their access to it, read in one
+    /// transaction (a live connection's access decision); `None` if they may not see it.
+    async fn document_access(
+        &self,
+        p: &Principal,
+        id: DocumentId,
+        now: Millis,
+    ) -> Result<Option<(DocumentRow, crate::CallerContext)>>;
     async fn list_documents(
         &self,
         p: &Principal,
@@ -173,6 +181,23 @@ impl TryFrom<VersionRow> for domain::Version {
 }
 
 /// Expands to `impl Documents for $store` over database `$db`.
+/// Document `$id` if the caller may see it, read in transaction `$tx`.
+macro_rules! read_document {
+    ($tx:ident, $p:expr, $id:expr, $now:expr) => {{
+        let row: Option<$crate::documents::DocRow> = sqlx::query_as(&format!(
+            "select {} from documents d join spaces s on s.id = d.space_id where {} and d.id = $5",
+            $crate::documents::DOC_COLUMNS,
+            $crate::sql::visible_doc!()
+        ))
+        .bind_visible($p, $now)
+        .bind($id.to_string())
+        .fetch_optional(&mut *$tx)
+        .await?;
+        row
+    }};
+}
+pub(crate) use read_document;
+
 macro_rules! impl_documents {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -235,17 +260,25 @@ macro_rules! impl_documents {
                 now: domain::Millis,
             ) -> $crate::Result<Option<$crate::DocumentRow>> {
                 let mut tx = self.user_tx(p, false).await?;
-                let row: Option<$crate::documents::DocRow> = sqlx::query_as(&format!(
-                    "select {} from documents d join spaces s on s.id = d.space_id where {} and d.id = $5",
-                    $crate::documents::DOC_COLUMNS,
-                    $crate::sql::visible_doc!()
-                ))
-                .bind_visible(p, now)
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+                let row = $crate::documents::read_document!(tx, p, id, now);
                 tx.commit().await?;
                 row.map(TryInto::try_into).transpose()
+            }
+
+            async fn document_access(
+                &self,
+                p: &domain::access::Principal,
+                id: domain::DocumentId,
+                now: domain::Millis,
+            ) -> $crate::Result<Option<($crate::DocumentRow, $crate::CallerContext)>> {
+                let mut tx = self.user_tx(p, false).await?;
+                let Some(row) = $crate::documents::read_document!(tx, p, id, now) else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let ctx = $crate::workspace::read_caller_context!(tx, p);
+                tx.commit().await?;
+                Ok(Some((row.try_into()?, ctx)))
             }
 
             async fn list_documents(

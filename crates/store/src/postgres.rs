@@ -130,6 +130,11 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Reads that are system work (a room loading its document), outside a transaction.
+    fn system_reads(&self) -> &PgPool {
+        &self.system
+    }
+
     async fn checkpoint_log(&self) -> Result<()> {
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! Each area of the store (`accounts`, `workspace`, `documents`, `chunks`, `sharing`) declares
 //! its trait and an `impl_<area>!` macro holding its SQL; [`impl_store!`] expands all of them
 //! for one backend. The backend supplies `user_tx` / `system_tx` (which open a transaction and,
-//! on PostgreSQL, set the caller for row-level security), `read_pool`, `backend_kind`, and
+//! on PostgreSQL, set the caller for row-level security), `read_pool`, `system_reads` (system
+//! reads outside a transaction), `backend_kind`, and
 //! `lock_documents` / `insert_increments` / `announce` (on PostgreSQL, per-document advisory
 //! locks, one multi-row insert and `NOTIFY`).
 //! Placeholders are `$N`, which both databases bind by number; instants are integers

@@ -83,6 +83,11 @@ impl SqliteStore {
         &self.reader
     }
 
+    /// Reads that are system work (a room loading its document), outside a transaction.
+    fn system_reads(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     fn pool(&self, write: bool) -> &SqlitePool {
         if write { &self.writer } else { &self.reader }
     }

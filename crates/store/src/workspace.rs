@@ -252,6 +252,32 @@ pub(crate) fn space_owner_columns(owner: &SpaceOwner) -> (Option<Uuid>, Option<U
 }
 
 /// Expands to `impl Workspace for $store` over database `$db`.
+/// The caller's [`CallerContext`], read in transaction `$tx` (a user's: the policies and the
+/// filters agree).
+macro_rules! read_caller_context {
+    ($tx:ident, $p:expr) => {{
+        let memberships: Vec<$crate::workspace::MembershipRow> = sqlx::query_as(
+            "select partnership_id, org_id, role, joined_at, left_at \
+             from partnership_members where org_id = $1",
+        )
+        .bind($p.org_id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let grants: Vec<$crate::sharing::GrantRow> = sqlx::query_as(&format!(
+            "select {} from grants where user_id = $1",
+            $crate::sharing::GRANT_COLUMNS
+        ))
+        .bind($p.user_id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        $crate::CallerContext {
+            memberships: $crate::sql::convert(memberships)?,
+            grants: $crate::sql::convert(grants)?,
+        }
+    }};
+}
+pub(crate) use read_caller_context;
+
 macro_rules! impl_workspace {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -546,25 +572,9 @@ macro_rules! impl_workspace {
                 p: &domain::access::Principal,
             ) -> $crate::Result<$crate::CallerContext> {
                 let mut tx = self.user_tx(p, false).await?;
-                let memberships: Vec<$crate::workspace::MembershipRow> = sqlx::query_as(
-                    "select partnership_id, org_id, role, joined_at, left_at \
-                     from partnership_members where org_id = $1",
-                )
-                .bind(p.org_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let grants: Vec<$crate::sharing::GrantRow> = sqlx::query_as(&format!(
-                    "select {} from grants where user_id = $1",
-                    $crate::sharing::GRANT_COLUMNS
-                ))
-                .bind(p.user_id)
-                .fetch_all(&mut *tx)
-                .await?;
+                let ctx = $crate::workspace::read_caller_context!(tx, p);
                 tx.commit().await?;
-                Ok($crate::CallerContext {
-                    memberships: $crate::sql::convert(memberships)?,
-                    grants: $crate::sql::convert(grants)?,
-                })
+                Ok(ctx)
             }
 
             async fn create_exit_export(

@@ -473,9 +473,16 @@ async fn an_admin_disables_and_reenables_a_colleague(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A ticket he fetched before is refused after (on PostgreSQL the ticket, his account and
+    // his session are read in one statement: each must still hold).
+    let ticket = tests::ws::ticket_url(&s, &ben).await;
     let (status, user) = s.patch(&path, &bella, json!({"disabled": true})).await;
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["disabled"], true);
+    assert!(
+        tests::ws::SyncClient::open(&ticket).await.is_err(),
+        "a ticket fetched before he was disabled"
+    );
     assert!(
         c.closed_within(std::time::Duration::from_secs(5))
             .await

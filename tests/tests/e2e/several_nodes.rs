@@ -678,6 +678,47 @@ async fn two_stores_on_one_database() {
             .unwrap()
     );
 
+    // A ticket issued on A is redeemed on B with its account and session, once; an expired
+    // one is used up and refused; one naming another user's session gives nothing.
+    let now = store::now_millis();
+    ca.issue_ticket("t-live", arun.user_id, arun.session_id, now + 30_000, now)
+        .await
+        .unwrap();
+    let (user, session) = cb
+        .redeem_ticket("t-live", now)
+        .await
+        .unwrap()
+        .expect("redeemed on B");
+    assert_eq!(
+        (user.id, user.email.as_str(), session.id, session.user_id),
+        (
+            arun.user_id,
+            "arun@ashby.gov.uk",
+            arun.session_id,
+            arun.user_id
+        )
+    );
+    assert!(session.is_live(now) && !user.disabled);
+    assert!(
+        ca.redeem_ticket("t-live", now).await.unwrap().is_none(),
+        "single use"
+    );
+    ca.issue_ticket("t-old", arun.user_id, arun.session_id, now + 10, now)
+        .await
+        .unwrap();
+    assert!(
+        cb.redeem_ticket("t-old", now + 20).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        cb.redeem_ticket("t-old", now).await.unwrap().is_none(),
+        "an expired ticket is used up by the attempt"
+    );
+    ca.issue_ticket("t-mixed", ben.user_id, arun.session_id, now + 30_000, now)
+        .await
+        .unwrap();
+    assert!(cb.redeem_ticket("t-mixed", now).await.unwrap().is_none());
+
     // A compacts what it has read while B has appended since: nothing changes.
     let read = start + 80;
     b.append_changes(

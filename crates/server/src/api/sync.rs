@@ -97,12 +97,9 @@ pub async fn upgrade(
 ) -> Response {
     let redeemed = match q.ticket.as_deref() {
         Some(t) => state.hub.redeem_ticket(t).await,
-        None => None,
+        None => Err(ApiError::Unauthorized),
     };
-    let Some((user_id, session_id)) = redeemed else {
-        return ApiError::Unauthorized.into_response();
-    };
-    let caller = match state.authenticate(user_id, session_id).await {
+    let caller = match redeemed {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };

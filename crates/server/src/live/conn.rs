@@ -466,15 +466,8 @@ impl Conn {
     async fn decide(&self, id: DocumentId) -> Option<(sync::Edit, Meta)> {
         let p = &self.caller.principal;
         let now = store::now_millis();
-        let row = match self.hub.store.get_document(p, id, now).await {
-            Ok(row) => row?,
-            Err(e) => {
-                tracing::error!(error = %e, "access check failed");
-                return None;
-            }
-        };
-        let ctx = match self.hub.store.caller_context(p).await {
-            Ok(ctx) => ctx,
+        let (row, ctx) = match self.hub.store.document_access(p, id, now).await {
+            Ok(found) => found?,
             Err(e) => {
                 tracing::error!(error = %e, "access check failed");
                 return None;

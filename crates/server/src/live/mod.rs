@@ -24,6 +24,9 @@ use domain::DocumentId;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
+use crate::auth::Caller;
+use crate::error::ApiError;
+
 /// The live runtime's limits and timings: the `sync_*` settings and the documents' own limits,
 /// as the runtime uses them (see `Config::sync_limits`).
 #[derive(Debug, Clone)]
@@ -330,19 +333,32 @@ impl Hub {
         Ok(ticket)
     }
 
-    /// The (user, session) a ticket was issued for, if it is unused and unexpired. Uses it up.
-    pub async fn redeem_ticket(&self, ticket: &str) -> Option<(Uuid, Uuid)> {
+    /// The caller a ticket was issued for, if it is unused and unexpired and its account and
+    /// session still hold. Uses it up. Across nodes (PostgreSQL) the ticket, the account and
+    /// the session are one statement.
+    pub async fn redeem_ticket(&self, ticket: &str) -> Result<Caller, ApiError> {
         if let Some(cluster) = self.store.cluster() {
-            return cluster
+            let redeemed = cluster
                 .redeem_ticket(&crate::auth::token_hash(ticket), store::now_millis())
                 .await
-                .inspect_err(|e| tracing::error!(error = %e, "a ticket could not be checked"))
-                .ok()
-                .flatten();
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a ticket could not be checked");
+                    ApiError::Unauthorized
+                })?
+                .ok_or(ApiError::Unauthorized)?;
+            return crate::auth::caller_of(redeemed, store::now_millis());
         }
-        let mut t = self.tickets.lock().ok()?;
-        let entry = t.remove(&crate::auth::token_hash(ticket))?;
-        (entry.expires > Instant::now()).then_some((entry.user_id, entry.session_id))
+        let (user_id, session_id) = {
+            let mut t = self.tickets.lock().map_err(|_| ApiError::Unauthorized)?;
+            let entry = t
+                .remove(&crate::auth::token_hash(ticket))
+                .ok_or(ApiError::Unauthorized)?;
+            if entry.expires <= Instant::now() {
+                return Err(ApiError::Unauthorized);
+            }
+            (entry.user_id, entry.session_id)
+        };
+        crate::auth::authenticate(self.store.as_ref(), user_id, session_id).await
     }
 
     /// Binds a peer id to a user's connection. False if another user holds it (on any node).
