@@ -180,7 +180,6 @@ impl TryFrom<VersionRow> for domain::Version {
     }
 }
 
-/// Expands to `impl Documents for $store` over database `$db`.
 /// Document `$id` if the caller may see it, read in transaction `$tx`.
 macro_rules! read_document {
     ($tx:ident, $p:expr, $id:expr, $now:expr) => {{
@@ -198,6 +197,7 @@ macro_rules! read_document {
 }
 pub(crate) use read_document;
 
+/// Expands to `impl Documents for $store` over database `$db`.
 macro_rules! impl_documents {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]

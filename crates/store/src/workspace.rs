@@ -251,7 +251,6 @@ pub(crate) fn space_owner_columns(owner: &SpaceOwner) -> (Option<Uuid>, Option<U
     }
 }
 
-/// Expands to `impl Workspace for $store` over database `$db`.
 /// The caller's [`CallerContext`], read in transaction `$tx` (a user's: the policies and the
 /// filters agree).
 macro_rules! read_caller_context {
@@ -278,6 +277,7 @@ macro_rules! read_caller_context {
 }
 pub(crate) use read_caller_context;
 
+/// Expands to `impl Workspace for $store` over database `$db`.
 macro_rules! impl_workspace {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
