@@ -287,6 +287,9 @@ macro_rules! impl_chunks {
                 batch: &[$crate::Append],
                 now: domain::Millis,
             ) -> $crate::Result<Vec<i64>> {
+                if let Some(seqs) = self.append_at_once(batch, now).await? {
+                    return Ok(seqs);
+                }
                 let mut tx = self.append_tx(sys).await?;
                 let mut ids: Vec<String> = batch.iter().map(|a| a.id.to_string()).collect();
                 ids.sort_unstable();

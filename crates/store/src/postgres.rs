@@ -166,6 +166,15 @@ impl PostgresStore {
         Ok(self.commits.begin().await?)
     }
 
+    /// Never: each statement of an append is already one round trip of the general path.
+    async fn append_at_once(
+        &self,
+        _batch: &[crate::Append],
+        _now: domain::Millis,
+    ) -> Result<Option<Vec<i64>>> {
+        Ok(None)
+    }
+
     /// Takes each document's transaction-scoped advisory lock, in the order given (sorted by
     /// the caller, so two nodes locking overlapping batches cannot deadlock): appends and
     /// compactions of one document by several nodes take turns. One statement for the whole

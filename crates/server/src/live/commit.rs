@@ -216,8 +216,59 @@ mod tests {
         // And the committer keeps working after a failure.
         assert_eq!(committer.append(append(doc, b"change-3")).await, Some(2));
         drop(store);
+        remove(&path);
+    }
+
+    fn remove(path: &std::path::Path) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    fn plain(id: DocumentId, data: &[u8]) -> Append {
+        Append {
+            id,
+            data: data.to_vec(),
+            actors: Vec::new(),
+        }
+    }
+
+    /// Batches without a new actor take SQLite's one-hand-off path (`begin immediate`, the
+    /// inserts, `commit` as one statement list): a statement failing part-way leaves nothing
+    /// of the batch behind and the writer connection usable; a document named twice is
+    /// numbered twice; a batch past the path's size takes the general one, numbered alike.
+    #[tokio::test]
+    async fn a_batch_written_in_one_hand_off_is_all_or_nothing() {
+        let (store, doc, path) = store_with_a_document().await;
+        let failed = store
+            .append_changes(
+                System::SYNC,
+                &[plain(doc, b"kept-out"), plain(DocumentId::random(), b"orphan")],
+                5,
+            )
+            .await;
+        assert!(failed.is_err(), "a missing document fails the batch");
+        let seqs = store
+            .append_changes(System::SYNC, &[plain(doc, b"one"), plain(doc, b"two")], 6)
+            .await
+            .expect("the writer is usable after the failure (no transaction left open)");
+        assert_eq!(seqs, vec![1, 2]);
+        let nine: Vec<Append> = (0..9).map(|i| plain(doc, format!("n{i}").as_bytes())).collect();
+        let seqs = store
+            .append_changes(System::SYNC, &nine, 7)
+            .await
+            .expect("a larger batch");
+        assert_eq!(seqs, (3..=11).collect::<Vec<i64>>());
+        let content = store
+            .load_content(System::SYNC, doc)
+            .await
+            .expect("load")
+            .expect("the document");
+        let stored: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
+        assert_eq!(stored.len(), 12, "initial, two, nine: nothing of the failed batch");
+        assert!(!stored.contains(&&b"kept-out"[..]));
+        assert_eq!(stored[1..3], [&b"one"[..], &b"two"[..]]);
+        drop(store);
+        remove(&path);
     }
 }
