@@ -121,6 +121,10 @@ pub struct Replica {
     pub state: am_sync::State,
     pub id: String,
     pub shape: Shape,
+    /// When the last sync frame was handed to this replica, before it applied it: the
+    /// scenarios report arrival beside "has it" to separate the server's part from the
+    /// client's own automerge work on the same cores.
+    pub arrived: Option<std::time::Instant>,
 }
 
 impl Replica {
@@ -134,6 +138,7 @@ impl Replica {
             state: am_sync::State::new(),
             id: id.to_owned(),
             shape,
+            arrived: None,
         }
     }
 
@@ -165,6 +170,7 @@ impl Replica {
     }
 
     pub fn receive(&mut self, data: &[u8]) -> Result<()> {
+        self.arrived = Some(std::time::Instant::now());
         let m = am_sync::Message::decode(data).context("sync message decodes")?;
         self.doc
             .receive_sync_message(&mut self.state, m)

@@ -117,8 +117,8 @@ async fn reader(
     mut r: Replica,
     edits: Arc<Edits>,
     deadline: Instant,
-) -> (Vec<Duration>, Vec<ChangeHash>, Peer, Replica) {
-    let mut lat = Vec::with_capacity(edits.sent.len());
+) -> (Latencies, Vec<ChangeHash>, Peer, Replica) {
+    let mut lat = Latencies::default();
     let mut seen = r.seq().max(edits.base);
     while seen < edits.last() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -135,10 +135,12 @@ async fn reader(
                 break;
             }
             let now = Instant::now();
+            let arrived = r.arrived.unwrap_or(now);
             let n = r.seq();
             for s in seen + 1..=n {
                 if let Some(t) = edits.at(s) {
-                    lat.push(now - t);
+                    lat.applied.push(now - t);
+                    lat.arrived.push(arrived.saturating_duration_since(t));
                 }
             }
             seen = seen.max(n);
@@ -232,6 +234,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A reader's latencies, edit to the frame's arrival and edit to the reader holding it.
+#[derive(Debug, Default)]
+struct Latencies {
+    arrived: Vec<Duration>,
+    applied: Vec<Duration>,
+}
+
 fn latency_figures(scenario: &str, mut lat: Vec<Duration>, expected: usize, out: &mut Vec<Figure>) {
     lat.sort();
     out.push(Figure::ms(
@@ -282,12 +291,14 @@ async fn fan_out(
     ));
     let final_heads = w.await??;
     let mut lat = Vec::new();
+    let mut arrived = Vec::new();
     let mut converged = 0;
     let n = readers.len();
     let mut kept = Vec::new();
     for h in readers {
         let (l, heads, p, r) = h.await?;
-        lat.extend(l);
+        lat.extend(l.applied);
+        arrived.extend(l.arrived);
         if heads == final_heads {
             converged += 1;
         }
@@ -295,6 +306,11 @@ async fn fan_out(
     }
     cpu.figures(name, out);
     latency_figures(name, lat, count * n, out);
+    arrived.sort();
+    out.push(Figure::ms(
+        &format!("{name}: p99 on arrival, before the reader applies it"),
+        percentile(&arrived, 0.99),
+    ));
     out.push(Figure::num(
         &format!("{name}: readers with the writer's heads"),
         converged as f64,
@@ -420,10 +436,12 @@ pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>
         handles.push((w, r));
     }
     let mut lat = Vec::new();
+    let mut arrived = Vec::new();
     for (w, r) in handles {
         let _ = w.await?;
         let (l, _, p, _) = r.await?;
-        lat.extend(l);
+        lat.extend(l.applied);
+        arrived.extend(l.arrived);
         p.close().await;
     }
     // The delivered rate is over the edit phase plus the time the last reader took to finish.
@@ -437,6 +455,11 @@ pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>
         format!("{rate:.0}/s"),
     ));
     latency_figures(&name, lat, docs * secs as usize, out);
+    arrived.sort();
+    out.push(Figure::ms(
+        &format!("{name}: p99 on arrival, before the reader applies it"),
+        percentile(&arrived, 0.99),
+    ));
     Ok(())
 }
 
@@ -571,6 +594,7 @@ pub async fn history(
     // Cold join, five times, each after the document was unloaded.
     let name = format!("cold join ({changes} changes)");
     let mut times = Vec::new();
+    let mut arrivals = Vec::new();
     let cpu = Cpu::start(t);
     for _ in 0..5 {
         t.let_unload().await;
@@ -583,12 +607,18 @@ pub async fn history(
         })
         .await?;
         times.push(began.elapsed());
+        arrivals.push(r.arrived.map_or(Duration::ZERO, |a| a - began));
         peer.close().await;
     }
     cpu.figures(&name, out);
     times.sort();
+    arrivals.sort();
     out.push(Figure::ms(&format!("{name}: median of 5"), times[2]));
     out.push(Figure::ms(&format!("{name}: worst of 5"), times[4]));
+    out.push(Figure::ms(
+        &format!("{name}: median of 5, until its last frame arrived"),
+        arrivals[2],
+    ));
 
     // Many readers joining at once (connections open first; the document cold).
     let name = format!("{joiners} readers join ({changes} changes)");
@@ -621,9 +651,18 @@ pub async fn history(
         }
     }
     let took = began.elapsed();
+    let last_arrival = joined
+        .iter()
+        .filter_map(|(_, r): &(Peer, Replica)| r.arrived)
+        .max()
+        .map_or(Duration::ZERO, |a| a - began);
     cpu.figures(&name, out);
     if failures == 0 {
         out.push(Figure::ms(&format!("{name}: time until all have it"), took));
+        out.push(Figure::ms(
+            &format!("{name}: time until its last frame reached every reader"),
+            last_arrival,
+        ));
     } else {
         out.push(Figure::text(
             &format!("{name}: time until all have it"),

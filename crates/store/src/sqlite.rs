@@ -160,8 +160,7 @@ impl SqliteStore {
         batch: &[crate::Append],
         now: domain::Millis,
     ) -> Result<Option<Vec<i64>>> {
-        if batch.is_empty() || batch.len() > AT_ONCE || batch.iter().any(|a| !a.actors.is_empty())
-        {
+        if batch.is_empty() || batch.len() > AT_ONCE || batch.iter().any(|a| !a.actors.is_empty()) {
             return Ok(None);
         }
         let sql = &AT_ONCE_SQL[batch.len() - 1];
@@ -175,7 +174,9 @@ impl SqliteStore {
         }
         let mut conn = self.writer.acquire().await?;
         match query.fetch_all(&mut *conn).await {
-            Ok(rows) if rows.len() == batch.len() => Ok(Some(rows.into_iter().map(|(s,)| s).collect())),
+            Ok(rows) if rows.len() == batch.len() => {
+                Ok(Some(rows.into_iter().map(|(s,)| s).collect()))
+            }
             Ok(rows) => Err(StoreError::Corrupt(format!(
                 "an append of {} documents returned {} sequence numbers",
                 batch.len(),

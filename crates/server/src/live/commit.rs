@@ -243,7 +243,10 @@ mod tests {
         let failed = store
             .append_changes(
                 System::SYNC,
-                &[plain(doc, b"kept-out"), plain(DocumentId::random(), b"orphan")],
+                &[
+                    plain(doc, b"kept-out"),
+                    plain(DocumentId::random(), b"orphan"),
+                ],
                 5,
             )
             .await;
@@ -253,7 +256,9 @@ mod tests {
             .await
             .expect("the writer is usable after the failure (no transaction left open)");
         assert_eq!(seqs, vec![1, 2]);
-        let nine: Vec<Append> = (0..9).map(|i| plain(doc, format!("n{i}").as_bytes())).collect();
+        let nine: Vec<Append> = (0..9)
+            .map(|i| plain(doc, format!("n{i}").as_bytes()))
+            .collect();
         let seqs = store
             .append_changes(System::SYNC, &nine, 7)
             .await
@@ -265,7 +270,11 @@ mod tests {
             .expect("load")
             .expect("the document");
         let stored: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
-        assert_eq!(stored.len(), 12, "initial, two, nine: nothing of the failed batch");
+        assert_eq!(
+            stored.len(),
+            12,
+            "initial, two, nine: nothing of the failed batch"
+        );
         assert!(!stored.contains(&&b"kept-out"[..]));
         assert_eq!(stored[1..3], [&b"one"[..], &b"two"[..]]);
         drop(store);
