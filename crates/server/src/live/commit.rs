@@ -201,13 +201,8 @@ mod tests {
             "the existing document's change is numbered after its initial content (0)"
         );
         assert_eq!(bad, None, "the missing document's change is refused");
-        let content = store
-            .load_content(System::SYNC, doc)
-            .await
-            .expect("load")
-            .expect("the document");
-        let stored: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
-        assert_eq!(stored, vec![&b"initial"[..], &b"change-1"[..]]);
+        let content = content_of(&store, doc).await;
+        assert_eq!(chunks(&content), vec![&b"initial"[..], &b"change-1"[..]]);
         assert_eq!(
             content.actors.len(),
             2,
@@ -217,6 +212,18 @@ mod tests {
         assert_eq!(committer.append(append(doc, b"change-3")).await, Some(2));
         drop(store);
         remove(&path);
+    }
+
+    async fn content_of(store: &Arc<dyn Store>, doc: DocumentId) -> store::Content {
+        store
+            .load_content(System::SYNC, doc)
+            .await
+            .expect("load")
+            .expect("the document")
+    }
+
+    fn chunks(content: &store::Content) -> Vec<&[u8]> {
+        content.chunks.iter().map(|c| c.data.as_slice()).collect()
     }
 
     fn remove(path: &std::path::Path) {
@@ -264,12 +271,8 @@ mod tests {
             .await
             .expect("a larger batch");
         assert_eq!(seqs, (3..=11).collect::<Vec<i64>>());
-        let content = store
-            .load_content(System::SYNC, doc)
-            .await
-            .expect("load")
-            .expect("the document");
-        let stored: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
+        let content = content_of(&store, doc).await;
+        let stored = chunks(&content);
         assert_eq!(
             stored.len(),
             12,
