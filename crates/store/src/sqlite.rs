@@ -52,6 +52,40 @@ static AT_ONCE_SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(
         .collect()
 });
 
+/// Writes `rows` (document, data, checksum) with `AT_ONCE_SQL`: their sequence numbers, in
+/// order, or nothing written.
+async fn write_at_once(
+    writer: &SqlitePool,
+    rows: &[(String, Vec<u8>, String)],
+    now: domain::Millis,
+) -> Result<Vec<i64>> {
+    let mut query = sqlx::query_as::<_, (i64,)>(&AT_ONCE_SQL[rows.len() - 1]).bind(now);
+    for (id, data, sum) in rows {
+        query = query.bind(id).bind(data.as_slice()).bind(sum);
+    }
+    let mut conn = writer.acquire().await?;
+    match query.fetch_all(&mut *conn).await {
+        Ok(seqs) if seqs.len() == rows.len() => Ok(seqs.into_iter().map(|(s,)| s).collect()),
+        Ok(seqs) => Err(StoreError::Corrupt(format!(
+            "an append of {} documents returned {} sequence numbers",
+            rows.len(),
+            seqs.len()
+        ))),
+        Err(e) => {
+            // A statement failed part-way: undo what the open transaction holds. "No
+            // transaction" means there was nothing to undo (`begin` itself failed, or SQLite
+            // rolled back already); any other failure leaves the connection's state unknown, so
+            // it is closed rather than handed to the next writer.
+            if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await
+                && !rollback.to_string().contains("no transaction is active")
+            {
+                conn.close_on_drop();
+            }
+            Err(e.into())
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
@@ -155,6 +189,10 @@ impl SqliteStore {
     /// thread at once: sqlx runs each statement it is given on that thread, and the hand-offs
     /// there and back (a thread woken each way), not SQLite, were the larger part of a commit's
     /// cost. `None` for any other batch, which takes the general path.
+    ///
+    /// The list runs in a task of its own, to its end: sqlx's worker stops part-way through a
+    /// list whose caller has stopped listening, which would leave the writer inside an open
+    /// transaction, where every later write would silently join it.
     async fn append_at_once(
         &self,
         batch: &[crate::Append],
@@ -163,38 +201,15 @@ impl SqliteStore {
         if batch.is_empty() || batch.len() > AT_ONCE || batch.iter().any(|a| !a.actors.is_empty()) {
             return Ok(None);
         }
-        let sql = &AT_ONCE_SQL[batch.len() - 1];
-        let sums: Vec<String> = batch.iter().map(|a| crate::checksum(&a.data)).collect();
-        let mut query = sqlx::query_as::<_, (i64,)>(sql).bind(now);
-        for (append, sum) in batch.iter().zip(&sums) {
-            query = query
-                .bind(append.id.to_string())
-                .bind(append.data.as_slice())
-                .bind(sum.as_str());
-        }
-        let mut conn = self.writer.acquire().await?;
-        match query.fetch_all(&mut *conn).await {
-            Ok(rows) if rows.len() == batch.len() => {
-                Ok(Some(rows.into_iter().map(|(s,)| s).collect()))
-            }
-            Ok(rows) => Err(StoreError::Corrupt(format!(
-                "an append of {} documents returned {} sequence numbers",
-                batch.len(),
-                rows.len()
-            ))),
-            Err(e) => {
-                // A statement failed part-way: undo what the open transaction holds. "No
-                // transaction" means there was nothing to undo (`begin` itself failed, or
-                // SQLite rolled back already); any other failure leaves the connection's state
-                // unknown, so it is closed rather than handed to the next writer.
-                if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await
-                    && !rollback.to_string().contains("no transaction is active")
-                {
-                    conn.close_on_drop();
-                }
-                Err(e.into())
-            }
-        }
+        let rows: Vec<(String, Vec<u8>, String)> = batch
+            .iter()
+            .map(|a| (a.id.to_string(), a.data.clone(), crate::checksum(&a.data)))
+            .collect();
+        let writer = self.writer.clone();
+        tokio::spawn(async move { write_at_once(&writer, &rows, now).await })
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+            .map(Some)
     }
 
     /// Nothing to do: one process, one writer connection, so appends never interleave.

@@ -242,8 +242,10 @@ mod tests {
 
     /// Batches without a new actor take SQLite's one-hand-off path (`begin immediate`, the
     /// inserts, `commit` as one statement list): a statement failing part-way leaves nothing
-    /// of the batch behind and the writer connection usable; a document named twice is
-    /// numbered twice; a batch past the path's size takes the general one, numbered alike.
+    /// of the batch behind and the writer connection usable; a caller that stops waiting
+    /// leaves the batch committed whole, not the writer inside an open transaction; a document
+    /// named twice is numbered twice; a batch past the path's size takes the general one,
+    /// numbered alike.
     #[tokio::test]
     async fn a_batch_written_in_one_hand_off_is_all_or_nothing() {
         let (store, doc, path) = store_with_a_document().await;
@@ -263,6 +265,21 @@ mod tests {
             .await
             .expect("the writer is usable after the failure (no transaction left open)");
         assert_eq!(seqs, vec![1, 2]);
+        // A caller that stops waiting (its future dropped while the list runs) changes
+        // nothing: the batch still ends in a commit, and the writer is free after it. The
+        // change is large so that SQLite is still writing it when the caller goes.
+        let one = [plain(doc, &vec![b'x'; 16 << 20])];
+        let dropped = store.append_changes(System::SYNC, &one, 7);
+        let _ = tokio::time::timeout(std::time::Duration::from_nanos(1), dropped).await;
+        let seqs = store
+            .append_changes(System::SYNC, &[plain(doc, b"after")], 7)
+            .await
+            .expect("the writer is usable after a caller stopped waiting");
+        assert_eq!(
+            seqs,
+            vec![4],
+            "the dropped caller's batch was committed whole"
+        );
         let nine: Vec<Append> = (0..9)
             .map(|i| plain(doc, format!("n{i}").as_bytes()))
             .collect();
@@ -270,15 +287,20 @@ mod tests {
             .append_changes(System::SYNC, &nine, 7)
             .await
             .expect("a larger batch");
-        assert_eq!(seqs, (3..=11).collect::<Vec<i64>>());
+        assert_eq!(seqs, (5..=13).collect::<Vec<i64>>());
         let content = content_of(&store, doc).await;
         let stored = chunks(&content);
         assert_eq!(
             stored.len(),
-            12,
-            "initial, two, nine: nothing of the failed batch"
+            14,
+            "initial, two, dropped, after, nine: nothing of the failed batch"
         );
         assert!(!stored.contains(&&b"kept-out"[..]));
+        assert_eq!(
+            stored[3].len(),
+            16 << 20,
+            "the dropped caller's change, whole"
+        );
         assert_eq!(stored[1..3], [&b"one"[..], &b"two"[..]]);
         drop(store);
         remove(&path);
