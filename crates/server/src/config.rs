@@ -375,6 +375,16 @@ pub struct Config {
     #[arg(long, env = "CONCORDAT_SYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
     pub sync_max_message_bytes: usize,
 
+    /// Bytes a websocket connection reads from its socket at a time: held by every
+    /// connection, idle or not, so kept small; a larger message is read in several reads.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_READ_BUFFER_BYTES",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub sync_read_buffer_bytes: usize,
+
     /// Most live websocket connections; past it new ones are refused (503).
     #[arg(
         long,

@@ -497,11 +497,11 @@ async fn a_change_whose_request_ended_is_not_applied(backend: Backend) {
         s.hub
             .send(
                 id,
-                server::live::RoomMsg::Apply {
+                server::live::RoomMsg::Apply(Box::new(server::live::Apply {
                     user,
                     changes,
                     reply
-                }
+                }))
             )
             .await
     );

@@ -119,10 +119,17 @@ pub async fn upgrade(
         }
     };
     let limit = state.config.sync_max_message_bytes;
+    let read_buffer = state.config.sync_read_buffer_bytes.max(64);
+    // The closure stays in the connection's task for its whole life (axum keeps it there),
+    // so what it carries is boxed: a pointer, not the caller and the state.
+    let pending = Box::new((state.hub.clone(), caller, slot));
     // A failed upgrade drops the closure, and the slot with it.
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .read_buffer_size(4096)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| crate::live::conn::run(state.hub.clone(), socket, caller, slot))
+        .on_upgrade(move |socket| {
+            let (hub, caller, slot) = *pending;
+            crate::live::conn::run(hub, socket, caller, slot)
+        })
 }

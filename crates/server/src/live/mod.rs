@@ -89,17 +89,22 @@ pub enum RoomMsg {
     Input(Box<sync::Input>),
     /// Another node stored chunks of this document up to `seq` (committed at `at`, its
     /// clock); `None`: notices may have been missed, read whatever is there.
-    CatchUp {
-        seq: Option<i64>,
-        at: Option<domain::Millis>,
-    },
+    CatchUp(Box<(Option<i64>, Option<domain::Millis>)>),
     /// Changes made on the server on a user's behalf (an import): checked like a peer's, then
     /// stored and broadcast; answered once stored, or refused with the reason.
-    Apply {
-        user: Uuid,
-        changes: Vec<u8>,
-        reply: tokio::sync::oneshot::Sender<Result<(), ApplyError>>,
-    },
+    Apply(Box<Apply>),
+}
+
+// Every variant is a pointer or two: a room's channel is 32 slots of this from its first
+// message on, and most rooms are idle.
+const _: () = assert!(std::mem::size_of::<RoomMsg>() <= 24);
+
+/// A change made on the server on a user's behalf ([`RoomMsg::Apply`]).
+#[derive(Debug)]
+pub struct Apply {
+    pub user: Uuid,
+    pub changes: Vec<u8>,
+    pub reply: tokio::sync::oneshot::Sender<Result<(), ApplyError>>,
 }
 
 /// Why a change made on the server (an import, a sign-off) was not applied.
@@ -428,11 +433,11 @@ impl Hub {
         if !self
             .send(
                 doc,
-                RoomMsg::Apply {
+                RoomMsg::Apply(Box::new(Apply {
                     user,
                     changes,
                     reply,
-                },
+                })),
             )
             .await
         {
@@ -492,7 +497,7 @@ impl Hub {
     /// Tells a loaded room that another node stored its chunks up to `seq` (`None`: notices
     /// may have been missed); a document not loaded here needs nothing.
     pub(crate) fn heard(&self, doc: DocumentId, seq: Option<i64>, at: Option<domain::Millis>) {
-        self.to_loaded_room(doc, RoomMsg::CatchUp { seq, at });
+        self.to_loaded_room(doc, RoomMsg::CatchUp(Box::new((seq, at))));
     }
 
     /// Sends to the document's room if it is loaded, without waiting in the caller.

@@ -289,15 +289,15 @@ async fn refuse_all(hub: &Hub, id: DocumentId, generation: u64, mut rx: mpsc::Re
         match msg {
             RoomMsg::Join { input, out } => {
                 if let Input::Join { peer_id, .. } = *input {
-                    out.send(&codec::encode(&Message::Error {
+                    out.send(codec::encode(&Message::Error {
                         sender_id: hub.peer_id.clone(),
                         target_id: Some(peer_id),
                         message: why,
                     }));
                 }
             }
-            RoomMsg::Apply { reply, .. } => {
-                let _ = reply.send(Err(super::ApplyError::Unavailable));
+            RoomMsg::Apply(apply) => {
+                let _ = apply.reply.send(Err(super::ApplyError::Unavailable));
             }
             _ => {}
         }
@@ -463,15 +463,17 @@ impl RoomTask {
                 }
                 room.handle(*input)
             }
-            RoomMsg::CatchUp { seq, at } => {
+            RoomMsg::CatchUp(heard) => {
+                let (seq, at) = *heard;
                 self.hear(seq.unwrap_or(i64::MAX), at);
                 Vec::new()
             }
-            RoomMsg::Apply {
-                user,
-                changes,
-                reply,
-            } => {
+            RoomMsg::Apply(apply) => {
+                let super::Apply {
+                    user,
+                    changes,
+                    reply,
+                } = *apply;
                 if reply.is_closed() {
                     // The request ended (timed out, client gone) before its turn: apply
                     // nothing it can no longer be told about.
@@ -501,7 +503,7 @@ impl RoomTask {
             match effect {
                 Effect::Send { conn, msg } => {
                     if let Some(out) = self.conns.get(&conn) {
-                        out.send(&codec::encode(&msg));
+                        out.send(codec::encode(&msg));
                     }
                 }
                 Effect::Close { conn, reason } => {
