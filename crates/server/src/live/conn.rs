@@ -202,7 +202,7 @@ struct Conn {
 /// one beside it (every idle connection holds its future for as long as it stays).
 pub fn run(
     hub: Arc<Hub>,
-    socket: WebSocket,
+    mut socket: WebSocket,
     caller: Caller,
     slot: super::Slot,
 ) -> impl Future<Output = ()> + Send {
@@ -221,7 +221,7 @@ pub fn run(
         canonical,
         0,
     );
-    let conn = Conn {
+    let mut conn = Conn {
         id: hub.next_conn_id(),
         hub: hub.clone(),
         caller,
@@ -232,8 +232,6 @@ pub fn run(
         slot: Some(slot),
     };
     tracing::debug!(conn = conn.id, user = %conn.caller.user.id, "sync connection open");
-    let mut socket = socket;
-    let mut conn = conn;
     // A block rather than an `async fn` taking them: an async fn's arguments are moved into
     // locals of its own future, and both copies stay in it (a kilobyte per connection).
     async move {
