@@ -377,6 +377,7 @@ pub struct Config {
 
     /// Bytes a websocket connection reads from its socket at a time: held by every
     /// connection, idle or not, so kept small; a larger message is read in several reads.
+    /// Taken as at least 64 and at most the largest message.
     #[arg(
         long,
         env = "CONCORDAT_SYNC_READ_BUFFER_BYTES",

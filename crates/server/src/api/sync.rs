@@ -119,7 +119,7 @@ pub async fn upgrade(
         }
     };
     let limit = state.config.sync_max_message_bytes;
-    let read_buffer = state.config.sync_read_buffer_bytes.max(64);
+    let read_buffer = state.config.sync_read_buffer_bytes.clamp(64, limit.max(64));
     // The closure stays in the connection's task for its whole life (axum keeps it there),
     // so what it carries is boxed: a pointer, not the caller and the state.
     let pending = Box::new((state.hub.clone(), caller, slot));

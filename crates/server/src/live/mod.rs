@@ -95,8 +95,8 @@ pub enum RoomMsg {
     Apply(Box<Apply>),
 }
 
-// Every variant is a pointer or two: a room's channel is 32 slots of this from its first
-// message on, and most rooms are idle.
+// Every variant is a pointer or two: a room's channel allocates 32 slots of this when it is
+// made, and most rooms are idle.
 const _: () = assert!(std::mem::size_of::<RoomMsg>() <= 24);
 
 /// A change made on the server on a user's behalf ([`RoomMsg::Apply`]).
