@@ -500,6 +500,18 @@ pub struct Config {
     )]
     pub sync_commit_max_documents: usize,
 
+    /// While commits follow each other closely, the next starts no sooner than this many
+    /// milliseconds after the one before it started, so the documents edited meanwhile share
+    /// it (one fsync for them all); a commit after a quiet moment starts at once. 0: never
+    /// wait.
+    #[arg(
+        long,
+        env = "CONCORDAT_SYNC_COMMIT_WINDOW_MS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub sync_commit_window_ms: u64,
+
     /// Protocol messages per second one connection may send (bursts of twice that); over it,
     /// the server stops reading that connection until it is back under (nothing is dropped).
     #[arg(

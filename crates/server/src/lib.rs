@@ -89,7 +89,11 @@ impl AppState {
             hub: Arc::new(live::Hub::new(
                 store.clone(),
                 config.sync_limits(),
-                live::commit::Committer::spawn(store.clone(), config.sync_commit_max_documents),
+                live::commit::Committer::spawn(
+                    store.clone(),
+                    config.sync_commit_max_documents,
+                    Duration::from_millis(config.sync_commit_window_ms),
+                ),
             )),
             config,
             store,

@@ -106,6 +106,7 @@ impl SqliteStore {
         // off the commit path.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(
                 connect
                     .clone()
@@ -114,6 +115,7 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_readers.max(1))
+            .test_before_acquire(false)
             .connect_with(connect.read_only(false))
             .await?;
         Ok(Self { reader, writer })

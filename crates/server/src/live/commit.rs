@@ -4,13 +4,22 @@
 //! writer is never queued behind a thousand tiny transactions. A room still waits for its own
 //! batch to be confirmed before broadcasting it.
 //!
+//! While commits follow each other closely, the next one waits until a short window has passed
+//! since the last one started (`window`, like PostgreSQL's `commit_delay`), gathering what
+//! arrives meanwhile: at a thousand documents a second each edit otherwise pays a commit of its
+//! own (an fsync and the hand-offs to SQLite's thread), since one commit is quicker than the
+//! gap between edits. A commit after a quiet moment starts at once, so a meeting's edits wait
+//! for nothing.
+//!
 //! If a shared transaction fails, each batch is retried alone, so one document's bad write
 //! cannot fail the others'.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use store::{Append, Store, System};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// Requests waiting for the committer; rooms wait (backpressure) beyond this.
 const QUEUE: usize = 4096;
@@ -36,10 +45,11 @@ impl std::fmt::Debug for Request {
 
 impl Committer {
     /// Starts the committer; it runs until every handle is dropped. `max_batch` bounds how
-    /// many documents share one transaction.
-    pub fn spawn(store: Arc<dyn Store>, max_batch: usize) -> Committer {
+    /// many documents share one transaction; a commit starts no sooner than `window` after the
+    /// one before it started (zero: at once).
+    pub fn spawn(store: Arc<dyn Store>, max_batch: usize, window: Duration) -> Committer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx, max_batch.max(1)));
+        tokio::spawn(run(store, rx, max_batch.max(1), window));
         Committer { tx }
     }
 
@@ -54,9 +64,33 @@ impl Committer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, max_batch: usize) {
+/// Adds to `batch` what arrives before `until`, up to `max` in all; returns at once with
+/// what is already waiting if `until` has passed (or the channel is closed).
+async fn gather<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize, until: Instant) {
+    while batch.len() < max {
+        let room = max - batch.len();
+        match tokio::time::timeout_at(until, rx.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Request>,
+    max_batch: usize,
+    window: Duration,
+) {
     let mut batch = Vec::new();
+    let mut last_started: Option<Instant> = None;
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        if let Some(last) = last_started
+            && !window.is_zero()
+        {
+            gather(&mut rx, &mut batch, max_batch, last + window).await;
+        }
+        last_started = Some(Instant::now());
         let (appends, replies): (Vec<Append>, Vec<oneshot::Sender<Option<i64>>>) =
             batch.drain(..).map(|r| (r.append, r.done)).unzip();
         let now = store::now_millis();
@@ -188,7 +222,7 @@ mod tests {
     #[tokio::test]
     async fn one_documents_failed_write_does_not_fail_the_others_in_its_transaction() {
         let (store, doc, path) = store_with_a_document().await;
-        let committer = Committer::spawn(store.clone(), 16);
+        let committer = Committer::spawn(store.clone(), 16, Duration::ZERO);
         // Both are queued before the committer runs (one thread): they share a transaction,
         // which fails on the document that does not exist; each is then retried alone.
         let (good, bad) = tokio::join!(
@@ -230,6 +264,62 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    /// The window: what arrives before it closes joins the batch, up to the bound; a batch
+    /// not full waits for the window to close; once it has closed (or the channel has), only
+    /// what is already waiting joins, at once.
+    #[tokio::test]
+    async fn a_commit_gathers_until_its_window_closes_and_no_longer() {
+        // Open window, changes arriving inside it: gathered until the batch is full.
+        let (tx, mut rx) = mpsc::channel::<u32>(16);
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            for i in 0..5 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                sender.send(i).await.expect("send");
+            }
+        });
+        let mut batch = Vec::new();
+        let started = Instant::now();
+        gather(&mut rx, &mut batch, 3, started + Duration::from_secs(60)).await;
+        assert_eq!(batch, vec![0, 1, 2], "gathered until full");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a full batch does not wait"
+        );
+
+        // Open window, nothing more arriving: it waits for the window to close.
+        let window = Duration::from_millis(100);
+        let mut batch = vec![9];
+        let started = Instant::now();
+        gather(&mut rx, &mut batch, 8, started + window).await;
+        assert!(started.elapsed() >= window, "waited for the window");
+        assert_eq!(batch, vec![9, 3, 4], "and took what came in it");
+
+        // A closed window: what is waiting is taken, nothing more is waited for.
+        for i in 10..13 {
+            tx.send(i).await.expect("send");
+        }
+        let mut batch = Vec::new();
+        let started = Instant::now();
+        gather(&mut rx, &mut batch, 8, started - Duration::from_millis(1)).await;
+        assert_eq!(batch, vec![10, 11, 12]);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no wait once it closed"
+        );
+
+        // A closed channel ends the wait.
+        drop(tx);
+        let mut batch = Vec::new();
+        let started = Instant::now();
+        gather(&mut rx, &mut batch, 8, started + Duration::from_secs(60)).await;
+        assert!(batch.is_empty());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no wait on a closed channel"
+        );
     }
 
     fn plain(id: DocumentId, data: &[u8]) -> Append {
