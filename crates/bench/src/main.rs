@@ -13,6 +13,7 @@
 
 mod client;
 mod content;
+mod floor;
 mod scenarios;
 mod targets;
 
@@ -45,12 +46,13 @@ enum Cmd {
             default_value = "node,samod,concordat,concordat-pg"
         )]
         servers: Vec<String>,
-        /// Scenarios: fanout, pair, many, idle, history, register, sla, nodes (Concordat only:
-        /// two nodes on one PostgreSQL).
+        /// Scenarios: fanout, pair, many, floor (once: the many-documents load on a relay of
+        /// frames only, the floor under every server), idle, history, register, sla, nodes
+        /// (Concordat only: two nodes on one PostgreSQL).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fanout,pair,many,idle,history,register,sla,nodes"
+            default_value = "fanout,pair,many,floor,idle,history,register,sla,nodes"
         )]
         scenarios: Vec<String>,
         /// A PostgreSQL superuser URL, for concordat-pg and the `nodes` scenario (each creates,
@@ -69,6 +71,11 @@ enum Cmd {
         /// Also write the markdown table here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Runs the frames-only relay of the `floor` scenario.
+    FloorServer {
+        #[arg(long)]
+        port: u16,
     },
     /// Runs samod as a websocket sync server (a benchmark peer).
     SamodServer {
@@ -100,6 +107,7 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Cmd::SamodServer { port, data_dir } => rt.block_on(samod_server(port, data_dir)),
+        Cmd::FloorServer { port } => rt.block_on(floor::serve(port)),
         Cmd::Run {
             servers,
             scenarios,
@@ -195,6 +203,25 @@ async fn run(
             if scenario == "nodes" && kind != Kind::Concordat {
                 continue;
             }
+            if scenario == "floor" {
+                // Once per run, whichever servers are named: the relay is its own column.
+                if Some(&kind) != kinds.first() {
+                    continue;
+                }
+                eprintln!("==> floor (frames only)");
+                let mut out = Vec::new();
+                let t = Target::start(Kind::Floor, &work, &node_dir, &[], postgres_url).await?;
+                if let Err(e) = floor::load(&t, sizes.many_docs, sizes.many_secs, &mut out).await {
+                    eprintln!("    floor failed: {e:#}");
+                    out.push(Figure::text(
+                        "floor: error",
+                        format!("{e:#}").replace('|', "/"),
+                    ));
+                }
+                t.stop().await;
+                record(Kind::Floor, out, &mut order, &mut figures);
+                continue;
+            }
             eprintln!("==> {scenario} on {}", kind.name());
             let mut out = Vec::new();
             if scenario == "nodes" {
@@ -256,7 +283,14 @@ async fn run(
             record(kind, out, &mut order, &mut figures);
         }
     }
-    Ok(table(kinds, &order, &figures))
+    let mut columns = kinds.to_vec();
+    if figures
+        .values()
+        .any(|row| row.contains_key(Kind::Floor.name()))
+    {
+        columns.push(Kind::Floor);
+    }
+    Ok(table(&columns, &order, &figures))
 }
 
 type Figures = BTreeMap<String, BTreeMap<&'static str, Figure>>;
@@ -300,7 +334,7 @@ fn table(
     let peers: Vec<Kind> = kinds
         .iter()
         .copied()
-        .filter(|k| !k.is_concordat())
+        .filter(|k| !k.is_concordat() && *k != Kind::Floor)
         .collect();
     let has_concordat = kinds.contains(&Kind::Concordat);
     let _ = write!(s, "| figure |");

@@ -69,19 +69,30 @@ impl Cpu {
         }
     }
     fn figures(&self, scenario: &str, out: &mut Vec<Figure>) {
-        out.push(Figure::cpu(
-            &format!("{scenario}: server CPU"),
-            cpu_time(self.pid).saturating_sub(self.server),
-        ));
-        out.push(Figure::cpu(
-            &format!("{scenario}: load generator CPU"),
+        cpu_figures(
+            scenario,
+            self.server_used(),
             cpu_time(std::process::id()).saturating_sub(self.me),
-        ));
-        out.push(Figure::cpu(
-            &format!("{scenario}: wall time"),
             self.at.elapsed(),
-        ));
+            out,
+        );
     }
+    fn server_used(&self) -> Duration {
+        cpu_time(self.pid).saturating_sub(self.server)
+    }
+}
+
+/// The server's and the load generator's CPU over a phase, and its wall time.
+pub fn cpu_figures(
+    scenario: &str,
+    server: Duration,
+    me: Duration,
+    wall: Duration,
+    out: &mut Vec<Figure>,
+) {
+    out.push(Figure::cpu(&format!("{scenario}: server CPU"), server));
+    out.push(Figure::cpu(&format!("{scenario}: load generator CPU"), me));
+    out.push(Figure::cpu(&format!("{scenario}: wall time"), wall));
 }
 
 /// When each edit was made, by sequence number.
@@ -448,6 +459,12 @@ pub async fn many_docs(t: &Target, docs: usize, secs: u64, out: &mut Vec<Figure>
     let delivered = lat.len();
     let window = started.elapsed().as_secs_f64();
     cpu.figures(&name, out);
+    let per_edit = cpu.server_used().as_secs_f64() * 1000.0 / delivered.max(1) as f64;
+    out.push(Figure::num(
+        &format!("{name}: server CPU per edit delivered"),
+        per_edit,
+        format!("{per_edit:.3} ms"),
+    ));
     let rate = delivered as f64 / window.max(secs as f64);
     out.push(Figure::num(
         &format!("{name}: delivered per second"),

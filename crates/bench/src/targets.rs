@@ -19,6 +19,8 @@ pub enum Kind {
     Concordat,
     /// Concordat on PostgreSQL (one node).
     ConcordatPg,
+    /// The frames-only relay of the `floor` scenario (not a sync server; see `floor`).
+    Floor,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             Kind::Samod => "samod",
             Kind::Concordat => "concordat",
             Kind::ConcordatPg => "concordat-pg",
+            Kind::Floor => "floor",
         }
     }
 
@@ -122,6 +125,11 @@ impl Target {
                 c.arg(node_dir.join("server.mjs"))
                     .env("PORT", port.to_string())
                     .env("DATA_DIR", dir.join("data"));
+                c
+            }
+            Kind::Floor => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("floor-server").arg("--port").arg(port.to_string());
                 c
             }
             Kind::Samod => {
