@@ -612,4 +612,23 @@ fn a_change_adding_an_unknown_top_level_key_is_refused() {
             .unwrap()
             .is_none()
     );
+
+    // A key written before the rule stays editable, and does not block edits to others.
+    let mut sim = Sim::new(26, 1, 0, 0);
+    sim.connect(0);
+    sim.settle();
+    sim.clients[0].doc.put(ROOT, "legacy", "old").unwrap();
+    sim.client_send(0);
+    sim.settle();
+    sim.nodes[0].room.root_keys = Some(vec!["title".to_owned()].into());
+    sim.clients[0].doc.put(ROOT, "title", "new").unwrap();
+    sim.client_send(0);
+    sim.settle();
+    sim.clients[0].doc.put(ROOT, "legacy", "edited").unwrap();
+    sim.client_send(0);
+    sim.settle();
+    let doc = sim.nodes[0].room.document();
+    let text = |key: &str| doc.get(ROOT, key).unwrap().map(|(v, _)| v.to_string());
+    assert_eq!(text("title").as_deref(), Some("\"new\""));
+    assert_eq!(text("legacy").as_deref(), Some("\"edited\""));
 }
