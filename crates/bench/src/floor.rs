@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::scenarios::{Figure, cpu_figures};
+use crate::scenarios::{Figure, cpu_figures, percentile};
 use crate::targets::{Target, cpu_time};
 
 /// Size of an edit's frame (a sync message carrying one small change is about this) and of an
@@ -211,10 +211,7 @@ pub async fn load(t: &Target, pairs: usize, secs: u64, out: &mut Vec<Figure>) ->
         format!("{per_edit:.3} ms"),
     ));
     lat.sort();
-    let p99 = lat
-        .get(((lat.len() as f64 - 1.0) * 0.99).round() as usize)
-        .copied()
-        .unwrap_or_default();
+    let p99 = percentile(&lat, 0.99);
     out.push(Figure::num(
         &format!("{name}: delivered"),
         lat.len() as f64,

@@ -237,7 +237,7 @@ async fn open_reader(
     open_shaped(url, id, Shape::Plain, heads, deadline).await
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
