@@ -222,7 +222,7 @@ mod tests {
     #[tokio::test]
     async fn one_documents_failed_write_does_not_fail_the_others_in_its_transaction() {
         let (store, doc, path) = store_with_a_document().await;
-        let committer = Committer::spawn(store.clone(), 16, Duration::ZERO);
+        let committer = Committer::spawn(store.clone(), 16, window);
         // Both are queued before the committer runs (one thread): they share a transaction,
         // which fails on the document that does not exist; each is then retried alone.
         let (good, bad) = tokio::join!(
@@ -244,6 +244,30 @@ mod tests {
         );
         // And the committer keeps working after a failure.
         assert_eq!(committer.append(append(doc, b"change-3")).await, Some(2));
+        drop(store);
+        remove(&path);
+    }
+
+    /// The committer keeps the window: a commit following one that has just started waits
+    /// until the window since that one has passed (here long, so that the wait is plain), and
+    /// both are stored in order.
+    #[tokio::test]
+    async fn a_commit_right_after_another_waits_out_the_window() {
+        let (store, doc, path) = store_with_a_document().await;
+        let window = Duration::from_millis(400);
+        let committer = Committer::spawn(store.clone(), 16, window);
+        let started = Instant::now();
+        assert_eq!(committer.append(plain(doc, b"first")).await, Some(1));
+        assert_eq!(committer.append(plain(doc, b"second")).await, Some(2));
+        assert!(
+            started.elapsed() >= window,
+            "the second commit started no sooner than the window after the first"
+        );
+        let content = content_of(&store, doc).await;
+        assert_eq!(
+            chunks(&content),
+            vec![&b"initial"[..], &b"first"[..], &b"second"[..]]
+        );
         drop(store);
         remove(&path);
     }
