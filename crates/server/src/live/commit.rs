@@ -222,7 +222,7 @@ mod tests {
     #[tokio::test]
     async fn one_documents_failed_write_does_not_fail_the_others_in_its_transaction() {
         let (store, doc, path) = store_with_a_document().await;
-        let committer = Committer::spawn(store.clone(), 16, window);
+        let committer = Committer::spawn(store.clone(), 16, Duration::ZERO);
         // Both are queued before the committer runs (one thread): they share a transaction,
         // which fails on the document that does not exist; each is then retried alone.
         let (good, bad) = tokio::join!(
