@@ -91,9 +91,31 @@ pub fn split(mut data: &[u8]) -> Result<Vec<(u8, &[u8])>, ChunkError> {
 /// Parses every chunk; Ok only if all of them are whole and valid, with nothing left over. Says
 /// how many operations they carry, so a size limit can refuse them before they are applied.
 pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<u64, ChunkError> {
+    verified(pieces).map(|v| v.ops)
+}
+
+/// What [`verified`] found in chunks that are all valid.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// The operations they carry.
+    pub ops: u64,
+    /// The changes they carry, as parsed, in the order they came; `None` if a document chunk
+    /// was among them (a whole document is not taken apart here).
+    pub changes: Option<Vec<Change>>,
+}
+
+/// [`verify`], keeping the changes parsed on the way: whoever applies them next need neither
+/// parse them again nor ask the document which changes are new.
+pub fn verified<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<Verified, ChunkError> {
     let invalid = |e: &dyn std::fmt::Display| ChunkError::Invalid(e.to_string());
     let mut ops: u64 = 0;
+    let mut changes = Some(Vec::new());
     let mut count = |n: usize| ops = ops.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+    let keep = |c: Change, changes: &mut Option<Vec<Change>>| {
+        if let Some(all) = changes {
+            all.push(c);
+        }
+    };
     for piece in pieces {
         for (kind, bytes) in split(piece)? {
             // `split` checked the header: the body is what follows it.
@@ -102,26 +124,23 @@ pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<u64, Chu
                 .ok_or(ChunkError::Truncated)?;
             match kind {
                 1 => {
-                    count(
-                        Change::from_bytes(bytes.to_vec())
-                            .map_err(|e| invalid(&e))?
-                            .len(),
-                    );
+                    let change = Change::from_bytes(bytes.to_vec()).map_err(|e| invalid(&e))?;
+                    count(change.len());
+                    keep(change, &mut changes);
                 }
                 2 => {
-                    count(
-                        Change::from_bytes(bytes.to_vec())
-                            .map_err(|e| invalid(&e))?
-                            .len(),
-                    );
+                    let change = Change::from_bytes(bytes.to_vec()).map_err(|e| invalid(&e))?;
+                    count(change.len());
                     // automerge inflates up to the end of the stream and ignores what follows.
                     whole_deflate(body, "a compressed change")?;
+                    keep(change, &mut changes);
                 }
                 3 => {
                     let bundle = Bundle::try_from(bytes).map_err(|e| invalid(&e))?;
                     bundle_layout(body)?;
                     for change in bundle.to_changes().map_err(|e| invalid(&e))? {
                         count(change.len());
+                        keep(change, &mut changes);
                     }
                 }
                 0 => {
@@ -135,12 +154,13 @@ pub fn verify<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<u64, Chu
                         usize::try_from(automerge::ReadDoc::stats(&doc).num_ops)
                             .unwrap_or(usize::MAX),
                     );
+                    changes = None;
                 }
                 other => return Err(ChunkError::UnknownType(other)),
             }
         }
     }
-    Ok(ops)
+    Ok(Verified { ops, changes })
 }
 
 /// The heads a document chunk records in its header (`save()` writes them), read without

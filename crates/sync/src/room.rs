@@ -19,10 +19,10 @@
 //! - **A failed write is not lost silently.** The unpersisted changes are dropped from memory
 //!   and their senders are told and disconnected; on reconnecting they sync them again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ROOT, ReadDoc};
 
 use crate::codec::{Message, PeerId};
 use crate::refusal::Refusal;
@@ -144,11 +144,13 @@ struct Batch {
     requests: Vec<u64>,
 }
 
-/// Checks a document after a peer's changes were applied on top of the given heads; `Err`
+/// Checks a document after a peer's changes were applied on top of the given heads (the
+/// changes themselves, those the document did not hold before, are the third argument); `Err`
 /// explains the refusal. Called with every change the document takes, in order (those stored
 /// by another node too, whose verdict is ignored), so it may keep what it learnt of the
 /// document between calls and judge each change by what it touched.
-pub type Validator = Box<dyn FnMut(&Automerge, &[ChangeHash]) -> Result<(), String> + Send + Sync>;
+pub type Validator =
+    Box<dyn FnMut(&Automerge, &[ChangeHash], &[Change]) -> Result<(), String> + Send + Sync>;
 
 /// The room's document, on the heap (an `Automerge` is ~3.5 KB inline, and a room is mostly
 /// waiting), or nothing while the room hibernates, when it reads as an empty document.
@@ -186,7 +188,9 @@ pub struct Room {
     peers: BTreeMap<ConnId, Box<Peer>>,
     actors: HashMap<ActorId, UserKey>,
     persisted_heads: Vec<ChangeHash>,
-    /// Changes applied but not yet handed to storage, and who sent them.
+    /// Changes applied but not yet handed to storage (their bytes, in the order applied), and
+    /// who sent them.
+    pending_changes: Vec<u8>,
     pending_actors: Vec<(ActorId, UserKey)>,
     pending_senders: Vec<ConnId>,
     pending_requests: Vec<u64>,
@@ -266,6 +270,7 @@ impl Room {
             peers: BTreeMap::new(),
             actors: actors.into_iter().collect(),
             persisted_heads,
+            pending_changes: Vec::new(),
             pending_actors: Vec::new(),
             pending_senders: Vec::new(),
             pending_requests: Vec::new(),
@@ -341,7 +346,7 @@ impl Room {
             Some(validate) => {
                 // A document that does not satisfy its schema as stored is still served; its
                 // next change is judged as before.
-                let _ = validate(&self.doc, &heads);
+                let _ = validate(&self.doc, &heads, &[]);
                 true
             }
             None => false,
@@ -660,7 +665,7 @@ impl Room {
         if heads != before {
             if let Some(validate) = &mut self.validator {
                 // Accepted by the node that stored it; the validator only follows.
-                let _ = validate(&self.doc, &before);
+                let _ = validate(&self.doc, &before, &self.doc.get_changes(&before));
             }
             self.persisted_heads = heads;
             // Every peer may now lack something.
@@ -709,25 +714,47 @@ impl Room {
             self.dirty.insert(conn);
             return;
         }
-        match crate::chunks::verify(msg.changes.iter()) {
+        let parsed = match crate::chunks::verified(msg.changes.iter()) {
             Err(e) => {
                 return self.refuse(conn, Refusal::InvalidChanges(e.to_string()), out);
             }
-            Ok(ops) if self.max_ops > 0 && ops > self.max_ops => {
-                let max = self.max_ops;
+            Ok(v) if self.max_ops > 0 && v.ops > self.max_ops => {
+                let (ops, max) = (v.ops, self.max_ops);
                 return self.refuse(conn, Refusal::TooLarge { ops, max }, out);
             }
-            Ok(_) => {}
-        }
+            Ok(v) => v.changes,
+        };
         let user = peer.user;
         let edit = peer.edit.clone();
         let before = self.doc.get_heads();
+        // The message's changes this room does not hold yet (None: a whole document came,
+        // and what it added is read from the document once applied).
+        let fresh = parsed.map(|changes| self.fresh(changes));
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
         let mut state = std::mem::take(&mut peer.state);
         self.dirty.insert(conn);
-        let result = self.doc.receive_sync_message(&mut state, msg);
+        let in_sync = match &fresh {
+            Some(fresh) if !fresh.is_empty() && !state.read_only => {
+                heads_with(&self.doc, &before, fresh).is_some_and(|h| h == sorted(&msg.heads))
+            }
+            _ => false,
+        };
+        let result = match (&fresh, in_sync) {
+            (Some(fresh), true) => {
+                // The sender holds exactly what we will once its changes are in (a writer
+                // sending its edit): applied directly, and its state updated as automerge's
+                // receive would. That receive walks the whole change graph once per message
+                // (to prune what we sent it), a cost that grows with the document's history.
+                let applied = self.doc.apply_changes(fresh.iter().cloned());
+                if applied.is_ok() {
+                    receive_in_sync(&mut state, msg);
+                }
+                applied
+            }
+            _ => self.doc.receive_sync_message(&mut state, msg),
+        };
         if let Some(p) = self.peers.get_mut(&conn) {
             p.state = state;
         }
@@ -752,9 +779,10 @@ impl Room {
         if self.doc.get_heads() == before {
             return;
         }
-        let admitted = untouched(&self.doc, &before, &self.reserved)
+        let fresh = fresh.unwrap_or_else(|| self.doc.get_changes(&before));
+        let admitted = untouched(&self.doc, &fresh, &self.reserved)
             .map_err(Refusal::Reserved)
-            .and_then(|()| self.admit(&before, user, &edit));
+            .and_then(|()| self.admit(&before, &fresh, user, &edit));
         let claims = match admitted {
             Ok(claims) => claims,
             Err(why) => {
@@ -763,8 +791,28 @@ impl Room {
             }
         };
         self.pending_actors.extend(claims);
+        self.pend(&fresh);
         if !self.pending_senders.contains(&conn) {
             self.pending_senders.push(conn);
+        }
+    }
+
+    /// Of `changes`, those the document does not hold, each once, in the order given.
+    fn fresh(&self, changes: Vec<Change>) -> Vec<Change> {
+        let mut seen = HashSet::with_capacity(changes.len());
+        changes
+            .into_iter()
+            .filter(|c| {
+                let hash = c.hash();
+                seen.insert(hash) && self.doc.get_change_meta_by_hash(&hash).is_none()
+            })
+            .collect()
+    }
+
+    /// Admitted changes wait for the next batch to storage.
+    fn pend(&mut self, changes: &[Change]) {
+        for change in changes {
+            self.pending_changes.extend_from_slice(change.raw_bytes());
         }
     }
 
@@ -775,6 +823,7 @@ impl Room {
     fn admit(
         &mut self,
         before: &[ChangeHash],
+        fresh: &[Change],
         user: UserKey,
         edit: &Edit,
     ) -> Result<Vec<(ActorId, UserKey)>, Refusal> {
@@ -794,7 +843,7 @@ impl Room {
             }
         }
         let mut claims: Vec<(ActorId, UserKey)> = Vec::new();
-        for change in self.doc.get_changes(before) {
+        for change in fresh {
             let actor = change.actor_id().clone();
             let owner = self
                 .actors
@@ -827,10 +876,10 @@ impl Room {
                     })
                     .copied()
             };
-            within(&self.doc, before, lists, user, &owner).map_err(Refusal::OutOfScope)?;
+            within(&self.doc, fresh, lists, user, &owner).map_err(Refusal::OutOfScope)?;
         }
         if let Some(validate) = &mut self.validator
-            && let Err(why) = validate(&self.doc, before)
+            && let Err(why) = validate(&self.doc, before, fresh)
         {
             return Err(Refusal::Schema(why));
         }
@@ -863,9 +912,11 @@ impl Room {
             });
         }
         // The server has already decided the user may make this change (as an editor).
-        match self.admit(&before, user, &Edit::All) {
+        let fresh = self.doc.get_changes(&before);
+        match self.admit(&before, &fresh, user, &Edit::All) {
             Ok(claims) => {
                 self.pending_actors.extend(claims);
+                self.pend(&fresh);
                 self.pending_requests.push(request);
             }
             Err(why) => {
@@ -892,12 +943,16 @@ impl Room {
         }
         let heads = self.doc.get_heads();
         if heads != self.persisted_heads {
-            let changes: Vec<u8> = self
-                .doc
-                .get_changes(&self.persisted_heads)
-                .iter()
-                .flat_map(|c| c.raw_bytes().to_vec())
-                .collect();
+            let changes = std::mem::take(&mut self.pending_changes);
+            debug_assert_eq!(
+                hashes_in(&changes),
+                self.doc
+                    .get_changes(&self.persisted_heads)
+                    .iter()
+                    .map(Change::hash)
+                    .collect::<BTreeSet<_>>(),
+                "the changes pending are those applied since the last batch"
+            );
             let id = self.next_batch;
             self.next_batch += 1;
             let actors = std::mem::take(&mut self.pending_actors);
@@ -989,6 +1044,7 @@ impl Room {
             let mut senders = b.senders;
             senders.append(&mut self.pending_senders);
             self.pending_actors.clear();
+            self.pending_changes.clear();
             let persisted = self.persisted_heads.clone();
             self.rollback(&persisted);
             for conn in senders {
@@ -1032,6 +1088,61 @@ fn acknowledge_in_sync(state: &mut sync::State, msg: sync::Message) {
     state.their_have = Some(msg.have);
     state.their_heads = Some(msg.heads);
     state.their_need = Some(msg.need);
+}
+
+/// What `receive_sync_message` does to a peer's sync state for a message carrying changes
+/// that, once applied, leave the document's heads exactly the message's heads (automerge 0.12's
+/// `receive_sync_message_inner` with the branches that cannot be taken removed): the peer holds
+/// everything we do, so all we sent it is an ancestor of its heads (`sent_hashes` empties) and
+/// the heads are shared; `last_sent_heads` stays (the message carried changes).
+/// `change_fast_path_matches_automerge` checks this against automerge itself.
+fn receive_in_sync(state: &mut sync::State, msg: sync::Message) {
+    state.in_flight = false;
+    if let Some(flags) = msg.flags {
+        their_flags(state, flags);
+    }
+    state.sent_hashes.clear();
+    state.shared_heads.clone_from(&msg.heads);
+    state.their_have = Some(msg.have);
+    state.their_heads = Some(msg.heads);
+    state.their_need = Some(msg.need);
+}
+
+/// The heads `doc` would have with `fresh` (changes it does not hold) applied; `None` if one
+/// of them depends on a change neither holds.
+fn heads_with(doc: &Automerge, before: &[ChangeHash], fresh: &[Change]) -> Option<Vec<ChangeHash>> {
+    let new: HashSet<ChangeHash> = fresh.iter().map(Change::hash).collect();
+    let mut heads: BTreeSet<ChangeHash> = before.iter().copied().collect();
+    heads.extend(new.iter().copied());
+    for change in fresh {
+        for dep in change.deps() {
+            let held = new.contains(dep)
+                || before.contains(dep)
+                || doc.get_change_meta_by_hash(dep).is_some();
+            if !held {
+                return None;
+            }
+            heads.remove(dep);
+        }
+    }
+    Some(heads.into_iter().collect())
+}
+
+fn sorted(heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    let mut heads = heads.to_vec();
+    heads.sort_unstable();
+    heads
+}
+
+/// The hashes of the changes in `bytes` (concatenated change chunks).
+fn hashes_in(bytes: &[u8]) -> BTreeSet<ChangeHash> {
+    crate::chunks::verified([bytes])
+        .ok()
+        .and_then(|v| v.changes)
+        .unwrap_or_default()
+        .iter()
+        .map(Change::hash)
+        .collect()
 }
 
 /// What automerge's receive records of a message's flags: the capabilities the peer has (any

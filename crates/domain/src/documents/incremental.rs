@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{Automerge, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc};
 use serde_json::{Map, Value};
 
 use super::check::Problem;
@@ -312,8 +312,29 @@ impl Checker {
     /// made since `before` on top of what this checker last accepted. Accepting moves the
     /// checker to `doc`'s heads; refusing leaves it where it was (the caller rolls back).
     pub fn check(&mut self, doc: &Automerge, before: &[ChangeHash]) -> Result<(), Vec<Problem>> {
+        self.check_inner(doc, before, None)
+    }
+
+    /// [`check`](Self::check), given the changes made since `before` (those `doc` did not hold
+    /// then, in any order), which the caller has at hand: the document then need not rebuild
+    /// them from its operations.
+    pub fn check_changes(
+        &mut self,
+        doc: &Automerge,
+        before: &[ChangeHash],
+        fresh: &[Change],
+    ) -> Result<(), Vec<Problem>> {
+        self.check_inner(doc, before, Some(fresh))
+    }
+
+    fn check_inner(
+        &mut self,
+        doc: &Automerge,
+        before: &[ChangeHash],
+        fresh: Option<&[Change]>,
+    ) -> Result<(), Vec<Problem>> {
         if self.index.as_ref().is_some_and(|ix| ix.heads == before)
-            && let Some(verdict) = self.incremental(doc, before)
+            && let Some(verdict) = self.incremental(doc, before, fresh)
         {
             self.counts.incremental += 1;
             return verdict;
@@ -337,10 +358,19 @@ impl Checker {
         &mut self,
         doc: &Automerge,
         before: &[ChangeHash],
+        fresh: Option<&[Change]>,
     ) -> Option<Result<(), Vec<Problem>>> {
         let spec = spec(self.kind);
         let ix = self.index.as_ref()?;
-        let touched = touched(doc, before, spec, ix)?;
+        let rebuilt;
+        let fresh = match fresh {
+            Some(fresh) => fresh,
+            None => {
+                rebuilt = doc.get_changes(before);
+                &rebuilt
+            }
+        };
+        let touched = touched(doc, fresh, spec, ix)?;
 
         // The touched items, where they are now, and their JSON.
         let mut parts: Vec<BTreeMap<usize, Part>> = vec![BTreeMap::new(); spec.lists.len()];
@@ -509,9 +539,9 @@ struct Touched {
     sections: HashSet<String>,
 }
 
-/// Places every operation of the changes since `before`. `None` when one of them needs the
+/// Places every operation of the `fresh` changes. `None` when one of them needs the
 /// whole-document check.
-fn touched(doc: &Automerge, before: &[ChangeHash], spec: &Spec, ix: &Index) -> Option<Touched> {
+fn touched(doc: &Automerge, fresh: &[Change], spec: &Spec, ix: &Index) -> Option<Touched> {
     use automerge::legacy::{Key, OpType};
     let mut out = Touched {
         items: vec![HashMap::new(); spec.lists.len()],
@@ -526,7 +556,7 @@ fn touched(doc: &Automerge, before: &[ChangeHash], spec: &Spec, ix: &Index) -> O
     };
     // Most operations of a change target the same few objects: place each once.
     let mut placed: HashMap<String, Place> = HashMap::new();
-    for change in doc.get_changes(before) {
+    for change in fresh {
         let change = change.decode();
         let actor = change.actor_id.to_hex_string();
         for (n, op) in change.operations.iter().enumerate() {

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use domain::DocumentId;
 use store::System;
 use sync::codec::{self, Message};
@@ -199,25 +199,27 @@ async fn open(hub: &Arc<Hub>, id: DocumentId) -> Option<(Box<Room>, RoomTask)> {
                     .iter()
                     .map(|k| (*k).to_owned()),
             )
-            .with_validator(Box::new(move |doc: &Automerge, before: &[ChangeHash]| {
-                let whole = checker.counts().whole;
-                let verdict = checker.check(doc, before);
-                crate::metrics::validated(checker.counts().whole > whole);
-                verdict.map_err(|problems| {
-                    problems
-                        .iter()
-                        .take(3)
-                        .map(|p| {
-                            if p.path.is_empty() {
-                                p.message.clone()
-                            } else {
-                                format!("{}: {}", p.path, p.message)
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-            }));
+            .with_validator(Box::new(
+                move |doc: &Automerge, before: &[ChangeHash], fresh: &[Change]| {
+                    let whole = checker.counts().whole;
+                    let verdict = checker.check_changes(doc, before, fresh);
+                    crate::metrics::validated(checker.counts().whole > whole);
+                    verdict.map_err(|problems| {
+                        problems
+                            .iter()
+                            .take(3)
+                            .map(|p| {
+                                if p.path.is_empty() {
+                                    p.message.clone()
+                                } else {
+                                    format!("{}: {}", p.path, p.message)
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                },
+            ));
     }
     let task = RoomTask {
         hub: hub.clone(),

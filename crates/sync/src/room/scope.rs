@@ -2,7 +2,7 @@
 //! peer (a guest editor, a commenter) may add to. Judged on the change's operations, not on
 //! the visible diff.
 
-use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ReadDoc};
 
 use super::UserKey;
 
@@ -30,17 +30,17 @@ fn place(
     Some((obj, chain, top))
 }
 
-/// `Err(key)` if a change since `before` touches a reserved top-level key (an operation on an
+/// `Err(key)` if one of the `fresh` changes touches a reserved top-level key (an operation on an
 /// object under it, or one putting or deleting the key itself on the root).
 pub(super) fn untouched(
     doc: &Automerge,
-    before: &[ChangeHash],
+    fresh: &[Change],
     reserved: &[String],
 ) -> Result<(), String> {
     if reserved.is_empty() {
         return Ok(());
     }
-    for change in doc.get_changes(before) {
+    for change in fresh {
         for op in change.decode().operations {
             let target = op.obj.to_string();
             let top = if target == "_root" {
@@ -63,7 +63,7 @@ pub(super) fn untouched(
     Ok(())
 }
 
-/// Whether every operation of the changes since `before` lies inside one of the top-level
+/// Whether every operation of the `fresh` changes lies inside one of the top-level
 /// `lists`, and inside an element `user` created: a scoped peer may insert new elements into
 /// those lists and edit the elements it made, nothing else — not the document's root, not
 /// another element (another council's comment, another partner's measurement), not the list
@@ -72,7 +72,7 @@ pub(super) fn untouched(
 /// object) is judged too. The message names the first place at fault.
 pub(super) fn within(
     doc: &Automerge,
-    before: &[ChangeHash],
+    fresh: &[Change],
     lists: &[String],
     user: UserKey,
     owner: &dyn Fn(&ActorId) -> Option<UserKey>,
@@ -88,7 +88,7 @@ pub(super) fn within(
             }
         )
     };
-    for change in doc.get_changes(before) {
+    for change in fresh {
         for op in change.decode().operations {
             let Some((obj, chain, top)) = place(doc, &op.obj.to_string()) else {
                 return Err(only());

@@ -59,28 +59,6 @@ fn ack_fast_path_matches_automerge() {
         tx.put(automerge::ROOT, key, v).unwrap();
         tx.commit();
     }
-    fn same(a: &sync::State, b: &sync::State) {
-        assert_eq!(a.shared_heads, b.shared_heads, "shared_heads");
-        assert_eq!(a.last_sent_heads, b.last_sent_heads, "last_sent_heads");
-        assert_eq!(a.their_heads, b.their_heads, "their_heads");
-        assert_eq!(a.their_need, b.their_need, "their_need");
-        assert_eq!(
-            a.their_have.as_ref().map(|h| h.len()),
-            b.their_have.as_ref().map(|h| h.len()),
-            "their_have"
-        );
-        assert_eq!(a.sent_hashes, b.sent_hashes, "sent_hashes");
-        assert_eq!(a.in_flight, b.in_flight, "in_flight");
-        assert_eq!(a.have_responded, b.have_responded, "have_responded");
-        assert_eq!(
-            a.their_capabilities, b.their_capabilities,
-            "their_capabilities"
-        );
-        assert_eq!(a.peer_read_only, b.peer_read_only, "peer_read_only");
-        assert_eq!(a.read_only, b.read_only, "read_only");
-        assert_eq!(a.needs_reset, b.needs_reset, "needs_reset");
-    }
-
     for (changes, concurrent) in [(1, false), (5, false), (40, true), (300, true)] {
         let mut server = Automerge::new();
         for i in 0..changes {
@@ -128,6 +106,118 @@ fn ack_fast_path_matches_automerge() {
     }
 }
 
+/// The writer's case: a message carrying changes after which the server holds exactly the
+/// sender's heads. The room applies them and updates the sender's state itself (automerge's
+/// receive walks the whole history per message); the state must be what automerge's receive
+/// leaves, in every round of a sync where it arises, and the fast path must not be taken when
+/// the heads would differ.
+#[test]
+fn change_fast_path_matches_automerge() {
+    use automerge::sync::{self, SyncDoc};
+    use automerge::transaction::Transactable;
+
+    fn edit(doc: &mut Automerge, key: &str, v: u64) {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, key, v).unwrap();
+        tx.commit();
+    }
+
+    let (mut taken, mut declined) = (0, 0);
+    for (history, concurrent) in [(1, false), (5, false), (40, true), (300, true)] {
+        let mut server = Automerge::new();
+        for i in 0..history {
+            edit(&mut server, "n", i);
+        }
+        let mut client = if concurrent {
+            let mut c = server.fork();
+            edit(&mut c, "theirs", 1);
+            c
+        } else {
+            Automerge::new()
+        };
+        let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
+        for round in 0..40 {
+            // The client edits now and then; the server too, while the client's message is
+            // on its way, so that some arrive when the server holds what the client does not.
+            if round % 4 == 1 {
+                edit(&mut client, "c", round);
+            }
+            if let Some(m) = server.generate_sync_message(&mut ss) {
+                client.receive_sync_message(&mut cs, m).unwrap();
+            }
+            let Some(msg) = client.generate_sync_message(&mut cs) else {
+                continue;
+            };
+            if round % 8 == 5 {
+                edit(&mut client, "c", round);
+                edit(&mut server, "s", round);
+            }
+            // A whole document (sent to a peer that has nothing) is never taken apart.
+            let Some(parsed) = crate::chunks::verified(msg.changes.iter()).unwrap().changes else {
+                server.receive_sync_message(&mut ss, msg).unwrap();
+                continue;
+            };
+            let fresh: Vec<automerge::Change> = parsed
+                .into_iter()
+                .filter(|c| server.get_change_meta_by_hash(&c.hash()).is_none())
+                .collect();
+            let before = server.get_heads();
+            let predicted = super::heads_with(&server, &before, &fresh);
+            let mut slow_doc = server.clone();
+            let mut slow = ss.clone();
+            slow_doc
+                .receive_sync_message(&mut slow, msg.clone())
+                .unwrap();
+            if !fresh.is_empty() {
+                assert_eq!(
+                    predicted.as_deref(),
+                    Some(&slow_doc.get_heads()[..]),
+                    "the heads predicted are the heads automerge reaches"
+                );
+            }
+            if !fresh.is_empty() && predicted == Some(super::sorted(&msg.heads)) {
+                let mut fast = ss.clone();
+                server.apply_changes(fresh.iter().cloned()).unwrap();
+                super::receive_in_sync(&mut fast, msg);
+                assert_eq!(server.get_heads(), slow_doc.get_heads());
+                same(&fast, &slow);
+                taken += 1;
+            } else {
+                if !fresh.is_empty() {
+                    declined += 1;
+                }
+                server = slow_doc;
+            }
+            ss = slow;
+        }
+        assert_eq!(server.get_heads(), client.get_heads());
+    }
+    assert!(taken > 0, "the fast path's case arose");
+    assert!(declined > 0, "a case it must not take arose");
+}
+
+fn same(a: &automerge::sync::State, b: &automerge::sync::State) {
+    assert_eq!(a.shared_heads, b.shared_heads, "shared_heads");
+    assert_eq!(a.last_sent_heads, b.last_sent_heads, "last_sent_heads");
+    assert_eq!(a.their_heads, b.their_heads, "their_heads");
+    assert_eq!(a.their_need, b.their_need, "their_need");
+    assert_eq!(
+        a.their_have.as_ref().map(|h| h.len()),
+        b.their_have.as_ref().map(|h| h.len()),
+        "their_have"
+    );
+    assert_eq!(a.sent_hashes, b.sent_hashes, "sent_hashes");
+    assert_eq!(a.in_flight, b.in_flight, "in_flight");
+    assert_eq!(a.have_responded, b.have_responded, "have_responded");
+    assert_eq!(
+        a.their_capabilities, b.their_capabilities,
+        "their_capabilities"
+    );
+    assert_eq!(a.peer_read_only, b.peer_read_only, "peer_read_only");
+    assert_eq!(a.read_only, b.read_only, "read_only");
+    assert_eq!(a.needs_reset, b.needs_reset, "needs_reset");
+}
+
 /// Changes made on a user's behalf on the server: stored before anyone is sent them, answered
 /// only once stored; refused whole when they break the schema or use another user's actor.
 #[test]
@@ -142,7 +232,9 @@ fn changes_applied_on_a_users_behalf_are_checked_persisted_then_broadcast() {
         [(ActorId::from(&[9u8; 16][..]), [9u8; 16])],
     )
     .with_validator(Box::new(
-        |d: &Automerge, _: &[automerge::ChangeHash]| match d.get(ROOT, "title") {
+        |d: &Automerge, _: &[automerge::ChangeHash], _: &[automerge::Change]| match d
+            .get(ROOT, "title")
+        {
             Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
             _ => Err("title: must be text".into()),
         },
@@ -274,7 +366,7 @@ fn the_validator_learns_the_document_once_before_any_change() {
     let doc = Automerge::load(&base.save()).unwrap();
     let heads = doc.get_heads();
     let mut room = Room::new("server".into(), "doc".into(), doc, []).with_validator(Box::new(
-        move |d: &Automerge, before: &[automerge::ChangeHash]| {
+        move |d: &Automerge, before: &[automerge::ChangeHash], _: &[automerge::Change]| {
             assert_eq!(
                 before,
                 d.get_heads(),

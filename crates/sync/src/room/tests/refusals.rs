@@ -361,7 +361,9 @@ fn a_change_the_validator_refuses_is_not_applied() {
     base.put(ROOT, "title", "register").unwrap();
     let doc = Automerge::load(&base.save()).unwrap();
     let mut room = Room::new("server".into(), "doc".into(), doc, []).with_validator(Box::new(
-        |d: &Automerge, _: &[automerge::ChangeHash]| match d.get(ROOT, "title") {
+        |d: &Automerge, _: &[automerge::ChangeHash], _: &[automerge::Change]| match d
+            .get(ROOT, "title")
+        {
             Ok(Some((v, _))) if v.as_str().is_some() => Ok(()),
             _ => Err("title: must be text".into()),
         },
