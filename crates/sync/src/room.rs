@@ -976,36 +976,56 @@ impl Room {
     /// The document is unchanged: only peers that spoke since their last message may need one.
     fn answer_dirty(&mut self, out: &mut Vec<Effect>) {
         let dirty = std::mem::take(&mut self.dirty);
-        for conn in dirty {
-            if let Some(peer) = self.peers.get_mut(&conn)
-                && let Some(msg) = self.doc.generate_sync_message(&mut peer.state)
-            {
-                out.push(Effect::Send {
-                    conn,
-                    msg: Message::Sync {
-                        sender_id: self.server_peer.clone(),
-                        target_id: peer.peer_id.clone(),
-                        document_id: self.document_id.clone(),
-                        data: msg.encode(),
-                    },
-                });
-            }
-        }
+        self.generate(dirty, out);
     }
 
     /// Generates each peer's next sync message (the document changed, or states were reset).
     /// Only called when nothing is unpersisted.
     fn broadcast(&mut self, out: &mut Vec<Effect>) {
         self.dirty.clear();
-        for (conn, peer) in self.peers.iter_mut() {
-            if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
+        let all: Vec<ConnId> = self.peers.keys().copied().collect();
+        self.generate(all, out);
+    }
+
+    /// Sends each of `conns` its next sync message, if it is owed one. A message depends only
+    /// on the peer's sync state and the document, so peers in the same state (a meeting's
+    /// readers, in step after every edit) are sent one message generated once, and left in the
+    /// state generating it leaves: on a long document, generating rebuilds the new changes
+    /// from automerge's columns for every peer otherwise.
+    fn generate(&mut self, conns: impl IntoIterator<Item = ConnId>, out: &mut Vec<Effect>) {
+        // (state before, state after, message) for the first few distinct states met: peers
+        // in step are a few groups, and comparing against many would cost more than it saves.
+        const REMEMBERED: usize = 4;
+        let mut generated: Vec<(sync::State, sync::State, Option<Vec<u8>>)> = Vec::new();
+        for conn in conns {
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                continue;
+            };
+            let data = match generated.iter().find(|(before, ..)| *before == peer.state) {
+                Some((_, after, data)) => {
+                    peer.state.clone_from(after);
+                    data.clone()
+                }
+                None => {
+                    let before = (generated.len() < REMEMBERED).then(|| peer.state.clone());
+                    let data = self
+                        .doc
+                        .generate_sync_message(&mut peer.state)
+                        .map(|m| m.encode());
+                    if let Some(before) = before {
+                        generated.push((before, peer.state.clone(), data.clone()));
+                    }
+                    data
+                }
+            };
+            if let Some(data) = data {
                 out.push(Effect::Send {
-                    conn: *conn,
+                    conn,
                     msg: Message::Sync {
                         sender_id: self.server_peer.clone(),
                         target_id: peer.peer_id.clone(),
                         document_id: self.document_id.clone(),
-                        data: msg.encode(),
+                        data,
                     },
                 });
             }

@@ -46,6 +46,116 @@ fn group_commit_holds_broadcast_until_persisted() {
     assert_eq!(persists, 1, "the queued change is the next batch");
 }
 
+/// Peers in the same sync state share one generated message. Each must still be sent exactly
+/// what automerge generates from its own state, and be left in the state that leaves: a
+/// writer, readers in step, and two readers that stopped reading (their states drift apart
+/// from the others' as what they are sent goes unacknowledged).
+#[test]
+fn peers_in_step_share_one_generated_message() {
+    let mut sim = Sim::new(29, 1, 6, 0);
+    for i in 0..7 {
+        sim.connect(i);
+    }
+    sim.settle();
+    let (mut compared, mut widest, mut most_groups) = (0, 0, 0);
+    for round in 0..5 {
+        sim.clients[0].doc.put(ROOT, "x", round).unwrap();
+        sim.client_send(0);
+        let frame = sim.clients[0].up.pop_front().unwrap();
+        let writer = sim.clients[0].conn.unwrap();
+        let e = sim.nodes[0].room.handle(Input::Sync {
+            conn: writer,
+            data: frame,
+        });
+        sim.run_effects(0, e);
+        let (batch, changes, actors) = sim.nodes[0].pending.pop_front().unwrap();
+        sim.storage.chunks.push(changes);
+        sim.storage.actors.extend(actors);
+        sim.nodes[0].read += 1;
+
+        let room = &mut sim.nodes[0].room;
+        let doc: Automerge = (*room.doc).clone();
+        if round == 4 {
+            // One reader in step as if already sent the new change: alike the others in all
+            // but that, and owed another message.
+            let reader = sim.clients[3].conn.unwrap();
+            let newest = doc.get_heads()[0];
+            room.peers.get_mut(&reader).unwrap().state.sent_hashes.insert(newest);
+        }
+        let before: BTreeMap<ConnId, sync::State> = room
+            .peers
+            .iter()
+            .map(|(c, p)| (*c, p.state.clone()))
+            .collect();
+        let mut groups: HashMap<&sync::State, usize> = HashMap::new();
+        for s in before.values() {
+            *groups.entry(s).or_default() += 1;
+        }
+        widest = widest.max(groups.values().copied().max().unwrap_or(0));
+        most_groups = most_groups.max(groups.len());
+        let e = room.handle(Input::Persisted { batch, ok: true });
+        let mut sent = HashSet::new();
+        for effect in &e {
+            if let Effect::Send {
+                conn,
+                msg: Message::Sync { data, .. },
+            } = effect
+            {
+                let mut state = before[conn].clone();
+                let expected = doc.clone().generate_sync_message(&mut state);
+                assert_eq!(
+                    Some(data.clone()),
+                    expected.map(|m| m.encode()),
+                    "round {round}: the message automerge generates from the peer's own state"
+                );
+                assert_eq!(
+                    room.peers[conn].state, state,
+                    "round {round}: the state it leaves"
+                );
+                sent.insert(*conn);
+                compared += 1;
+            }
+        }
+        for (conn, state) in &before {
+            if !sent.contains(conn) {
+                let mut state = state.clone();
+                assert!(doc.clone().generate_sync_message(&mut state).is_none());
+                assert_eq!(room.peers[conn].state, state);
+            }
+        }
+        sim.run_effects(0, e);
+        // Everyone reads and answers but readers 5 and 6, which drop what they are sent.
+        for i in 0..sim.clients.len() {
+            let c = &mut sim.clients[i];
+            while let Some(msg) = c.down.pop_front() {
+                if i < 5
+                    && let Message::Sync { data, .. } = msg
+                {
+                    let m = sync::Message::decode(&data).unwrap();
+                    c.doc.sync().receive_sync_message(&mut c.state, m).unwrap();
+                }
+            }
+            if i < 5 {
+                sim.client_send(i);
+                while let Some(frame) = sim.clients[i].up.pop_front() {
+                    let conn = sim.clients[i].conn.unwrap();
+                    let e = sim.nodes[0].room.handle(Input::Sync { conn, data: frame });
+                    sim.run_effects(0, e);
+                }
+            }
+        }
+    }
+    assert!(compared >= 20, "messages compared: {compared}");
+    assert!(
+        widest >= 4,
+        "some peers were in step (at most {widest} shared a state)"
+    );
+    assert!(
+        most_groups >= 3,
+        "some were not ({most_groups} states at most)"
+    );
+}
+
 /// The acknowledgement fast path leaves a peer's sync state exactly as automerge's own receive
 /// would, over documents and histories of several shapes (including a peer that joined with
 /// nothing and one that has its own concurrent history merged).
