@@ -28,61 +28,54 @@ pub struct SqliteOptions {
 const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
 
 /// Batches of at most this many appends are written in one hand-off (`append_at_once`); each
-/// size is its own cached statement list, so their number is bounded.
-const AT_ONCE: usize = 8;
+/// size is its own cached statement, so their number is bounded (sqlx caches 100 a connection).
+const AT_ONCE: usize = 32;
 
-/// `AT_ONCE_SQL[n - 1]` appends `n` documents' changes and commits: `$1` is the time, then
-/// each document's id, data and checksum. Each insert numbers its chunk after the document's
-/// last (the statements run in order, so a document named twice is numbered twice).
+/// `AT_ONCE_SQL[n - 1]` appends `n` different documents' changes in one statement (so in one
+/// transaction of its own, all or nothing): `$1` is the time, then each document's id, data and
+/// checksum. Each chunk is numbered after its document's last; SQLite reads what the `select`
+/// needs before inserting any row, which is why the documents must differ. It returns each
+/// document's id with its number (`returning` keeps no order).
 static AT_ONCE_SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     (1..=AT_ONCE)
         .map(|n| {
-            let mut sql = String::from("begin immediate;");
-            for i in 0..n {
-                let (id, data, sum) = (2 + 3 * i, 3 + 3 * i, 4 + 3 * i);
-                sql.push_str(&format!(
-                    " insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
-                     select ${id}, coalesce(max(seq), 0) + 1, 'incremental', ${data}, ${sum}, $1 \
-                     from doc_chunks where document_id = ${id} returning seq;"
-                ));
-            }
-            sql.push_str(" commit;");
-            sql
+            let rows: Vec<String> = (0..n)
+                .map(|i| format!("(${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+                .collect();
+            format!(
+                "insert into doc_chunks (document_id, seq, kind, data, checksum, created_at) \
+                 select v.column1, coalesce((select max(c.seq) from doc_chunks c \
+                 where c.document_id = v.column1), 0) + 1, 'incremental', v.column2, v.column3, $1 \
+                 from (values {}) v returning document_id, seq",
+                rows.join(", ")
+            )
         })
         .collect()
 });
 
-/// Writes `rows` (document, data, checksum) with `AT_ONCE_SQL`: their sequence numbers, in
-/// order, or nothing written.
+/// Writes `rows` (document, data, checksum; the documents all different) with `AT_ONCE_SQL`:
+/// their sequence numbers, in order, or nothing written.
 async fn write_at_once(
     writer: &SqlitePool,
     rows: &[(String, Vec<u8>, String)],
     now: domain::Millis,
 ) -> Result<Vec<i64>> {
-    let mut query = sqlx::query_as::<_, (i64,)>(&AT_ONCE_SQL[rows.len() - 1]).bind(now);
+    let mut query = sqlx::query_as::<_, (String, i64)>(&AT_ONCE_SQL[rows.len() - 1]).bind(now);
     for (id, data, sum) in rows {
         query = query.bind(id).bind(data.as_slice()).bind(sum);
     }
-    let mut conn = writer.acquire().await?;
-    match query.fetch_all(&mut *conn).await {
-        Ok(seqs) if seqs.len() == rows.len() => Ok(seqs.into_iter().map(|(s,)| s).collect()),
-        Ok(seqs) => Err(StoreError::Corrupt(format!(
+    let numbered = query.fetch_all(writer).await?;
+    let seqs: Option<Vec<i64>> = rows
+        .iter()
+        .map(|(id, ..)| numbered.iter().find(|(d, _)| d == id).map(|(_, seq)| *seq))
+        .collect();
+    match seqs {
+        Some(seqs) if numbered.len() == rows.len() => Ok(seqs),
+        _ => Err(StoreError::Corrupt(format!(
             "an append of {} documents returned {} sequence numbers",
             rows.len(),
-            seqs.len()
+            numbered.len()
         ))),
-        Err(e) => {
-            // A statement failed part-way: undo what the open transaction holds. "No
-            // transaction" means there was nothing to undo (`begin` itself failed, or SQLite
-            // rolled back already); any other failure leaves the connection's state unknown, so
-            // it is closed rather than handed to the next writer.
-            if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await
-                && !rollback.to_string().contains("no transaction is active")
-            {
-                conn.close_on_drop();
-            }
-            Err(e.into())
-        }
     }
 }
 
@@ -186,21 +179,28 @@ impl SqliteStore {
         Ok(self.pool(true).begin().await?)
     }
 
-    /// The usual append — a few documents, none with an actor new to it — as one statement
-    /// list (`begin immediate`, an insert per document, `commit`) handed to SQLite's worker
-    /// thread at once: sqlx runs each statement it is given on that thread, and the hand-offs
-    /// there and back (a thread woken each way), not SQLite, were the larger part of a commit's
-    /// cost. `None` for any other batch, which takes the general path.
+    /// The usual append — a few different documents, none with an actor new to it — as one
+    /// statement handed to SQLite's worker thread at once: sqlx runs each statement it is
+    /// given on that thread and sends back each result and each row, and those hand-offs (a
+    /// thread woken each way), not SQLite, were the larger part of a commit's cost. `None` for
+    /// any other batch, which takes the general path.
     ///
-    /// The list runs in a task of its own, to its end: sqlx's worker stops part-way through a
-    /// list whose caller has stopped listening, which would leave the writer inside an open
-    /// transaction, where every later write would silently join it.
+    /// The statement runs in a task of its own, to its end, so a caller that stops listening
+    /// does not leave a write half-done: it is committed whole, as if the caller had waited.
     async fn append_at_once(
         &self,
         batch: &[crate::Append],
         now: domain::Millis,
     ) -> Result<Option<Vec<i64>>> {
-        if batch.is_empty() || batch.len() > AT_ONCE || batch.iter().any(|a| !a.actors.is_empty()) {
+        let distinct = batch
+            .iter()
+            .enumerate()
+            .all(|(i, a)| batch[..i].iter().all(|b| b.id != a.id));
+        if batch.is_empty()
+            || batch.len() > AT_ONCE
+            || !distinct
+            || batch.iter().any(|a| !a.actors.is_empty())
+        {
             return Ok(None);
         }
         let rows: Vec<(String, Vec<u8>, String)> = batch

@@ -146,6 +146,13 @@ mod tests {
 
     /// A store in a fresh file holding one document; the path is removed by the caller.
     async fn store_with_a_document() -> (Arc<dyn Store>, DocumentId, std::path::PathBuf) {
+        let (store, docs, path) = store_with_documents(1).await;
+        (store, docs[0], path)
+    }
+
+    async fn store_with_documents(
+        n: usize,
+    ) -> (Arc<dyn Store>, Vec<DocumentId>, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("concordat-commit-{}.db", Uuid::new_v4()));
         let sqlite = SqliteStore::open(&SqliteOptions {
             url: format!("sqlite:{}", path.display()),
@@ -193,21 +200,25 @@ mod tests {
         let p = store::act_as(store.as_ref(), &user, 60_000)
             .await
             .expect("session");
-        let doc = Document {
-            id: DocumentId::random(),
-            space_id: space.id,
-            kind: DocumentKind::RiskRegister,
-            title: "Register".into(),
-            archived: false,
-            created_by: user.id,
-            created_at: 1,
-            updated_at: 1,
-        };
-        store
-            .create_document(&p, &doc, b"initial")
-            .await
-            .expect("document");
-        (store, doc.id, path)
+        let mut docs = Vec::new();
+        for _ in 0..n {
+            let doc = Document {
+                id: DocumentId::random(),
+                space_id: space.id,
+                kind: DocumentKind::RiskRegister,
+                title: "Register".into(),
+                archived: false,
+                created_by: user.id,
+                created_at: 1,
+                updated_at: 1,
+            };
+            store
+                .create_document(&p, &doc, b"initial")
+                .await
+                .expect("document");
+            docs.push(doc.id);
+        }
+        (store, docs, path)
     }
 
     fn append(id: DocumentId, data: &[u8]) -> Append {
@@ -354,15 +365,15 @@ mod tests {
         }
     }
 
-    /// Batches without a new actor take SQLite's one-hand-off path (`begin immediate`, the
-    /// inserts, `commit` as one statement list): a statement failing part-way leaves nothing
-    /// of the batch behind and the writer connection usable; a caller that stops waiting
-    /// leaves the batch committed whole, not the writer inside an open transaction; a document
-    /// named twice is numbered twice; a batch past the path's size takes the general one,
-    /// numbered alike.
+    /// Batches of different documents without a new actor take SQLite's one-hand-off path (one
+    /// statement): a row failing leaves nothing of the batch behind and the writer usable; each
+    /// document gets its own number whatever order SQLite returns them in; a caller that stops
+    /// waiting leaves the batch committed whole; a document named twice, or a batch past the
+    /// path's size, takes the general path, numbered alike.
     #[tokio::test]
     async fn a_batch_written_in_one_hand_off_is_all_or_nothing() {
-        let (store, doc, path) = store_with_a_document().await;
+        let (store, docs, path) = store_with_documents(3).await;
+        let doc = docs[0];
         let failed = store
             .append_changes(
                 System::SYNC,
@@ -375,13 +386,52 @@ mod tests {
             .await;
         assert!(failed.is_err(), "a missing document fails the batch");
         let seqs = store
-            .append_changes(System::SYNC, &[plain(doc, b"one"), plain(doc, b"two")], 6)
+            .append_changes(
+                System::SYNC,
+                &[
+                    plain(doc, b"one"),
+                    plain(docs[1], b"uno"),
+                    plain(docs[2], b"eins"),
+                ],
+                6,
+            )
             .await
-            .expect("the writer is usable after the failure (no transaction left open)");
-        assert_eq!(seqs, vec![1, 2]);
-        // A caller that stops waiting (its future dropped while the list runs) changes
-        // nothing: the batch still ends in a commit, and the writer is free after it. The
-        // change is large so that SQLite is still writing it when the caller goes.
+            .expect("the writer is usable after the failure");
+        assert_eq!(seqs, vec![1, 1, 1]);
+        let seqs = store
+            .append_changes(System::SYNC, &[plain(docs[1], b"dos")], 6)
+            .await
+            .expect("one more");
+        assert_eq!(seqs, vec![2]);
+        let seqs = store
+            .append_changes(
+                System::SYNC,
+                &[
+                    plain(docs[2], b"zwei"),
+                    plain(docs[1], b"tres"),
+                    plain(doc, b"two"),
+                ],
+                6,
+            )
+            .await
+            .expect("three more");
+        assert_eq!(
+            seqs,
+            vec![2, 3, 2],
+            "each document's own number, in the batch's order"
+        );
+        let seqs = store
+            .append_changes(
+                System::SYNC,
+                &[plain(doc, b"three"), plain(doc, b"four")],
+                6,
+            )
+            .await
+            .expect("one document twice");
+        assert_eq!(seqs, vec![3, 4], "a document named twice is numbered twice");
+        // A caller that stops waiting (its future dropped while SQLite writes) changes
+        // nothing: the batch is still committed, and the writer is free after it. The change
+        // is large so that SQLite is still writing it when the caller goes.
         let one = [plain(doc, &vec![b'x'; 16 << 20])];
         let dropped = store.append_changes(System::SYNC, &one, 7);
         let _ = tokio::time::timeout(std::time::Duration::from_nanos(1), dropped).await;
@@ -391,31 +441,39 @@ mod tests {
             .expect("the writer is usable after a caller stopped waiting");
         assert_eq!(
             seqs,
-            vec![4],
+            vec![6],
             "the dropped caller's batch was committed whole"
         );
-        let nine: Vec<Append> = (0..9)
+        let many: Vec<Append> = (0..40)
             .map(|i| plain(doc, format!("n{i}").as_bytes()))
             .collect();
         let seqs = store
-            .append_changes(System::SYNC, &nine, 7)
+            .append_changes(System::SYNC, &many, 7)
             .await
             .expect("a larger batch");
-        assert_eq!(seqs, (5..=13).collect::<Vec<i64>>());
+        assert_eq!(seqs, (7..=46).collect::<Vec<i64>>());
         let content = content_of(&store, doc).await;
         let stored = chunks(&content);
         assert_eq!(
             stored.len(),
-            14,
-            "initial, two, dropped, after, nine: nothing of the failed batch"
+            47,
+            "initial, one to four, dropped, after, forty: nothing of the failed batch"
         );
         assert!(!stored.contains(&&b"kept-out"[..]));
         assert_eq!(
-            stored[3].len(),
+            stored[5].len(),
             16 << 20,
             "the dropped caller's change, whole"
         );
-        assert_eq!(stored[1..3], [&b"one"[..], &b"two"[..]]);
+        assert_eq!(
+            stored[1..5],
+            [&b"one"[..], &b"two"[..], &b"three"[..], &b"four"[..]]
+        );
+        let third = chunks(&content_of(&store, docs[2]).await)
+            .iter()
+            .map(|c| c.to_vec())
+            .collect::<Vec<_>>();
+        assert_eq!(third[1..], [b"eins".to_vec(), b"zwei".to_vec()]);
         drop(store);
         remove(&path);
     }

@@ -80,7 +80,12 @@ fn peers_in_step_share_one_generated_message() {
             // but that, and owed another message.
             let reader = sim.clients[3].conn.unwrap();
             let newest = doc.get_heads()[0];
-            room.peers.get_mut(&reader).unwrap().state.sent_hashes.insert(newest);
+            room.peers
+                .get_mut(&reader)
+                .unwrap()
+                .state
+                .sent_hashes
+                .insert(newest);
         }
         let before: BTreeMap<ConnId, sync::State> = room
             .peers
