@@ -1098,16 +1098,8 @@ impl Room {
 /// become theirs. `ack_fast_path_matches_automerge` checks this against automerge itself, so an
 /// automerge upgrade that changes the rules fails a test rather than diverging.
 fn acknowledge_in_sync(state: &mut sync::State, msg: sync::Message) {
-    state.in_flight = false;
-    if let Some(flags) = msg.flags {
-        their_flags(state, flags);
-    }
-    state.sent_hashes.clear();
     state.last_sent_heads.clone_from(&msg.heads);
-    state.shared_heads.clone_from(&msg.heads);
-    state.their_have = Some(msg.have);
-    state.their_heads = Some(msg.heads);
-    state.their_need = Some(msg.need);
+    receive_in_sync(state, msg);
 }
 
 /// What `receive_sync_message` does to a peer's sync state for a message carrying changes

@@ -167,25 +167,9 @@ fn peers_in_step_share_one_generated_message() {
 #[test]
 fn ack_fast_path_matches_automerge() {
     use automerge::sync::{self, SyncDoc};
-    use automerge::transaction::Transactable;
 
-    fn edit(doc: &mut Automerge, key: &str, v: u64) {
-        let mut tx = doc.transaction();
-        tx.put(automerge::ROOT, key, v).unwrap();
-        tx.commit();
-    }
-    for (changes, concurrent) in [(1, false), (5, false), (40, true), (300, true)] {
-        let mut server = Automerge::new();
-        for i in 0..changes {
-            edit(&mut server, "n", i);
-        }
-        let mut client = if concurrent {
-            let mut c = server.fork();
-            edit(&mut c, "theirs", 1);
-            c
-        } else {
-            Automerge::new()
-        };
+    for (changes, concurrent) in HISTORIES {
+        let (mut server, mut client) = server_and_client(changes, concurrent);
         let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
         let mut compared = 0;
         // Sync to quiescence, then make one more server edit and deliver it: the client's
@@ -229,27 +213,10 @@ fn ack_fast_path_matches_automerge() {
 #[test]
 fn change_fast_path_matches_automerge() {
     use automerge::sync::{self, SyncDoc};
-    use automerge::transaction::Transactable;
-
-    fn edit(doc: &mut Automerge, key: &str, v: u64) {
-        let mut tx = doc.transaction();
-        tx.put(automerge::ROOT, key, v).unwrap();
-        tx.commit();
-    }
 
     let (mut taken, mut declined) = (0, 0);
-    for (history, concurrent) in [(1, false), (5, false), (40, true), (300, true)] {
-        let mut server = Automerge::new();
-        for i in 0..history {
-            edit(&mut server, "n", i);
-        }
-        let mut client = if concurrent {
-            let mut c = server.fork();
-            edit(&mut c, "theirs", 1);
-            c
-        } else {
-            Automerge::new()
-        };
+    for (history, concurrent) in HISTORIES {
+        let (mut server, mut client) = server_and_client(history, concurrent);
         let (mut ss, mut cs) = (sync::State::new(), sync::State::new());
         for round in 0..40 {
             // The client edits now and then; the server too, while the client's message is
@@ -309,6 +276,34 @@ fn change_fast_path_matches_automerge() {
     }
     assert!(taken > 0, "the fast path's case arose");
     assert!(declined > 0, "a case it must not take arose");
+}
+
+/// Histories the sync-state shortcuts are checked on: (server changes, whether the client has
+/// a concurrent change of its own).
+const HISTORIES: [(u64, bool); 4] = [(1, false), (5, false), (40, true), (300, true)];
+
+fn edit(doc: &mut Automerge, key: &str, v: u64) {
+    use automerge::transaction::Transactable;
+    let mut tx = doc.transaction();
+    tx.put(automerge::ROOT, key, v).unwrap();
+    tx.commit();
+}
+
+/// A server document with `changes` changes, and a client that has nothing or (`concurrent`)
+/// a fork of it with a change of its own.
+fn server_and_client(changes: u64, concurrent: bool) -> (Automerge, Automerge) {
+    let mut server = Automerge::new();
+    for i in 0..changes {
+        edit(&mut server, "n", i);
+    }
+    let client = if concurrent {
+        let mut c = server.fork();
+        edit(&mut c, "theirs", 1);
+        c
+    } else {
+        Automerge::new()
+    };
+    (server, client)
 }
 
 fn same(a: &automerge::sync::State, b: &automerge::sync::State) {
