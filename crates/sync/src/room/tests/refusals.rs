@@ -167,6 +167,58 @@ fn another_users_actor_is_refused() {
     assert_eq!(sim.nodes[0].room.document().get_heads(), heads);
 }
 
+/// A change the room already holds, sent again by another user beside a change of their own,
+/// is neither stored again nor claimed for them: only what the message adds is judged, claimed
+/// and persisted (their own change is accepted; the replayed one stays its author's).
+#[test]
+fn a_held_change_sent_again_by_another_user_is_not_claimed_for_them() {
+    let mut sim = Sim::new(13, 2, 0, 0);
+    sim.connect(0);
+    sim.connect(1);
+    sim.clients[0].doc.put(ROOT, "hers", 1).unwrap();
+    sim.client_send(0);
+    sim.settle();
+    let held = sim.clients[0].doc.get_last_local_change().unwrap();
+    let (her, him) = (sim.clients[0].user, sim.clients[1].user);
+    assert_eq!(sim.nodes[0].room.actors.get(held.actor_id()), Some(&her));
+
+    let c1 = &mut sim.clients[1];
+    c1.doc.put(ROOT, "his", 1).unwrap();
+    let own = c1.doc.get_last_local_change().unwrap();
+    let mut msg = c1.doc.sync().generate_sync_message(&mut c1.state).unwrap();
+    let mut chunks = vec![held.raw_bytes().to_vec()];
+    chunks.extend(msg.changes.iter().map(<[u8]>::to_vec));
+    msg.changes = chunks.into();
+    let conn = c1.conn.unwrap();
+    let effects = sim.nodes[0].room.handle(Input::Sync {
+        conn,
+        data: msg.encode(),
+    });
+    assert!(
+        !effects.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                msg: Message::Error { .. },
+                ..
+            }
+        )),
+        "his own change is accepted: {effects:?}"
+    );
+    sim.run_effects(0, effects);
+    let (_, changes, actors) = sim.nodes[0].pending.front().expect("a batch to store");
+    assert_eq!(
+        super::super::hashes_in(changes),
+        [own.hash()].into_iter().collect(),
+        "only the change the message added is stored"
+    );
+    assert!(actors.iter().all(|(a, u)| a == own.actor_id() && *u == him));
+    assert!(sim.persist(0, true));
+    let room = &sim.nodes[0].room;
+    assert_eq!(room.actors.get(held.actor_id()), Some(&her), "still hers");
+    assert_eq!(room.actors.get(own.actor_id()), Some(&him));
+    assert_eq!(room.document().get_heads(), vec![own.hash()]);
+}
+
 #[test]
 fn garbage_sync_bytes_and_valid_change_then_garbage_apply_nothing() {
     let mut sim = Sim::new(13, 1, 1, 0);
