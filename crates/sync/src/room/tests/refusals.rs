@@ -88,16 +88,7 @@ fn orphan_change_from_a_writer_is_not_kept_and_the_writer_resyncs() {
     });
     // Not an error and no close: a writer whose summary of our document was wrong (a Bloom
     // false positive) is asked again, and sends what we lack.
-    assert!(
-        !effects.iter().any(|e| matches!(
-            e,
-            Effect::Send {
-                msg: Message::Error { .. },
-                ..
-            } | Effect::Close { .. }
-        )),
-        "{effects:?}"
-    );
+    assert!(!refused(&effects), "{effects:?}");
     assert!(
         effects.iter().any(
             |e| matches!(e, Effect::Send { conn: c, msg: Message::Sync { .. } } if *c == conn)
@@ -120,14 +111,34 @@ fn orphan_change_from_a_writer_is_not_kept_and_the_writer_resyncs() {
     assert!(sim.nodes[0].room.is_settled(), "nothing pending");
 }
 
-#[test]
-fn another_users_actor_is_refused() {
-    let mut sim = Sim::new(11, 2, 0, 0);
+/// Whether the effects tell the sender its message was refused (an error, or its connection
+/// closed).
+fn refused(effects: &[Effect]) -> bool {
+    effects.iter().any(|e| {
+        matches!(
+            e,
+            Effect::Send {
+                msg: Message::Error { .. },
+                ..
+            } | Effect::Close { .. }
+        )
+    })
+}
+
+/// Two writers connected; the first has made one change, stored and seen by both.
+fn two_writers_after_the_first_edits(seed: u64) -> Sim {
+    let mut sim = Sim::new(seed, 2, 0, 0);
     sim.connect(0);
     sim.connect(1);
-    sim.clients[0].doc.put(ROOT, "mine", 1).unwrap();
+    sim.clients[0].doc.put(ROOT, "first", 1).unwrap();
     sim.client_send(0);
     sim.settle();
+    sim
+}
+
+#[test]
+fn another_users_actor_is_refused() {
+    let mut sim = two_writers_after_the_first_edits(11);
     let heads = sim.nodes[0].room.document().get_heads();
     // Client 1 writes with client 0's actor id.
     let stolen = sim.clients[0].doc.get_actor().clone();
@@ -172,12 +183,7 @@ fn another_users_actor_is_refused() {
 /// and persisted (their own change is accepted; the replayed one stays its author's).
 #[test]
 fn a_held_change_sent_again_by_another_user_is_not_claimed_for_them() {
-    let mut sim = Sim::new(13, 2, 0, 0);
-    sim.connect(0);
-    sim.connect(1);
-    sim.clients[0].doc.put(ROOT, "hers", 1).unwrap();
-    sim.client_send(0);
-    sim.settle();
+    let mut sim = two_writers_after_the_first_edits(13);
     let held = sim.clients[0].doc.get_last_local_change().unwrap();
     let (her, him) = (sim.clients[0].user, sim.clients[1].user);
     assert_eq!(sim.nodes[0].room.actors.get(held.actor_id()), Some(&her));
@@ -195,13 +201,7 @@ fn a_held_change_sent_again_by_another_user_is_not_claimed_for_them() {
         data: msg.encode(),
     });
     assert!(
-        !effects.iter().any(|e| matches!(
-            e,
-            Effect::Send {
-                msg: Message::Error { .. },
-                ..
-            }
-        )),
+        !refused(&effects),
         "his own change is accepted: {effects:?}"
     );
     sim.run_effects(0, effects);
