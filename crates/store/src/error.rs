@@ -20,6 +20,9 @@ pub enum StoreError {
     Config(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// SQLite failing on the appender's own connection (see `appender.rs`).
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

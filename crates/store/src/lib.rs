@@ -15,6 +15,7 @@
 //! says how): the queries are written once, in the subset of SQL both databases accept.
 
 mod accounts;
+mod appender;
 mod chunks;
 mod cluster;
 mod documents;

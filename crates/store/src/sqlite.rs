@@ -3,6 +3,7 @@
 //! for SQLite's one write lock; reads use a separate pool and run concurrently under WAL.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::access::Principal;
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use crate::appender::{Appender, Setup};
 use crate::sql::impl_store;
 use crate::{Backend, Result, StoreError, System};
 
@@ -22,6 +24,9 @@ pub struct SqliteOptions {
     /// Connections for concurrent reads.
     pub max_readers: u32,
 }
+
+/// How long a write waits for SQLite's write lock (held by the other writer connection).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pages of write-ahead log (4 KiB each) past which the writer checkpoints in the foreground:
 /// 16 times SQLite's default, reached only if periodic checkpoints stop.
@@ -53,27 +58,17 @@ static AT_ONCE_SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(
         .collect()
 });
 
-/// Writes `rows` (document, data, checksum; the documents all different) with `AT_ONCE_SQL`:
-/// their sequence numbers, in order, or nothing written.
-async fn write_at_once(
-    writer: &SqlitePool,
-    rows: &[(String, Vec<u8>, String)],
-    now: domain::Millis,
-) -> Result<Vec<i64>> {
-    let mut query = sqlx::query_as::<_, (String, i64)>(&AT_ONCE_SQL[rows.len() - 1]).bind(now);
-    for (id, data, sum) in rows {
-        query = query.bind(id).bind(data.as_slice()).bind(sum);
-    }
-    let numbered = query.fetch_all(writer).await?;
-    let seqs: Option<Vec<i64>> = rows
+/// The sequence numbers, in the order of `ids`, from what an `AT_ONCE_SQL` statement returned.
+fn in_order(ids: &[String], numbered: &[(String, i64)]) -> Result<Vec<i64>> {
+    let seqs: Option<Vec<i64>> = ids
         .iter()
-        .map(|(id, ..)| numbered.iter().find(|(d, _)| d == id).map(|(_, seq)| *seq))
+        .map(|id| numbered.iter().find(|(d, _)| d == id).map(|(_, seq)| *seq))
         .collect();
     match seqs {
-        Some(seqs) if numbered.len() == rows.len() => Ok(seqs),
+        Some(seqs) if numbered.len() == ids.len() => Ok(seqs),
         _ => Err(StoreError::Corrupt(format!(
             "an append of {} documents returned {} sequence numbers",
-            rows.len(),
+            ids.len(),
             numbered.len()
         ))),
     }
@@ -83,6 +78,9 @@ async fn write_at_once(
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// The usual appends' own connection and thread; `None` for a database with no file (in
+    /// memory), whose appends all take the writer.
+    appender: Option<Arc<Appender>>,
 }
 
 impl SqliteStore {
@@ -93,7 +91,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         // The writer checkpoints on its own only past WRITER_CHECKPOINT_PAGES (a backstop
         // should nobody call `checkpoint`); below that the log is folded in by `checkpoint`,
         // off the commit path.
@@ -109,9 +107,31 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_readers.max(1))
             .test_before_acquire(false)
-            .connect_with(connect.read_only(false))
+            .connect_with(connect.clone().read_only(false))
             .await?;
-        Ok(Self { reader, writer })
+        // The file as SQLite resolved it ("" for a database in memory).
+        let (file,): (String,) =
+            sqlx::query_as("select file from pragma_database_list where name = 'main'")
+                .fetch_one(&writer)
+                .await?;
+        let appender = if file.is_empty() {
+            None
+        } else {
+            let setup = Setup {
+                busy_timeout: BUSY_TIMEOUT,
+                checkpoint_pages: WRITER_CHECKPOINT_PAGES,
+                statements: AT_ONCE,
+            };
+            Some(Arc::new(Appender::open(
+                std::path::Path::new(&file),
+                &setup,
+            )?))
+        };
+        Ok(Self {
+            reader,
+            writer,
+            appender,
+        })
     }
 
     /// Creates or upgrades the schema.
@@ -142,10 +162,6 @@ impl SqliteStore {
         &self.reader
     }
 
-    fn pool(&self, write: bool) -> &SqlitePool {
-        if write { &self.writer } else { &self.reader }
-    }
-
     async fn backup_into(&self, to: &std::path::Path) -> Result<()> {
         if to.exists() {
             return Err(StoreError::Config(format!(
@@ -165,28 +181,39 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A transaction on the reader pool, or on the writer holding SQLite's write lock from its
+    /// start: the appender writes beside it (see `appender.rs`), and a transaction that read
+    /// before taking the lock would fail, not wait, once the appender had committed meanwhile.
+    async fn begin(&self, write: bool) -> Result<Transaction<'static, Sqlite>> {
+        Ok(if write {
+            self.writer.begin_with("begin immediate").await?
+        } else {
+            self.reader.begin().await?
+        })
+    }
+
     /// SQLite has no row-level security: the caller is carried by each statement's own filter.
     async fn user_tx(&self, _p: &Principal, write: bool) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool(write).begin().await?)
+        self.begin(write).await
     }
 
     async fn system_tx(&self, _sys: System, write: bool) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool(write).begin().await?)
+        self.begin(write).await
     }
 
     /// The transaction that appends changes: the writer's, like every write.
     async fn append_tx(&self, _sys: System) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool(true).begin().await?)
+        self.begin(true).await
     }
 
     /// The usual append — a few different documents, none with an actor new to it — as one
-    /// statement handed to SQLite's worker thread at once: sqlx runs each statement it is
-    /// given on that thread and sends back each result and each row, and those hand-offs (a
-    /// thread woken each way), not SQLite, were the larger part of a commit's cost. `None` for
-    /// any other batch, which takes the general path.
+    /// statement on the appender's connection and thread: one hand-off there and one back,
+    /// where sqlx's worker thread would take one per statement result and per row, and a
+    /// round trip more when the pooled connection is returned. `None` for any other batch (or
+    /// a database in memory), which takes the general path.
     ///
-    /// The statement runs in a task of its own, to its end, so a caller that stops listening
-    /// does not leave a write half-done: it is committed whole, as if the caller had waited.
+    /// The statement runs to its end on that thread, so a caller that stops listening does
+    /// not leave a write half-done: it is committed whole, as if the caller had waited.
     async fn append_at_once(
         &self,
         batch: &[crate::Append],
@@ -196,6 +223,9 @@ impl SqliteStore {
             .iter()
             .enumerate()
             .all(|(i, a)| batch[..i].iter().all(|b| b.id != a.id));
+        let Some(appender) = &self.appender else {
+            return Ok(None);
+        };
         if batch.is_empty()
             || batch.len() > AT_ONCE
             || !distinct
@@ -203,18 +233,20 @@ impl SqliteStore {
         {
             return Ok(None);
         }
+        let ids: Vec<String> = batch.iter().map(|a| a.id.to_string()).collect();
         let rows: Vec<(String, Vec<u8>, String)> = batch
             .iter()
-            .map(|a| (a.id.to_string(), a.data.clone(), crate::checksum(&a.data)))
+            .zip(&ids)
+            .map(|(a, id)| (id.clone(), a.data.clone(), crate::checksum(&a.data)))
             .collect();
-        let writer = self.writer.clone();
-        tokio::spawn(async move { write_at_once(&writer, &rows, now).await })
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
-            .map(Some)
+        let numbered = appender
+            .append(&AT_ONCE_SQL[batch.len() - 1], rows, now)
+            .await?;
+        in_order(&ids, &numbered).map(Some)
     }
 
-    /// Nothing to do: one process, one writer connection, so appends never interleave.
+    /// Nothing to do: every write holds SQLite's write lock from its start, so appends never
+    /// interleave.
     async fn lock_documents(
         &self,
         _tx: &mut Transaction<'static, Sqlite>,

@@ -488,8 +488,15 @@ impl<M: Clone> Connection<M> {
         make: impl FnOnce(String) -> Pending,
         out: &mut Vec<Effect>,
     ) {
-        let Some(document) = (self.canonical)(&named) else {
-            return self.unavailable(&named, out);
+        // A document already known is named by its key (the canonical form) as a rule: no
+        // need to decode and re-encode the id for every message.
+        let document = if self.docs.contains_key(&named) {
+            named.clone()
+        } else {
+            let Some(document) = (self.canonical)(&named) else {
+                return self.unavailable(&named, out);
+            };
+            document
         };
         let pending = make(document.clone());
         match self.docs.get(&document) {

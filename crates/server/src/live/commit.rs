@@ -365,6 +365,49 @@ mod tests {
         }
     }
 
+    /// SQLite's two writers — the appender's own connection and sqlx's writer — wait for each
+    /// other: compactions, which read before they write, beside appends to another document
+    /// on the appender's thread never fail for SQLite's lock, and nothing is lost either side.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_and_compactions_beside_them_both_succeed() {
+        const ROUNDS: i64 = 200;
+        let (store, docs, path) = store_with_documents(2).await;
+        let appends = {
+            let (store, doc) = (store.clone(), docs[0]);
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let change = plain(doc, format!("a{i}").as_bytes());
+                    store
+                        .append_changes(System::SYNC, &[change], i)
+                        .await
+                        .expect("an append beside compactions");
+                }
+            })
+        };
+        let mut upto = 0;
+        for i in 0..ROUNDS {
+            upto = store
+                .compact(
+                    System::SYNC,
+                    docs[1],
+                    format!("s{i}").as_bytes(),
+                    None,
+                    upto,
+                    i,
+                )
+                .await
+                .expect("a compaction beside appends")
+                .expect("nobody else appends to this document");
+        }
+        appends.await.expect("the appends");
+        let appended = content_of(&store, docs[0]).await;
+        assert_eq!(chunks(&appended).len(), 1 + ROUNDS as usize);
+        let compacted = content_of(&store, docs[1]).await;
+        assert_eq!(chunks(&compacted), [format!("s{}", ROUNDS - 1).as_bytes()]);
+        drop(store);
+        remove(&path);
+    }
+
     /// Batches of different documents without a new actor take SQLite's one-hand-off path (one
     /// statement): a row failing leaves nothing of the batch behind and the writer usable; each
     /// document gets its own number whatever order SQLite returns them in; a caller that stops

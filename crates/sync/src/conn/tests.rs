@@ -133,6 +133,8 @@ fn a_joined_peer_reaches_an_authorised_document_in_order_asked_once() {
     s.access.insert("reg".into(), Edit::All);
     let mut e = s.send(&sync("alice", "automerge:reg", b"one"));
     e.extend(s.send(&sync("alice", "reg", b"two")));
+    // Once open, the document is reached by its key as named and by URL alike.
+    e.extend(s.send(&sync("alice", "automerge:reg", b"three")));
     assert_eq!(
         room_inputs(&e),
         [
@@ -153,6 +155,12 @@ fn a_joined_peer_reaches_an_authorised_document_in_order_asked_once() {
                 "reg".into(),
                 ToRoom::Sync {
                     data: b"two".to_vec()
+                }
+            ),
+            (
+                "reg".into(),
+                ToRoom::Sync {
+                    data: b"three".to_vec()
                 }
             ),
         ]
