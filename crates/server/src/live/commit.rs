@@ -154,8 +154,15 @@ mod tests {
         n: usize,
     ) -> (Arc<dyn Store>, Vec<DocumentId>, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("concordat-commit-{}.db", Uuid::new_v4()));
+        let url = format!("sqlite:{}", path.display());
+        let (store, docs) = store_at(&url, n).await;
+        (store, docs, path)
+    }
+
+    /// A store at `url` holding `n` new documents.
+    async fn store_at(url: &str, n: usize) -> (Arc<dyn Store>, Vec<DocumentId>) {
         let sqlite = SqliteStore::open(&SqliteOptions {
-            url: format!("sqlite:{}", path.display()),
+            url: url.to_owned(),
             max_readers: 2,
         })
         .await
@@ -218,7 +225,7 @@ mod tests {
                 .expect("document");
             docs.push(doc.id);
         }
-        (store, docs, path)
+        (store, docs)
     }
 
     fn append(id: DocumentId, data: &[u8]) -> Append {
@@ -363,6 +370,29 @@ mod tests {
             data: data.to_vec(),
             actors: Vec::new(),
         }
+    }
+
+    /// A database in memory has no file for the appender's connection: its appends all take
+    /// the general path, numbered alike.
+    #[tokio::test]
+    async fn a_database_in_memory_appends_without_the_appender() {
+        let (store, docs) = store_at("sqlite::memory:", 2).await;
+        let seqs = store
+            .append_changes(
+                System::SYNC,
+                &[plain(docs[1], b"one"), plain(docs[0], b"uno")],
+                5,
+            )
+            .await
+            .expect("appended");
+        assert_eq!(seqs, vec![1, 1]);
+        let seqs = store
+            .append_changes(System::SYNC, &[plain(docs[1], b"two")], 6)
+            .await
+            .expect("appended again");
+        assert_eq!(seqs, vec![2]);
+        let content = content_of(&store, docs[1]).await;
+        assert_eq!(chunks(&content), [&b"initial"[..], b"one", b"two"]);
     }
 
     /// SQLite's two writers — the appender's own connection and sqlx's writer — wait for each
