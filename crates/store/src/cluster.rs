@@ -95,6 +95,8 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// Also written by `concordat_append` (migration postgres/0016) for the usual append: the
+    /// two must agree (`two_stores_on_one_database` decodes both).
     pub(crate) fn encode(&self) -> String {
         format!("{} {} {} {}", self.origin, self.document, self.seq, self.at)
     }
