@@ -1,6 +1,8 @@
 //! SQLite, the embedded default: one file, WAL, `synchronous=FULL` (a committed write survives
-//! power loss), foreign keys on. Writes go through a single-connection pool so they never race
-//! for SQLite's one write lock; reads use a separate pool and run concurrently under WAL.
+//! power loss), foreign keys on. Two writer connections: a one-connection sqlx pool for every
+//! write transaction (each begins immediate, taking the write lock at once) and the appender's
+//! own connection and thread for the usual append of live changes (`appender.rs`); reads use a
+//! separate pool and run concurrently under WAL.
 
 use std::str::FromStr;
 use std::sync::Arc;
