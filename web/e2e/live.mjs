@@ -329,10 +329,19 @@ await step("after a reload with no network the app opens the register from this 
     const before = await title.inputValue();
     assert.ok(before.length > 0, "the register's content is there offline");
     await title.click();
-    await title.press("End");
+    // Control+End: the end of the whole text (End alone goes to the end of a wrapped line).
+    await title.press("Control+End");
     await title.pressSequentially(" (checked offline)");
+    const typed = `${before} (checked offline)`;
+    assert.equal(await title.inputValue(), typed, "typed offline at the end of the title");
     await context.setOffline(false);
-    await hasValue(ben.page, "Title of SP-09", `${before} (checked offline)`, 30000);
+    // If it does not arrive, say what each side holds and what Arun's page says of its link.
+    await hasValue(ben.page, "Title of SP-09", typed, 30000).catch(async (e) => {
+      const [mine, theirs] = [await title.inputValue(), await ben.page.getByLabel("Title of SP-09").inputValue()];
+      const link = await page.getByTestId("connection").innerText().catch(() => "?");
+      const refused = await page.getByTestId("refused").count();
+      throw new Error(`Arun has ${JSON.stringify(mine)} (${link.trim()}${refused ? ", a change refused" : ""}), Ben ${JSON.stringify(theirs)}: ${e.message}`);
+    });
     await shot(page, "offline-reload");
   } finally {
     await context.close();
