@@ -332,8 +332,24 @@ await step("after a reload with no network the app opens the register from this 
     // Control+End: the end of the whole text (End alone goes to the end of a wrapped line).
     await title.press("Control+End");
     await title.pressSequentially(" (checked offline)");
-    const typed = `${before} (checked offline)`;
+    let typed = `${before} (checked offline)`;
     assert.equal(await title.inputValue(), typed, "typed offline at the end of the title");
+    // Reloaded a moment after a keystroke (40 ms, faster than anyone closes a tab), five times:
+    // each keystroke is already in this browser's copy. (automerge-repo's default, writing at
+    // most every 100 ms, lost the last one about half the time.)
+    for (let i = 1; i <= 5; i++) {
+      await title.click();
+      await title.press("Control+End");
+      await title.press(" ");
+      await new Promise((r) => setTimeout(r, 20));
+      await title.press(String(i));
+      typed += ` ${i}`;
+      await new Promise((r) => setTimeout(r, 40));
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: REGISTER }).waitFor({ timeout: 15000 });
+      await page.getByText("Opening the live document…").waitFor({ state: "detached", timeout: 15000 });
+      assert.equal(await title.inputValue(), typed, `reload ${i} straight after a keystroke kept it`);
+    }
     await context.setOffline(false);
     // If it does not arrive, say what each side holds and what Arun's page says of its link.
     await hasValue(ben.page, "Title of SP-09", typed, 30000).catch(async (e) => {

@@ -136,11 +136,16 @@ async function makeRepo(userId: string): Promise<Repo> {
     const socket = (adapter as unknown as { socket?: WebSocket }).socket;
     setConnection(socket?.readyState === WebSocket.OPEN ? "online" : "connecting");
   });
-  return new Repo({
+  const repo = new Repo({
     network: [adapter],
     // One database per user: a shared laptop in a meeting keeps each person's copy apart.
     storage: new IndexedDBStorageAdapter(`concordat-${userId}`),
     peerId: `browser-${userId}-${crypto.randomUUID()}` as PeerId,
     sharePolicy: async () => true,
+    // Each change is written to this browser's copy as soon as the previous write is done,
+    // not batched for 100 ms (automerge-repo's default): a tab closed or reloaded straight
+    // after a keystroke made offline would otherwise lose it.
+    saveDebounceRate: 0,
   });
+  return repo;
 }
