@@ -136,7 +136,7 @@ async function makeRepo(userId: string): Promise<Repo> {
     const socket = (adapter as unknown as { socket?: WebSocket }).socket;
     setConnection(socket?.readyState === WebSocket.OPEN ? "online" : "connecting");
   });
-  const repo = new Repo({
+  return new Repo({
     network: [adapter],
     // One database per user: a shared laptop in a meeting keeps each person's copy apart.
     storage: new IndexedDBStorageAdapter(`concordat-${userId}`),
@@ -147,5 +147,4 @@ async function makeRepo(userId: string): Promise<Repo> {
     // after a keystroke made offline would otherwise lose it.
     saveDebounceRate: 0,
   });
-  return repo;
 }
