@@ -262,6 +262,52 @@ await step("an edit made offline converges after reconnecting", async () => {
   await context.close();
 });
 
+await step("a connection that outlived the ticket kept for its next one reconnects at the first try", async () => {
+  // The ticket kept for the next connection is made to look expired, and not to work, as it
+  // would after a connection longer than a ticket's minute. A drop then fetches a fresh one
+  // before the adapter's retry (2 s later), which connects at once.
+  let expireNext = false;
+  const attempts = [];
+  const sockets = [];
+  const { context, page } = await signIn("arun@ashby.gov.uk", undefined, async (p) => {
+    await p.route("**/api/sync/ticket", async (route) => {
+      if (!expireNext) return route.continue();
+      expireNext = false;
+      const response = await route.fetch();
+      const body = await response.json();
+      await route.fulfill({ response, json: { ...body, ticket: "expired", expires_in: 1 } });
+    });
+    await p.routeWebSocket(/\/sync/, (ws) => {
+      attempts.push(new URL(ws.url()).searchParams.get("ticket"));
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+  });
+  try {
+    await open(page, REGISTER);
+    const link = page.getByTestId("connection");
+    const drop = async () => {
+      for (const ws of sockets.splice(0)) await ws.close();
+      await link.getByText("Offline").waitFor({ timeout: 10000 });
+      await link.getByText("Online").waitFor({ timeout: 15000 });
+    };
+    // One drop with the next ticket spoiled as it is fetched (when the reconnection uses the
+    // one kept before): the ticket kept now is the expired one.
+    expireNext = true;
+    await drop();
+    assert.equal(expireNext, false, "the kept ticket was replaced by the expired one");
+    const before = attempts.length;
+    await drop();
+    assert.deepEqual(
+      attempts.slice(before).map((t) => (t === "expired" ? t : t === "spent" ? t : "fresh")),
+      ["fresh"],
+      "reconnected at the first try, with a fresh ticket",
+    );
+  } finally {
+    await context.close();
+  }
+});
+
 await step("two people typing into one register cell at once keep both insertions", async () => {
   // 150 ms each way on both links: each person's keystrokes reach the other mid-word.
   const a = await laggy("arun@ashby.gov.uk", 150);

@@ -12,7 +12,7 @@ import {
 } from "@automerge/react/slim";
 // The wasm as its own asset (fetched once, cached), not inlined into the bundle as base64.
 import automergeWasmUrl from "@automerge/automerge/automerge.wasm?url";
-import { syncUrl } from "./api/client";
+import { syncUrl, type SyncTicket } from "./api/client";
 
 export type Connection = "online" | "offline" | "connecting";
 
@@ -21,49 +21,58 @@ type Listener = {
   refused: (message: string) => void;
 };
 
-/** A URL that fails at once: what the adapter gets when it retries before a fresh ticket. */
-function spent() {
-  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/sync?ticket=spent`;
+/** A ticket that fails at once: what the adapter gets when it retries before a fresh one. */
+function spent(): SyncTicket {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return { url: `${scheme}://${location.host}/sync?ticket=spent`, expires: 0 };
 }
 
+/** How long before its expiry a kept ticket counts as stale: the adapter retries 2 s after a
+ * drop, and the ticket must still work when that retry reaches the server. */
+const STALE_MS = 5000;
+
 /** The adapter reads `url` each time it (re)connects: hand it the ticket fetched last, and
- * fetch the next one straight away (a ticket works once, for a minute). */
+ * fetch the next one straight away (a ticket works once, for a minute). When a connection
+ * drops and the ticket kept for the next one has expired meanwhile (a connection that lasted
+ * longer than a ticket), a fresh one is fetched at once, so the first retry works. */
 class TicketedAdapter extends WebSocketClientAdapter {
   #next = spent();
-  #fetchedAt = 0;
+  #fetching = false;
   hooks: Listener;
 
-  constructor(first: string, listeners: Listener) {
-    super(first, 2000);
+  constructor(first: SyncTicket, listeners: Listener) {
+    super(first.url, 2000);
     this.hooks = listeners;
     this.#next = first;
-    this.#fetchedAt = Date.now();
     Object.defineProperty(this, "url", {
       get: () => {
         // A ticket works once: hand each out once, and fetch the next at once. A retry that
         // comes before the next arrives fails fast and tries again on the adapter's timer.
-        const url = this.#next;
+        const url = this.#next.url;
         this.#next = spent();
         this.refill();
         return url;
       },
       set: () => {},
     });
+    this.on("peer-disconnected", () => {
+      if (this.#next.expires - STALE_MS < Date.now()) this.refill();
+    });
   }
 
   refill() {
+    if (this.#fetching) return;
+    this.#fetching = true;
     syncUrl()
-      .then((u) => {
-        this.#next = u;
-        this.#fetchedAt = Date.now();
+      .then((t) => {
+        this.#next = t;
       })
       .catch(() => {
         // Offline, or signed out: the next retry tries again.
+      })
+      .finally(() => {
+        this.#fetching = false;
       });
-  }
-
-  get ticketAge() {
-    return Date.now() - this.#fetchedAt;
   }
 
   receiveMessage(data: Uint8Array) {

@@ -212,10 +212,19 @@ export async function signOut() {
   for (const key of Object.keys(localStorage)) if (key.startsWith("concordat.view.")) localStorage.removeItem(key);
 }
 
+/** A websocket URL for live sync, and when (ms since the epoch) its ticket stops working. */
+export interface SyncTicket {
+  url: string;
+  expires: number;
+}
+
 /** A single-use websocket URL for live sync, on this page's own host (tickets replace
  * tokens in URLs: a URL is logged by proxies, a ticket works once). */
-export async function syncUrl(): Promise<string> {
+export async function syncUrl(): Promise<SyncTicket> {
   const t = await ok(rest.POST("/api/sync/ticket"));
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${location.host}/sync?ticket=${encodeURIComponent(t.ticket)}`;
+  return {
+    url: `${scheme}://${location.host}/sync?ticket=${encodeURIComponent(t.ticket)}`,
+    expires: Date.now() + t.expires_in * 1000,
+  };
 }
