@@ -12,7 +12,7 @@ import {
 } from "@automerge/react/slim";
 // The wasm as its own asset (fetched once, cached), not inlined into the bundle as base64.
 import automergeWasmUrl from "@automerge/automerge/automerge.wasm?url";
-import { syncUrl, type SyncTicket } from "./api/client";
+import { syncSocketUrl, syncUrl, type SyncTicket } from "./api/client";
 
 export type Connection = "online" | "offline" | "connecting";
 
@@ -23,8 +23,7 @@ type Listener = {
 
 /** A ticket that fails at once: what the adapter gets when it retries before a fresh one. */
 function spent(): SyncTicket {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return { url: `${scheme}://${location.host}/sync?ticket=spent`, expires: 0 };
+  return { url: syncSocketUrl("spent"), expires: 0 };
 }
 
 /** How long before its expiry a kept ticket counts as stale: the adapter retries 2 s after a
@@ -37,7 +36,6 @@ const STALE_MS = 5000;
  * longer than a ticket), a fresh one is fetched at once, so the first retry works. */
 class TicketedAdapter extends WebSocketClientAdapter {
   #next = spent();
-  #fetching = false;
   hooks: Listener;
 
   constructor(first: SyncTicket, listeners: Listener) {
@@ -60,18 +58,15 @@ class TicketedAdapter extends WebSocketClientAdapter {
     });
   }
 
+  // No guard against two fetches at once: one that hangs (a network changing under it) must
+  // not stop the next retry from fetching; a spare ticket just expires unused.
   refill() {
-    if (this.#fetching) return;
-    this.#fetching = true;
     syncUrl()
       .then((t) => {
         this.#next = t;
       })
       .catch(() => {
         // Offline, or signed out: the next retry tries again.
-      })
-      .finally(() => {
-        this.#fetching = false;
       });
   }
 

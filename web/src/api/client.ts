@@ -222,9 +222,11 @@ export interface SyncTicket {
  * tokens in URLs: a URL is logged by proxies, a ticket works once). */
 export async function syncUrl(): Promise<SyncTicket> {
   const t = await ok(rest.POST("/api/sync/ticket"));
+  return { url: syncSocketUrl(t.ticket), expires: Date.now() + t.expires_in * 1000 };
+}
+
+/** The sync websocket's URL on this page's own host, with `ticket`. */
+export function syncSocketUrl(ticket: string): string {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return {
-    url: `${scheme}://${location.host}/sync?ticket=${encodeURIComponent(t.ticket)}`,
-    expires: Date.now() + t.expires_in * 1000,
-  };
+  return `${scheme}://${location.host}/sync?ticket=${encodeURIComponent(ticket)}`;
 }
