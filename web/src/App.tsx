@@ -35,7 +35,13 @@ function useFocusHeading(route: string[]) {
     }
     let tries = 0;
     let timer = 0;
+    // Whatever has the focus as the new page starts (the link followed, or nothing once it is
+    // gone). If the person moves it before the heading arrives (keyboard users do not wait for
+    // a slow page), it is theirs: taking it back would swallow their next key.
+    const start = document.activeElement;
+    const moved = () => document.activeElement !== start && document.activeElement !== document.body;
     const seek = () => {
+      if (moved()) return;
       const h = document.querySelector<HTMLElement>("main h1");
       // The document's title arrives after it loads; a risk's page has its own heading.
       const target = route[2] === "risk" ? document.querySelector<HTMLElement>("main h2") ?? h : h;
