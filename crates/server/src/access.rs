@@ -56,12 +56,11 @@ pub async fn visible(
     id: &str,
 ) -> ApiResult<(DocumentRow, Access)> {
     let id = DocumentId::parse_url_or_id(id).map_err(|_| ApiError::NotFound("document"))?;
-    let row = state
+    let (row, ctx) = state
         .store
-        .get_document(&caller.principal, id, caller.at)
+        .document_access(&caller.principal, id, caller.at)
         .await?
         .ok_or(ApiError::NotFound("document"))?;
-    let ctx = state.store.caller_context(&caller.principal).await?;
     let access = access_of(caller, &ctx, &row, caller.at);
     if access == Access::None {
         return Err(ApiError::NotFound("document"));

@@ -181,6 +181,37 @@ impl PostgresStore {
         Ok(self.commits.begin().await?)
     }
 
+    /// A caller's access to one document as one call of `concordat_document_access`
+    /// (migration 0017), outside any transaction of ours: the call is its own transaction,
+    /// which `concordat_begin` inside it sets the caller for. One round trip where the general
+    /// path takes six; the same statements, the same policies, the same filter.
+    async fn document_access_at_once(
+        &self,
+        p: &Principal,
+        id: domain::DocumentId,
+        now: domain::Millis,
+    ) -> Result<Option<Option<(crate::DocumentRow, crate::CallerContext)>>> {
+        let (found,): (Option<String>,) =
+            sqlx::query_as("select concordat_document_access($1, $2, $3, $4, $5, $6)")
+                .bind_visible(p, now)
+                .bind(id.to_string())
+                .bind(p.session_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let Some(found) = found else {
+            return Ok(Some(None));
+        };
+        let found: DocumentAccess = serde_json::from_str(&found)
+            .map_err(|e| StoreError::Corrupt(format!("access to document {id}: {e}")))?;
+        Ok(Some(Some((
+            found.document.try_into()?,
+            crate::CallerContext {
+                memberships: crate::sql::convert(found.memberships)?,
+                grants: crate::sql::convert(found.grants)?,
+            },
+        ))))
+    }
+
     /// The usual append — no actor new to any document of the batch — as one call of
     /// `concordat_append` (migration 0016) on the committer's connection, its own transaction:
     /// the documents' locks, the numbered insert and the notices the general path makes in five
@@ -341,6 +372,14 @@ impl PostgresStore {
     }
 }
 
+/// What `concordat_document_access` returns: the rows the general path reads, as JSON.
+#[derive(serde::Deserialize)]
+struct DocumentAccess {
+    document: crate::documents::DocRow,
+    memberships: Vec<crate::workspace::MembershipRow>,
+    grants: Vec<crate::sharing::GrantRow>,
+}
+
 /// Sets the caller for row-level security, for this transaction only, from the principal's
 /// session: the database looks the session up and derives everything else itself. A session
 /// that is not live sets nobody, and every policy is then false.
@@ -383,6 +422,34 @@ fn seqs_in_order(ids: &[String], mut rows: Vec<(String, i64)>) -> Result<Vec<i64
 #[cfg(test)]
 mod tests {
     use super::seqs_in_order;
+
+    /// `concordat_document_access` (migration 0017) reads what the general path reads: the
+    /// document with `visible_doc!`'s filter, the memberships and the grants with the same
+    /// columns and keys. A column left out would not fail to decode (an absent optional field
+    /// is read as null), so the texts themselves are compared.
+    #[test]
+    fn the_access_call_reads_with_the_stores_own_text() {
+        let sql = include_str!("../../../migrations/postgres/0017_access_in_one_call.sql");
+        let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [
+            format!(
+                "select {} from documents d join spaces s on s.id = d.space_id where \
+                 -- visible_doc!() of crates/store/src/sql.rs, verbatim: {} and d.id = $5",
+                crate::documents::DOC_COLUMNS,
+                crate::sql::visible_doc!()
+            ),
+            format!(
+                "select {} from partnership_members where org_id = $1",
+                crate::workspace::MEMBERSHIP_COLUMNS
+            ),
+            format!(
+                "select {} from grants where user_id = $3",
+                crate::sharing::GRANT_COLUMNS
+            ),
+        ] {
+            assert!(sql.contains(&part), "migration 0017 lacks {part:?}");
+        }
+    }
 
     #[test]
     fn each_append_gets_its_own_documents_numbers_in_batch_order() {

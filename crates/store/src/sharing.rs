@@ -56,7 +56,7 @@ pub trait Sharing: Send + Sync {
 pub(crate) const GRANT_COLUMNS: &str =
     "id, document_id, user_id, role, expires_at, revoked_at, granted_by, created_at";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct GrantRow {
     id: Uuid,
     document_id: String,

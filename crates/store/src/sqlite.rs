@@ -208,6 +208,17 @@ impl SqliteStore {
         self.begin(true).await
     }
 
+    /// SQLite's access decision is the general path's transaction: in process, no round trips
+    /// to save.
+    async fn document_access_at_once(
+        &self,
+        _p: &Principal,
+        _id: domain::DocumentId,
+        _now: domain::Millis,
+    ) -> Result<Option<Option<(crate::DocumentRow, crate::CallerContext)>>> {
+        Ok(None)
+    }
+
     /// The usual append — a few different documents, none with an actor new to it — as one
     /// statement on the appender's connection and thread: one hand-off there and one back,
     /// where sqlx's worker thread would take one per statement result and per row, and a

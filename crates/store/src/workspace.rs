@@ -195,7 +195,9 @@ impl TryFrom<PartnershipRow> for Partnership {
     }
 }
 
-#[derive(sqlx::FromRow)]
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "partnership_id, org_id, role, joined_at, left_at";
+
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct MembershipRow {
     partnership_id: Uuid,
     org_id: Uuid,
@@ -255,10 +257,10 @@ pub(crate) fn space_owner_columns(owner: &SpaceOwner) -> (Option<Uuid>, Option<U
 /// filters agree).
 macro_rules! read_caller_context {
     ($tx:ident, $p:expr) => {{
-        let memberships: Vec<$crate::workspace::MembershipRow> = sqlx::query_as(
-            "select partnership_id, org_id, role, joined_at, left_at \
-             from partnership_members where org_id = $1",
-        )
+        let memberships: Vec<$crate::workspace::MembershipRow> = sqlx::query_as(&format!(
+            "select {} from partnership_members where org_id = $1",
+            $crate::workspace::MEMBERSHIP_COLUMNS
+        ))
         .bind($p.org_id)
         .fetch_all(&mut *$tx)
         .await?;

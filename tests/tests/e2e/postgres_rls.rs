@@ -238,6 +238,118 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
     db.drop_db().await;
 }
 
+/// The access decision in one call (`concordat_document_access`, what a live connection and a
+/// REST request on one document ask) answers exactly what the separate statements answer
+/// (`get_document` and `caller_context`, each its own transaction): for every account, every
+/// document and one that does not exist, at an instant before and one after a grant ends, with
+/// a grant revoked, a council that has left the partnership, a principal claiming another
+/// council than its session's, and a session that has been revoked.
+#[tokio::test]
+async fn the_access_call_answers_as_the_separate_statements() {
+    let Some((db, store)) = setup().await else {
+        return;
+    };
+    let store = store.as_ref();
+    let now = store::now_millis();
+    let alice = principal(store, "alice@ashby.gov.uk").await;
+    let bella = principal(store, "bella@brockley.gov.uk").await;
+    let grace = principal(store, "grace@riverside.org.uk").await;
+    let all = store::DocumentFilter {
+        include_archived: true,
+        ..Default::default()
+    };
+    let mut docs: Vec<domain::DocumentId> = Vec::new();
+    for (email, ..) in server::demo::ACCOUNTS {
+        let p = principal(store, email).await;
+        for row in store
+            .list_documents(&p, &all, None, 1000, now)
+            .await
+            .unwrap()
+        {
+            if !docs.contains(&row.document.id) {
+                docs.push(row.document.id);
+            }
+        }
+    }
+    assert_eq!(docs.len(), 8, "the demo's documents, each seen by someone");
+    docs.push(domain::DocumentId::random());
+
+    // Grace: a grant that ends a minute from now, and one revoked.
+    let grant = |document_id, expires_at| domain::Grant {
+        id: uuid::Uuid::new_v4(),
+        document_id,
+        user_id: grace.user_id,
+        role: domain::GrantRole::Viewer,
+        expires_at,
+        revoked_at: None,
+        granted_by: alice.user_id,
+        created_at: now,
+    };
+    let ends = grant(docs[0], Some(now + 60_000));
+    let revoked = grant(docs[1], None);
+    for g in [&ends, &revoked] {
+        store.create_grant(&alice, g).await.unwrap();
+    }
+    assert!(store.revoke_grant(&alice, revoked.id, now).await.unwrap());
+    // Brockley leaves the partnership.
+    let partnership = store.list_partnerships(&bella).await.unwrap().remove(0);
+    assert!(
+        store
+            .end_membership(&bella, partnership.id, bella.org_id, now)
+            .await
+            .unwrap()
+    );
+
+    let mut callers = Vec::new();
+    for (email, ..) in server::demo::ACCOUNTS {
+        callers.push((email.to_string(), principal(store, email).await));
+    }
+    // Ben's session claiming Ashby: the first wall filters by the claim, the second by the
+    // session; neither path may show more than both allow.
+    let mut forged = principal(store, "ben@brockley.gov.uk").await;
+    forged.org_id = alice.org_id;
+    callers.push(("ben claiming Ashby".into(), forged));
+    let carl = principal(store, "carl@carrow.gov.uk").await;
+    store
+        .revoke_session(&carl, carl.session_id, now)
+        .await
+        .unwrap();
+    callers.push(("carl, session revoked".into(), carl));
+
+    let sorted = |found: Option<(store::DocumentRow, store::CallerContext)>| {
+        found.map(|(row, mut ctx)| {
+            ctx.memberships
+                .sort_by_key(|m| (m.partnership_id, m.org_id));
+            ctx.grants.sort_by_key(|g| g.id);
+            (row, ctx)
+        })
+    };
+    let mut seen = 0;
+    let mut with_left_membership = 0;
+    for (who, p) in &callers {
+        for at in [now, now + 120_000] {
+            for &id in &docs {
+                let one_call = sorted(store.document_access(p, id, at).await.unwrap());
+                let separate = match store.get_document(p, id, at).await.unwrap() {
+                    Some(row) => Some((row, store.caller_context(p).await.unwrap())),
+                    None => None,
+                };
+                assert_eq!(one_call, sorted(separate), "{who}, document {id}, at {at}");
+                if let Some((_, ctx)) = &one_call {
+                    seen += 1;
+                    with_left_membership +=
+                        usize::from(ctx.memberships.iter().any(|m| m.left_at.is_some()));
+                }
+            }
+        }
+    }
+    // The comparison covered real answers, not only refusals: each account's own documents,
+    // Brockley's after it left (its ended membership in the context), Grace's grants.
+    assert!(seen > 20, "only {seen} documents seen");
+    assert!(with_left_membership > 0);
+    db.drop_db().await;
+}
+
 /// The application role cannot forge its tenant context: not by setting the old settings, not
 /// by writing the context table, not by becoming the system role, not by naming a session it
 /// does not hold, and not by changing settings inside a legitimate transaction.
