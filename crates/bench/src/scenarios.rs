@@ -52,19 +52,23 @@ impl Figure {
 }
 
 /// Server and load-generator CPU over a measured phase.
-struct Cpu {
+struct Cpu<'t> {
+    target: &'t Target,
     pid: u32,
     server: Duration,
     me: Duration,
+    database: Option<Duration>,
     at: Instant,
 }
 
-impl Cpu {
-    fn start(t: &Target) -> Cpu {
+impl<'t> Cpu<'t> {
+    fn start(t: &'t Target) -> Cpu<'t> {
         Cpu {
+            target: t,
             pid: t.pid(),
             server: cpu_time(t.pid()),
             me: cpu_time(std::process::id()),
+            database: t.database_cpu_time(),
             at: Instant::now(),
         }
     }
@@ -76,6 +80,13 @@ impl Cpu {
             self.at.elapsed(),
             out,
         );
+        // On PostgreSQL the database's processes do part of the server's work.
+        if let (Some(before), Some(now)) = (self.database, self.target.database_cpu_time()) {
+            out.push(Figure::cpu(
+                &format!("{scenario}: PostgreSQL CPU"),
+                now.saturating_sub(before),
+            ));
+        }
     }
     fn server_used(&self) -> Duration {
         cpu_time(self.pid).saturating_sub(self.server)

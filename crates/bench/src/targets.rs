@@ -330,6 +330,28 @@ impl Target {
         self.child.id().unwrap_or(0)
     }
 
+    /// The CPU PostgreSQL's processes have used so far (concordat-pg, on this machine): the
+    /// postmaster's own, its live children's, and what its exited children (backends of closed
+    /// connections) left it. `None` for other servers.
+    pub fn database_cpu_time(&self) -> Option<Duration> {
+        let pm = self.db.as_ref()?.postmaster?;
+        let (own, reaped) = proc_stat(pm).map(|f| (f.cpu, f.children))?;
+        let mut total = own + reaped;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(f) = proc_stat(pid).filter(|f| f.ppid == pm) {
+                total += f.cpu;
+            }
+        }
+        Some(total)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
@@ -360,6 +382,9 @@ pub struct PgDatabase {
     admin_url: String,
     host: String,
     name: String,
+    /// PostgreSQL's postmaster, when it runs on this machine (its `/proc` is readable): its
+    /// processes' CPU is the database's share of a scenario.
+    postmaster: Option<u32>,
 }
 
 impl PgDatabase {
@@ -386,6 +411,12 @@ impl PgDatabase {
         sqlx::raw_sql(&format!("create database {name} owner concordat_owner"))
             .execute(&mut c)
             .await?;
+        // A backend's parent is the postmaster (on this machine only: another's /proc is not
+        // here, and then there is no figure).
+        let backend: i32 = sqlx::query_scalar("select pg_backend_pid()")
+            .fetch_one(&mut c)
+            .await?;
+        let postmaster = u32::try_from(backend).ok().and_then(parent_pid);
         let _ = c.close().await;
         let host = admin_url
             .rsplit_once('@')
@@ -398,6 +429,7 @@ impl PgDatabase {
             admin_url: admin_url.to_owned(),
             host,
             name,
+            postmaster,
         })
     }
 
@@ -479,15 +511,35 @@ fn concordat_env(dir: &Path, port: u16) -> Vec<(String, String)> {
 
 /// CPU time (user + system) a process has used, from /proc.
 pub fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    proc_stat(pid).map_or(Duration::ZERO, |f| f.cpu)
+}
+
+/// What the bench reads of a process's `/proc/<pid>/stat`.
+struct ProcStat {
+    ppid: u32,
+    /// Its own user and system time.
+    cpu: Duration,
+    /// The user and system time of its children that have exited and been waited for.
+    children: Duration,
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: the parent is the 4th field, utime, stime,
+    // cutime and cstime the 14th to 17th.
+    let after = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let total = ticks(11) + ticks(12);
-    Duration::from_millis(total * 1000 / clock_ticks())
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let time = |ticks: u64| Duration::from_millis(ticks * 1000 / clock_ticks());
+    Some(ProcStat {
+        ppid: u32::try_from(num(1)).unwrap_or(0),
+        cpu: time(num(11) + num(12)),
+        children: time(num(13) + num(14)),
+    })
+}
+
+fn parent_pid(pid: u32) -> Option<u32> {
+    proc_stat(pid).map(|f| f.ppid).filter(|&p| p > 1)
 }
 
 fn clock_ticks() -> u64 {
@@ -506,4 +558,32 @@ pub fn rss(pid: u32) -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bench reads its own process as it reads PostgreSQL's: the parent it names is the
+    /// real one, and CPU it spends shows in its own time.
+    #[test]
+    fn proc_stat_names_the_parent_and_counts_cpu() {
+        let me = std::process::id();
+        let before = proc_stat(me).expect("own /proc/<pid>/stat");
+        assert_eq!(before.ppid, std::os::unix::process::parent_id());
+        assert_eq!(parent_pid(me), Some(before.ppid).filter(|&p| p > 1));
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = proc_stat(me).expect("own /proc/<pid>/stat");
+        assert!(
+            after.cpu >= before.cpu + Duration::from_millis(100),
+            "{:?} then {:?}",
+            before.cpu,
+            after.cpu
+        );
+        assert!(proc_stat(u32::MAX).is_none());
+    }
 }
