@@ -51,7 +51,7 @@ impl Figure {
     }
 }
 
-/// Server and load-generator CPU over a measured phase.
+/// Server and load-generator CPU over a measured phase (and PostgreSQL's, for concordat-pg).
 struct Cpu<'t> {
     target: &'t Target,
     pid: u32,
