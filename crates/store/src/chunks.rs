@@ -165,30 +165,49 @@ pub(crate) struct StoredChunkRow {
     schema_version: Option<i64>,
 }
 
-/// A document's kind with one of its chunks (none: a document with no chunks).
+/// A row of a document's content read in one statement: the document's kind with one of its
+/// chunks (or none, for a document with no chunks), or one of its actor bindings.
 #[derive(sqlx::FromRow)]
-pub(crate) struct DocChunkRow {
-    pub(crate) doc_kind: String,
+pub(crate) struct DocContentRow {
+    pub(crate) doc_kind: Option<String>,
     seq: Option<i64>,
     kind: Option<String>,
     data: Option<Vec<u8>>,
     checksum: Option<String>,
     schema_version: Option<i64>,
+    actor_id: Option<Vec<u8>>,
+    actor_user: Option<Uuid>,
 }
 
-impl DocChunkRow {
-    pub(crate) fn chunk(self) -> Option<StoredChunkRow> {
-        Some(StoredChunkRow {
-            seq: self.seq?,
-            kind: self.kind?,
-            data: self.data?,
-            checksum: self.checksum,
-            schema_version: self.schema_version,
-        })
+pub(crate) enum ContentPart {
+    Chunk(StoredChunkRow),
+    Actor((Vec<u8>, Uuid)),
+    Nothing,
+}
+
+impl DocContentRow {
+    pub(crate) fn part(self) -> ContentPart {
+        if let (Some(actor), Some(user)) = (self.actor_id, self.actor_user) {
+            return ContentPart::Actor((actor, user));
+        }
+        match (self.seq, self.kind, self.data) {
+            (Some(seq), Some(kind), Some(data)) => ContentPart::Chunk(StoredChunkRow {
+                seq,
+                kind,
+                data,
+                checksum: self.checksum,
+                schema_version: self.schema_version,
+            }),
+            _ => ContentPart::Nothing,
+        }
     }
 }
 
 impl StoredChunkRow {
+    pub(crate) fn seq(&self) -> i64 {
+        self.seq
+    }
+
     /// The chunk, if its checksum matches (rows written before checksums existed have none).
     pub(crate) fn verified(self, doc: &DocumentId) -> Result<Chunk> {
         if let Some(sum) = &self.checksum
@@ -241,36 +260,40 @@ macro_rules! impl_chunks {
                 id: domain::DocumentId,
                 after: i64,
             ) -> $crate::Result<Option<$crate::Content>> {
-                // Two statements and no transaction: the document with its chunks, then its
-                // actor bindings. Appends store a chunk and its actors together and bindings are
-                // never removed, so bindings read after the chunks cover every one of them.
-                let rows: Vec<$crate::chunks::DocChunkRow> = sqlx::query_as(
-                    "select d.kind as doc_kind, c.seq, c.kind, c.data, c.checksum, c.schema_version \
+                // One statement, so one snapshot: the document with its chunks, and its actor
+                // bindings. Appends store a chunk and its actors together, so the bindings
+                // cover every chunk read with them. (It was two statements, one round trip
+                // more for every room that opens.)
+                let rows: Vec<$crate::chunks::DocContentRow> = sqlx::query_as(
+                    "select d.kind as doc_kind, c.seq, c.kind, c.data, c.checksum, c.schema_version, \
+                            null as actor_id, null as actor_user \
                      from documents d left join doc_chunks c on c.document_id = d.id and c.seq > $2 \
                      and c.seq >= coalesce((select max(seq) from doc_chunks where document_id = $1 \
                                             and kind = 'snapshot' and seq > $2), 0) \
-                     where d.id = $1 order by c.seq",
+                     where d.id = $1 \
+                     union all \
+                     select null, null, null, null, null, null, a.actor_id, a.user_id \
+                     from doc_actors a where a.document_id = $1",
                 )
                 .bind(id.to_string())
                 .bind(after)
                 .fetch_all(self.system_reads())
                 .await?;
-                let Some(kind) = rows.first().map(|r| r.doc_kind.clone()) else {
+                let Some(kind) = rows.iter().find_map(|r| r.doc_kind.clone()) else {
                     return Ok(None);
                 };
-                let rows: Vec<$crate::chunks::StoredChunkRow> =
-                    rows.into_iter().filter_map($crate::chunks::DocChunkRow::chunk).collect();
-                let actors: Vec<(Vec<u8>, uuid::Uuid)> = if rows.is_empty() {
-                    Vec::new()
-                } else {
-                    sqlx::query_as(
-                        "select actor_id, user_id from doc_actors where document_id = $1",
-                    )
-                    .bind(id.to_string())
-                    .fetch_all(self.system_reads())
-                    .await?
-                };
-                let chunks = rows
+                let mut actors = Vec::new();
+                let mut chunks = Vec::new();
+                for row in rows {
+                    match row.part() {
+                        $crate::chunks::ContentPart::Chunk(c) => chunks.push(c),
+                        $crate::chunks::ContentPart::Actor(a) => actors.push(a),
+                        $crate::chunks::ContentPart::Nothing => {}
+                    }
+                }
+                // A union has no order of its own: the chunks in sequence.
+                chunks.sort_by_key($crate::chunks::StoredChunkRow::seq);
+                let chunks = chunks
                     .into_iter()
                     .map(|r| r.verified(&id))
                     .collect::<$crate::Result<Vec<_>>>()?;

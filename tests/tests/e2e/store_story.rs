@@ -458,7 +458,113 @@ async fn storage_story(backend: Backend) {
     db.drop_db().await;
 }
 
-on_both_backends!(storage_story);
+/// A document's content comes back whole and in order: its kind, every chunk from the latest
+/// snapshot on in sequence, and every actor binding — before and after a compaction, with
+/// appends that bind actors and appends that do not; a document that does not exist has none.
+async fn content_comes_back_whole_and_in_order(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let store = store.as_ref();
+    server::demo::seed(store).await.unwrap();
+    let arun = principal(store, "arun@ashby.gov.uk").await;
+    let ben = principal(store, "ben@brockley.gov.uk").await;
+    let filter = DocumentFilter::default();
+    let row = store
+        .list_documents(&arun, &filter, None, 1, store::now_millis())
+        .await
+        .unwrap()
+        .remove(0);
+    let id = row.document.id;
+    let first = store.load_content(System::SYNC, id).await.unwrap().unwrap();
+    assert_eq!(first.kind, Some(row.document.kind));
+    // Each append's data and the actors it binds.
+    type Bindings = Vec<(Vec<u8>, Uuid)>;
+    let appended: Vec<(Vec<u8>, Bindings)> = vec![
+        (b"one".to_vec(), vec![(vec![1; 16], arun.user_id)]),
+        (b"two".to_vec(), Vec::new()),
+        (
+            b"three".to_vec(),
+            vec![(vec![3; 16], ben.user_id), (vec![4; 16], arun.user_id)],
+        ),
+        (b"four".to_vec(), Vec::new()),
+    ];
+    for (data, actors) in &appended {
+        let append = store::Append {
+            id,
+            data: data.clone(),
+            actors: actors.clone(),
+        };
+        store
+            .append_changes(System::SYNC, &[append], store::now_millis())
+            .await
+            .unwrap();
+    }
+    let mut bound: Bindings = first.actors.clone();
+    bound.extend(appended.iter().flat_map(|(_, a)| a.clone()));
+    bound.sort();
+    let check = |content: store::Content, data: Vec<&[u8]>| {
+        let seqs: Vec<i64> = content.chunks.iter().map(|c| c.seq).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "in sequence: {seqs:?}"
+        );
+        let got: Vec<&[u8]> = content.chunks.iter().map(|c| c.data.as_slice()).collect();
+        assert_eq!(got, data);
+        let mut actors = content.actors;
+        actors.sort();
+        assert_eq!(actors, bound);
+    };
+    let content = store.load_content(System::SYNC, id).await.unwrap().unwrap();
+    let mut expected: Vec<&[u8]> = first.chunks.iter().map(|c| c.data.as_slice()).collect();
+    expected.extend(appended.iter().map(|(d, _)| d.as_slice()));
+    check(content, expected);
+
+    // Compacted up to the last chunk, then one more append: the snapshot, then that one.
+    let last = store
+        .load_content(System::SYNC, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .chunks
+        .last()
+        .unwrap()
+        .seq;
+    let snapshot = store
+        .compact(
+            System::SYNC,
+            id,
+            b"snapshot",
+            None,
+            last,
+            store::now_millis(),
+        )
+        .await
+        .unwrap();
+    assert!(snapshot.is_some());
+    let five = store::Append {
+        id,
+        data: b"five".to_vec(),
+        actors: Vec::new(),
+    };
+    store
+        .append_changes(System::SYNC, &[five], store::now_millis())
+        .await
+        .unwrap();
+    let content = store.load_content(System::SYNC, id).await.unwrap().unwrap();
+    assert!(content.chunks[0].snapshot);
+    check(content, vec![b"snapshot", b"five"]);
+
+    assert!(
+        store
+            .load_content(System::SYNC, DocumentId::random())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.drop_db().await;
+}
+
+on_both_backends!(storage_story, content_comes_back_whole_and_in_order);
 
 /// A SQLite database written before SLAs had partners' figures takes the new kind of document
 /// when migrated: the widened CHECK is in force on every connection of the pool (including one
