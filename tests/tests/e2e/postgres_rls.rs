@@ -65,27 +65,42 @@ async fn app_role_is_not_owner_and_cannot_bypass() {
         );
     }
     // The only definer functions: the one that starts a user's transaction from a live
-    // session, and the readers of the context it records. Each pins its search path.
-    let mut definer: Vec<(String, bool)> = sqlx::query_as(
-        "select proname::text, proconfig is not null from pg_proc \
+    // session, which pins its search path with pg_temp last, and the readers of the context it
+    // records, which set nothing (a SET clause costs every policy evaluation) and name every
+    // relation, function, type and operator by its schema instead
+    // (`the_app_role_cannot_shadow_what_the_policies_read` makes the attack).
+    let mut definer: Vec<(String, String)> = sqlx::query_as(
+        "select proname::text, coalesce(array_to_string(proconfig, ';'), '') from pg_proc \
          where prosecdef and pronamespace = 'public'::regnamespace",
     )
     .fetch_all(&mut c)
     .await
     .unwrap();
     definer.sort();
+    let pinned = "search_path=pg_catalog, public, pg_temp";
     assert_eq!(
         definer,
         [
-            "concordat_begin",
-            "concordat_granted_spaces",
-            "concordat_is_guest",
-            "concordat_org",
-            "concordat_space_partnerships",
-            "concordat_user"
+            ("concordat_begin", pinned),
+            ("concordat_granted_spaces", ""),
+            ("concordat_is_guest", ""),
+            ("concordat_org", ""),
+            ("concordat_space_partnerships", ""),
+            ("concordat_user", "")
         ]
-        .map(|n| (n.to_owned(), true))
+        .map(|(n, c)| (n.to_owned(), c.to_owned()))
     );
+    // Any function that pins a search path puts pg_temp last: a temporary table left on a
+    // pooled connection is never read in place of the real one.
+    let temp_first: Vec<String> = sqlx::query_scalar(
+        "select proname::text from pg_proc where pronamespace = 'public'::regnamespace \
+         and proconfig is not null \
+         and not exists (select 1 from unnest(proconfig) c where c like 'search_path=%, pg_temp')",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert!(temp_first.is_empty(), "pg_temp not last in {temp_first:?}");
     // The store refuses to run as the owner, who row-level security would not hold... unless
     // FORCE applied; it refuses anyway, and as a superuser too.
     let as_owner = PostgresStore::open(&PgOptions {
@@ -468,6 +483,92 @@ async fn the_app_role_cannot_forge_its_tenant() {
         tx.rollback().await.unwrap();
     }
     eprintln!("forgery attempts: {attempts}, successes: {leaks}");
+    assert_eq!(leaks, 0);
+    pool.close().await;
+    db.drop_db().await;
+}
+
+/// The functions the policies call run as the tables' owner, and the application role may create
+/// temporary tables, which PostgreSQL looks up before any other schema's for a relation whose
+/// schema is not named (unless a search path puts pg_temp elsewhere). A temporary
+/// `concordat_context` naming Ashby (granted to everyone, so the owner may read it), or temporary
+/// `sessions` and `users` making up a session for Arun, must not stand in for what those
+/// functions read: not with no caller, not inside Ben's own transaction, not with the default
+/// search path nor with pg_temp put first.
+#[tokio::test]
+async fn the_app_role_cannot_shadow_what_the_policies_read() {
+    let Some((db, store)) = setup().await else {
+        return;
+    };
+    let arun = principal(store.as_ref(), "arun@ashby.gov.uk").await;
+    let ben = principal(store.as_ref(), "ben@brockley.gov.uk").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let ashby_private = "Ashby corporate risk register";
+    let forged_session = uuid::Uuid::new_v4();
+    let shadow_context = format!(
+        "create temp table concordat_context (pid int, xact_start timestamptz, user_id uuid, \
+         org_id uuid, is_guest boolean, space_partnerships uuid[], granted_spaces uuid[]); \
+         grant select on concordat_context to public; \
+         insert into concordat_context values (pg_backend_pid(), transaction_timestamp(), \
+         '{}', '{}', false, '{{}}', '{{}}')",
+        arun.user_id, arun.org_id
+    );
+    let shadow_session = format!(
+        "create temp table sessions (id uuid, user_id uuid, refresh_hash text, created_at bigint, \
+         expires_at bigint, revoked_at bigint); \
+         create temp table users (id uuid, org_id uuid, is_guest boolean, disabled boolean); \
+         grant select on sessions, users to public; \
+         insert into sessions values ('{forged_session}', '{}', 'x', 0, 9000000000000, null); \
+         insert into users values ('{}', '{}', false, false); \
+         select concordat_begin('{forged_session}')",
+        arun.user_id, arun.user_id, arun.org_id
+    );
+    let mut attempts = 0;
+    let mut leaks = 0;
+    for path in [
+        None,
+        Some("pg_temp, public"),
+        Some("pg_temp, pg_catalog, public"),
+    ] {
+        for as_ben in [false, true] {
+            for shadow in [&shadow_context, &shadow_session] {
+                attempts += 1;
+                let mut tx = pool.begin().await.unwrap();
+                if as_ben {
+                    store::begin_as(&mut tx, &ben).await.unwrap();
+                }
+                if let Some(path) = path {
+                    sqlx::query(&format!("set local search_path = {path}"))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+                // Every statement the attacker may run is allowed; the shadows are simply
+                // not what the policies read.
+                sqlx::raw_sql(shadow).execute(&mut *tx).await.unwrap();
+                let seen: Vec<String> = sqlx::query_scalar("select title from public.documents")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
+                if seen.iter().any(|t| t == ashby_private) {
+                    leaks += 1;
+                    eprintln!("search path {path:?}, as Ben {as_ben}: saw {seen:?}");
+                }
+                if as_ben && shadow == &shadow_context {
+                    assert!(
+                        seen.contains(&"Brockley exit planning register".to_owned()),
+                        "Ben keeps his own view: {seen:?}"
+                    );
+                }
+                tx.rollback().await.unwrap();
+            }
+        }
+    }
+    eprintln!("shadowing attempts: {attempts}, successes: {leaks}");
     assert_eq!(leaks, 0);
     pool.close().await;
     db.drop_db().await;
