@@ -554,15 +554,13 @@ async fn the_app_role_cannot_shadow_what_the_policies_read() {
                     .fetch_all(&mut *tx)
                     .await
                     .unwrap();
-                if seen.iter().any(|t| t == ashby_private) {
+                // Ben's own view replaced by a shadow is a success for the attack too.
+                let lost_own = as_ben
+                    && shadow == &shadow_context
+                    && !seen.iter().any(|t| t == "Brockley exit planning register");
+                if lost_own || seen.iter().any(|t| t == ashby_private) {
                     leaks += 1;
                     eprintln!("search path {path:?}, as Ben {as_ben}: saw {seen:?}");
-                }
-                if as_ben && shadow == &shadow_context {
-                    assert!(
-                        seen.contains(&"Brockley exit planning register".to_owned()),
-                        "Ben keeps his own view: {seen:?}"
-                    );
                 }
                 tx.rollback().await.unwrap();
             }
