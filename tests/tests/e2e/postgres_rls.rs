@@ -494,7 +494,8 @@ async fn the_app_role_cannot_forge_its_tenant() {
 /// `concordat_context` naming Ashby (granted to everyone, so the owner may read it), or temporary
 /// `sessions` and `users` making up a session for Arun, must not stand in for what those
 /// functions read: not with no caller, not inside Ben's own transaction, not with the default
-/// search path nor with pg_temp put first.
+/// search path nor with pg_temp put first — even where the database still lets the application
+/// role make temporary tables (by default it may not).
 #[tokio::test]
 async fn the_app_role_cannot_shadow_what_the_policies_read() {
     let Some((db, store)) = setup().await else {
@@ -527,6 +528,33 @@ async fn the_app_role_cannot_shadow_what_the_policies_read() {
          select concordat_begin('{forged_session}')",
         arun.user_id, arun.user_id, arun.org_id
     );
+    // By default the application role may not make a temporary table at all (0019) …
+    {
+        let mut tx = pool.begin().await.unwrap();
+        let made = sqlx::query("create temp table t (x int)")
+            .execute(&mut *tx)
+            .await;
+        assert!(made.is_err(), "the app role made a temporary table");
+        let _ = tx.rollback().await;
+    }
+    // … but a deployment's database may still grant it (TEMPORARY is every role's by
+    // default on a new database): the functions must hold without that layer.
+    let mut owner = sqlx::PgConnection::connect(&db.owner_url).await.unwrap();
+    sqlx::raw_sql(
+        "do $$ begin execute format('grant temporary on database %I to concordat_app', \
+         current_database()); end $$",
+    )
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let _ = owner.close().await;
+    // A fresh connection: privileges on a database are checked as a temporary table is made.
+    pool.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
     let mut attempts = 0;
     let mut leaks = 0;
     for path in [
