@@ -600,6 +600,43 @@ async fn the_app_role_cannot_shadow_what_the_policies_read() {
     db.drop_db().await;
 }
 
+/// The application role can create nothing in the database: not a temporary table (PostgreSQL
+/// grants that to every role on a new database) and not a table or function in the public
+/// schema (PostgreSQL before 15 granted that to every role; granted here before the migrations
+/// run, as an older server would have).
+#[tokio::test]
+async fn the_app_role_creates_nothing() {
+    let Some(admin) = tests::postgres_admin_url().await else {
+        return;
+    };
+    let db = TestDb::new(Backend::Postgres).await;
+    let on_db = format!("{}/{}", admin.rsplit_once('/').unwrap().0, db.name());
+    let mut c = sqlx::PgConnection::connect(&on_db).await.unwrap();
+    sqlx::raw_sql("grant create on schema public to public")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let _ = c.close().await;
+    let store = db.store().await;
+    server::demo::seed(store.as_ref()).await.unwrap();
+    let mut app = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut made = Vec::new();
+    for sql in [
+        "create temp table t (x int)",
+        "create table public.t (x int)",
+        "create function public.array_agg(uuid) returns uuid[] language sql \
+         as 'select array[$1]'",
+        "create view public.v as select 1",
+    ] {
+        if sqlx::raw_sql(sql).execute(&mut app).await.is_ok() {
+            made.push(sql);
+        }
+    }
+    assert!(made.is_empty(), "the app role made {made:?}");
+    let _ = app.close().await;
+    db.drop_db().await;
+}
+
 /// Only system work makes a platform operator: inside the app role's own transactions, a user
 /// updating their own row (which the policies allow) and an organisation's admin adding a
 /// colleague (likewise) are refused as soon as they touch the flag.
