@@ -488,9 +488,9 @@ async fn the_app_role_cannot_forge_its_tenant() {
     db.drop_db().await;
 }
 
-/// The functions the policies call run as the tables' owner, and the application role may create
-/// temporary tables, which PostgreSQL looks up before any other schema's for a relation whose
-/// schema is not named (unless a search path puts pg_temp elsewhere). A temporary
+/// The functions the policies call run as the tables' owner, and a database may let the
+/// application role create temporary tables, which PostgreSQL looks up before any other schema's
+/// for a relation whose schema is not named (unless a search path puts pg_temp elsewhere). A temporary
 /// `concordat_context` naming Ashby (granted to everyone, so the owner may read it), or temporary
 /// `sessions` and `users` making up a session for Arun, must not stand in for what those
 /// functions read: not with no caller, not inside Ben's own transaction, not with the default
@@ -548,7 +548,7 @@ async fn the_app_role_cannot_shadow_what_the_policies_read() {
     .await
     .unwrap();
     let _ = owner.close().await;
-    // A fresh connection: privileges on a database are checked as a temporary table is made.
+    // A fresh connection, so nothing of the refused attempt is left on it.
     pool.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(1)
