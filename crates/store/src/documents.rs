@@ -62,7 +62,8 @@ pub trait Documents: Send + Sync {
     /// The document and the caller's context for deciding their access to it, read in one
     /// transaction (a live connection's access decision, and a REST request's on one
     /// document); `None` if they may not see it. On PostgreSQL one call of a function
-    /// (migration 0017) that reads exactly what the separate statements read.
+    /// (migration 0021) that reads exactly what the separate statements read, as the
+    /// policies show them to the principal's session.
     async fn document_access(
         &self,
         p: &Principal,

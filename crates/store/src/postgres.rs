@@ -182,9 +182,10 @@ impl PostgresStore {
     }
 
     /// A caller's access to one document as one call of `concordat_document_access`
-    /// (migration 0017), outside any transaction of ours: the call is its own transaction,
-    /// which `concordat_begin` inside it sets the caller for. One round trip where the general
-    /// path takes six; the same statements, the same policies, the same filter.
+    /// (migrations 0017 and 0021), outside any transaction of ours: the call is its own
+    /// read-only transaction, which derives the caller from the session as `concordat_begin`
+    /// does and reads each table as its policy shows that caller. One round trip where the
+    /// general path takes six; the same statements, the same filter, the policies' conditions.
     async fn document_access_at_once(
         &self,
         p: &Principal,
@@ -423,13 +424,14 @@ fn seqs_in_order(ids: &[String], mut rows: Vec<(String, i64)>) -> Result<Vec<i64
 mod tests {
     use super::seqs_in_order;
 
-    /// `concordat_document_access` (migration 0017) reads what the general path reads: the
+    /// `concordat_document_access` (migration 0021) reads what the general path reads: the
     /// document with `visible_doc!`'s filter, the memberships and the grants with the same
     /// columns and keys. A column left out would not fail to decode (an absent optional field
     /// is read as null), so the texts themselves are compared.
     #[test]
     fn the_access_call_reads_with_the_stores_own_text() {
-        let sql = include_str!("../../../migrations/postgres/0017_access_in_one_call.sql");
+        let sql =
+            include_str!("../../../migrations/postgres/0021_access_decided_by_the_session.sql");
         let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
         for part in [
             format!(
@@ -447,7 +449,7 @@ mod tests {
                 crate::sharing::GRANT_COLUMNS
             ),
         ] {
-            assert!(sql.contains(&part), "migration 0017 lacks {part:?}");
+            assert!(sql.contains(&part), "migration 0021 lacks {part:?}");
         }
     }
 

@@ -64,11 +64,12 @@ async fn app_role_is_not_owner_and_cannot_bypass() {
             "{table}: row level security {rls}, forced {force}"
         );
     }
-    // The only definer functions: the one that starts a user's transaction from a live
-    // session, which pins its search path with pg_temp last, and the readers of the context it
-    // records, which set nothing (a SET clause costs every policy evaluation) and name every
-    // relation, function, type and operator by its schema instead
-    // (`the_app_role_cannot_shadow_what_the_policies_read` makes the attack).
+    // The only definer functions: the two that derive a caller from a live session (the one
+    // that starts a user's transaction, and the access decision, which reads each table as its
+    // policy shows that caller), which pin their search path with pg_temp last, and the readers
+    // of the context concordat_begin records, which set nothing (a SET clause costs every
+    // policy evaluation) and name every relation, function, type and operator by its schema
+    // instead (`the_app_role_cannot_shadow_what_the_policies_read` makes the attack).
     let mut definer: Vec<(String, String)> = sqlx::query_as(
         "select proname::text, coalesce(array_to_string(proconfig, ';'), '') from pg_proc \
          where prosecdef and pronamespace = 'public'::regnamespace",
@@ -82,6 +83,7 @@ async fn app_role_is_not_owner_and_cannot_bypass() {
         definer,
         [
             ("concordat_begin", pinned),
+            ("concordat_document_access", pinned),
             ("concordat_granted_spaces", ""),
             ("concordat_is_guest", ""),
             ("concordat_org", ""),
@@ -257,8 +259,9 @@ async fn no_identity_no_rows_and_no_leak_across_a_pooled_connection() {
 /// REST request on one document ask) answers exactly what the separate statements answer
 /// (`get_document` and `caller_context`, each its own transaction): for every account, every
 /// document and one that does not exist, at an instant before and one after a grant ends, with
-/// a grant revoked, a council that has left the partnership, a principal claiming another
-/// council than its session's, and a session that has been revoked.
+/// a grant revoked, a council that has left the partnership, principals claiming another
+/// council or account than their session's (where the memberships and grants read would
+/// differ if either wall were missing), and a session that has been revoked.
 #[tokio::test]
 async fn the_access_call_answers_as_the_separate_statements() {
     let Some((db, store)) = setup().await else {
@@ -314,6 +317,59 @@ async fn the_access_call_answers_as_the_separate_statements() {
             .await
             .unwrap()
     );
+    // A second partnership, Ashby's with Carrow, and a register in its space: Carrow's
+    // sessions reach Ashby's membership of it, not of the first.
+    let second = domain::Partnership {
+        id: uuid::Uuid::new_v4(),
+        name: "Ashby and Carrow".into(),
+        legal_basis: domain::LegalBasis::InterAuthorityAgreement,
+        review_date: None,
+        notice_period_months: None,
+        created_at: now,
+    };
+    let second_space = domain::Space {
+        id: uuid::Uuid::new_v4(),
+        name: "Ashby and Carrow (shared)".into(),
+        owner: domain::SpaceOwner::Partnership {
+            partnership_id: second.id,
+        },
+    };
+    let member = |org_id, role| domain::Membership {
+        partnership_id: second.id,
+        org_id,
+        role,
+        joined_at: now,
+        left_at: None,
+    };
+    store
+        .create_partnership(
+            store::System::PROVISION,
+            &second,
+            &member(alice.org_id, domain::MemberRole::Host),
+            &second_space,
+        )
+        .await
+        .unwrap();
+    let carl = principal(store, "carl@carrow.gov.uk").await;
+    store
+        .put_membership(&alice, &member(carl.org_id, domain::MemberRole::Member))
+        .await
+        .unwrap();
+    let register = domain::Document {
+        id: domain::DocumentId::random(),
+        space_id: second_space.id,
+        kind: domain::DocumentKind::RiskRegister,
+        title: "Ashby and Carrow risk register".into(),
+        archived: false,
+        created_by: alice.user_id,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .create_document(&alice, &register, &automerge::AutoCommit::new().save())
+        .await
+        .unwrap();
+    docs.push(register.id);
 
     let mut callers = Vec::new();
     for (email, ..) in server::demo::ACCOUNTS {
@@ -324,6 +380,15 @@ async fn the_access_call_answers_as_the_separate_statements() {
     let mut forged = principal(store, "ben@brockley.gov.uk").await;
     forged.org_id = alice.org_id;
     callers.push(("ben claiming Ashby".into(), forged));
+    // Carl's session claiming Ashby: the memberships read are Ashby's, but only those in
+    // partnerships Carrow's session reaches.
+    let mut forged = carl;
+    forged.org_id = alice.org_id;
+    callers.push(("carl claiming Ashby".into(), forged));
+    // Ben's session claiming Grace's account: her grants are on documents Ben does not reach.
+    let mut forged = principal(store, "ben@brockley.gov.uk").await;
+    forged.user_id = grace.user_id;
+    callers.push(("ben claiming Grace".into(), forged));
     let carl = principal(store, "carl@carrow.gov.uk").await;
     store
         .revoke_session(&carl, carl.session_id, now)
@@ -341,6 +406,7 @@ async fn the_access_call_answers_as_the_separate_statements() {
     };
     let mut seen = 0;
     let mut with_left_membership = 0;
+    let mut forged_seen = 0;
     for (who, p) in &callers {
         for at in [now, now + 120_000] {
             for &id in &docs {
@@ -352,6 +418,7 @@ async fn the_access_call_answers_as_the_separate_statements() {
                 assert_eq!(one_call, sorted(separate), "{who}, document {id}, at {at}");
                 if let Some((_, ctx)) = &one_call {
                     seen += 1;
+                    forged_seen += usize::from(who.contains("claiming"));
                     with_left_membership +=
                         usize::from(ctx.memberships.iter().any(|m| m.left_at.is_some()));
                 }
@@ -362,6 +429,7 @@ async fn the_access_call_answers_as_the_separate_statements() {
     // Brockley's after it left (its ended membership in the context), Grace's grants.
     assert!(seen > 20, "only {seen} documents seen");
     assert!(with_left_membership > 0);
+    assert!(forged_seen > 0, "no forged principal saw a document");
     db.drop_db().await;
 }
 
@@ -634,6 +702,112 @@ async fn the_app_role_creates_nothing() {
     }
     assert!(made.is_empty(), "the app role made {made:?}");
     let _ = app.close().await;
+    db.drop_db().await;
+}
+
+/// Each policy is for one kind of role (migration 0020): the tenant policies for concordat_app,
+/// with no arm testing for the system (PostgreSQL would plan and start it for every caller);
+/// one policy per table for concordat_system and the owner, letting every row through. No
+/// policy is for everyone, so a role that is neither — granted `select` on every table, as a
+/// reporting role might be — reads no row of any of them.
+#[tokio::test]
+async fn each_policy_is_for_one_kind_of_role() {
+    let Some((db, _store)) = setup().await else {
+        return;
+    };
+    let admin = tests::postgres_admin_url().await.unwrap();
+    let on_db = format!("{}/{}", admin.rsplit_once('/').unwrap().0, db.name());
+    let mut c = sqlx::PgConnection::connect(&on_db).await.unwrap();
+    let forced: Vec<String> = sqlx::query_scalar(
+        "select relname::text from pg_class where relnamespace = 'public'::regnamespace \
+         and relkind = 'r' and relforcerowsecurity order by 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert!(forced.len() >= 20, "{forced:?}");
+    type Policy = (String, String, Vec<String>, Option<String>, Option<String>);
+    let policies: Vec<Policy> = sqlx::query_as(
+        "select tablename::text, policyname::text, roles::text[], qual, with_check \
+             from pg_policies where schemaname = 'public' order by 1, 2",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let mut wrong = Vec::new();
+    for (table, name, roles, qual, check) in &policies {
+        let mut roles = roles.clone();
+        roles.sort();
+        let exprs = [qual.as_deref(), check.as_deref()];
+        let ok = if roles == ["concordat_app"] {
+            exprs
+                .iter()
+                .flatten()
+                .all(|e| !e.contains("concordat_is_system"))
+        } else if roles == ["concordat_owner", "concordat_system"] {
+            exprs.iter().flatten().all(|e| *e == "true")
+        } else {
+            false
+        };
+        if !ok {
+            wrong.push(format!(
+                "{table}.{name} for {roles:?}: {qual:?} / {check:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "policies of the wrong shape: {wrong:#?}");
+    let without_system: Vec<&String> = forced
+        .iter()
+        .filter(|t| {
+            !policies
+                .iter()
+                .any(|(pt, _, roles, ..)| pt == *t && roles.iter().any(|r| r == "concordat_system"))
+        })
+        .collect();
+    assert!(
+        without_system.is_empty(),
+        "no policy for the system on {without_system:?}"
+    );
+
+    // A role that is neither reads nothing, whatever it is granted.
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let other = format!("concordat_t_reader_{tag}");
+    sqlx::raw_sql(&format!(
+        "create role {other} login; grant usage on schema public to {other}; \
+         grant select on all tables in schema public to {other}"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let host = db.url.rsplit_once('@').map(|(_, h)| h.to_owned()).unwrap();
+    let mut reader = sqlx::PgConnection::connect(&format!("postgres://{other}@{host}"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for table in TABLES {
+        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        if n > 0 {
+            seen.push((table, n));
+        }
+    }
+    assert!(seen.is_empty(), "a role that is neither read {seen:?}");
+    // The owner still reads them all (the demo's rows), through its own policy.
+    let mut owner = sqlx::PgConnection::connect(&db.owner_url).await.unwrap();
+    let docs: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert!(docs >= 8, "the owner reads {docs} documents");
+    let _ = owner.close().await;
+    let _ = reader.close().await;
+    sqlx::raw_sql(&format!("drop owned by {other}; drop role {other}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let _ = c.close().await;
     db.drop_db().await;
 }
 
