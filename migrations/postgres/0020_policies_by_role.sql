@@ -16,7 +16,10 @@
 -- (and the roles that inherit from it) only. PostgreSQL leaves a policy for another role out of
 -- the plan altogether. What each role may see and do is unchanged:
 --   - concordat_system, its members and the owner: concordat_is_system() was true for them,
---     and every policy let them through; now their own policy does.
+--     and every policy let them through; now their own policy does. (A role that inherits
+--     from the owner, which concordat_is_system() did not count, now passes the owner's
+--     policy too; such a role may lift FORCE ROW LEVEL SECURITY from the owner's tables
+--     anyway, and the store refuses to run as one.)
 --   - concordat_app and its members: concordat_is_system() was false for them (the store
 --     refuses to start as a member of concordat_system or of the owner), so only the tenant arm
 --     ever let them through; it still does, word for word.
