@@ -811,6 +811,87 @@ async fn each_policy_is_for_one_kind_of_role() {
     db.drop_db().await;
 }
 
+/// The README's deployment: the store logs in as members of concordat_app and of
+/// concordat_system, not as those roles themselves. The policies (for concordat_app, for
+/// concordat_system and the owner, migration 0020) hold for members as for the roles: each
+/// account lists the documents it lists through concordat_app, and the access decision answers
+/// the same.
+#[tokio::test]
+async fn members_of_the_roles_are_served_as_the_roles() {
+    let Some((db, store)) = setup().await else {
+        return;
+    };
+    let admin = tests::postgres_admin_url().await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (web, sys) = (
+        format!("concordat_t_web_{tag}"),
+        format!("concordat_t_sys_{tag}"),
+    );
+    sqlx::raw_sql(&format!(
+        "create role {web} login in role concordat_app; \
+         create role {sys} login in role concordat_system"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let host = db.url.rsplit_once('@').map(|(_, h)| h.to_owned()).unwrap();
+    let members: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+        PostgresStore::open(&PgOptions {
+            url: format!("postgres://{web}@{host}"),
+            system_url: format!("postgres://{sys}@{host}"),
+            max_connections: 2,
+            allow_privileged_role: false,
+        })
+        .await
+        .unwrap(),
+    );
+    let now = store::now_millis();
+    let all = store::DocumentFilter {
+        include_archived: true,
+        ..Default::default()
+    };
+    let mut listed = 0;
+    for (email, ..) in server::demo::ACCOUNTS {
+        // Signed in through the members' store: its system role looks the account up.
+        let p = principal(members.as_ref(), email).await;
+        let ids = |rows: Vec<store::DocumentRow>| {
+            let mut ids: Vec<String> = rows.iter().map(|r| r.document.id.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        let mine = ids(members
+            .list_documents(&p, &all, None, 1000, now)
+            .await
+            .unwrap());
+        let theirs = ids(store
+            .list_documents(&p, &all, None, 1000, now)
+            .await
+            .unwrap());
+        assert_eq!(mine, theirs, "{email}");
+        listed += mine.len();
+        for id in &mine {
+            let id: domain::DocumentId = id.parse().unwrap();
+            let a = members.document_access(&p, id, now).await.unwrap();
+            let b = store.document_access(&p, id, now).await.unwrap();
+            assert!(a.is_some(), "{email}: {id} listed but not opened");
+            assert_eq!(
+                a.map(|(row, _)| row.document.id),
+                b.map(|(row, _)| row.document.id)
+            );
+        }
+    }
+    assert!(listed > 8, "only {listed} documents listed");
+    drop(members);
+    db.drop_db().await;
+    for role in [&web, &sys] {
+        let _ = sqlx::raw_sql(&format!("drop role if exists {role}"))
+            .execute(&mut c)
+            .await;
+    }
+    let _ = c.close().await;
+}
+
 /// Only system work makes a platform operator: inside the app role's own transactions, a user
 /// updating their own row (which the policies allow) and an organisation's admin adding a
 /// colleague (likewise) are refused as soon as they touch the flag.
